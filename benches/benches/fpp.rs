@@ -1,0 +1,2 @@
+//! Placeholder until the fpp benchmark lands.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Placeholder: the conntrack crate against the real kernel.

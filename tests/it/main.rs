@@ -1,0 +1,5 @@
+//! Integration tests, one binary (one link step). Kernel tests create and remove their own
+//! network namespaces; they need root and run in CI.
+
+mod conntrack_kernel; // the conntrack crate against the real kernel: events, dump, update, delete, overrun
+mod packaging; // Kubernetes manifests, the DPA wrapper script, the example configuration
