@@ -1,1 +1,11 @@
-//! cmmd library.
+//! cmmd: the conntrack-to-cdx offload daemon.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod engine;
+pub mod flow;
+pub mod hw;
+pub mod net;
+pub mod policy;
+pub mod route;
+pub mod stats;

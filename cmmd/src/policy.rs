@@ -1,0 +1,441 @@
+//! The static part of the offload decision (DESIGN.md, "The offload decision", rules 1, 2 and 4).
+//!
+//! [`Policy::classify`] looks only at the conntrack itself: family, protocol, zone, state,
+//! loopback and multicast addresses, helpers and exclusion rules. What needs the kernel's
+//! routing view (fast-path ports, local addresses, routes, neighbours) is decided later, by
+//! the resolver. A verdict is a value; counting and acting on it is the engine's job.
+
+use std::net::IpAddr;
+
+use crate::flow::{Family, FlowKey, Tuple, key::proto};
+use crate::stats::Reason;
+
+/// Conntrack status bits the engine reads (kernel `enum ip_conntrack_status`).
+pub mod status {
+    /// IPS_SEEN_REPLY.
+    pub const SEEN_REPLY: u32 = 1 << 1;
+    /// IPS_ASSURED.
+    pub const ASSURED: u32 = 1 << 2;
+    /// IPS_CONFIRMED.
+    pub const CONFIRMED: u32 = 1 << 3;
+    /// IPS_SEQ_ADJUST.
+    pub const SEQ_ADJUST: u32 = 1 << 6;
+    /// IPS_HELPER.
+    pub const HELPER: u32 = 1 << 13;
+}
+
+/// Kernel TCP conntrack state numbers (`enum tcp_conntrack`).
+pub mod tcp_state {
+    /// TCP_CONNTRACK_ESTABLISHED.
+    pub const ESTABLISHED: u8 = 3;
+
+    /// Upper-case state name as `conntrack -L` prints it.
+    pub fn name(state: u8) -> &'static str {
+        match state {
+            0 => "NONE",
+            1 => "SYN_SENT",
+            2 => "SYN_RECV",
+            3 => "ESTABLISHED",
+            4 => "FIN_WAIT",
+            5 => "CLOSE_WAIT",
+            6 => "LAST_ACK",
+            7 => "TIME_WAIT",
+            8 => "CLOSE",
+            9 => "SYN_SENT2",
+            _ => "UNKNOWN",
+        }
+    }
+}
+
+/// What the engine knows about one kernel conntrack, translated from the ctnetlink message at
+/// the edge of the daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CtInfo {
+    /// Zone, protocol and original tuple.
+    pub key: FlowKey,
+    /// Reply tuple (NAT shows here).
+    pub reply: Tuple,
+    /// `IPS_*` status bits.
+    pub status: u32,
+    /// TCP state, for TCP.
+    pub tcp_state: Option<u8>,
+    /// Conntrack mark.
+    pub mark: u32,
+    /// Conntrack id (0 when the kernel did not send one).
+    pub id: u32,
+    /// Remaining kernel timeout in seconds, when reported.
+    pub timeout: Option<u32>,
+    /// A helper is attached (CTA_HELP) or the helper bit is set.
+    pub helper: bool,
+    /// Sequence adjustment is present (CTA_SEQ_ADJ_*) or the bit is set.
+    pub seq_adjust: bool,
+}
+
+/// Directions to offload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dirs {
+    /// Both directions.
+    Both,
+    /// Only the originator direction (vendor UDP behaviour before ASSURED).
+    OrigOnly,
+}
+
+/// Outcome of the static classification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not a candidate yet and nothing to explain (TCP not ESTABLISHED, UDP not ASSURED).
+    NotYet,
+    /// Eligible, subject to resolution, in these directions.
+    Candidate(Dirs),
+    /// Never offloaded, for this reason.
+    Refused(Reason),
+}
+
+/// How UDP flows become candidates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UdpMode {
+    /// Both directions once the kernel marks the flow ASSURED.
+    Assured,
+    /// Vendor behaviour: the originator direction as soon as the flow is confirmed, both once
+    /// ASSURED.
+    Confirmed,
+}
+
+/// An address prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    /// Network address.
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub len: u8,
+}
+
+impl Cidr {
+    /// True if `ip` lies in this prefix (never across families).
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let len = u32::from(self.len.min(32));
+                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                u32::from(net) & mask == u32::from(*ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let len = u32::from(self.len.min(128));
+                let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+                u128::from(net) & mask == u128::from(*ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One exclusion rule: every field that is set must match (AND); rules are ORed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rule {
+    /// Name shown by `show rules` and in logs.
+    pub name: String,
+    /// Address family.
+    pub family: Option<Family>,
+    /// IP protocol number of the original tuple.
+    pub proto: Option<u8>,
+    /// Matches if any of the four ports equals it (vendor `port`).
+    pub port: Option<u16>,
+    /// Original source port.
+    pub orig_src_port: Option<u16>,
+    /// Original destination port.
+    pub orig_dst_port: Option<u16>,
+    /// Reply source port.
+    pub reply_src_port: Option<u16>,
+    /// Reply destination port.
+    pub reply_dst_port: Option<u16>,
+    /// Matches if any of the four addresses lies in it (vendor `ip_v4_addr`/`ip_v6_addr`).
+    pub addr: Option<Cidr>,
+    /// Original source prefix.
+    pub orig_src: Option<Cidr>,
+    /// Original destination prefix.
+    pub orig_dst: Option<Cidr>,
+    /// Reply source prefix.
+    pub reply_src: Option<Cidr>,
+    /// Reply destination prefix.
+    pub reply_dst: Option<Cidr>,
+    /// Conntrack mark and mask: matches if `mark & mask == value & mask`.
+    pub mark: Option<(u32, u32)>,
+    /// Conntrack zone.
+    pub zone: Option<u16>,
+}
+
+fn opt_eq<T: PartialEq>(want: &Option<T>, have: T) -> bool {
+    want.as_ref().is_none_or(|w| *w == have)
+}
+
+fn opt_in(want: &Option<Cidr>, have: &IpAddr) -> bool {
+    want.as_ref().is_none_or(|c| c.contains(have))
+}
+
+impl Rule {
+    /// True if the conntrack matches every field set in this rule.
+    pub fn matches(&self, ct: &CtInfo) -> bool {
+        let (o, r) = (&ct.key.orig, &ct.reply);
+        let ports = [o.src_port, o.dst_port, r.src_port, r.dst_port];
+        let addrs = [o.src, o.dst, r.src, r.dst];
+        opt_eq(&self.family, ct.key.family())
+            && opt_eq(&self.proto, ct.key.proto)
+            && self.port.is_none_or(|p| ports.contains(&p))
+            && opt_eq(&self.orig_src_port, o.src_port)
+            && opt_eq(&self.orig_dst_port, o.dst_port)
+            && opt_eq(&self.reply_src_port, r.src_port)
+            && opt_eq(&self.reply_dst_port, r.dst_port)
+            && self.addr.is_none_or(|c| addrs.iter().any(|a| c.contains(a)))
+            && opt_in(&self.orig_src, &o.src)
+            && opt_in(&self.orig_dst, &o.dst)
+            && opt_in(&self.reply_src, &r.src)
+            && opt_in(&self.reply_dst, &r.dst)
+            && self.mark.is_none_or(|(v, m)| ct.mark & m == v & m)
+            && opt_eq(&self.zone, ct.key.zone)
+    }
+}
+
+/// The configurable static rules.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Offload TCP.
+    pub tcp: bool,
+    /// Offload UDP.
+    pub udp: bool,
+    /// Offload IPv4.
+    pub ipv4: bool,
+    /// Offload IPv6.
+    pub ipv6: bool,
+    /// UDP candidate rule.
+    pub udp_mode: UdpMode,
+    /// Exclude connections with a helper or sequence adjustment.
+    pub exclude_helpers: bool,
+    /// Zones to offload; empty means all.
+    pub zones: Vec<u16>,
+    /// Exclusion rules.
+    pub rules: Vec<Rule>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let rule = |name: &str, proto: u8, port: u16| Rule {
+            name: name.to_string(),
+            proto: Some(proto),
+            port: Some(port),
+            ..Rule::default()
+        };
+        Policy {
+            tcp: true,
+            udp: true,
+            ipv4: true,
+            ipv6: true,
+            udp_mode: UdpMode::Assured,
+            exclude_helpers: true,
+            zones: Vec::new(),
+            rules: vec![
+                rule("ftp", proto::TCP, 21),
+                rule("sip", proto::UDP, 5060),
+                rule("pptp", proto::TCP, 1723),
+            ],
+        }
+    }
+}
+
+fn is_loopback(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_loopback(),
+        IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+fn is_multicast_or_broadcast(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast(),
+        IpAddr::V6(a) => a.is_multicast(),
+    }
+}
+
+impl Policy {
+    /// Classify a conntrack by its own content.
+    pub fn classify(&self, ct: &CtInfo) -> Verdict {
+        let dirs = match ct.key.proto {
+            proto::TCP if !self.tcp => return Verdict::Refused(Reason::Disabled),
+            proto::UDP if !self.udp => return Verdict::Refused(Reason::Disabled),
+            proto::TCP => {
+                if ct.tcp_state != Some(tcp_state::ESTABLISHED) {
+                    return Verdict::NotYet;
+                }
+                Dirs::Both
+            }
+            proto::UDP => {
+                if ct.status & status::ASSURED != 0 {
+                    Dirs::Both
+                } else if self.udp_mode == UdpMode::Confirmed && ct.status & status::CONFIRMED != 0
+                {
+                    Dirs::OrigOnly
+                } else {
+                    return Verdict::NotYet;
+                }
+            }
+            _ => return Verdict::Refused(Reason::UnsupportedProtocol),
+        };
+        let family_on = match ct.key.family() {
+            Family::V4 => self.ipv4,
+            Family::V6 => self.ipv6,
+        };
+        if !family_on || Family::of(&ct.key.orig.dst) != ct.key.family() {
+            return Verdict::Refused(Reason::Disabled);
+        }
+        if !self.zones.is_empty() && !self.zones.contains(&ct.key.zone) {
+            return Verdict::Refused(Reason::Zone);
+        }
+        let (o, r) = (&ct.key.orig, &ct.reply);
+        if [o.src, o.dst, r.src, r.dst].iter().any(is_loopback) {
+            return Verdict::Refused(Reason::Local);
+        }
+        if is_multicast_or_broadcast(&o.dst) || is_multicast_or_broadcast(&r.src) {
+            return Verdict::Refused(Reason::Multicast);
+        }
+        let helper = ct.helper || ct.status & status::HELPER != 0;
+        let seq_adjust = ct.seq_adjust || ct.status & status::SEQ_ADJUST != 0;
+        if self.exclude_helpers && (helper || seq_adjust) {
+            return Verdict::Refused(Reason::Helper);
+        }
+        if self.rules.iter().any(|rule| rule.matches(ct)) {
+            return Verdict::Refused(Reason::ExcludedByRule);
+        }
+        Verdict::Candidate(dirs)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn ct(proto: u8, src: &str, sport: u16, dst: &str, dport: u16) -> CtInfo {
+        let orig = Tuple {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            src_port: sport,
+            dst_port: dport,
+        };
+        CtInfo {
+            key: FlowKey { zone: 0, proto, orig },
+            reply: orig.inverse(),
+            status: status::CONFIRMED | status::SEEN_REPLY | status::ASSURED,
+            tcp_state: (proto == proto::TCP).then_some(tcp_state::ESTABLISHED),
+            mark: 0,
+            id: 1,
+            timeout: Some(432_000),
+            helper: false,
+            seq_adjust: false,
+        }
+    }
+
+    fn established() -> CtInfo {
+        ct(proto::TCP, "10.1.0.2", 40000, "10.2.0.2", 443)
+    }
+
+    #[test]
+    fn established_tcp_is_a_candidate_both_ways() {
+        assert_eq!(Policy::default().classify(&established()), Verdict::Candidate(Dirs::Both));
+    }
+
+    #[test]
+    fn tcp_before_established_is_not_yet() {
+        let mut c = established();
+        c.tcp_state = Some(1);
+        assert_eq!(Policy::default().classify(&c), Verdict::NotYet);
+        c.tcp_state = None;
+        assert_eq!(Policy::default().classify(&c), Verdict::NotYet);
+    }
+
+    #[test]
+    fn udp_waits_for_assured_unless_confirmed_mode() {
+        let mut c = ct(proto::UDP, "10.1.0.2", 5000, "10.2.0.2", 53);
+        c.status = status::CONFIRMED;
+        let mut p = Policy::default();
+        assert_eq!(p.classify(&c), Verdict::NotYet);
+        p.udp_mode = UdpMode::Confirmed;
+        assert_eq!(p.classify(&c), Verdict::Candidate(Dirs::OrigOnly));
+        c.status |= status::ASSURED;
+        assert_eq!(p.classify(&c), Verdict::Candidate(Dirs::Both));
+    }
+
+    #[test]
+    fn other_protocols_are_unsupported() {
+        for p in [proto::ICMP, 47, 132, 33, 255] {
+            let c = ct(p, "10.1.0.2", 0, "10.2.0.2", 0);
+            assert_eq!(
+                Policy::default().classify(&c),
+                Verdict::Refused(Reason::UnsupportedProtocol),
+                "proto {p}"
+            );
+        }
+    }
+
+    #[test]
+    fn vendor_default_exclusions() {
+        let p = Policy::default();
+        let ftp = ct(proto::TCP, "10.1.0.2", 40000, "10.2.0.2", 21);
+        let sip = ct(proto::UDP, "10.1.0.2", 5060, "10.2.0.2", 5070);
+        let pptp = ct(proto::TCP, "10.1.0.2", 1723, "10.2.0.2", 40000);
+        let sip_tcp = ct(proto::TCP, "10.1.0.2", 40000, "10.2.0.2", 5060);
+        for c in [ftp, sip, pptp] {
+            assert_eq!(p.classify(&c), Verdict::Refused(Reason::ExcludedByRule), "{:?}", c.key);
+        }
+        assert_eq!(p.classify(&sip_tcp), Verdict::Candidate(Dirs::Both));
+    }
+
+    #[test]
+    fn loopback_multicast_helper_zone() {
+        let p = Policy::default();
+        assert_eq!(
+            p.classify(&ct(proto::TCP, "127.0.0.1", 1, "127.0.0.1", 2)),
+            Verdict::Refused(Reason::Local)
+        );
+        assert_eq!(
+            p.classify(&ct(proto::UDP, "10.1.0.2", 1, "239.1.1.1", 2)),
+            Verdict::Refused(Reason::Multicast)
+        );
+        assert_eq!(
+            p.classify(&ct(proto::UDP, "fd00::2", 1, "ff02::1", 2)),
+            Verdict::Refused(Reason::Multicast)
+        );
+        let mut h = established();
+        h.helper = true;
+        assert_eq!(p.classify(&h), Verdict::Refused(Reason::Helper));
+        let mut z = established();
+        z.key.zone = 7;
+        let zp = Policy { zones: vec![0], ..Policy::default() };
+        assert_eq!(zp.classify(&z), Verdict::Refused(Reason::Zone));
+    }
+
+    #[test]
+    fn rule_fields_are_anded() {
+        let rule = Rule {
+            proto: Some(proto::TCP),
+            orig_src: Some(Cidr { addr: "10.1.0.0".parse().unwrap(), len: 16 }),
+            mark: Some((0x10, 0xf0)),
+            ..Rule::default()
+        };
+        let mut c = established();
+        c.mark = 0x1f;
+        assert!(rule.matches(&c));
+        c.mark = 0x20;
+        assert!(!rule.matches(&c), "mark differs under the mask");
+        c.mark = 0x10;
+        c.key.orig.src = "10.9.0.2".parse().unwrap();
+        assert!(!rule.matches(&c), "source outside the prefix");
+    }
+
+    #[test]
+    fn cidr_contains() {
+        let c = Cidr { addr: "192.168.0.0".parse().unwrap(), len: 16 };
+        assert!(c.contains(&"192.168.200.1".parse().unwrap()));
+        assert!(!c.contains(&"192.169.0.1".parse().unwrap()));
+        assert!(!c.contains(&"::1".parse().unwrap()));
+        let all = Cidr { addr: "::".parse().unwrap(), len: 0 };
+        assert!(all.contains(&"2001:db8::1".parse().unwrap()));
+    }
+}
