@@ -4,8 +4,12 @@
 
 pub mod engine;
 pub mod flow;
+pub mod http;
 pub mod hw;
 pub mod net;
 pub mod policy;
 pub mod route;
+pub mod rtnl;
 pub mod stats;
+pub mod telemetry;
+pub mod worker;

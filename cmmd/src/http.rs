@@ -1,0 +1,311 @@
+//! A tiny, non-blocking HTTP/1.0 server for `/metrics`, `/healthz` and `/readyz`.
+//!
+//! It lives on the event loop: each connection reads one request line (bounded size, bounded
+//! time), is answered with one response written without blocking, and is closed. Anything
+//! else (methods other than GET/HEAD, oversized requests, slow clients) gets a short error or
+//! is dropped. The content is produced by the caller, so this module knows nothing of the
+//! daemon's state.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+
+/// Longest request accepted.
+const MAX_REQUEST: usize = 4096;
+/// A client must send its request within this time.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// At most this many connections at once.
+const MAX_CONNECTIONS: usize = 64;
+
+/// A response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Content type.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: String,
+}
+
+impl Response {
+    /// `200 OK` with text.
+    pub fn ok(content_type: &'static str, body: String) -> Response {
+        Response { status: 200, content_type, body }
+    }
+
+    /// A plain-text response with the given status.
+    pub fn text(status: u16, body: &str) -> Response {
+        Response { status, content_type: "text/plain; charset=utf-8", body: body.to_string() }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+/// The parsed request line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// `GET path` (or HEAD).
+    Get {
+        /// Path without query string.
+        path: &'a str,
+        /// HEAD: send no body.
+        head: bool,
+    },
+    /// Another method.
+    BadMethod,
+    /// Not HTTP.
+    Malformed,
+}
+
+/// Parse the request once the header block is complete; `None` while incomplete.
+pub fn parse_request(buf: &[u8]) -> Option<Request<'_>> {
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| buf.windows(2).position(|w| w == b"\n\n"))?;
+    let head = std::str::from_utf8(&buf[..end]).ok();
+    let Some(line) = head.and_then(|h| h.lines().next()) else { return Some(Request::Malformed) };
+    let mut parts = line.split_ascii_whitespace();
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Some(Request::Malformed);
+    };
+    if !version.starts_with("HTTP/") {
+        return Some(Request::Malformed);
+    }
+    let path = target.split('?').next().unwrap_or(target);
+    match method {
+        "GET" => Some(Request::Get { path, head: false }),
+        "HEAD" => Some(Request::Get { path, head: true }),
+        _ => Some(Request::BadMethod),
+    }
+}
+
+/// Serialize a response.
+pub fn encode(response: &Response, head: bool) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.0 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        response.status,
+        reason(response.status),
+        response.content_type,
+        response.body.len()
+    )
+    .into_bytes();
+    if !head {
+        out.extend_from_slice(response.body.as_bytes());
+    }
+    out
+}
+
+struct Conn {
+    stream: TcpStream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    written: usize,
+    deadline: Instant,
+}
+
+/// The server: a listener plus its connections, registered with tokens from `base`.
+pub struct HttpServer {
+    listener: TcpListener,
+    listener_token: Token,
+    conns: HashMap<Token, Conn>,
+    next: usize,
+    base: usize,
+    span: usize,
+}
+
+impl HttpServer {
+    /// Bind `addr` and register the listener as `listener_token`; connections use tokens in
+    /// `base..base + span`.
+    pub fn bind(
+        addr: SocketAddr,
+        registry: &Registry,
+        listener_token: Token,
+        base: usize,
+        span: usize,
+    ) -> io::Result<HttpServer> {
+        let mut listener = TcpListener::bind(addr)?;
+        registry.register(&mut listener, listener_token, Interest::READABLE)?;
+        Ok(HttpServer { listener, listener_token, conns: HashMap::new(), next: 0, base, span })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// True if `token` belongs to this server.
+    pub fn owns(&self, token: Token) -> bool {
+        token == self.listener_token || (self.base..self.base + self.span).contains(&token.0)
+    }
+
+    fn token(&mut self) -> Option<Token> {
+        for _ in 0..self.span {
+            self.next = (self.next + 1) % self.span;
+            let t = Token(self.base + self.next);
+            if !self.conns.contains_key(&t) {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    /// Handle readiness of one of this server's tokens; `respond` builds the answer for a path.
+    pub fn ready(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+        respond: &mut dyn FnMut(&str) -> Response,
+    ) {
+        if token == self.listener_token {
+            loop {
+                match self.listener.accept() {
+                    Ok((mut stream, _)) => {
+                        if self.conns.len() >= MAX_CONNECTIONS {
+                            continue;
+                        }
+                        let Some(t) = self.token() else { continue };
+                        if registry
+                            .register(&mut stream, t, Interest::READABLE | Interest::WRITABLE)
+                            .is_ok()
+                        {
+                            self.conns.insert(
+                                t,
+                                Conn {
+                                    stream,
+                                    input: Vec::new(),
+                                    output: Vec::new(),
+                                    written: 0,
+                                    deadline: now + REQUEST_TIMEOUT,
+                                },
+                            );
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(&token) else { return };
+        let mut done = false;
+        if conn.output.is_empty() {
+            let mut buf = [0u8; 1024];
+            loop {
+                match conn.stream.read(&mut buf) {
+                    Ok(0) => {
+                        done = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        conn.input.extend_from_slice(&buf[..n]);
+                        if conn.input.len() > MAX_REQUEST {
+                            conn.output =
+                                encode(&Response::text(400, "request too large\n"), false);
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            if conn.output.is_empty() {
+                match parse_request(&conn.input) {
+                    Some(Request::Get { path, head }) => conn.output = encode(&respond(path), head),
+                    Some(Request::BadMethod) => {
+                        conn.output = encode(&Response::text(405, "GET only\n"), false)
+                    }
+                    Some(Request::Malformed) => {
+                        conn.output = encode(&Response::text(400, "bad request\n"), false)
+                    }
+                    None => {}
+                }
+            }
+        }
+        while !done && conn.written < conn.output.len() {
+            match conn.stream.write(&conn.output[conn.written..]) {
+                Ok(0) => done = true,
+                Ok(n) => conn.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => done = true,
+            }
+        }
+        if done || (!conn.output.is_empty() && conn.written >= conn.output.len()) {
+            self.close(registry, token);
+        }
+    }
+
+    fn close(&mut self, registry: &Registry, token: Token) {
+        if let Some(mut conn) = self.conns.remove(&token) {
+            let _ = registry.deregister(&mut conn.stream);
+        }
+    }
+
+    /// Drop connections that did not finish in time.
+    pub fn expire(&mut self, registry: &Registry, now: Instant) {
+        let late: Vec<Token> =
+            self.conns.iter().filter(|(_, c)| c.deadline <= now).map(|(t, _)| *t).collect();
+        for t in late {
+            self.close(registry, t);
+        }
+    }
+
+    /// The earliest connection deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.conns.values().map(|c| c.deadline).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines() {
+        assert_eq!(parse_request(b"GET /metrics HTTP/1.1\r\nHost: x\r\n"), None, "incomplete");
+        assert_eq!(
+            parse_request(b"GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Some(Request::Get { path: "/metrics", head: false })
+        );
+        assert_eq!(
+            parse_request(b"HEAD /healthz HTTP/1.0\n\n"),
+            Some(Request::Get { path: "/healthz", head: true })
+        );
+        assert_eq!(parse_request(b"POST / HTTP/1.1\r\n\r\n"), Some(Request::BadMethod));
+        assert_eq!(parse_request(b"\xff\xfe\r\n\r\n"), Some(Request::Malformed));
+        assert_eq!(parse_request(b"hello\r\n\r\n"), Some(Request::Malformed));
+    }
+
+    #[test]
+    fn responses() {
+        let r = encode(&Response::text(503, "not ready\n"), false);
+        let s = String::from_utf8(r).unwrap();
+        assert!(s.starts_with("HTTP/1.0 503 Service Unavailable\r\n"));
+        assert!(s.contains("Content-Length: 10\r\n"));
+        assert!(s.ends_with("\r\n\r\nnot ready\n"));
+        let head = String::from_utf8(encode(&Response::text(200, "x"), true)).unwrap();
+        assert!(head.ends_with("\r\n\r\n"));
+    }
+}
