@@ -2,10 +2,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod args;
 pub mod engine;
 pub mod flow;
 pub mod http;
 pub mod hw;
+pub mod metrics;
 pub mod net;
 pub mod policy;
 pub mod route;

@@ -1,0 +1,323 @@
+//! Command-line arguments: subcommands and flags, parsed without a framework so that every
+//! error is one precise line (exit code 2, like every configuration error).
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Options shared by `run` and `check-config`: the flag layer of the configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigFlags {
+    /// `--config PATH`.
+    pub config: Option<PathBuf>,
+    /// `--backend cdx|sim`.
+    pub backend: Option<String>,
+    /// `--max-connections N`.
+    pub max_connections: Option<String>,
+    /// `--ports eth0,eth1`.
+    pub ports: Option<String>,
+    /// `--cli-listen ADDR`.
+    pub cli_listen: Option<String>,
+    /// `--metrics-listen ADDR`.
+    pub metrics_listen: Option<String>,
+    /// `--log FILTER`.
+    pub log: Option<String>,
+    /// `--log-format text|json`.
+    pub log_format: Option<String>,
+    /// `--flush-on-exit`.
+    pub flush_on_exit: bool,
+    /// `--sim-socket PATH`: use a software cdx running in another process (`cmmd sim`).
+    pub sim_socket: Option<PathBuf>,
+}
+
+/// `cmmd ctl` options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CtlArgs {
+    /// `--addr HOST:PORT` (default: the configured CLI address).
+    pub addr: Option<String>,
+    /// `--user U`.
+    pub user: Option<String>,
+    /// `--password-file F` (default: `CMM_CLI_PASSWORD` or admin).
+    pub password_file: Option<PathBuf>,
+    /// `--timeout SECONDS`.
+    pub timeout: Option<u64>,
+    /// The command words.
+    pub command: Vec<String>,
+}
+
+/// `cmmd manifests` options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ManifestArgs {
+    /// `--namespace NS`.
+    pub namespace: Option<String>,
+    /// `--image IMAGE`.
+    pub image: Option<String>,
+    /// `--profile PROFILE`.
+    pub profile: Option<String>,
+}
+
+/// `cmmd sim` options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimArgs {
+    /// `--socket PATH`.
+    pub socket: PathBuf,
+    /// `--ports a,b`: the interfaces the software cdx knows.
+    pub ports: Vec<String>,
+    /// `--capacity N`.
+    pub capacity: Option<usize>,
+}
+
+/// What to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Run the daemon (the default).
+    Run(ConfigFlags),
+    /// Validate and print the effective configuration.
+    CheckConfig(ConfigFlags),
+    /// Run one CLI command against a running daemon.
+    Ctl(CtlArgs),
+    /// Hash a password read from stdin (for `cli.users`).
+    HashPassword,
+    /// Print the Kubernetes manifests.
+    Manifests(ManifestArgs),
+    /// Run a standalone software cdx on a unix socket.
+    Sim(SimArgs),
+    /// Print the version.
+    Version,
+    /// Print usage.
+    Help,
+}
+
+/// A command-line error (printed as one line, exit code 2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArgError(pub String);
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Usage text.
+pub const USAGE: &str = "\
+usage: cmmd [run] [--config PATH] [--backend cdx|sim] [--max-connections N] [--ports IF,IF]
+            [--cli-listen ADDR] [--metrics-listen ADDR] [--log FILTER] [--log-format text|json]
+            [--flush-on-exit] [--sim-socket PATH]
+       cmmd check-config [same options]
+       cmmd ctl [--addr HOST:PORT] [--user USER] [--password-file FILE] [--timeout S] COMMAND...
+       cmmd hash-password            (reads the password from stdin)
+       cmmd manifests [--namespace NS] [--image IMAGE] [--profile PROFILE]
+       cmmd sim --socket PATH [--ports IF,IF] [--capacity N]
+       cmmd --version | --help
+
+Every option can also be set in the configuration file or with CMM_* variables (README).";
+
+struct Words {
+    words: Vec<String>,
+    pos: usize,
+}
+
+impl Words {
+    fn next(&mut self) -> Option<String> {
+        let w = self.words.get(self.pos).cloned();
+        self.pos += 1;
+        w
+    }
+
+    fn value(&mut self, flag: &str) -> Result<String, ArgError> {
+        self.next().ok_or_else(|| ArgError(format!("option {flag} needs a value")))
+    }
+}
+
+/// Split `--flag=value` into two words.
+fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = false;
+    for a in args {
+        if rest {
+            out.push(a);
+            continue;
+        }
+        if a == "--" {
+            rest = true;
+            out.push(a);
+        } else if a.starts_with("--") && a.contains('=') {
+            let (f, v) = a.split_once('=').unwrap_or((&a, ""));
+            out.push(f.to_string());
+            out.push(v.to_string());
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn config_flag(flags: &mut ConfigFlags, flag: &str, w: &mut Words) -> Result<bool, ArgError> {
+    match flag {
+        "--config" | "-f" => flags.config = Some(w.value(flag)?.into()),
+        "--backend" => flags.backend = Some(w.value(flag)?),
+        "--max-connections" => flags.max_connections = Some(w.value(flag)?),
+        "--ports" => flags.ports = Some(w.value(flag)?),
+        "--cli-listen" => flags.cli_listen = Some(w.value(flag)?),
+        "--metrics-listen" => flags.metrics_listen = Some(w.value(flag)?),
+        "--log" => flags.log = Some(w.value(flag)?),
+        "--log-format" => flags.log_format = Some(w.value(flag)?),
+        "--flush-on-exit" => flags.flush_on_exit = true,
+        "--sim-socket" => flags.sim_socket = Some(w.value(flag)?.into()),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn config_flags(w: &mut Words) -> Result<ConfigFlags, ArgError> {
+    let mut flags = ConfigFlags::default();
+    while let Some(word) = w.next() {
+        if !config_flag(&mut flags, &word, w)? {
+            return Err(ArgError(format!("unknown option {word:?} (see cmmd --help)")));
+        }
+    }
+    Ok(flags)
+}
+
+/// Parse `argv` without the program name.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError> {
+    let mut w = Words { words: normalize(args), pos: 0 };
+    let Some(first) = w.words.first().cloned() else {
+        return Ok(Command::Run(ConfigFlags::default()));
+    };
+    match first.as_str() {
+        "--version" | "-V" | "version" => Ok(Command::Version),
+        "--help" | "-h" | "help" => Ok(Command::Help),
+        "run" => {
+            w.pos = 1;
+            config_flags(&mut w).map(Command::Run)
+        }
+        "check-config" => {
+            w.pos = 1;
+            config_flags(&mut w).map(Command::CheckConfig)
+        }
+        "hash-password" => {
+            if w.words.len() > 1 {
+                return Err(ArgError(
+                    "hash-password takes no arguments: it reads the password from stdin".into(),
+                ));
+            }
+            Ok(Command::HashPassword)
+        }
+        "ctl" => {
+            w.pos = 1;
+            let mut ctl = CtlArgs::default();
+            while let Some(word) = w.next() {
+                match word.as_str() {
+                    "--addr" => ctl.addr = Some(w.value("--addr")?),
+                    "--user" => ctl.user = Some(w.value("--user")?),
+                    "--password-file" => {
+                        ctl.password_file = Some(w.value("--password-file")?.into())
+                    }
+                    "--timeout" => {
+                        let v = w.value("--timeout")?;
+                        ctl.timeout = Some(v.parse().map_err(|_| {
+                            ArgError(format!("--timeout {v:?}: expected a number of seconds"))
+                        })?);
+                    }
+                    "--" => {
+                        ctl.command.extend(w.words[w.pos..].iter().cloned());
+                        break;
+                    }
+                    _ => {
+                        ctl.command.push(word);
+                        ctl.command.extend(w.words[w.pos..].iter().cloned());
+                        break;
+                    }
+                }
+            }
+            if ctl.command.is_empty() {
+                return Err(ArgError(
+                    "ctl needs a command, e.g. `cmmd ctl show connections`".into(),
+                ));
+            }
+            Ok(Command::Ctl(ctl))
+        }
+        "manifests" => {
+            w.pos = 1;
+            let mut m = ManifestArgs::default();
+            while let Some(word) = w.next() {
+                match word.as_str() {
+                    "--namespace" | "-n" => m.namespace = Some(w.value(&word)?),
+                    "--image" => m.image = Some(w.value(&word)?),
+                    "--profile" => m.profile = Some(w.value(&word)?),
+                    _ => return Err(ArgError(format!("unknown option {word:?} for manifests"))),
+                }
+            }
+            Ok(Command::Manifests(m))
+        }
+        "sim" => {
+            w.pos = 1;
+            let mut s = SimArgs::default();
+            let mut socket = None;
+            while let Some(word) = w.next() {
+                match word.as_str() {
+                    "--socket" => socket = Some(PathBuf::from(w.value("--socket")?)),
+                    "--ports" => {
+                        s.ports = w
+                            .value("--ports")?
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|p| !p.is_empty())
+                            .map(String::from)
+                            .collect();
+                    }
+                    "--capacity" => {
+                        let v = w.value("--capacity")?;
+                        s.capacity = Some(v.parse().map_err(|_| {
+                            ArgError(format!("--capacity {v:?}: expected a positive integer"))
+                        })?);
+                    }
+                    _ => return Err(ArgError(format!("unknown option {word:?} for sim"))),
+                }
+            }
+            s.socket = socket.ok_or_else(|| ArgError("sim needs --socket PATH".into()))?;
+            Ok(Command::Sim(s))
+        }
+        _ if first.starts_with('-') => config_flags(&mut w).map(Command::Run),
+        other => Err(ArgError(format!("unknown command {other:?} (see cmmd --help)"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Command, ArgError> {
+        parse(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn run_is_the_default() {
+        assert_eq!(p(""), Ok(Command::Run(ConfigFlags::default())));
+        let Ok(Command::Run(f)) = p("--backend sim --ports=eth0,eth1 --flush-on-exit") else {
+            panic!()
+        };
+        assert_eq!(f.backend.as_deref(), Some("sim"));
+        assert_eq!(f.ports.as_deref(), Some("eth0,eth1"));
+        assert!(f.flush_on_exit);
+    }
+
+    #[test]
+    fn ctl_takes_the_rest_as_the_command() {
+        let Ok(Command::Ctl(c)) = p("ctl --addr 127.0.0.1:2103 show connections | include tcp")
+        else {
+            panic!()
+        };
+        assert_eq!(c.addr.as_deref(), Some("127.0.0.1:2103"));
+        assert_eq!(c.command, ["show", "connections", "|", "include", "tcp"]);
+        assert!(p("ctl").is_err());
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        for bad in ["--bogus", "frobnicate", "--config", "ctl --timeout x show", "sim"] {
+            let e = p(bad).unwrap_err();
+            assert!(!e.0.contains('\n'), "{e}");
+        }
+    }
+}
