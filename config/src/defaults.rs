@@ -1,0 +1,230 @@
+//! Every default value of cmmd, in one place.
+//!
+//! Contract: nothing else in the workspace writes a default literally; documentation, the example
+//! `packaging/cmmd.toml` and `Config::default()` all derive from these constants (a test parses the
+//! example file and compares it with `Config::default()`).
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use crate::model::{
+    Backend, CliConfig, Config, KeepaliveConfig, KeepaliveMode, L4Protocol, LogConfig, LogFormat,
+    MetricsConfig, NetlinkConfig, OffloadConfig, OnRemoved, ShutdownConfig, SimConfig, Timeouts,
+    UdpPolicy,
+};
+use crate::rules::ExcludeRule;
+
+const fn non_zero(value: u32) -> NonZeroU32 {
+    match NonZeroU32::new(value) {
+        Some(value) => value,
+        None => panic!("a default that must be positive is zero"),
+    }
+}
+
+/// The TOML file read when neither `--config` nor `CMM_CONFIG` names one (only if it exists).
+pub const CONFIG_PATH: &str = "/etc/cmm/cmmd.toml";
+
+/// Tracked connections (`CMM_MAX_CONNECTIONS`).
+pub const MAX_CONNECTIONS: NonZeroU32 = non_zero(131_072);
+/// Largest accepted `max_connections`: 2^24 entries keeps the table within a few GiB.
+pub const MAX_CONNECTIONS_LIMIT: u32 = 16_777_216;
+/// Hardware backend.
+pub const BACKEND: Backend = Backend::Cdx;
+
+/// Layer-4 protocols offloaded (all cdx has tables for).
+pub const OFFLOAD_PROTOCOLS: [L4Protocol; 2] = [L4Protocol::Tcp, L4Protocol::Udp];
+/// Offload IPv4.
+pub const OFFLOAD_IPV4: bool = true;
+/// Offload IPv6.
+pub const OFFLOAD_IPV6: bool = true;
+/// UDP offload policy.
+pub const UDP_POLICY: UdpPolicy = UdpPolicy::Assured;
+/// Exclude conntracks with helpers or sequence adjustment.
+pub const EXCLUDE_HELPERS: bool = true;
+/// Pass the conntrack mark to cdx as QoS fwmark.
+pub const FWMARK_FROM_CTMARK: bool = false;
+/// Mask applied to the conntrack mark.
+pub const FWMARK_MASK: u32 = 0xffff_ffff;
+
+/// The vendor's deny rules (protocols that need an ALG), used when `offload.exclude` is absent:
+/// `(name, protocol number, port)`.
+pub const EXCLUDE_RULES: [(&str, u8, u16); 3] =
+    [("ftp", 6, 21), ("sip", 17, 5060), ("pptp", 6, 1723)];
+
+/// The vendor's deny rules as values.
+pub fn exclude_rules() -> Vec<ExcludeRule> {
+    EXCLUDE_RULES
+        .iter()
+        .map(|(name, proto, port)| ExcludeRule::proto_port(name, *proto, *port))
+        .collect()
+}
+
+/// cdx TCP aging, seconds (5 days, as cdx).
+pub const TIMEOUT_TCP: NonZeroU32 = non_zero(432_000);
+/// cdx UDP aging with both directions offloaded, seconds.
+pub const TIMEOUT_UDP: NonZeroU32 = non_zero(180);
+/// cdx UDP aging with one direction offloaded, seconds.
+pub const TIMEOUT_UDP_UNIDIRECTIONAL: NonZeroU32 = non_zero(30);
+/// cdx aging of every other protocol, seconds.
+pub const TIMEOUT_OTHER: NonZeroU32 = non_zero(600);
+/// Largest timeout cdx accepts (`set timeout` validation), seconds.
+pub const TIMEOUT_LIMIT: u32 = 4_294_967_294;
+
+/// Keepalive mode.
+pub const KEEPALIVE_MODE: KeepaliveMode = KeepaliveMode::Refresh;
+/// Hardware activity polling interval.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Margin over the time since the last activity.
+pub const KEEPALIVE_MARGIN: Duration = Duration::from_secs(120);
+/// Timeout refreshes per second.
+pub const KEEPALIVE_MAX_REFRESH_PER_SECOND: NonZeroU32 = non_zero(20_000);
+/// `IPS_PERMANENT` bit number on the ASK kernel.
+pub const KEEPALIVE_PERMANENT_BIT: u8 = 15;
+/// Reaction to cdx `REMOVED`.
+pub const KEEPALIVE_ON_REMOVED: OnRemoved = OnRemoved::Delete;
+
+/// Event socket receive buffer (32 MiB).
+pub const NETLINK_EVENT_BUFFER: u32 = 32 << 20;
+/// Smallest accepted event buffer.
+pub const NETLINK_EVENT_BUFFER_MIN: u32 = 4_096;
+/// Largest accepted event buffer (1 GiB).
+pub const NETLINK_EVENT_BUFFER_MAX: u32 = 1 << 30;
+/// `NETLINK_BROADCAST_ERROR` on the event socket.
+pub const NETLINK_RELIABLE_DESTROY: bool = true;
+/// Write `nf_conntrack_events=1` at start.
+pub const NETLINK_ENABLE_EVENTS_SYSCTL: bool = true;
+/// Period of the verifying dump-and-sweep.
+pub const NETLINK_SWEEP_INTERVAL: Option<Duration> = Some(Duration::from_secs(60));
+/// Minimum time between resyncs.
+pub const NETLINK_RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The CLI's TCP port (the vendor's, hard-coded there).
+pub const CLI_PORT: u16 = 2103;
+/// CLI listening address.
+pub const CLI_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, CLI_PORT));
+/// Concurrent CLI sessions.
+pub const CLI_MAX_SESSIONS: NonZeroU32 = non_zero(8);
+/// Idle session timeout.
+pub const CLI_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Login timeout.
+pub const CLI_LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Failed logins per session before disconnect.
+pub const CLI_MAX_LOGIN_FAILURES: NonZeroU32 = non_zero(3);
+/// Failed logins per source address that lock it out.
+pub const CLI_LOCKOUT_FAILURES: NonZeroU32 = non_zero(10);
+/// Window for counting failures per source address.
+pub const CLI_LOCKOUT_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// Lockout duration.
+pub const CLI_LOCKOUT_DURATION: Duration = Duration::from_secs(5 * 60);
+/// User and password of the vendor's only account, active when no user is configured.
+pub const CLI_DEFAULT_ADMIN: (&str, &str) = ("admin", "admin");
+
+/// Metrics and health port.
+pub const METRICS_PORT: u16 = 9103;
+/// Metrics and health listening address.
+pub const METRICS_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, METRICS_PORT));
+
+/// Log filter.
+pub const LOG_LEVEL: &str = "info";
+/// Log format.
+pub const LOG_FORMAT: LogFormat = LogFormat::Text;
+
+/// Withdraw hardware flows on SIGTERM.
+pub const SHUTDOWN_FLUSH_ON_EXIT: bool = false;
+
+/// Software cdx table capacity, pairs.
+pub const SIM_CAPACITY: NonZeroU32 = non_zero(32_768);
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_connections: MAX_CONNECTIONS,
+            backend: BACKEND,
+            ports: Vec::new(),
+            offload: OffloadConfig::default(),
+            timeouts: Timeouts::default(),
+            keepalive: KeepaliveConfig::default(),
+            netlink: NetlinkConfig::default(),
+            cli: CliConfig::default(),
+            metrics: MetricsConfig { listen: Some(METRICS_LISTEN) },
+            log: LogConfig { level: LOG_LEVEL.to_owned(), format: LOG_FORMAT },
+            shutdown: ShutdownConfig { flush_on_exit: SHUTDOWN_FLUSH_ON_EXIT },
+            sim: SimConfig { capacity: SIM_CAPACITY },
+        }
+    }
+}
+
+impl Default for OffloadConfig {
+    fn default() -> Self {
+        Self {
+            protocols: OFFLOAD_PROTOCOLS.to_vec(),
+            ipv4: OFFLOAD_IPV4,
+            ipv6: OFFLOAD_IPV6,
+            udp_policy: UDP_POLICY,
+            exclude_helpers: EXCLUDE_HELPERS,
+            fwmark_from_ctmark: FWMARK_FROM_CTMARK,
+            fwmark_mask: FWMARK_MASK,
+            zones: Vec::new(),
+            fastforward_file: None,
+            exclude: exclude_rules(),
+            fastforward: None,
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            tcp: TIMEOUT_TCP,
+            udp: TIMEOUT_UDP,
+            udp_unidirectional: TIMEOUT_UDP_UNIDIRECTIONAL,
+            other: TIMEOUT_OTHER,
+        }
+    }
+}
+
+impl Default for KeepaliveConfig {
+    fn default() -> Self {
+        Self {
+            mode: KEEPALIVE_MODE,
+            interval: KEEPALIVE_INTERVAL,
+            margin: KEEPALIVE_MARGIN,
+            max_refresh_per_second: KEEPALIVE_MAX_REFRESH_PER_SECOND,
+            permanent_bit: KEEPALIVE_PERMANENT_BIT,
+            on_removed: KEEPALIVE_ON_REMOVED,
+        }
+    }
+}
+
+impl Default for NetlinkConfig {
+    fn default() -> Self {
+        Self {
+            event_buffer: NETLINK_EVENT_BUFFER,
+            reliable_destroy: NETLINK_RELIABLE_DESTROY,
+            enable_events_sysctl: NETLINK_ENABLE_EVENTS_SYSCTL,
+            sweep_interval: NETLINK_SWEEP_INTERVAL,
+            resync_min_interval: NETLINK_RESYNC_MIN_INTERVAL,
+        }
+    }
+}
+
+impl Default for CliConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(CLI_LISTEN),
+            max_sessions: CLI_MAX_SESSIONS,
+            idle_timeout: CLI_IDLE_TIMEOUT,
+            login_timeout: CLI_LOGIN_TIMEOUT,
+            max_login_failures: CLI_MAX_LOGIN_FAILURES,
+            lockout_failures: CLI_LOCKOUT_FAILURES,
+            lockout_window: CLI_LOCKOUT_WINDOW,
+            lockout_duration: CLI_LOCKOUT_DURATION,
+            password_file: None,
+            password_file_users: Vec::new(),
+            enable_password_hash: None,
+            users: Vec::new(),
+        }
+    }
+}
