@@ -1,0 +1,256 @@
+//! The datagram sockets FCI runs over: the `NETLINK_FF` socket of `fci.ko`, and one end of a
+//! `SOCK_SEQPACKET` socket pair for the software cdx.
+//!
+//! A socket pair is `SOCK_SEQPACKET`, not `SOCK_DGRAM`: both keep message boundaries, but a
+//! Unix datagram queue holds only `net.unix.max_dgram_qlen` (10 by default) messages, which
+//! would cap pipelining at ten requests.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use netlink_sys::{Socket, SocketAddr};
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, SockFlag, SockType, getsockopt, recv, send, setsockopt, socketpair,
+    sockopt,
+};
+
+use super::{FF_GROUP, FciError, NETLINK_FF};
+
+/// A message-oriented socket: one `send` is one `recv` on the other side.
+///
+/// The provided methods work on the file descriptor and suit every implementation; they
+/// are trait methods so that tests can stand in other sockets.
+pub trait DatagramSocket: AsFd {
+    /// Sends one message, waiting for room if the socket is blocking. Never raises SIGPIPE.
+    ///
+    /// # Errors
+    /// The socket's error; a short send is reported as [`io::ErrorKind::WriteZero`].
+    fn send(&self, message: &[u8]) -> io::Result<()> {
+        send_with(self.as_fd(), message, MsgFlags::MSG_NOSIGNAL)
+    }
+
+    /// Sends one message without waiting: [`io::ErrorKind::WouldBlock`] if there is no room.
+    ///
+    /// # Errors
+    /// As [`DatagramSocket::send`].
+    fn try_send(&self, message: &[u8]) -> io::Result<()> {
+        send_with(self.as_fd(), message, MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT)
+    }
+
+    /// Receives one message without waiting: [`io::ErrorKind::WouldBlock`] if none is
+    /// queued; `Ok(0)` when a socket-pair peer has closed. A message longer than `buf` is
+    /// truncated.
+    ///
+    /// # Errors
+    /// The socket's error (`ENOBUFS`: a netlink socket overflowed and lost messages).
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(recv(self.as_fd().as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT)?)
+    }
+
+    /// [`DatagramSocket::recv`] with the outcomes an event loop acts on: `Ok(None)` when
+    /// nothing is queued, [`FciError::Overrun`] when messages were lost (resynchronise),
+    /// [`FciError::Closed`] when the peer is gone.
+    ///
+    /// # Errors
+    /// As listed, or [`FciError::Io`].
+    fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>, FciError> {
+        loop {
+            return match self.recv(buf) {
+                Ok(0) => Err(FciError::Closed),
+                Ok(len) => Ok(Some(len)),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => Err(FciError::Overrun),
+                Err(error) => Err(FciError::Io(error)),
+            };
+        }
+    }
+}
+
+fn send_with(fd: BorrowedFd<'_>, message: &[u8], flags: MsgFlags) -> io::Result<()> {
+    loop {
+        match send(fd.as_raw_fd(), message, flags) {
+            Ok(sent) if sent == message.len() => return Ok(()),
+            Ok(_) => return Err(io::Error::new(io::ErrorKind::WriteZero, "short message send")),
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+}
+
+/// Waits until `fd` is readable or `timeout` passes (`None`: forever). Returns whether it
+/// is readable; a signal interrupting the wait reads as "not yet".
+///
+/// # Errors
+/// `poll(2)` failures other than `EINTR`.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+    let timeout = match timeout {
+        None => PollTimeout::NONE,
+        // Round up so that a wait never ends before its deadline.
+        Some(t) => {
+            let millis = t.as_nanos().div_ceil(1_000_000);
+            PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)
+        }
+    };
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    match poll(&mut fds, timeout) {
+        Ok(0) | Err(Errno::EINTR) => Ok(false),
+        Ok(_) => Ok(true),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    let flags = if nonblocking { flags | OFlag::O_NONBLOCK } else { flags - OFlag::O_NONBLOCK };
+    fcntl(fd, FcntlArg::F_SETFL(flags))?;
+    Ok(())
+}
+
+/// One end of a `SOCK_SEQPACKET` Unix socket pair (close-on-exec).
+#[derive(Debug)]
+pub struct PairSocket {
+    fd: OwnedFd,
+}
+
+impl PairSocket {
+    /// A connected pair, both ends blocking.
+    ///
+    /// # Errors
+    /// `socketpair(2)` failures.
+    pub fn pair() -> io::Result<(PairSocket, PairSocket)> {
+        let (a, b) =
+            socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
+        Ok((PairSocket { fd: a }, PairSocket { fd: b }))
+    }
+
+    /// Switches `O_NONBLOCK` (event sockets registered in a poll loop want it on).
+    ///
+    /// # Errors
+    /// `fcntl(2)` failures.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        set_nonblocking(self.fd.as_fd(), nonblocking)
+    }
+}
+
+impl AsFd for PairSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for PairSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl DatagramSocket for PairSocket {}
+
+/// A `NETLINK_FF` socket of `fci.ko` (exists only in the initial network namespace, and
+/// only while `fci.ko` is loaded: otherwise creation fails with `EPROTONOSUPPORT`).
+#[derive(Debug)]
+pub struct NetlinkFf {
+    socket: Socket,
+}
+
+/// Receive buffer libfci asks for on every FCI socket.
+pub const DEFAULT_RCVBUF: usize = 1 << 20;
+
+impl NetlinkFf {
+    /// The command socket: bound to a kernel-assigned port, connected to the kernel,
+    /// blocking, receive buffer 1 MiB as libfci sets it.
+    ///
+    /// # Errors
+    /// Socket creation, bind or connect failures.
+    pub fn command() -> io::Result<NetlinkFf> {
+        let mut socket = Socket::new(NETLINK_FF)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        let socket = NetlinkFf { socket };
+        socket.set_receive_buffer(DEFAULT_RCVBUF)?;
+        Ok(socket)
+    }
+
+    /// The event socket: subscribed to group 1, non-blocking, receive buffer 1 MiB (raise
+    /// it with [`NetlinkFf::set_receive_buffer`]).
+    ///
+    /// # Errors
+    /// Socket creation or bind failures.
+    pub fn events() -> io::Result<NetlinkFf> {
+        let mut socket = Socket::new(NETLINK_FF)?;
+        socket.bind(&SocketAddr::new(0, 1 << (FF_GROUP - 1)))?;
+        socket.set_non_blocking(true)?;
+        let socket = NetlinkFf { socket };
+        socket.set_receive_buffer(DEFAULT_RCVBUF)?;
+        Ok(socket)
+    }
+
+    /// Sets the receive buffer with `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN`), falling back
+    /// to `SO_RCVBUF` (capped by `rmem_max`). Returns the size the kernel reports.
+    ///
+    /// # Errors
+    /// `setsockopt`/`getsockopt` failures other than the forced variant being refused.
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<usize> {
+        if setsockopt(&self.socket, sockopt::RcvBufForce, &bytes).is_err() {
+            setsockopt(&self.socket, sockopt::RcvBuf, &bytes)?;
+        }
+        Ok(getsockopt(&self.socket, sockopt::RcvBuf)?)
+    }
+}
+
+impl AsFd for NetlinkFf {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl AsRawFd for NetlinkFf {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+impl DatagramSocket for NetlinkFf {}
+
+/// Either transport, so that the daemon holds one type whatever the backend.
+#[derive(Debug)]
+pub enum FciSocket {
+    /// `fci.ko`.
+    Netlink(NetlinkFf),
+    /// The software cdx.
+    Pair(PairSocket),
+}
+
+impl From<NetlinkFf> for FciSocket {
+    fn from(socket: NetlinkFf) -> FciSocket {
+        FciSocket::Netlink(socket)
+    }
+}
+
+impl From<PairSocket> for FciSocket {
+    fn from(socket: PairSocket) -> FciSocket {
+        FciSocket::Pair(socket)
+    }
+}
+
+impl AsFd for FciSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            FciSocket::Netlink(socket) => socket.as_fd(),
+            FciSocket::Pair(socket) => socket.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for FciSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+impl DatagramSocket for FciSocket {}

@@ -1,0 +1,277 @@
+//! Request/reply over FCI: numbering, matching, pipelining, timeouts.
+//!
+//! [`Transport`] owns a command socket. [`Transport::send`] numbers a request and returns
+//! its sequence number without waiting; [`Transport::recv_until`] returns the next reply to
+//! a request still in flight, or [`FciError::Timeout`] at the deadline; [`Transport::call`]
+//! is both for one request. Up to `window` requests may be in flight (pipelining: send a
+//! batch, then collect); the window also bounds how much the peer must buffer, since
+//! `fci.ko` drops replies a full socket cannot take.
+//!
+//! Replies are matched by sequence number. A reply or netlink error whose number is not in
+//! flight (it arrived after its request was given up with [`Transport::forget`] or timed
+//! out in [`Transport::call`]) is dropped and counted as unmatched; malformed messages and
+//! events arriving on the command socket are dropped and counted too. The transport never
+//! blocks past a deadline and never panics on what it receives.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::{DatagramSocket, FciError, Frame, MAX_FRAME, encode_request, frames, wait_readable};
+use crate::fpp::{FCode, Payload, ReturnCode};
+
+/// Requests in flight by default.
+pub const DEFAULT_WINDOW: usize = 64;
+
+/// Receive buffer: any netlink message the kernel sends fits.
+const RX_BUF: usize = 8192;
+
+/// A reply from cdx.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The request's sequence number.
+    pub seq: u32,
+    /// The command code echoed.
+    pub fcode: FCode,
+    /// cdx's return code.
+    pub rc: ReturnCode,
+    /// The data after the return code (query entries, timeouts).
+    pub payload: Vec<u8>,
+}
+
+/// Counters of a transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Requests sent.
+    pub sent: u64,
+    /// Replies (and netlink errors) matched to a request in flight.
+    pub matched: u64,
+    /// Replies and errors for no request in flight (late, duplicated or foreign).
+    pub unmatched: u64,
+    /// Messages that were not valid FCI frames.
+    pub malformed: u64,
+    /// Events or requests received on the command socket.
+    pub stray: u64,
+    /// Requests given up (timed out in `call`, or forgotten).
+    pub abandoned: u64,
+}
+
+/// The FCI request/reply protocol over a command socket.
+#[derive(Debug)]
+pub struct Transport<S> {
+    socket: S,
+    next_seq: u32,
+    window: usize,
+    in_flight: Vec<u32>,
+    ready: VecDeque<Result<Reply, FciError>>,
+    tx: [u8; MAX_FRAME],
+    rx: Box<[u8]>,
+    stats: TransportStats,
+}
+
+impl<S: DatagramSocket> Transport<S> {
+    /// A transport over `socket` with the default window.
+    pub fn new(socket: S) -> Transport<S> {
+        Transport::with_window(socket, DEFAULT_WINDOW)
+    }
+
+    /// A transport allowing `window` (at least 1) requests in flight.
+    pub fn with_window(socket: S, window: usize) -> Transport<S> {
+        Transport {
+            socket,
+            next_seq: 1,
+            window: window.max(1),
+            in_flight: Vec::with_capacity(window.max(1)),
+            ready: VecDeque::new(),
+            tx: [0; MAX_FRAME],
+            rx: vec![0; RX_BUF].into_boxed_slice(),
+            stats: TransportStats::default(),
+        }
+    }
+
+    /// Sends a request without waiting for its reply; returns its sequence number.
+    ///
+    /// # Errors
+    /// [`FciError::WindowFull`] when `window` requests are in flight (collect replies
+    /// first); [`FciError::PayloadTooLarge`]; [`FciError::Io`] / [`FciError::Closed`] from
+    /// the socket.
+    pub fn send(&mut self, fcode: FCode, payload: &[u8]) -> Result<u32, FciError> {
+        if self.in_flight.len() >= self.window {
+            return Err(FciError::WindowFull(self.in_flight.len()));
+        }
+        let seq = self.next_seq;
+        let len = encode_request(seq, fcode, payload, &mut self.tx)?;
+        self.socket.send(self.tx.get(..len).unwrap_or_default()).map_err(closed_or_io)?;
+        self.next_seq = match seq.wrapping_add(1) {
+            0 => 1,
+            next => next,
+        };
+        self.in_flight.push(seq);
+        self.stats.sent += 1;
+        Ok(seq)
+    }
+
+    /// [`Transport::send`] for a typed payload.
+    ///
+    /// # Errors
+    /// As [`Transport::send`].
+    pub fn send_payload<P: Payload>(&mut self, fcode: FCode, payload: &P) -> Result<u32, FciError> {
+        let mut buf = [0u8; super::MAX_PAYLOAD];
+        let len =
+            payload.emit(&mut buf).map_err(|_| FciError::PayloadTooLarge(payload.buffer_len()))?;
+        self.send(fcode, buf.get(..len).unwrap_or_default())
+    }
+
+    /// The next reply to a request in flight, waiting until `deadline` at the latest.
+    ///
+    /// # Errors
+    /// [`FciError::Timeout`] at the deadline (the requests stay in flight: call
+    /// [`Transport::forget`] to give one up); [`FciError::Netlink`] when `fci.ko` refused a
+    /// request (its `seq` is in the error); [`FciError::Io`] / [`FciError::Closed`].
+    pub fn recv_until(&mut self, deadline: Instant) -> Result<Reply, FciError> {
+        loop {
+            if let Some(done) = self.ready.pop_front() {
+                return done;
+            }
+            match self.socket.recv(&mut self.rx) {
+                Ok(0) => return Err(FciError::Closed),
+                Ok(len) => self.absorb(len),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(FciError::Timeout);
+                    }
+                    wait_readable(self.socket.as_fd(), Some(deadline - now))?;
+                }
+                Err(error) => return Err(FciError::Io(error)),
+            }
+        }
+    }
+
+    /// Sends one request and waits up to `timeout` for its reply. Replies to other requests
+    /// in flight that arrive meanwhile are kept for [`Transport::recv_until`].
+    ///
+    /// # Errors
+    /// As [`Transport::send`] and [`Transport::recv_until`]; on [`FciError::Timeout`] the
+    /// request is given up, so a late reply is dropped.
+    pub fn call(
+        &mut self,
+        fcode: FCode,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Reply, FciError> {
+        let seq = self.send(fcode, payload)?;
+        let deadline = Instant::now() + timeout;
+        let mut others = Vec::new();
+        let outcome = loop {
+            match self.recv_until(deadline) {
+                Ok(reply) if reply.seq == seq => break Ok(reply),
+                Err(error) if error.seq() == Some(seq) => break Err(error),
+                Ok(reply) => others.push(Ok(reply)),
+                Err(error @ FciError::Netlink { .. }) => others.push(Err(error)),
+                Err(error) => {
+                    if matches!(error, FciError::Timeout) {
+                        self.forget(seq);
+                    }
+                    break Err(error);
+                }
+            }
+        };
+        for other in others.into_iter().rev() {
+            self.ready.push_front(other);
+        }
+        outcome
+    }
+
+    /// [`Transport::call`] for a typed payload.
+    ///
+    /// # Errors
+    /// As [`Transport::call`].
+    pub fn call_payload<P: Payload>(
+        &mut self,
+        fcode: FCode,
+        payload: &P,
+        timeout: Duration,
+    ) -> Result<Reply, FciError> {
+        let mut buf = [0u8; super::MAX_PAYLOAD];
+        let len =
+            payload.emit(&mut buf).map_err(|_| FciError::PayloadTooLarge(payload.buffer_len()))?;
+        self.call(fcode, buf.get(..len).unwrap_or_default(), timeout)
+    }
+
+    /// Gives up request `seq`: a reply arriving later is dropped as unmatched. Returns
+    /// whether it was in flight.
+    pub fn forget(&mut self, seq: u32) -> bool {
+        let Some(index) = self.in_flight.iter().position(|&s| s == seq) else {
+            return false;
+        };
+        self.in_flight.swap_remove(index);
+        self.stats.abandoned += 1;
+        true
+    }
+
+    /// Sequence numbers of the requests in flight (unordered).
+    pub fn in_flight(&self) -> &[u32] {
+        &self.in_flight
+    }
+
+    /// The window.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> TransportStats {
+        self.stats
+    }
+
+    /// The socket.
+    pub fn socket(&self) -> &S {
+        &self.socket
+    }
+
+    /// Takes the message just received apart and queues what matches.
+    fn absorb(&mut self, len: usize) {
+        let datagram = self.rx.get(..len).unwrap_or_default();
+        for frame in frames(datagram) {
+            let (seq, outcome) = match frame {
+                Ok(Frame::Reply { seq, fcode, rc, payload }) => {
+                    (seq, Ok(Reply { seq, fcode, rc, payload: payload.to_vec() }))
+                }
+                Ok(Frame::NetlinkError { seq, errno }) if errno != 0 => {
+                    (seq, Err(FciError::Netlink { seq, errno }))
+                }
+                Ok(Frame::NetlinkError { .. }) => {
+                    self.stats.unmatched += 1;
+                    continue;
+                }
+                Ok(Frame::Event { .. } | Frame::Request { .. }) => {
+                    self.stats.stray += 1;
+                    continue;
+                }
+                Err(_) => {
+                    self.stats.malformed += 1;
+                    continue;
+                }
+            };
+            match self.in_flight.iter().position(|&s| s == seq) {
+                Some(index) => {
+                    self.in_flight.swap_remove(index);
+                    self.stats.matched += 1;
+                    self.ready.push_back(outcome);
+                }
+                None => self.stats.unmatched += 1,
+            }
+        }
+    }
+}
+
+fn closed_or_io(error: io::Error) -> FciError {
+    match error.raw_os_error() {
+        Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN | libc::ECONNREFUSED) => {
+            FciError::Closed
+        }
+        _ => FciError::Io(error),
+    }
+}
