@@ -1,0 +1,152 @@
+//! Property tests: hostile bytes never panic and never grow buffers past their bounds.
+
+use proptest::prelude::*;
+
+use crate::auth::Secret;
+use crate::client::{CtlClient, CtlRequest};
+use crate::editor::{EditMode, LineEditor};
+use crate::grammar::{complete, parse_line, tab};
+use crate::output::OutputBuffer;
+use crate::session::{Request, Session, SessionConfig};
+use crate::telnet::Telnet;
+use crate::tests::t0;
+
+/// Bytes biased toward telnet commands, options, escapes and line ends.
+fn telnet_noise() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        4 => Just(0xFFu8),
+        2 => 0xF0u8..=0xFE,
+        2 => prop::sample::select(vec![1u8, 3, 24, 31, b'\r', b'\n', 0, 0x1B, b'[', b'?', b'\t', 0x03, 0x04, 0x7F, b'|', b'"']),
+        4 => any::<u8>(),
+        4 => b'a'..=b'z',
+    ];
+    prop::collection::vec(byte, 0..2048)
+}
+
+fn small_config() -> SessionConfig {
+    SessionConfig {
+        max_line: 64,
+        history: 4,
+        max_pending_input: 32,
+        max_output: 4096,
+        ..SessionConfig::default()
+    }
+}
+
+/// Drive a session with `input` in chunks, answering every request; checks the bounds.
+fn drive(input: &[u8], chunk: usize, accept: bool) {
+    let config = small_config();
+    let mut session = Session::new(config.clone());
+    session.start(t0());
+    let mut now = t0();
+    let mut requests = 0usize;
+    for piece in input.chunks(chunk.max(1)) {
+        session.receive(piece, now);
+        assert!(session.output_len() <= config.max_output + 64);
+        while let Some(request) = session.next_request() {
+            requests += 1;
+            match request {
+                Request::Authenticate { .. } => session.authenticated(accept, now),
+                Request::Enable { .. } => session.enable_result(accept),
+                Request::Execute(_) => {
+                    session.reply_line("line one\nline two");
+                    session.reply_done();
+                }
+                Request::Close => {}
+            }
+        }
+        // Each byte can at most end one line, so requests cannot outgrow the input.
+        assert!(requests <= input.len() + 1);
+        if let Some(deadline) = session.next_deadline() {
+            now = now.max(deadline);
+            session.on_timer(now);
+        }
+        // The client reads half of what is pending.
+        let half = session.output_len() / 2;
+        session.consume_output(half);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sessions_survive_any_bytes(input in telnet_noise(), chunk in 1usize..64, accept in any::<bool>()) {
+        drive(&input, chunk, accept);
+    }
+
+    #[test]
+    fn sessions_survive_uniform_random_bytes(input in prop::collection::vec(any::<u8>(), 0..4096), chunk in 1usize..512) {
+        drive(&input, chunk, true);
+    }
+
+    #[test]
+    fn the_codec_answers_at_most_three_bytes_per_three_bytes(input in telnet_noise()) {
+        let mut telnet = Telnet::server();
+        let mut out = OutputBuffer::default();
+        for &byte in &input {
+            let _ = telnet.feed(byte, &mut out);
+        }
+        prop_assert!(out.len() <= input.len());
+    }
+
+    #[test]
+    fn the_editor_never_exceeds_its_line_limit(input in telnet_noise(), echo in any::<bool>(), command_keys in any::<bool>()) {
+        let mut editor = LineEditor::new(32, 4);
+        let mut out = OutputBuffer::default();
+        for &byte in &input {
+            let _ = editor.key(byte, EditMode { echo, command_keys }, &mut out);
+            prop_assert!(editor.line().len() <= 32);
+            prop_assert!(editor.before_cursor().len() <= editor.line().len());
+        }
+        if !echo {
+            prop_assert_eq!(out.len(), 0);
+        }
+    }
+
+    #[test]
+    fn parsing_and_completion_never_panic(line in "[ -~\\t]{0,80}") {
+        let _ = parse_line(&line);
+        let _ = tab(&complete(&line, |_| true));
+    }
+
+    #[test]
+    fn the_client_survives_any_bytes(input in telnet_noise(), chunk in 1usize..64) {
+        let mut client = CtlClient::new(CtlRequest {
+            user: "u".to_owned(),
+            password: Secret::new("p"),
+            enable_password: None,
+            command: "show version".to_owned(),
+        })
+        .with_max_reply(1024);
+        for piece in input.chunks(chunk) {
+            client.receive(piece);
+            let pending = client.pending_output().len();
+            client.consume_output(pending);
+        }
+        client.closed();
+        prop_assert!(client.finished().is_some());
+    }
+}
+
+#[test]
+fn an_iac_flood_keeps_memory_bounded() {
+    let config = small_config();
+    let mut session = Session::new(config.clone());
+    session.start(t0());
+    // Endless subnegotiation, IAC IAC data and refused options, 1 MiB each, the client reading.
+    let floods: [Vec<u8>; 3] = [
+        [0xFF, 0xFA, 31].into_iter().chain(std::iter::repeat_n(0x41, 1 << 20)).collect(),
+        std::iter::repeat_n([0xFF, 0xFF], 1 << 19).flatten().collect(),
+        std::iter::repeat_n([0xFF, 0xFD, 99], 350_000).flatten().collect(),
+    ];
+    for flood in &floods {
+        for piece in flood.chunks(1024) {
+            session.receive(piece, t0());
+            assert!(session.output_len() <= config.max_output);
+            let pending = session.output_len();
+            session.consume_output(pending);
+        }
+    }
+    assert!(!session.is_closed(), "a client that reads its output is not disconnected");
+}
