@@ -65,7 +65,7 @@ pub trait DatagramSocket: AsFd {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => Err(FciError::Overrun),
-                Err(error) => Err(FciError::Io(error)),
+                Err(error) => Err(super::transport::closed_or_io(error)),
             };
         }
     }

@@ -144,7 +144,7 @@ impl<S: DatagramSocket> Transport<S> {
                     }
                     wait_readable(self.socket.as_fd(), Some(deadline - now))?;
                 }
-                Err(error) => return Err(FciError::Io(error)),
+                Err(error) => return Err(closed_or_io(error)),
             }
         }
     }
@@ -267,11 +267,27 @@ impl<S: DatagramSocket> Transport<S> {
     }
 }
 
-fn closed_or_io(error: io::Error) -> FciError {
+/// ECONNRESET and friends mean the peer of a socket pair is gone.
+pub(super) fn closed_or_io(error: io::Error) -> FciError {
     match error.raw_os_error() {
         Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN | libc::ECONNREFUSED) => {
             FciError::Closed
         }
         _ => FciError::Io(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fci::PairSocket;
+
+    #[test]
+    fn sequence_numbers_skip_zero_when_they_wrap() {
+        let (ours, _peer) = PairSocket::pair().unwrap();
+        let mut transport = Transport::new(ours);
+        transport.next_seq = u32::MAX;
+        assert_eq!(transport.send(FCode::Ipv4Reset, &[]).unwrap(), u32::MAX);
+        assert_eq!(transport.send(FCode::Ipv4Reset, &[]).unwrap(), 1, "0 marks events");
     }
 }
