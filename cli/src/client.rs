@@ -253,16 +253,17 @@ fn is_prompt(tail: &str) -> bool {
     })
 }
 
-/// Join command-line words into one CLI line, quoting words that contain blanks or quotes
-/// (so `cmmd ctl show connections addr 10.0.0.1 '|' count` passes the `|` through).
+/// Join command-line words into one CLI line, quoting words that contain blanks, quotes or `?`
+/// (so `cmmd ctl show connections '|' include 'https?'` filters instead of asking for help);
+/// a lone `|` still separates a filter and a lone `?` still asks for help.
 pub fn quote_command<S: AsRef<str>>(words: &[S]) -> String {
     let quoted: Vec<String> = words
         .iter()
         .map(|word| {
             let word = word.as_ref();
-            if !word.is_empty()
-                && !word.contains(|ch: char| ch.is_whitespace() || ch == '"' || ch == '\'')
-            {
+            let plain = |ch: char| !(ch.is_whitespace() || matches!(ch, '"' | '\'' | '?'));
+            // A lone `?` asks for help; inside a word it is text (a regex).
+            if word == "?" || (!word.is_empty() && word.chars().all(plain)) {
                 return word.to_owned();
             }
             let escaped = word.replace('\\', "\\\\").replace('"', "\\\"");

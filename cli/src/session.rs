@@ -728,7 +728,9 @@ impl Session {
             .collect();
         let mut lines = vec!["Commands:".to_owned()];
         lines.extend(two_columns(usages.iter().map(|(usage, help)| (usage.as_str(), *help))));
-        lines.push("Abbreviate words to any unique prefix; end a line with \"| include|exclude|begin REGEX\" or \"| count\".".to_owned());
+        lines.push(
+            "Words may be abbreviated. Filters: | include|exclude|begin REGEX, | count".to_owned(),
+        );
         lines
     }
 

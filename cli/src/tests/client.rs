@@ -200,4 +200,9 @@ fn quoting_for_the_cli_line() {
         quote_command(&["a b", "", "say \"hi\"", r"back\slash"]),
         r#""a b" "" "say \"hi\"" back\slash"#
     );
+    assert_eq!(quote_command(&["show", "?"]), "show ?");
+    assert_eq!(
+        quote_command(&["show", "conn", "|", "include", "https?"]),
+        r#"show conn | include "https?""#
+    );
 }
