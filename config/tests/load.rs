@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use config::{
@@ -15,31 +14,22 @@ use config::{
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
 const OTHER_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXJzYWx0$b3RoZXJoYXNo";
 
-/// A directory of its own under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+/// A temporary directory for configuration files, removed on drop.
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "cmmd-config-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Self(dir)
+        Self(tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 
     fn file(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
+        let path = self.path().join(name);
         std::fs::write(&path, contents).expect("write");
         path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -118,7 +108,7 @@ fn the_example_file_sets_every_key_to_its_default() {
 #[test]
 fn the_default_file_is_read_only_when_present() {
     let dir = TempDir::new();
-    let default_path = dir.0.join("cmmd.toml");
+    let default_path = dir.path().join("cmmd.toml");
     let lookup = |_: &str| None;
     let mut options = LoadOptions::new(&lookup, Overrides::default());
     options.default_config_path = default_path.clone();

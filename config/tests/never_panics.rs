@@ -73,17 +73,12 @@ const VALUES: &[&str] = &[
 ];
 
 fn load_text(text: &str) -> Result<(), String> {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path =
-        std::env::temp_dir().join(format!("cmmd-config-prop-{}-{n}.toml", std::process::id()));
-    std::fs::write(&path, text).map_err(|e| e.to_string())?;
+    let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    std::fs::write(file.path(), text).map_err(|e| e.to_string())?;
     let lookup = |_: &str| None;
-    let overrides = Overrides { config: Some(path.display().to_string()), ..Overrides::default() };
-    let result =
-        Config::load(&LoadOptions::new(&lookup, overrides)).map(drop).map_err(|e| e.to_string());
-    let _ = std::fs::remove_file(&path);
-    result
+    let overrides =
+        Overrides { config: Some(file.path().display().to_string()), ..Overrides::default() };
+    Config::load(&LoadOptions::new(&lookup, overrides)).map(drop).map_err(|e| e.to_string())
 }
 
 fn assert_one_line(result: Result<(), String>) {
