@@ -263,6 +263,15 @@ impl Config {
         if self.offload.protocols.is_empty() || !(self.offload.ipv4 || self.offload.ipv6) {
             warnings.push("offload.protocols is empty or both offload.ipv4 and offload.ipv6 are off: nothing will be offloaded".to_owned());
         }
+        if let Some(path) = &self.cli.password_file
+            && self.cli.password_file_users.is_empty()
+            && self.cli.users.is_empty()
+        {
+            warnings.push(format!(
+                "{} lists no user and cli.users is empty: nobody can log in to the CLI",
+                path.display()
+            ));
+        }
         if self.cli.uses_default_admin() && self.cli.listen.is_some() {
             warnings.push(format!(
                 "no CLI users configured (cli.users, cli.password_file): the vendor account {}/{} is active",

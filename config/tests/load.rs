@@ -456,6 +456,15 @@ fn conflicts_are_reported_with_their_sources() {
         "cmmd.toml",
         &format!("[cli]\npassword_file = {:?}\nusers = [{{ name = \"admin\", password_hash = \"{HASH}\" }}]\n", users.display()),
     );
+    let empty = dir.file("no-users", "# nobody yet\n");
+    let loaded = load_with(
+        &[("CMM_CLI_PASSWORD_FILE", empty.to_str().expect("utf-8"))],
+        Overrides::default(),
+    );
+    assert!(loaded.expect("valid").warnings.contains(&format!(
+        "{} lists no user and cli.users is empty: nobody can log in to the CLI",
+        empty.display()
+    )));
     let error = load_file(&file).expect_err("user in both");
     assert_eq!(
         error,
