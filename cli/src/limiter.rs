@@ -143,7 +143,11 @@ impl LoginLimiter {
         }
         record.failures.push_back(now);
         if record.failures.len() >= usize::try_from(policy.max_failures).unwrap_or(usize::MAX) {
-            let until = now + policy.lockout;
+            // A lockout too long for an Instant is clamped to about a century.
+            let until = now
+                .checked_add(policy.lockout)
+                .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+                .unwrap_or(now);
             record.failures.clear();
             record.locked_until = Some(until);
             self.lockouts_total += 1;

@@ -326,7 +326,8 @@ impl Session {
         }
         let doublings = self.stats.login_failures.saturating_sub(1).min(16);
         let delay = self.config.login_delay.saturating_mul(1 << doublings).min(MAX_LOGIN_DELAY);
-        self.phase = Phase::LoginDelay { until: now + delay };
+        // A delay that does not fit in an Instant (absurd configuration) means no delay.
+        self.phase = Phase::LoginDelay { until: now.checked_add(delay).unwrap_or(now) };
     }
 
     /// The answer to [`Request::Enable`].
@@ -386,7 +387,7 @@ impl Session {
     /// When [`on_timer`](Self::on_timer) must run next.
     pub fn next_deadline(&self) -> Option<Instant> {
         let login = match (self.phase.is_login(), self.started, self.config.login_timeout) {
-            (true, Some(started), Some(timeout)) => Some(started + timeout),
+            (true, Some(started), Some(timeout)) => started.checked_add(timeout),
             _ => None,
         };
         let idle = match (&self.phase, self.last_input, self.config.idle_timeout) {
@@ -395,7 +396,7 @@ impl Session {
                 Some(last)
             }
             (Phase::Prompt | Phase::EnablePassword, Some(last), Some(timeout)) => {
-                Some(last + timeout)
+                last.checked_add(timeout)
             }
             _ => None,
         };

@@ -111,3 +111,12 @@ fn memory_is_bounded_and_locked_sources_are_evicted_last() {
     limiter.prune(t0() + Duration::from_secs(1000));
     assert_eq!(limiter.tracked_sources(), 0);
 }
+
+#[test]
+fn an_absurd_lockout_does_not_panic() {
+    let mut limiter =
+        LoginLimiter::new(LockoutPolicy { max_failures: 1, lockout: Duration::MAX, ..policy() });
+    assert!(
+        matches!(limiter.record_failure(ip("192.0.2.1"), t0()), Admission::LockedOut { until } if until > t0())
+    );
+}

@@ -551,3 +551,21 @@ fn a_custom_hostname_and_banner() {
     session.authenticated(true, t0());
     assert_eq!(take(&mut session), "Password: node-7> ");
 }
+
+#[test]
+fn absurd_timeouts_do_not_panic() {
+    let config = SessionConfig {
+        login_timeout: Some(Duration::MAX),
+        idle_timeout: Some(Duration::MAX),
+        login_delay: Duration::MAX,
+        ..SessionConfig::default()
+    };
+    let mut session = Session::new(config);
+    session.start(t0());
+    assert_eq!(session.next_deadline(), None);
+    session.receive(b"a\nb\n", t0());
+    requests(&mut session);
+    session.authenticated(false, t0());
+    // The delay is capped at 60 s.
+    assert_eq!(session.next_deadline(), Some(t0() + Duration::from_secs(60)));
+}
