@@ -25,7 +25,7 @@ use crate::error::ConfigError;
 use crate::fastforward::read_fastforward;
 use crate::keys::{ENV_KEYS, Input, KEYS, key};
 use crate::model::Config;
-use crate::reload::{REDACTED, render_rules, render_user_names};
+use crate::reload::{REDACTED, render_user_names};
 use crate::users::read_password_file;
 
 /// Flag values as the daemon's argument parser found them (`None` = flag not given).
@@ -364,11 +364,13 @@ impl Loaded {
         }
         if let Some(fastforward) = &self.config.offload.fastforward {
             out.push_str(&format!(
-                "# {} deny rules added from {}: {}\n",
+                "# {} deny rules added from {} (offload.fastforward_file):\n",
                 fastforward.rules.len(),
-                fastforward.path.display(),
-                render_rules(&fastforward.rules)
+                fastforward.path.display()
             ));
+            for rule in &fastforward.rules {
+                out.push_str(&format!("#   {}\n", rule.to_toml()));
+            }
         }
     }
 

@@ -556,10 +556,8 @@ fn check_config_renders_every_key_with_its_source() {
         "fwmark_mask = 0xffffffff  # default".to_owned(),
         format!("exclude = [  # {f}:4"),
         "  { name = \"ssh\", proto = \"tcp\", port = 22 },".to_owned(),
-        format!(
-            "# 1 deny rules added from {}: [{{ name = \"ftp\", proto = \"tcp\", orig_dst_port = 21 }}]",
-            ff.display()
-        ),
+        format!("# 1 deny rules added from {} (offload.fastforward_file):", ff.display()),
+        "#   { name = \"ftp\", proto = \"tcp\", orig_dst_port = 21 }".to_owned(),
         "event_buffer = \"32MiB\"  # default".to_owned(),
         "sweep_interval = \"1m\"  # default".to_owned(),
         "idle_timeout = \"15m\"  # default".to_owned(),
