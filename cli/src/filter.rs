@@ -1,7 +1,7 @@
 //! Output filters after `|`: `include REGEX`, `exclude REGEX`, `begin REGEX`, `count`.
 //!
-//! Contract: filters are parsed with the command line ([`OutputFilter::parse`]) and travel with
-//! the invocation; the session applies them to every reply line through a [`FilterRun`], so the
+//! Contract: filters are parsed with the command line (`OutputFilter::parse`) and travel with
+//! the invocation; the session applies them to every reply line through a `FilterRun`, so the
 //! daemon never sees them. Stages apply in order; `count` must be last and replaces the output
 //! with the number of lines that reached it. Regular expressions are compiled with size limits
 //! (a hostile pattern fails to compile instead of eating memory).

@@ -557,13 +557,14 @@ impl Session {
     }
 
     fn submit(&mut self, line: String) {
-        match std::mem::replace(&mut self.phase, Phase::Closed) {
+        match &self.phase {
             Phase::Username => {
                 let user = line.trim().to_owned();
                 let next = if user.is_empty() { Phase::Username } else { Phase::Password { user } };
                 self.enter(next);
             }
             Phase::Password { user } => {
+                let user = user.clone();
                 self.phase = Phase::Authenticating { user: user.clone() };
                 self.requests
                     .push_back(Request::Authenticate { user, password: Secret::new(line) });
@@ -572,11 +573,8 @@ impl Session {
                 self.phase = Phase::EnableCheck;
                 self.requests.push_back(Request::Enable { password: Secret::new(line) });
             }
-            Phase::Prompt => {
-                self.phase = Phase::Prompt;
-                self.run_line(&line);
-            }
-            other => self.phase = other,
+            Phase::Prompt => self.run_line(&line),
+            _ => {}
         }
     }
 
