@@ -1,0 +1,3 @@
+//! Unit tests over captured kernel messages.
+
+mod golden;
