@@ -14,23 +14,11 @@ use config::{
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
 const OTHER_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXJzYWx0$b3RoZXJoYXNo";
 
-/// A temporary directory for configuration files, removed on drop.
-struct TempDir(tempfile::TempDir);
-
-impl TempDir {
-    fn new() -> Self {
-        Self(tempfile::tempdir().expect("temp dir"))
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-
-    fn file(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.path().join(name);
-        std::fs::write(&path, contents).expect("write");
-        path
-    }
+/// Writes `contents` to `name` inside `dir`.
+fn write_file(dir: &tempfile::TempDir, name: &str, contents: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents).expect("write");
+    path
 }
 
 /// Loads with the given environment and flags; the default file path points nowhere.
@@ -48,16 +36,16 @@ fn load_file(path: &Path) -> Result<Loaded, String> {
     load_with(&[], overrides)
 }
 
-fn load_toml(text: &str) -> (TempDir, Result<Loaded, String>) {
-    let dir = TempDir::new();
-    let path = dir.file("cmmd.toml", text);
+fn load_toml(text: &str) -> (tempfile::TempDir, Result<Loaded, String>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_file(&dir, "cmmd.toml", text);
     let loaded = load_file(&path);
     (dir, loaded)
 }
 
 fn toml_error(text: &str) -> String {
-    let dir = TempDir::new();
-    let path = dir.file("cmmd.toml", text);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_file(&dir, "cmmd.toml", text);
     let error = load_file(&path).expect_err("must be rejected");
     let prefix = format!("{}:", path.display());
     assert!(error.starts_with(&prefix), "{error}");
@@ -107,7 +95,7 @@ fn the_example_file_sets_every_key_to_its_default() {
 
 #[test]
 fn the_default_file_is_read_only_when_present() {
-    let dir = TempDir::new();
+    let dir = tempfile::tempdir().expect("temp dir");
     let default_path = dir.path().join("cmmd.toml");
     let lookup = |_: &str| None;
     let mut options = LoadOptions::new(&lookup, Overrides::default());
@@ -136,12 +124,13 @@ fn a_named_file_must_exist() {
 
 #[test]
 fn precedence_is_defaults_file_env_flags() {
-    let dir = TempDir::new();
-    let file = dir.file(
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write_file(
+        &dir,
         "cmmd.toml",
         "max_connections = 1000\nbackend = \"sim\"\n\n[log]\nlevel = \"debug\"\nformat = \"json\"\n",
     );
-    let env_file = dir.file("env.toml", "max_connections = 7\n");
+    let env_file = write_file(&dir, "env.toml", "max_connections = 7\n");
     let env = [
         ("CMM_CONFIG", env_file.to_str().expect("utf-8")),
         ("CMM_BACKEND", "cdx"),
@@ -170,10 +159,13 @@ fn precedence_is_defaults_file_env_flags() {
 
 #[test]
 fn every_environment_variable_sets_its_key() {
-    let dir = TempDir::new();
-    let users = dir.file("cli-users", &format!("ops:{HASH}\n"));
-    let fastforward = dir
-        .file("fastforward", "config fastforward dns\noption proto udp\noption orig_dst_port 53\n");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let users = write_file(&dir, "cli-users", &format!("ops:{HASH}\n"));
+    let fastforward = write_file(
+        &dir,
+        "fastforward",
+        "config fastforward dns\noption proto udp\noption orig_dst_port 53\n",
+    );
     let env = [
         ("CMM_MAX_CONNECTIONS", "4096"),
         ("CMM_BACKEND", "sim"),
@@ -450,13 +442,17 @@ fn conflicts_are_reported_with_their_sources() {
     let error = loaded.expect_err("same address twice");
     assert!(error.starts_with("cli.listen (default) and metrics.listen ("), "{error}");
     assert!(error.ends_with("cmmd.toml:2) are both 127.0.0.1:2103"), "{error}");
-    let dir = TempDir::new();
-    let users = dir.file("cli-users", &format!("admin:{HASH}\n"));
-    let file = dir.file(
+    let dir = tempfile::tempdir().expect("temp dir");
+    let users = write_file(&dir, "cli-users", &format!("admin:{HASH}\n"));
+    let file = write_file(
+        &dir,
         "cmmd.toml",
-        &format!("[cli]\npassword_file = {:?}\nusers = [{{ name = \"admin\", password_hash = \"{HASH}\" }}]\n", users.display()),
+        &format!(
+            "[cli]\npassword_file = {:?}\nusers = [{{ name = \"admin\", password_hash = \"{HASH}\" }}]\n",
+            users.display()
+        ),
     );
-    let empty = dir.file("no-users", "# nobody yet\n");
+    let empty = write_file(&dir, "no-users", "# nobody yet\n");
     let loaded = load_with(
         &[("CMM_CLI_PASSWORD_FILE", empty.to_str().expect("utf-8"))],
         Overrides::default(),
@@ -503,8 +499,8 @@ fn file_values_are_typed() {
 
 #[test]
 fn fastforward_cli_listenaddr_applies_only_below_every_explicit_source() {
-    let dir = TempDir::new();
-    let ff = dir.file("fastforward", "config cli_listenaddr\n\toption ip4addr 192.0.2.1\n");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ff = write_file(&dir, "fastforward", "config cli_listenaddr\n\toption ip4addr 192.0.2.1\n");
     let env = [("CMM_FASTFORWARD_FILE", ff.to_str().expect("utf-8"))];
     let loaded = load_with(&env, Overrides::default()).expect("valid");
     assert_eq!(loaded.config.cli.listen, Some("192.0.2.1:2103".parse().expect("addr")));
@@ -516,7 +512,7 @@ fn fastforward_cli_listenaddr_applies_only_below_every_explicit_source() {
         "{}:2: cli_listenaddr 192.0.2.1 not applied: cli.listen is set by env CMM_CLI_LISTEN",
         ff.display()
     )));
-    let bad = dir.file("bad", "config fastforward x\n\toption port 99999\n");
+    let bad = write_file(&dir, "bad", "config fastforward x\n\toption port 99999\n");
     assert_eq!(
         load_with(&[("CMM_FASTFORWARD_FILE", bad.to_str().expect("utf-8"))], Overrides::default())
             .expect_err("bad"),
@@ -526,11 +522,15 @@ fn fastforward_cli_listenaddr_applies_only_below_every_explicit_source() {
 
 #[test]
 fn check_config_renders_every_key_with_its_source() {
-    let dir = TempDir::new();
-    let ff = dir
-        .file("fastforward", "config fastforward ftp\noption proto tcp\noption orig_dst_port 21\n");
-    let users = dir.file("cli-users", &format!("ops:{HASH}\n"));
-    let file = dir.file(
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ff = write_file(
+        &dir,
+        "fastforward",
+        "config fastforward ftp\noption proto tcp\noption orig_dst_port 21\n",
+    );
+    let users = write_file(&dir, "cli-users", &format!("ops:{HASH}\n"));
+    let file = write_file(
+        &dir,
         "cmmd.toml",
         &format!(
             "backend = \"sim\"\n[offload]\nfastforward_file = {:?}\nexclude = [{{ name = \"ssh\", proto = \"tcp\", port = 22 }}]\n\

@@ -31,24 +31,12 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A temporary directory tree, removed on drop.
-struct TempDir(tempfile::TempDir);
-
-impl TempDir {
-    fn new() -> Self {
-        Self(tempfile::tempdir().expect("temp dir"))
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-
-    fn write(&self, relative: &str, contents: &str) -> PathBuf {
-        let path = self.path().join(relative);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, contents).expect("write");
-        path
-    }
+/// Writes `contents` to `relative` inside `dir`, creating parent directories.
+fn write_file(dir: &tempfile::TempDir, relative: &str, contents: &str) -> PathBuf {
+    let path = dir.path().join(relative);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, contents).expect("write");
+    path
 }
 
 /// Parses a manifest into its Kubernetes type and checks that nothing was lost on the way: a
@@ -290,8 +278,8 @@ fn configuration_and_cli_secret_are_mounted_where_cmmd_looks() {
     let secret: Secret = typed("secret-cli-users.yaml");
     let users =
         secret.string_data.as_ref().and_then(|d| d.get(&secret_item.key)).expect("cli-users key");
-    let dir = TempDir::new();
-    let file = dir.write("cli-users", users);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write_file(&dir, "cli-users", users);
     assert_eq!(config::read_password_file(&file).expect("the shipped Secret parses"), Vec::new());
 }
 
@@ -382,8 +370,8 @@ fn the_example_and_the_cluster_configurations_load() {
     let example = load_config(&packaging().join("cmmd.toml"));
     assert_eq!(example.config, config::Config::default());
     let data = config_map("configmap-cmmd.yaml");
-    let dir = TempDir::new();
-    let path = dir.write("cmmd.toml", data.get("cmmd.toml").expect("cmmd.toml key"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_file(&dir, "cmmd.toml", data.get("cmmd.toml").expect("cmmd.toml key"));
     let cluster = load_config(&path).config;
     assert!(
         !cluster.netlink.enable_events_sysctl,
@@ -428,13 +416,14 @@ fn containerfile_copies_files_that_exist() {
 
 /// A DPA configuration tree with a fake init script that prints what it was given.
 struct DpaTree {
-    dir: TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl DpaTree {
     fn new() -> Self {
-        let dir = TempDir::new();
-        dir.write(
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_file(
+            &dir,
             "fake-init.sh",
             "#!/bin/sh\necho \"init: CDX_CFG_FILE=$CDX_CFG_FILE\"\necho \"init: CDX_PCD_FILE=$CDX_PCD_FILE\"\n\
              echo \"init: CDX_PDL_FILE=$CDX_PDL_FILE\"\necho \"init: CDX_SP_FILE=$CDX_SP_FILE\"\n",
@@ -448,7 +437,7 @@ impl DpaTree {
 
     fn add_set(&self, relative: &str) {
         for file in DPA_FILES {
-            self.dir.write(&format!("dpa/{relative}/{file}"), &format!("<{file}/>\n"));
+            write_file(&self.dir, &format!("dpa/{relative}/{file}"), &format!("<{file}/>\n"));
         }
     }
 
@@ -572,9 +561,14 @@ fn dpa_init_installs_the_files_at_the_fixed_paths_and_runs_dpa_app_once_per_boot
     let set = tree.root().join("profiles/p");
     let fake_root = tree.dir.path().join("root");
     let log = tree.dir.path().join("dpa_app.log");
-    let app = tree.dir.write(
+    let app = write_file(
+        &tree.dir,
         "dpa_app",
-        &format!("#!/bin/sh\ncat {r}/etc/cdx_cfg.xml {r}/etc/cdx_pcd.xml {r}/etc/cdx_sp.xml {r}/etc/fmc/config/hxs_pdl_v3.xml >> {l}\n", r = fake_root.display(), l = log.display()),
+        &format!(
+            "#!/bin/sh\ncat {r}/etc/cdx_cfg.xml {r}/etc/cdx_pcd.xml {r}/etc/cdx_sp.xml {r}/etc/fmc/config/hxs_pdl_v3.xml >> {l}\n",
+            r = fake_root.display(),
+            l = log.display()
+        ),
     );
     std::fs::set_permissions(&app, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
