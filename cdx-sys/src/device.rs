@@ -1,7 +1,7 @@
 //! `/dev/cdx_ctrl`: the safe owner of the cdx character device.
 //!
 //! This is the only module of the workspace with `unsafe`: one `ioctl(2)` call site,
-//! [`CdxDevice::ioctl`], whose callers each state why their argument is valid for the
+//! the private `CdxDevice::ioctl`, whose callers each state why their argument is valid for the
 //! request. Methods whose argument holds only plain data or a buffer this crate sizes are
 //! safe; the two whose argument points at `dpa_app` structures this crate does not model
 //! (`SET_PARAMS`, `CONNADD`) are `unsafe fn` with the caller's obligations written down.

@@ -17,7 +17,27 @@
 //! This crate knows nothing about conntrack, flows or policy: it speaks cdx's language and
 //! nothing else. Callers (the daemon's offload worker) translate their domain into
 //! [`fpp`] values.
+//!
+//! # Example: a route registered in the software cdx, exactly as with `fci.ko`
+//!
+//! ```
+//! use std::time::Duration;
+//! use cdx_sys::fci::Transport;
+//! use cdx_sys::fpp::{Action, FCode, IfName, ReturnCode, RouteCmd};
+//! use cdx_sys::sim::{self, SimConfig};
+//!
+//! let config = SimConfig { interfaces: vec!["eth0".into(), "eth1".into()], ..SimConfig::default() };
+//! let (sim, commands, _events) = sim::spawn(config)?;
+//! let mut cdx = Transport::new(commands); // or Transport::new(NetlinkFf::command()?)
+//! let (eth0, eth1) = (IfName::new("eth0")?, IfName::new("eth1")?);
+//! let route = RouteCmd::new(Action::Register, 1, eth0, eth1, [2, 0, 0, 0, 0, 1], 1500);
+//! let reply = cdx.call_payload(FCode::IpRoute, &route, Duration::from_secs(1))?;
+//! assert_eq!(reply.rc, ReturnCode::Ok);
+//! assert_eq!(sim.snapshot().route(1).map(|r| r.refcount), Some(0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -33,3 +53,19 @@ pub mod fpp;
 pub mod ioctl;
 pub mod raw;
 pub mod sim;
+
+#[cfg(test)]
+mod tests {
+    /// The types the daemon moves to its worker thread or shares are `Send`/`Sync`.
+    #[test]
+    fn thread_boundaries() {
+        fn send<T: Send>() {}
+        fn shared<T: Send + Sync + Clone>() {}
+        send::<crate::fci::Transport<crate::fci::FciSocket>>();
+        send::<crate::fci::Transport<crate::fci::PairSocket>>();
+        send::<crate::fci::FciSocket>();
+        send::<crate::fci::FciError>();
+        send::<crate::device::CdxDevice>();
+        shared::<crate::sim::SimHandle>();
+    }
+}

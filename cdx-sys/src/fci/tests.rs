@@ -43,6 +43,18 @@ fn request_golden_bytes() {
     );
 }
 
+#[cfg(target_endian = "little")]
+#[test]
+fn reset_request_golden_bytes() {
+    let mut out = [0u8; MAX_FRAME];
+    let len = encode_request(3, FCode::Ipv4Reset, &[], &mut out).unwrap();
+    assert_eq!(
+        &out[..len],
+        &[20, 0, 0, 0, 0, 0, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0x16, 0x03, 0, 0],
+        "IPV4_RESET carries no payload"
+    );
+}
+
 #[test]
 fn request_is_padded_to_four_bytes() {
     let mut out = [0xAAu8; MAX_FRAME];
