@@ -4,27 +4,12 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// Options shared by `run` and `check-config`: the flag layer of the configuration.
+/// Options shared by `run` and `check-config`: the flag layer of the configuration
+/// (`config::Overrides`, highest precedence) plus what only the process needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfigFlags {
-    /// `--config PATH`.
-    pub config: Option<PathBuf>,
-    /// `--backend cdx|sim`.
-    pub backend: Option<String>,
-    /// `--max-connections N`.
-    pub max_connections: Option<String>,
-    /// `--ports eth0,eth1`.
-    pub ports: Option<String>,
-    /// `--cli-listen ADDR`.
-    pub cli_listen: Option<String>,
-    /// `--metrics-listen ADDR`.
-    pub metrics_listen: Option<String>,
-    /// `--log FILTER`.
-    pub log: Option<String>,
-    /// `--log-format text|json`.
-    pub log_format: Option<String>,
-    /// `--flush-on-exit`.
-    pub flush_on_exit: bool,
+    /// Values of the configuration flags.
+    pub overrides: config::Overrides,
     /// `--sim-socket PATH`: use a software cdx running in another process (`cmmd sim`).
     pub sim_socket: Option<PathBuf>,
 }
@@ -152,19 +137,27 @@ fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
 }
 
 fn config_flag(flags: &mut ConfigFlags, flag: &str, w: &mut Words) -> Result<bool, ArgError> {
-    match flag {
-        "--config" | "-f" => flags.config = Some(w.value(flag)?.into()),
-        "--backend" => flags.backend = Some(w.value(flag)?),
-        "--max-connections" => flags.max_connections = Some(w.value(flag)?),
-        "--ports" => flags.ports = Some(w.value(flag)?),
-        "--cli-listen" => flags.cli_listen = Some(w.value(flag)?),
-        "--metrics-listen" => flags.metrics_listen = Some(w.value(flag)?),
-        "--log" => flags.log = Some(w.value(flag)?),
-        "--log-format" => flags.log_format = Some(w.value(flag)?),
-        "--flush-on-exit" => flags.flush_on_exit = true,
-        "--sim-socket" => flags.sim_socket = Some(w.value(flag)?.into()),
+    let o = &mut flags.overrides;
+    let slot = match flag {
+        "--config" | "-f" => &mut o.config,
+        "--backend" => &mut o.backend,
+        "--max-connections" => &mut o.max_connections,
+        "--ports" => &mut o.ports,
+        "--cli-listen" => &mut o.cli_listen,
+        "--metrics-listen" => &mut o.metrics_listen,
+        "--log" => &mut o.log,
+        "--log-format" => &mut o.log_format,
+        "--flush-on-exit" => {
+            o.flush_on_exit = Some("true".into());
+            return Ok(true);
+        }
+        "--sim-socket" => {
+            flags.sim_socket = Some(w.value(flag)?.into());
+            return Ok(true);
+        }
         _ => return Ok(false),
-    }
+    };
+    *slot = Some(w.value(flag)?);
     Ok(true)
 }
 
@@ -297,9 +290,9 @@ mod tests {
         let Ok(Command::Run(f)) = p("--backend sim --ports=eth0,eth1 --flush-on-exit") else {
             panic!()
         };
-        assert_eq!(f.backend.as_deref(), Some("sim"));
-        assert_eq!(f.ports.as_deref(), Some("eth0,eth1"));
-        assert!(f.flush_on_exit);
+        assert_eq!(f.overrides.backend.as_deref(), Some("sim"));
+        assert_eq!(f.overrides.ports.as_deref(), Some("eth0,eth1"));
+        assert_eq!(f.overrides.flush_on_exit.as_deref(), Some("true"));
     }
 
     #[test]

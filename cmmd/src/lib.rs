@@ -3,6 +3,8 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod cli_server;
+pub mod control;
 pub mod engine;
 pub mod flow;
 pub mod http;

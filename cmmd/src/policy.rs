@@ -101,68 +101,7 @@ pub enum UdpMode {
     Confirmed,
 }
 
-/// An address prefix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    /// Network address.
-    pub addr: IpAddr,
-    /// Prefix length.
-    pub len: u8,
-}
-
-impl Cidr {
-    /// True if `ip` lies in this prefix (never across families).
-    pub fn contains(&self, ip: &IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let len = u32::from(self.len.min(32));
-                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-                u32::from(net) & mask == u32::from(*ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let len = u32::from(self.len.min(128));
-                let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
-                u128::from(net) & mask == u128::from(*ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// One exclusion rule: every field that is set must match (AND); rules are ORed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Rule {
-    /// Name shown by `show rules` and in logs.
-    pub name: String,
-    /// Address family.
-    pub family: Option<Family>,
-    /// IP protocol number of the original tuple.
-    pub proto: Option<u8>,
-    /// Matches if any of the four ports equals it (vendor `port`).
-    pub port: Option<u16>,
-    /// Original source port.
-    pub orig_src_port: Option<u16>,
-    /// Original destination port.
-    pub orig_dst_port: Option<u16>,
-    /// Reply source port.
-    pub reply_src_port: Option<u16>,
-    /// Reply destination port.
-    pub reply_dst_port: Option<u16>,
-    /// Matches if any of the four addresses lies in it (vendor `ip_v4_addr`/`ip_v6_addr`).
-    pub addr: Option<Cidr>,
-    /// Original source prefix.
-    pub orig_src: Option<Cidr>,
-    /// Original destination prefix.
-    pub orig_dst: Option<Cidr>,
-    /// Reply source prefix.
-    pub reply_src: Option<Cidr>,
-    /// Reply destination prefix.
-    pub reply_dst: Option<Cidr>,
-    /// Conntrack mark and mask: matches if `mark & mask == value & mask`.
-    pub mark: Option<(u32, u32)>,
-    /// Conntrack zone.
-    pub zone: Option<u16>,
-}
+pub use config::{Cidr, ExcludeRule as Rule};
 
 fn opt_eq<T: PartialEq>(want: &Option<T>, have: T) -> bool {
     want.as_ref().is_none_or(|w| *w == have)
@@ -172,27 +111,27 @@ fn opt_in(want: &Option<Cidr>, have: &IpAddr) -> bool {
     want.as_ref().is_none_or(|c| c.contains(have))
 }
 
-impl Rule {
-    /// True if the conntrack matches every field set in this rule.
-    pub fn matches(&self, ct: &CtInfo) -> bool {
-        let (o, r) = (&ct.key.orig, &ct.reply);
-        let ports = [o.src_port, o.dst_port, r.src_port, r.dst_port];
-        let addrs = [o.src, o.dst, r.src, r.dst];
-        opt_eq(&self.family, ct.key.family())
-            && opt_eq(&self.proto, ct.key.proto)
-            && self.port.is_none_or(|p| ports.contains(&p))
-            && opt_eq(&self.orig_src_port, o.src_port)
-            && opt_eq(&self.orig_dst_port, o.dst_port)
-            && opt_eq(&self.reply_src_port, r.src_port)
-            && opt_eq(&self.reply_dst_port, r.dst_port)
-            && self.addr.is_none_or(|c| addrs.iter().any(|a| c.contains(a)))
-            && opt_in(&self.orig_src, &o.src)
-            && opt_in(&self.orig_dst, &o.dst)
-            && opt_in(&self.reply_src, &r.src)
-            && opt_in(&self.reply_dst, &r.dst)
-            && self.mark.is_none_or(|(v, m)| ct.mark & m == v & m)
-            && opt_eq(&self.zone, ct.key.zone)
-    }
+/// True if the conntrack matches every field set in the rule (fields are ANDed; rules are
+/// ORed by the caller). The rule model and its parsing belong to `config`; evaluating it
+/// belongs here.
+pub fn rule_matches(rule: &Rule, ct: &CtInfo) -> bool {
+    let (o, r) = (&ct.key.orig, &ct.reply);
+    let ports = [o.src_port, o.dst_port, r.src_port, r.dst_port];
+    let addrs = [o.src, o.dst, r.src, r.dst];
+    rule.family.is_none_or(|f| f == config::Family::of(&o.src))
+        && opt_eq(&rule.proto, ct.key.proto)
+        && rule.port.is_none_or(|p| ports.contains(&p))
+        && opt_eq(&rule.orig_src_port, o.src_port)
+        && opt_eq(&rule.orig_dst_port, o.dst_port)
+        && opt_eq(&rule.reply_src_port, r.src_port)
+        && opt_eq(&rule.reply_dst_port, r.dst_port)
+        && rule.addr.is_none_or(|c| addrs.iter().any(|a| c.contains(a)))
+        && opt_in(&rule.orig_src, &o.src)
+        && opt_in(&rule.orig_dst, &o.dst)
+        && opt_in(&rule.reply_src, &r.src)
+        && opt_in(&rule.reply_dst, &r.dst)
+        && rule.mark.is_none_or(|m| ct.mark & m.mask == m.value & m.mask)
+        && opt_eq(&rule.zone, ct.key.zone)
 }
 
 /// The configurable static rules.
@@ -218,12 +157,6 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        let rule = |name: &str, proto: u8, port: u16| Rule {
-            name: name.to_string(),
-            proto: Some(proto),
-            port: Some(port),
-            ..Rule::default()
-        };
         Policy {
             tcp: true,
             udp: true,
@@ -232,11 +165,7 @@ impl Default for Policy {
             udp_mode: UdpMode::Assured,
             exclude_helpers: true,
             zones: Vec::new(),
-            rules: vec![
-                rule("ftp", proto::TCP, 21),
-                rule("sip", proto::UDP, 5060),
-                rule("pptp", proto::TCP, 1723),
-            ],
+            rules: config::defaults::exclude_rules(),
         }
     }
 }
@@ -301,7 +230,7 @@ impl Policy {
         if self.exclude_helpers && (helper || seq_adjust) {
             return Verdict::Refused(Reason::Helper);
         }
-        if self.rules.iter().any(|rule| rule.matches(ct)) {
+        if self.rules.iter().any(|rule| rule_matches(rule, ct)) {
             return Verdict::Refused(Reason::ExcludedByRule);
         }
         Verdict::Candidate(dirs)
@@ -415,27 +344,19 @@ pub(crate) mod tests {
     fn rule_fields_are_anded() {
         let rule = Rule {
             proto: Some(proto::TCP),
-            orig_src: Some(Cidr { addr: "10.1.0.0".parse().unwrap(), len: 16 }),
-            mark: Some((0x10, 0xf0)),
+            orig_src: Cidr::parse("10.1.0.0/16"),
+            mark: Some(config::MarkMatch { value: 0x10, mask: 0xf0 }),
             ..Rule::default()
         };
         let mut c = established();
         c.mark = 0x1f;
-        assert!(rule.matches(&c));
+        assert!(rule_matches(&rule, &c));
         c.mark = 0x20;
-        assert!(!rule.matches(&c), "mark differs under the mask");
+        assert!(!rule_matches(&rule, &c), "mark differs under the mask");
         c.mark = 0x10;
         c.key.orig.src = "10.9.0.2".parse().unwrap();
-        assert!(!rule.matches(&c), "source outside the prefix");
-    }
-
-    #[test]
-    fn cidr_contains() {
-        let c = Cidr { addr: "192.168.0.0".parse().unwrap(), len: 16 };
-        assert!(c.contains(&"192.168.200.1".parse().unwrap()));
-        assert!(!c.contains(&"192.169.0.1".parse().unwrap()));
-        assert!(!c.contains(&"::1".parse().unwrap()));
-        let all = Cidr { addr: "::".parse().unwrap(), len: 0 };
-        assert!(all.contains(&"2001:db8::1".parse().unwrap()));
+        assert!(!rule_matches(&rule, &c), "source outside the prefix");
+        let v6_only = Rule { family: Some(config::Family::Ipv6), ..Rule::default() };
+        assert!(!rule_matches(&v6_only, &c));
     }
 }

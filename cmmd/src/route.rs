@@ -313,7 +313,7 @@ mod tests {
         let (b, lb) = c.acquire(key("10.2.0.1"));
         c.complete(la.unwrap().request, Ok(info(3)));
         c.complete(lb.unwrap().request, Ok(info(4)));
-        let prefix = Cidr { addr: "10.1.0.0".parse().unwrap(), len: 16 };
+        let prefix = Cidr::parse("10.1.0.0/16").unwrap();
         let again = c.invalidate(Some(&prefix));
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].key, key("10.1.0.1"));

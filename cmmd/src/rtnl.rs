@@ -185,8 +185,7 @@ fn route(msg: &RouteMessage) -> Option<(RouteInfo, Cidr)> {
         }
     }
     let kind = RouteKind::from_rtm_type(u8::from(msg.header.kind));
-    let prefix =
-        Cidr { addr: dst.unwrap_or(unspecified), len: msg.header.destination_prefix_length };
+    let prefix = Cidr::new(dst.unwrap_or(unspecified), msg.header.destination_prefix_length)?;
     Some((RouteInfo { kind, oif, gateway, mtu }, prefix))
 }
 
@@ -484,7 +483,7 @@ mod tests {
                         gateway: Some(ip("10.2.0.254")),
                         mtu: 1400
                     },
-                    prefix: Cidr { addr: ip("10.9.0.0"), len: 16 },
+                    prefix: Cidr::parse("10.9.0.0/16").unwrap(),
                     deleted: false
                 },
             ]

@@ -76,7 +76,7 @@ pub const KEEPALIVE_MODE: KeepaliveMode = KeepaliveMode::Refresh;
 /// Hardware activity polling interval.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// Margin over the time since the last activity.
-pub const KEEPALIVE_MARGIN: Duration = Duration::from_secs(120);
+pub const KEEPALIVE_MARGIN: Option<Duration> = None;
 /// Timeout refreshes per second.
 pub const KEEPALIVE_MAX_REFRESH_PER_SECOND: NonZeroU32 = non_zero(20_000);
 /// `IPS_PERMANENT` bit number on the ASK kernel.

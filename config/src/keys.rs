@@ -417,7 +417,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
         Duration::from_millis(100),
         HOUR
     )),
-    key!("keepalive.margin", Live, keepalive.margin, |i| duration(i, SECOND, DAY)),
+    key!("keepalive.margin", Live, keepalive.margin, |i| duration_or_off(i, SECOND, DAY)),
     key!("keepalive.max_refresh_per_second", Live, keepalive.max_refresh_per_second, |i| positive(
         i, 10_000_000
     )),

@@ -245,8 +245,11 @@ pub struct KeepaliveConfig {
     pub mode: KeepaliveMode,
     /// How often hardware activity is polled per flow.
     pub interval: Duration,
-    /// A refreshed kernel timeout never exceeds the time since the last activity plus this margin.
-    pub margin: Duration,
+    /// Upper bound of a refreshed kernel timeout, counted from the hardware's last activity
+    /// (`None`, written `"0s"`: the kernel's own timeout for the connection's state). Either way a
+    /// refresh never sets more than the kernel itself would after a packet, so a dead daemon
+    /// cannot make entries immortal; the margin only shortens that.
+    pub margin: Option<Duration>,
     /// Rate limit of timeout refreshes sent to the kernel.
     pub max_refresh_per_second: NonZeroU32,
     /// Status bit number of `IPS_PERMANENT` on the ASK kernel.

@@ -71,6 +71,14 @@ impl Cidr {
         (cidr.network_bits() == Self::bits(&addr)).then_some(cidr)
     }
 
+    /// The prefix `addr/prefix_len`; `None` if the length exceeds the family's width or host
+    /// bits are set.
+    pub fn new(addr: IpAddr, prefix_len: u8) -> Option<Self> {
+        let cidr = Self { addr, prefix_len };
+        (prefix_len <= Self::max_len(&addr) && cidr.network_bits() == Self::bits(&addr))
+            .then_some(cidr)
+    }
+
     /// The network address.
     pub fn addr(&self) -> IpAddr {
         self.addr

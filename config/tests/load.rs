@@ -373,7 +373,7 @@ fn bad_values_name_file_line_key_value_and_rule() {
         ),
         (
             "[keepalive]\ninterval = \"10\"\nmargin = \"2d\"\n",
-            "cmmd.toml:3: key \"keepalive.margin\" value \"2d\": expected a duration such as \"10s\", \"15m\" or \"1h\" in 1s..=24h",
+            "cmmd.toml:3: key \"keepalive.margin\" value \"2d\": expected \"0s\" (off) or a duration such as \"30s\" or \"5m\" in 1s..=24h",
         ),
         (
             "[keepalive]\npermanent_bit = 32\n",
@@ -599,7 +599,7 @@ fn reload_diff_separates_live_changes_from_restart_ones() {
         [
             change("backend", "\"cdx\"", "\"sim\"", Applies::NeedsRestart),
             change("timeouts.tcp", "432000", "3600", Applies::Live),
-            change("keepalive.margin", "\"2m\"", "\"5m\"", Applies::Live),
+            change("keepalive.margin", "\"0s\"", "\"5m\"", Applies::Live),
             change("cli.enable_password_hash", "\"\"", "\"<redacted>\"", Applies::Live),
             change("log.level", "\"info\"", "\"debug\"", Applies::Live),
             change(

@@ -215,6 +215,7 @@ enum Pending {
     Poll(FlowId),
     Config,
     Walk,
+    External,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -294,6 +295,7 @@ pub struct Engine {
     next_sweep: Option<Instant>,
     adoption: HashMap<HwKey, WalkedCt>,
     orphans_pending: bool,
+    external: HashMap<u64, Result<HwReply, HwFailure>>,
 }
 
 fn hw_key(key: &FlowKey) -> HwKey {
@@ -337,6 +339,7 @@ impl Engine {
             next_sweep: None,
             adoption: HashMap::new(),
             orphans_pending: false,
+            external: HashMap::new(),
         }
     }
 
@@ -1147,6 +1150,9 @@ impl Engine {
                 }
             }
             Pending::Walk => self.on_walk(result.outcome, now),
+            Pending::External => {
+                self.external.insert(result.tag, result.outcome);
+            }
         }
     }
 
@@ -1715,6 +1721,18 @@ impl Engine {
         if flush {
             self.set_active(false, now);
         }
+    }
+
+    /// Send a hardware command on behalf of the CLI (`query …`); its result is kept for
+    /// [`Engine::take_external`].
+    pub fn submit_external(&mut self, op: HwOp) -> u64 {
+        self.hw(op, Pending::External);
+        self.next_tag
+    }
+
+    /// The result of a command sent with [`Engine::submit_external`], once it arrived.
+    pub fn take_external(&mut self, tag: u64) -> Option<Result<HwReply, HwFailure>> {
+        self.external.remove(&tag)
     }
 
     /// True when no hardware command is outstanding.

@@ -125,8 +125,7 @@ fn unicast(oif: u32, gateway: Option<&str>) -> Result<RouteInfo, RouteError> {
 }
 
 fn cidr(s: &str) -> Cidr {
-    let (a, l) = s.split_once('/').unwrap();
-    Cidr { addr: ip(a), len: l.parse().unwrap() }
+    Cidr::parse(s).unwrap()
 }
 
 fn net() -> NetView {
@@ -882,7 +881,11 @@ fn policy_reload_withdraws_newly_excluded_flows() {
     let ct = forwarded();
     w.event(CtEventKind::Update, ct);
     let mut policy = Policy::default();
-    policy.rules.push(crate::policy::Rule { port: Some(443), ..Default::default() });
+    policy.rules.push(crate::policy::Rule {
+        name: "https".into(),
+        port: Some(443),
+        ..Default::default()
+    });
     w.engine.set_policy(policy, w.now);
     w.run();
     w.assert_no_leaks();
