@@ -21,7 +21,7 @@ use cli::{
     Admission, Credentials, Invocation, LockoutPolicy, LoginLimiter, PhcHash, Request, Secret,
     Session, SessionConfig,
 };
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
@@ -355,11 +355,7 @@ impl CliServer {
 
     /// Apply finished verifications (after a wake-up).
     pub fn on_auth_results(&mut self, registry: &Registry, now: Instant) {
-        loop {
-            let done = match self.auth_rx.try_recv() {
-                Ok(d) => d,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            };
+        while let Ok(done) = self.auth_rx.try_recv() {
             let Some(conn) = self.conns.get_mut(&done.token) else { continue };
             if conn.serial != done.serial {
                 continue;

@@ -90,7 +90,7 @@ pub enum Query {
 pub fn execute(ctx: &mut Ctx<'_>, command: &Command, out: &mut Session) -> Next {
     match command {
         Command::ShowConnections(filter) => {
-            return Next::Stream(ConnectionsJob { filter: filter.clone(), cursor: 0, printed: 0 });
+            return Next::Stream(ConnectionsJob { filter: *filter, cursor: 0, printed: 0 });
         }
         Command::ShowCounters => show_counters(ctx, out),
         Command::ShowActivate => out.reply_line(if ctx.engine.is_active() { "1" } else { "0" }),
