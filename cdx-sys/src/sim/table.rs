@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::fpp::{
-    Action, CtChange, CtCmd, CtExtension, CtFlags, Family, IfName, Payload, ReturnCode, TimeoutCmd,
-    Tuple, query,
+    Action, CtChange, CtCmd, CtExtension, CtFlags, FCode, Family, IfName, Payload, ReturnCode,
+    TimeoutCmd, Tuple, query,
 };
 
 use super::model::SimReply;
@@ -379,7 +379,7 @@ impl<F: Family> CtTable<F> {
         };
         let remaining = pair.remaining(env, now);
         // cdx's IPv4 handler rounds up, its IPv6 handler truncates.
-        let seconds = if F::BASIC_LEN == 44 {
+        let seconds = if F::GET_TIMEOUT == FCode::Ipv4GetTimeout {
             remaining.as_nanos().div_ceil(1_000_000_000)
         } else {
             u128::from(remaining.as_secs())
