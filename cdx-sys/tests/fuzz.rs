@@ -6,11 +6,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use cdx_sys::fci::{self, Frame};
+use cdx_sys::fpp::CtEvent;
 use cdx_sys::fpp::{
     Action, Ct4Change, Ct4Cmd, Ct6Change, Ct6Cmd, CtExtension, CtFlags, CtFormat, FCode, FfControl,
     IfName, Payload, ReturnCode, RouteCmd, RouteFlags, SaInfo, TimeoutCmd, Tuple, VlanEntry, query,
 };
-use cdx_sys::sim::{Cdx, CtEvent};
+use cdx_sys::sim::Cdx;
 use proptest::prelude::*;
 
 fn decode_everything(bytes: &[u8]) {

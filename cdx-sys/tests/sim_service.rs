@@ -6,8 +6,9 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use cdx_sys::fci::{self, DatagramSocket, FciError, Frame, PairSocket, Transport};
+use cdx_sys::fpp::CtEvent;
 use cdx_sys::fpp::{Action, Ct4Cmd, FCode, IfName, Payload, ReturnCode, RouteCmd, Tuple};
-use cdx_sys::sim::{self, CtEvent, Fault, FlowMatch, SimConfig, SimError, SimHandle, SimTuple};
+use cdx_sys::sim::{self, Fault, FlowMatch, SimConfig, SimError, SimHandle, SimTuple};
 
 const LONG: Duration = Duration::from_secs(5);
 
@@ -139,7 +140,7 @@ fn marked_flows_stay() {
     assert_eq!(handle.mark_active(FlowMatch::Orig(active.orig.into())), 1);
     handle.advance(Duration::from_secs(100));
     let event = next_event(&events, LONG).expect("the idle flow ages out");
-    assert_eq!(event.orig(), SimTuple::from(idle.orig));
+    assert_eq!(event.orig(), idle.orig.to_ip());
     let table = handle.snapshot();
     assert_eq!(table.conntracks.len(), 1);
     let left = table.conntrack(active.orig.into()).unwrap().remaining;
@@ -241,7 +242,7 @@ fn spurious_and_duplicate_removed_events() {
     let first = next_event(&events, LONG).expect("REMOVED");
     let second = next_event(&events, LONG).expect("its duplicate");
     assert_eq!(first, second);
-    assert_eq!(first.orig(), SimTuple::from(flow.orig));
+    assert_eq!(first.orig(), flow.orig.to_ip());
     assert!(next_event(&events, Duration::from_millis(50)).is_none());
 
     let mixed = handle.inject(Fault::SpuriousRemoved {

@@ -295,6 +295,14 @@ impl<A: Copy> Tuple<A> {
         Tuple { src, dst, sport, dport }
     }
 
+    /// The tuple with addresses of either family.
+    pub fn to_ip(&self) -> Tuple<IpAddr>
+    where
+        A: Into<IpAddr>,
+    {
+        Tuple { src: self.src.into(), dst: self.dst.into(), sport: self.sport, dport: self.dport }
+    }
+
     /// The same flow seen from the other end (addresses and ports swapped).
     #[must_use]
     pub const fn inverse(&self) -> Tuple<A> {
@@ -532,6 +540,88 @@ impl<F: Family> Payload for CtChange<F> {
         let wire = CtWire::<F::Wire>::ref_from_bytes(bytes)
             .map_err(|_| wrong_size(F::CHANGE_NAME, F::CHANGE_SIZES, bytes.len()))?;
         Ok(CtChange { conntrack: CtCmd::from_wire(wire, None) })
+    }
+}
+
+/// A `*_CONNTRACK_CHANGE` event of either family, as read from the event socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtEvent {
+    /// `FPP_CMD_IPV4_CONNTRACK_CHANGE`.
+    V4(CtChange<V4>),
+    /// `FPP_CMD_IPV6_CONNTRACK_CHANGE`.
+    V6(CtChange<V6>),
+}
+
+impl CtEvent {
+    /// The event code.
+    pub fn fcode(&self) -> FCode {
+        match self {
+            CtEvent::V4(_) => V4::CHANGE,
+            CtEvent::V6(_) => V6::CHANGE,
+        }
+    }
+
+    /// The event payload.
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self {
+            CtEvent::V4(change) => change.to_vec(),
+            CtEvent::V6(change) => change.to_vec(),
+        }
+    }
+
+    /// Writes the event payload to `buf`.
+    ///
+    /// # Errors
+    /// [`FppError::BufferTooShort`].
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, FppError> {
+        match self {
+            CtEvent::V4(change) => change.emit(buf),
+            CtEvent::V6(change) => change.emit(buf),
+        }
+    }
+
+    /// REMOVED, TCP_FIN, or another action cdx should not send.
+    pub fn kind(&self) -> Action {
+        match self {
+            CtEvent::V4(change) => change.kind(),
+            CtEvent::V6(change) => change.kind(),
+        }
+    }
+
+    /// Original tuple of the flow, either family.
+    pub fn orig(&self) -> Tuple<IpAddr> {
+        match self {
+            CtEvent::V4(change) => change.conntrack.orig.to_ip(),
+            CtEvent::V6(change) => change.conntrack.orig.to_ip(),
+        }
+    }
+
+    /// Reply tuple of the flow, either family.
+    pub fn reply(&self) -> Tuple<IpAddr> {
+        match self {
+            CtEvent::V4(change) => change.conntrack.reply.to_ip(),
+            CtEvent::V6(change) => change.conntrack.reply.to_ip(),
+        }
+    }
+
+    /// IP protocol of the flow.
+    pub fn protocol(&self) -> u16 {
+        match self {
+            CtEvent::V4(change) => change.conntrack.protocol,
+            CtEvent::V6(change) => change.conntrack.protocol,
+        }
+    }
+
+    /// Parses an event of code `fcode`; `None` for codes that are not change events.
+    ///
+    /// # Errors
+    /// [`FppError::WrongSize`] for a change event of the wrong size.
+    pub fn parse(fcode: FCode, payload: &[u8]) -> Result<Option<CtEvent>, FppError> {
+        Ok(match fcode {
+            FCode::Ipv4ConntrackChange => Some(CtEvent::V4(CtChange::parse(payload)?)),
+            FCode::Ipv6ConntrackChange => Some(CtEvent::V6(CtChange::parse(payload)?)),
+            _ => None,
+        })
     }
 }
 

@@ -30,8 +30,8 @@ pub mod timeout;
 pub mod vlan;
 
 pub use conntrack::{
-    Ct4Change, Ct4Cmd, Ct6Change, Ct6Cmd, CtChange, CtCmd, CtExtension, CtFlags, CtFormat, Family,
-    SaInfo, Tuple, V4, V6,
+    Ct4Change, Ct4Cmd, Ct6Change, Ct6Cmd, CtChange, CtCmd, CtEvent, CtExtension, CtFlags, CtFormat,
+    Family, SaInfo, Tuple, V4, V6,
 };
 pub use ff_control::FfControl;
 pub use ifname::{IFNAMSIZ, IfName, IfNameError};

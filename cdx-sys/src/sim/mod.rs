@@ -52,7 +52,8 @@ mod table;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::fpp::{CtChange, CtFlags, FCode, Family, FppError, Payload, Tuple, V4, V6};
+pub use crate::fpp::CtEvent;
+use crate::fpp::{CtFlags, Family, Tuple};
 
 pub use model::{Cdx, DEFAULT_CAPACITY, SimReply};
 pub use runner::{Fault, SimError, SimHandle, SimStats, spawn};
@@ -202,64 +203,6 @@ impl SimTable {
     /// The route with this id, if any.
     pub fn route(&self, id: u32) -> Option<&SimRoute> {
         self.routes.iter().find(|route| route.id == id)
-    }
-}
-
-/// A `*_CONNTRACK_CHANGE` event of either family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CtEvent {
-    /// `FPP_CMD_IPV4_CONNTRACK_CHANGE`.
-    V4(CtChange<V4>),
-    /// `FPP_CMD_IPV6_CONNTRACK_CHANGE`.
-    V6(CtChange<V6>),
-}
-
-impl CtEvent {
-    /// The event code.
-    pub fn fcode(&self) -> FCode {
-        match self {
-            CtEvent::V4(_) => V4::CHANGE,
-            CtEvent::V6(_) => V6::CHANGE,
-        }
-    }
-
-    /// The event payload.
-    pub fn to_vec(&self) -> Vec<u8> {
-        match self {
-            CtEvent::V4(change) => change.to_vec(),
-            CtEvent::V6(change) => change.to_vec(),
-        }
-    }
-
-    /// Writes the event payload to `buf`.
-    ///
-    /// # Errors
-    /// [`FppError::BufferTooShort`].
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, FppError> {
-        match self {
-            CtEvent::V4(change) => change.emit(buf),
-            CtEvent::V6(change) => change.emit(buf),
-        }
-    }
-
-    /// Original tuple of the flow.
-    pub fn orig(&self) -> SimTuple {
-        match self {
-            CtEvent::V4(change) => change.conntrack.orig.into(),
-            CtEvent::V6(change) => change.conntrack.orig.into(),
-        }
-    }
-
-    /// Parses an event of code `fcode`; `None` for codes that are not change events.
-    ///
-    /// # Errors
-    /// [`FppError::WrongSize`] for a change event of the wrong size.
-    pub fn parse(fcode: FCode, payload: &[u8]) -> Result<Option<CtEvent>, FppError> {
-        Ok(match fcode {
-            FCode::Ipv4ConntrackChange => Some(CtEvent::V4(CtChange::parse(payload)?)),
-            FCode::Ipv6ConntrackChange => Some(CtEvent::V6(CtChange::parse(payload)?)),
-            _ => None,
-        })
     }
 }
 

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::fpp::{
-    Action, Ct4Cmd, Ct6Cmd, CtChange, CtExtension, CtFlags, FfControl, IfName, Payload, ReturnCode,
-    RouteCmd, TimeoutCmd, Tuple, VlanEntry, query,
+    Action, Ct4Cmd, Ct6Cmd, CtChange, CtExtension, CtFlags, FCode, FfControl, IfName, Payload,
+    ReturnCode, RouteCmd, TimeoutCmd, Tuple, VlanEntry, query,
 };
 
 const S: Duration = Duration::from_secs(1);
@@ -509,7 +509,7 @@ fn marking_active_keeps_pairs_in_hardware_alive() {
     assert_eq!(marked, 1, "FMan stamps only entries it holds");
     let events = rig.cdx.tick(rig.at(180 * S));
     assert_eq!(
-        events.iter().map(CtEvent::orig).collect::<Vec<_>>(),
+        events.iter().map(|e| SimTuple::from(e.orig())).collect::<Vec<_>>(),
         vec![software_only.orig.into()]
     );
     assert_eq!(remaining(&mut rig, 180 * S, &hw), (ReturnCode::Ok, 100));
@@ -532,7 +532,10 @@ fn shorter_timeouts_apply_at_once_longer_ones_at_expiry() {
     assert_eq!(set_timeout(&mut rig, 5 * S, 6, 10, 0), ReturnCode::Ok);
     assert_eq!(set_timeout(&mut rig, 5 * S, 17, 1000, 0), ReturnCode::Ok);
     let events = rig.cdx.tick(rig.at(10 * S));
-    assert_eq!(events.iter().map(CtEvent::orig).collect::<Vec<_>>(), vec![tcp.orig.into()]);
+    assert_eq!(
+        events.iter().map(|e| SimTuple::from(e.orig())).collect::<Vec<_>>(),
+        vec![tcp.orig.into()]
+    );
     // the UDP timer still fires at 180 s, finds 820 s left and re-arms
     assert!(rig.cdx.tick(rig.at(180 * S)).is_empty());
     assert!(rig.cdx.tick(rig.at(999 * S)).is_empty());
