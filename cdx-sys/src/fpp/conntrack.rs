@@ -160,6 +160,8 @@ pub trait Family:
     type Addr: Copy + Debug + Eq + Hash + Ord + Send + Sync + Into<IpAddr> + 'static;
     /// The address field of the wire layout.
     type Wire: WireAddr;
+    /// The all-zero address (`0.0.0.0`, `::`).
+    const UNSPECIFIED: Self::Addr;
     /// `"IPv4"` / `"IPv6"`.
     const NAME: &'static str;
     /// The conntrack command code.
@@ -199,6 +201,7 @@ pub struct V6;
 impl Family for V4 {
     type Addr = Ipv4Addr;
     type Wire = [u8; 4];
+    const UNSPECIFIED: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
     const NAME: &'static str = "IPv4";
     const CONNTRACK: FCode = FCode::Ipv4Conntrack;
     const CHANGE: FCode = FCode::Ipv4ConntrackChange;
@@ -224,6 +227,7 @@ impl Family for V4 {
 impl Family for V6 {
     type Addr = Ipv6Addr;
     type Wire = [u8; 16];
+    const UNSPECIFIED: Ipv6Addr = Ipv6Addr::UNSPECIFIED;
     const NAME: &'static str = "IPv6";
     const CONNTRACK: FCode = FCode::Ipv6Conntrack;
     const CHANGE: FCode = FCode::Ipv6ConntrackChange;
@@ -416,6 +420,13 @@ impl<F: Family> CtCmd<F> {
             route_id_reply: 0,
             extension: None,
         }
+    }
+
+    /// A walk step as CMM sends it: `action` QUERY (restart the walk) or QUERY_CONT (next
+    /// entry), extended size, zero tuples (cdx ignores them).
+    pub fn walk_step(action: Action) -> CtCmd<F> {
+        let zero = Tuple::new(F::UNSPECIFIED, F::UNSPECIFIED, 0, 0);
+        CtCmd { extension: Some(CtExtension::default()), ..CtCmd::new(action, 0, zero, zero) }
     }
 
     /// The basic wire form (the extension, if any, is emitted separately).
@@ -773,6 +784,18 @@ mod tests {
         let mut fin = bytes.clone();
         fin[..2].copy_from_slice(&9u16.to_ne_bytes());
         assert_eq!(Ct4Change::parse(&fin).unwrap().kind(), Action::TcpFin);
+    }
+
+    #[test]
+    fn walk_steps_are_extended_and_zero() {
+        let step = Ct4Cmd::walk_step(Action::Query).to_vec();
+        assert_eq!(step.len(), 72);
+        assert_eq!(&step[..2], &6u16.to_ne_bytes());
+        assert!(step[2..].iter().all(|&b| b == 0));
+        let step = Ct6Cmd::walk_step(Action::QueryCont).to_vec();
+        assert_eq!(step.len(), 120);
+        assert_eq!(&step[..2], &7u16.to_ne_bytes());
+        assert!(step[2..].iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -113,6 +113,12 @@ impl RouteCmd {
         }
     }
 
+    /// A walk step: `action` QUERY (restart) or QUERY_CONT (next route), every other
+    /// field zero.
+    pub fn walk_step(action: Action) -> RouteCmd {
+        RouteCmd::new(action, 0, IfName::EMPTY, IfName::EMPTY, [0; 6], 0)
+    }
+
     /// The wire form.
     pub fn to_wire(&self) -> RouteWire {
         RouteWire {
@@ -200,6 +206,14 @@ mod tests {
     fn golden_bytes_both_ways() {
         assert_eq!(sample().to_vec(), GOLDEN);
         assert_eq!(RouteCmd::parse(&GOLDEN).unwrap(), sample());
+    }
+
+    #[test]
+    fn walk_step_is_zero_but_the_action() {
+        let step = RouteCmd::walk_step(Action::QueryCont).to_vec();
+        assert_eq!(step.len(), LEN);
+        assert_eq!(&step[..2], &7u16.to_ne_bytes());
+        assert!(step[2..].iter().all(|&b| b == 0));
     }
 
     #[test]
