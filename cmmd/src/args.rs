@@ -10,8 +10,6 @@ use std::path::PathBuf;
 pub struct ConfigFlags {
     /// Values of the configuration flags.
     pub overrides: config::Overrides,
-    /// `--sim-socket PATH`: use a software cdx running in another process (`cmmd sim`).
-    pub sim_socket: Option<PathBuf>,
 }
 
 /// `cmmd ctl` options.
@@ -40,17 +38,6 @@ pub struct ManifestArgs {
     pub profile: Option<String>,
 }
 
-/// `cmmd sim` options.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SimArgs {
-    /// `--socket PATH`.
-    pub socket: PathBuf,
-    /// `--ports a,b`: the interfaces the software cdx knows.
-    pub ports: Vec<String>,
-    /// `--capacity N`.
-    pub capacity: Option<usize>,
-}
-
 /// What to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -64,8 +51,6 @@ pub enum Command {
     HashPassword,
     /// Print the Kubernetes manifests.
     Manifests(ManifestArgs),
-    /// Run a standalone software cdx on a unix socket.
-    Sim(SimArgs),
     /// Print the version.
     Version,
     /// Print usage.
@@ -86,12 +71,11 @@ impl fmt::Display for ArgError {
 pub const USAGE: &str = "\
 usage: cmmd [run] [--config PATH] [--backend cdx|sim] [--max-connections N] [--ports IF,IF]
             [--cli-listen ADDR] [--metrics-listen ADDR] [--log FILTER] [--log-format text|json]
-            [--flush-on-exit] [--sim-socket PATH]
+            [--flush-on-exit]
        cmmd check-config [same options]
        cmmd ctl [--addr HOST:PORT] [--user USER] [--password-file FILE] [--timeout S] COMMAND...
        cmmd hash-password            (reads the password from stdin)
        cmmd manifests [--namespace NS] [--image IMAGE] [--profile PROFILE]
-       cmmd sim --socket PATH [--ports IF,IF] [--capacity N]
        cmmd --version | --help
 
 Every option can also be set in the configuration file or with CMM_* variables (README).";
@@ -149,10 +133,6 @@ fn config_flag(flags: &mut ConfigFlags, flag: &str, w: &mut Words) -> Result<boo
         "--log-format" => &mut o.log_format,
         "--flush-on-exit" => {
             o.flush_on_exit = Some("true".into());
-            return Ok(true);
-        }
-        "--sim-socket" => {
-            flags.sim_socket = Some(w.value(flag)?.into());
             return Ok(true);
         }
         _ => return Ok(false),
@@ -243,34 +223,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
             }
             Ok(Command::Manifests(m))
         }
-        "sim" => {
-            w.pos = 1;
-            let mut s = SimArgs::default();
-            let mut socket = None;
-            while let Some(word) = w.next() {
-                match word.as_str() {
-                    "--socket" => socket = Some(PathBuf::from(w.value("--socket")?)),
-                    "--ports" => {
-                        s.ports = w
-                            .value("--ports")?
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|p| !p.is_empty())
-                            .map(String::from)
-                            .collect();
-                    }
-                    "--capacity" => {
-                        let v = w.value("--capacity")?;
-                        s.capacity = Some(v.parse().map_err(|_| {
-                            ArgError(format!("--capacity {v:?}: expected a positive integer"))
-                        })?);
-                    }
-                    _ => return Err(ArgError(format!("unknown option {word:?} for sim"))),
-                }
-            }
-            s.socket = socket.ok_or_else(|| ArgError("sim needs --socket PATH".into()))?;
-            Ok(Command::Sim(s))
-        }
         _ if first.starts_with('-') => config_flags(&mut w).map(Command::Run),
         other => Err(ArgError(format!("unknown command {other:?} (see cmmd --help)"))),
     }
@@ -308,7 +260,7 @@ mod tests {
 
     #[test]
     fn errors_are_one_line() {
-        for bad in ["--bogus", "frobnicate", "--config", "ctl --timeout x show", "sim"] {
+        for bad in ["--bogus", "frobnicate", "--config", "ctl --timeout x show"] {
             let e = p(bad).unwrap_err();
             assert!(!e.0.contains('\n'), "{e}");
         }

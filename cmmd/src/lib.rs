@@ -5,12 +5,16 @@
 pub mod args;
 pub mod cli_server;
 pub mod control;
+pub mod ctl;
+pub mod daemon;
 pub mod engine;
 pub mod flow;
 pub mod http;
 pub mod hw;
+pub mod manifests;
 pub mod metrics;
 pub mod net;
+pub mod offload;
 pub mod policy;
 pub mod route;
 pub mod rtnl;

@@ -98,6 +98,7 @@ pub struct Telemetry {
     handle: reload::Handle<EnvFilter, Registry>,
     directive: String,
     dropped: Arc<AtomicU64>,
+    queue: Sender<Vec<u8>>,
 }
 
 /// Check a filter directive without installing it.
@@ -114,6 +115,7 @@ impl Telemetry {
         let (filter, handle) = reload::Layer::new(filter);
         let (tx, rx) = bounded(QUEUE_LINES);
         let dropped = Arc::new(AtomicU64::new(0));
+        let queue = tx.clone();
         let writer = QueueWriter { tx, dropped: dropped.clone() };
         let thread_dropped = dropped.clone();
         std::thread::Builder::new()
@@ -137,7 +139,7 @@ impl Telemetry {
                 .try_init(),
         };
         result.map_err(|e| format!("cannot install the logger: {e}"))?;
-        Ok(Telemetry { handle, directive: directive.to_string(), dropped })
+        Ok(Telemetry { handle, directive: directive.to_string(), dropped, queue })
     }
 
     /// The filter in force.
@@ -151,6 +153,16 @@ impl Telemetry {
         self.handle.reload(filter).map_err(|e| format!("cannot change the log filter: {e}"))?;
         self.directive = directive.to_string();
         Ok(())
+    }
+
+    /// Wait (at most `limit`) until queued lines are written: call before the process exits.
+    pub fn flush(&self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while !self.queue.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // The line being written when the queue emptied.
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 
     /// Lines dropped because stdout did not drain.

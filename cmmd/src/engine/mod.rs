@@ -1688,6 +1688,11 @@ impl Engine {
         }
     }
 
+    /// Replace the keepalive settings (SIGHUP); polls already scheduled keep their time.
+    pub fn set_keepalive(&mut self, keepalive: Keepalive) {
+        self.cfg.keepalive = keepalive;
+    }
+
     /// Replace the static policy (SIGHUP). Offloaded connections the new policy refuses are
     /// withdrawn.
     pub fn set_policy(&mut self, policy: Policy, now: Instant) {

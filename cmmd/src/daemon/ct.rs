@@ -1,0 +1,292 @@
+//! The daemon's conntrack I/O: the event socket, the dump socket and the request socket.
+//!
+//! Events are read until the socket is empty or a per-turn budget is spent (the loop comes
+//! back at once when the budget ran out: mio is edge-triggered). Each datagram is parsed in
+//! place into `conntrack::Conntrack` values (no allocation) and handed to the engine as
+//! [`CtInfo`]. `ENOBUFS` is an overrun the engine answers with a resync dump. Dumps run on
+//! their own socket, so events keep flowing during a resync; kernel updates (keepalive
+//! refreshes, deletes, status bits) go out on a third socket without waiting for answers.
+
+use std::collections::HashMap;
+use std::io;
+use std::time::Instant;
+
+use conntrack::{Conntrack, CtSocket, Datagram, Delivery, EventKind, Message, RecvError, request};
+
+use crate::engine::{CtEventKind, Engine};
+use crate::flow::{FlowKey, Tuple};
+use crate::policy::CtInfo;
+
+/// Datagrams read from the event socket per loop turn before other sources get a turn.
+const EVENT_BUDGET: usize = 256;
+/// Receive buffer of the loop (the kernel packs many messages into dump datagrams).
+const RX: usize = 256 * 1024;
+
+/// Translate the crate's value into the engine's.
+pub(super) fn ct_info(ct: &Conntrack) -> CtInfo {
+    let tuple = |t: &conntrack::Tuple| Tuple {
+        src: t.src,
+        dst: t.dst,
+        src_port: t.src_port,
+        dst_port: t.dst_port,
+    };
+    CtInfo {
+        key: FlowKey { zone: ct.zone, proto: ct.orig.proto, orig: tuple(&ct.orig) },
+        reply: tuple(&ct.reply),
+        status: ct.status.bits(),
+        tcp_state: ct.tcp.map(|t| u8::from(t.state)),
+        mark: ct.mark.unwrap_or(0),
+        id: ct.id.unwrap_or(0),
+        timeout: ct.timeout,
+        helper: ct.has_helper,
+        seq_adjust: ct.seq_adjust,
+    }
+}
+
+fn kernel_tuple(key: &FlowKey) -> conntrack::Tuple {
+    conntrack::Tuple::new(
+        key.orig.src,
+        key.orig.dst,
+        key.proto,
+        key.orig.src_port,
+        key.orig.dst_port,
+    )
+}
+
+/// Counters of the conntrack sockets.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct CtCounters {
+    /// Messages that failed to decode (skipped, counted).
+    pub malformed: u64,
+    /// Kernel errors answering our updates/deletes (ENOENT when the entry went away...).
+    pub request_errors: u64,
+    /// Updates and deletes sent.
+    pub(super) requests: u64,
+    /// Datagrams truncated by a too-small buffer.
+    pub truncated: u64,
+}
+
+/// The three sockets.
+pub(super) struct CtIo {
+    /// Subscribed to NEW/UPDATE/DESTROY.
+    pub(super) events: CtSocket,
+    /// Dumps.
+    pub(super) dumps: CtSocket,
+    /// Updates and deletes.
+    pub(super) requests: CtSocket,
+    /// Effective receive buffer of the event socket.
+    pub(super) event_buffer: usize,
+    dumps_in_flight: HashMap<u32, u32>,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    /// Counters.
+    pub(super) counters: CtCounters,
+}
+
+impl CtIo {
+    /// Open and configure the sockets.
+    pub(super) fn open(event_buffer: usize, reliable_destroy: bool) -> io::Result<CtIo> {
+        let events = CtSocket::events()?;
+        events.set_nonblocking(true)?;
+        let effective = events.set_receive_buffer(event_buffer)?;
+        if reliable_destroy {
+            events.set_broadcast_error(true)?;
+        }
+        let dumps = CtSocket::requests()?;
+        dumps.set_nonblocking(true)?;
+        dumps.set_receive_buffer(4 << 20)?;
+        let requests = CtSocket::requests()?;
+        requests.set_nonblocking(true)?;
+        requests.set_receive_buffer(1 << 20)?;
+        Ok(CtIo {
+            events,
+            dumps,
+            requests,
+            event_buffer: effective,
+            dumps_in_flight: HashMap::new(),
+            rx: vec![0; RX],
+            tx: Vec::with_capacity(512),
+            counters: CtCounters::default(),
+        })
+    }
+
+    /// Read events; returns true if the budget ran out before the socket was empty.
+    pub(super) fn read_events(&mut self, engine: &mut Engine, now: Instant) -> bool {
+        for _ in 0..EVENT_BUDGET {
+            let len = match self.events.recv(&mut self.rx) {
+                Ok(len) => len,
+                Err(RecvError::WouldBlock) => return false,
+                Err(RecvError::Overrun) => {
+                    tracing::warn!(
+                        "conntrack event socket overrun (ENOBUFS): events lost; resyncing"
+                    );
+                    engine.on_overrun(now);
+                    continue;
+                }
+                Err(RecvError::Truncated { .. }) => {
+                    self.counters.truncated += 1;
+                    engine.on_overrun(now);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "conntrack event socket error");
+                    return false;
+                }
+            };
+            for message in Datagram::new(&self.rx[..len]) {
+                match message {
+                    Ok(Message::Conntrack(m)) => {
+                        let kind = match m.delivery() {
+                            Delivery::Event(EventKind::New) => CtEventKind::New,
+                            Delivery::Event(EventKind::Update) => CtEventKind::Update,
+                            Delivery::Event(EventKind::Destroy) => CtEventKind::Destroy,
+                            _ => continue,
+                        };
+                        match Conntrack::from_message(&m) {
+                            Ok(ct) => engine.on_conntrack(kind, &ct_info(&ct), now),
+                            Err(_) => self.counters.malformed += 1,
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        self.counters.malformed += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Start a dump for the engine's `generation`.
+    pub(super) fn start_dump(&mut self, generation: u32) -> io::Result<()> {
+        let seq = self.dumps.next_seq();
+        self.tx.clear();
+        request::dump(&mut self.tx, None, seq);
+        self.dumps.send(&self.tx)?;
+        self.dumps_in_flight.insert(seq, generation);
+        Ok(())
+    }
+
+    /// Read dump replies; returns true if there may be more to read now.
+    pub(super) fn read_dump(&mut self, engine: &mut Engine, now: Instant) -> bool {
+        for _ in 0..EVENT_BUDGET {
+            let len = match self.dumps.recv(&mut self.rx) {
+                Ok(len) => len,
+                Err(RecvError::WouldBlock) => return false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "conntrack dump failed");
+                    for (_, generation) in self.dumps_in_flight.drain() {
+                        engine.on_dump_failed(generation, now);
+                    }
+                    return false;
+                }
+            };
+            for message in Datagram::new(&self.rx[..len]) {
+                match message {
+                    Ok(Message::Conntrack(m)) => match Conntrack::from_message(&m) {
+                        Ok(ct) => engine.on_conntrack(CtEventKind::Dump, &ct_info(&ct), now),
+                        Err(_) => self.counters.malformed += 1,
+                    },
+                    Ok(Message::Done { seq }) => {
+                        if let Some(generation) = self.dumps_in_flight.remove(&seq) {
+                            engine.on_dump_done(generation, now);
+                        }
+                    }
+                    Ok(Message::Error { seq, errno }) if errno != 0 => {
+                        tracing::warn!(errno, "conntrack dump refused");
+                        if let Some(generation) = self.dumps_in_flight.remove(&seq) {
+                            engine.on_dump_failed(generation, now);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        self.counters.malformed += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn send_request(&mut self) {
+        self.counters.requests += 1;
+        if let Err(e) = self.requests.send(&self.tx) {
+            self.counters.request_errors += 1;
+            tracing::debug!(error = %e, "conntrack request not sent");
+        }
+    }
+
+    /// Set a kernel conntrack's timeout.
+    pub(super) fn refresh(&mut self, key: &FlowKey, timeout: u32) {
+        self.tx.clear();
+        let seq = self.requests.next_seq();
+        let change = request::Update { timeout: Some(timeout), ..request::Update::default() };
+        request::update(&mut self.tx, &kernel_tuple(key), key.zone, change, seq, false);
+        self.send_request();
+    }
+
+    /// Set a kernel conntrack's status bits.
+    pub(super) fn set_status(&mut self, key: &FlowKey, status: u32) {
+        self.tx.clear();
+        let seq = self.requests.next_seq();
+        let change = request::Update {
+            status: Some(conntrack::Status::from_bits_retain(status)),
+            ..request::Update::default()
+        };
+        request::update(&mut self.tx, &kernel_tuple(key), key.zone, change, seq, false);
+        self.send_request();
+    }
+
+    /// Delete a kernel conntrack.
+    pub(super) fn delete(&mut self, key: &FlowKey, id: u32) {
+        self.tx.clear();
+        let seq = self.requests.next_seq();
+        request::delete(&mut self.tx, &kernel_tuple(key), key.zone, (id != 0).then_some(id), seq);
+        self.send_request();
+    }
+
+    /// Read (and count) the kernel's answers to updates and deletes.
+    pub(super) fn read_request_replies(&mut self) {
+        loop {
+            let len = match self.requests.recv(&mut self.rx) {
+                Ok(len) => len,
+                Err(RecvError::WouldBlock) => return,
+                Err(RecvError::Overrun) => {
+                    self.counters.request_errors += 1;
+                    continue;
+                }
+                Err(_) => return,
+            };
+            for message in Datagram::new(&self.rx[..len]).flatten() {
+                if let Message::Error { errno, .. } = message
+                    && errno != 0
+                {
+                    self.counters.request_errors += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conntrack::fixtures;
+
+    #[test]
+    fn captured_events_become_engine_inputs() {
+        let bytes = fixtures::TCP4_SNAT_ESTABLISHED.bytes();
+        let Some(Ok(Message::Conntrack(m))) = Datagram::new(&bytes).next() else {
+            panic!("fixture")
+        };
+        let ct = Conntrack::from_message(&m).unwrap();
+        let info = ct_info(&ct);
+        assert_eq!(info.key.proto, 6);
+        assert_eq!(info.key.orig.src, ct.orig.src);
+        assert_eq!(info.reply.src_port, ct.reply.src_port);
+        assert_eq!(info.tcp_state, Some(crate::policy::tcp_state::ESTABLISHED));
+        assert_ne!(info.status & crate::policy::status::ASSURED, 0);
+    }
+}

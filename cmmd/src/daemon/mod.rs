@@ -1,0 +1,677 @@
+//! The composition root: one mio loop that owns every socket, the engine and all timers.
+//!
+//! ```text
+//!  ctnetlink events ─┐                                      ┌─▶ offload worker ─▶ cdx (FCI)
+//!  ctnetlink dumps ──┤                                      │        │  results + Waker
+//!  rtnetlink ────────┼──▶ engine (sans-IO) ──▶ actions ─────┼─▶ ctnetlink requests (keepalive, delete)
+//!  cdx events ───────┤        ▲                             └─▶ rtnetlink lookups / dumps
+//!  signals, timers ──┘        │
+//!  CLI :2103 ──▶ cli::Session ─▶ control ─┘        /metrics /healthz /readyz ◀── counters
+//! ```
+//!
+//! Nothing here blocks: hardware commands go to the worker thread, password checks to the
+//! auth thread, logs to the log thread; every socket is non-blocking and read with a budget so
+//! one busy source cannot starve the others. Start-up (sockets, the initial link/address/
+//! neighbour dump) happens before the loop runs.
+
+mod backend;
+mod ct;
+mod routing;
+pub mod setup;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cdx_sys::fci::{DatagramSocket, FciError, FciSocket};
+use cdx_sys::sim::SimHandle;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+pub use self::backend::{Backend, BackendError};
+use self::ct::CtIo;
+use self::routing::Routing;
+use crate::cli_server::CliServer;
+use crate::control::{self, ConnectionsJob, Ctx, Next, Query, SimControl};
+use crate::engine::{Action, Engine};
+use crate::http::{HttpServer, Response};
+use crate::hw::{HwEvent, HwFailure, HwResult};
+use crate::metrics::{self, Extra};
+use crate::net::{IfName, NetView};
+use crate::telemetry::Telemetry;
+use crate::worker::Worker;
+
+const CT_EVENTS: Token = Token(0);
+const CT_DUMPS: Token = Token(1);
+const CT_REQUESTS: Token = Token(2);
+const RTNL_EVENTS: Token = Token(3);
+const RTNL_LOOKUPS: Token = Token(4);
+const RTNL_DUMPS: Token = Token(5);
+const HW_EVENTS: Token = Token(6);
+const WAKER: Token = Token(7);
+const SIGNALS: Token = Token(8);
+const CLI_LISTENER: Token = Token(9);
+const HTTP_LISTENER: Token = Token(10);
+const CLI_BASE: usize = 1_000;
+const CLI_SPAN: usize = 4_096;
+const HTTP_BASE: usize = 10_000;
+const HTTP_SPAN: usize = 64;
+
+/// Why the daemon could not start (exit code 1, message says what to do).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A kernel facility refused us.
+    #[error("{what}: {source}{hint}")]
+    Kernel {
+        /// What was being opened.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// The hardware backend.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A listening socket.
+    #[error("cannot listen on {addr} for the {what}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// CLI or metrics.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Configuration that only fails when used (an unusable password hash).
+    #[error("{0}")]
+    Config(String),
+}
+
+fn kernel(what: &'static str) -> impl FnOnce(std::io::Error) -> StartupError {
+    move |source| {
+        let hint = if source.raw_os_error() == Some(libc::EPERM) {
+            " (cmmd needs CAP_NET_ADMIN: run it as root or grant the capability)"
+        } else if source.raw_os_error() == Some(libc::EPROTONOSUPPORT) {
+            " (is the nf_conntrack_netlink module available?)"
+        } else {
+            ""
+        };
+        StartupError::Kernel { what, source, hint }
+    }
+}
+
+/// Block the signals the loop handles, in the calling thread and every thread it starts
+/// afterwards. Call it first thing in `main`, before any thread exists.
+pub fn block_signals() -> nix::Result<SigSet> {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set.thread_block()?;
+    Ok(set)
+}
+
+/// Everything `run` needs besides the configuration.
+pub struct RunOptions {
+    /// The flags the configuration was loaded with (SIGHUP reloads with the same).
+    pub overrides: config::Overrides,
+    /// The installed logger.
+    pub telemetry: Option<Telemetry>,
+    /// Signals blocked by [`block_signals`].
+    pub signals: SigSet,
+}
+
+enum Job {
+    Stream(ConnectionsJob),
+    Walk { tag: u64, query: Query },
+}
+
+struct Daemon {
+    poll: Poll,
+    engine: Engine,
+    ct: CtIo,
+    routing: Routing,
+    hw_events: FciSocket,
+    worker: Worker,
+    cli: Option<CliServer>,
+    http: Option<HttpServer>,
+    signals: SignalFd,
+    telemetry: Option<Telemetry>,
+    sim: Option<SimHandle>,
+    loaded: config::Loaded,
+    overrides: config::Overrides,
+    config_text: String,
+    jobs: Vec<(Token, Job)>,
+    backend: &'static str,
+    started: Instant,
+    stop: bool,
+    more: bool,
+    hw_failures_in_row: u32,
+    hw_events_ignored: u64,
+    results: Vec<HwResult>,
+    hw_event_buf: Vec<HwEvent>,
+    rx: Vec<u8>,
+}
+
+/// Run the daemon until SIGTERM/SIGINT or `stop`; gives the logger back to flush.
+pub fn run(loaded: config::Loaded, options: RunOptions) -> Result<Option<Telemetry>, StartupError> {
+    let mut daemon = Daemon::start(loaded, options)?;
+    daemon.run_loop();
+    daemon.shutdown();
+    Ok(daemon.telemetry.take())
+}
+
+impl Daemon {
+    fn start(loaded: config::Loaded, options: RunOptions) -> Result<Daemon, StartupError> {
+        let cfg = &loaded.config;
+        for warning in &loaded.warnings {
+            tracing::warn!("{warning}");
+        }
+        let signals =
+            SignalFd::with_flags(&options.signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+                .map_err(|e| kernel("signalfd")(e.into()))?;
+        if cfg.netlink.enable_events_sysctl {
+            match setup::enable_conntrack_events() {
+                Ok(1) => {}
+                Ok(before) => tracing::info!(
+                    before,
+                    "set net.netfilter.nf_conntrack_events=1 in this network namespace so every entry reports its events"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not enable conntrack events for entries created before cmmd; the periodic sweep covers them")
+                }
+            }
+        }
+        // Subscribe before anything is dumped, so nothing falls between dump and events.
+        let ct = CtIo::open(cfg.netlink.event_buffer as usize, cfg.netlink.reliable_destroy)
+            .map_err(kernel("conntrack netlink socket"))?;
+        if ct.event_buffer < cfg.netlink.event_buffer as usize {
+            tracing::warn!(
+                requested = cfg.netlink.event_buffer,
+                effective = ct.event_buffer,
+                "event socket buffer smaller than requested (no CAP_NET_ADMIN for SO_RCVBUFFORCE?)"
+            );
+        }
+        tracing::info!(
+            bytes = ct.event_buffer,
+            reliable_destroy = cfg.netlink.reliable_destroy,
+            "subscribed to conntrack events"
+        );
+        let routing = Routing::open().map_err(kernel("rtnetlink socket"))?;
+        let ports: Vec<IfName> = cfg.ports.iter().filter_map(|p| IfName::new(p.as_str())).collect();
+        let mut net = NetView::new(ports.iter().copied());
+        routing::initial_view(&mut net).map_err(kernel("rtnetlink dump"))?;
+        for p in &ports {
+            if net.link_by_name(p).is_none() {
+                tracing::warn!(port = %p, "fast-path port not present (yet); it is used when it appears");
+            }
+        }
+        let backend = match cfg.backend {
+            config::Backend::Cdx => Backend::cdx(cfg.netlink.event_buffer as usize)?,
+            config::Backend::Sim => Backend::sim(
+                cfg.ports.iter().map(|p| p.as_str().to_string()).collect(),
+                cfg.sim.capacity.get() as usize,
+            )?,
+        };
+        tracing::info!(backend = backend.name, ports = ?cfg.ports.iter().map(|p| p.as_str()).collect::<Vec<_>>(), "hardware backend ready");
+        let poll = Poll::new().map_err(kernel("epoll"))?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(kernel("eventfd"))?);
+        let wake_worker = waker.clone();
+        let worker = Worker::spawn(
+            backend.executor,
+            Arc::new(move || {
+                let _ = wake_worker.wake();
+            }),
+        )
+        .map_err(kernel("offload worker thread"))?;
+        let (credentials, enable) = setup::credentials(cfg).map_err(StartupError::Config)?;
+        let registry = poll.registry();
+        let mut ct = ct;
+        registry
+            .register(&mut ct.events, CT_EVENTS, Interest::READABLE)
+            .map_err(kernel("epoll"))?;
+        registry.register(&mut ct.dumps, CT_DUMPS, Interest::READABLE).map_err(kernel("epoll"))?;
+        registry
+            .register(&mut ct.requests, CT_REQUESTS, Interest::READABLE)
+            .map_err(kernel("epoll"))?;
+        let mut routing = routing;
+        registry
+            .register(routing.events.source(), RTNL_EVENTS, Interest::READABLE)
+            .map_err(kernel("epoll"))?;
+        registry
+            .register(routing.lookups.source(), RTNL_LOOKUPS, Interest::READABLE)
+            .map_err(kernel("epoll"))?;
+        registry
+            .register(routing.dumps.source(), RTNL_DUMPS, Interest::READABLE)
+            .map_err(kernel("epoll"))?;
+        let hw_events = backend.events;
+        registry
+            .register(
+                &mut SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&hw_events)),
+                HW_EVENTS,
+                Interest::READABLE,
+            )
+            .map_err(kernel("epoll"))?;
+        registry
+            .register(
+                &mut SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&signals)),
+                SIGNALS,
+                Interest::READABLE,
+            )
+            .map_err(kernel("epoll"))?;
+        let cli = match cfg.cli.listen {
+            Some(addr) => {
+                let wake_auth = waker.clone();
+                let server = CliServer::bind(
+                    addr,
+                    registry,
+                    CLI_LISTENER,
+                    CLI_BASE,
+                    CLI_SPAN,
+                    setup::cli_settings(cfg),
+                    credentials,
+                    enable,
+                    Arc::new(move || {
+                        let _ = wake_auth.wake();
+                    }),
+                )
+                .map_err(|source| StartupError::Listen {
+                    addr,
+                    what: "CLI",
+                    source,
+                })?;
+                tracing::info!(addr = %server.local_addr().unwrap_or(addr), "CLI listening (telnet)");
+                Some(server)
+            }
+            None => None,
+        };
+        let http = match cfg.metrics.listen {
+            Some(addr) => {
+                let server =
+                    HttpServer::bind(addr, registry, HTTP_LISTENER, HTTP_BASE, HTTP_SPAN).map_err(
+                        |source| StartupError::Listen { addr, what: "metrics endpoint", source },
+                    )?;
+                tracing::info!(addr = %server.local_addr().unwrap_or(addr), "metrics on /metrics, probes on /healthz and /readyz");
+                Some(server)
+            }
+            None => None,
+        };
+        let now = Instant::now();
+        let mut engine = Engine::new(setup::engine_config(cfg, setup::kernel_timeouts()), net, now);
+        engine.start(now);
+        let config_text = loaded.render_effective();
+        Ok(Daemon {
+            poll,
+            engine,
+            ct,
+            routing,
+            hw_events,
+            worker,
+            cli,
+            http,
+            signals,
+            telemetry: options.telemetry,
+            sim: backend.sim,
+            loaded,
+            overrides: options.overrides,
+            config_text,
+            jobs: Vec::new(),
+            backend: backend.name,
+            started: now,
+            stop: false,
+            more: false,
+            hw_failures_in_row: 0,
+            hw_events_ignored: 0,
+            results: Vec::new(),
+            hw_event_buf: Vec::new(),
+            rx: vec![0; 64 * 1024],
+        })
+    }
+
+    fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        if self.more || self.engine.pending_actions() > 0 {
+            return Some(Duration::ZERO);
+        }
+        let deadlines = [
+            self.engine.next_deadline(),
+            self.routing.next_deadline(),
+            self.cli.as_ref().and_then(CliServer::next_deadline),
+            self.http.as_ref().and_then(HttpServer::next_deadline),
+        ];
+        // Never sleep longer than a second: cheap, and a bound on any missed wake-up.
+        let next = deadlines.into_iter().flatten().min().unwrap_or(now + Duration::from_secs(1));
+        Some(next.saturating_duration_since(now).min(Duration::from_secs(1)))
+    }
+
+    fn run_loop(&mut self) {
+        let mut events = Events::with_capacity(256);
+        while !self.stop {
+            let timeout = self.next_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != std::io::ErrorKind::Interrupted
+            {
+                // Never fatal: log, back off a little, go on.
+                tracing::error!(error = %e, "poll failed");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let now = Instant::now();
+            self.more = false;
+            for event in &events {
+                self.dispatch(event.token(), now);
+            }
+            if events.is_empty() {
+                // Sources read with a budget last turn may still hold data.
+                self.more |= self.ct.read_events(&mut self.engine, now);
+            }
+            self.turn(now);
+        }
+    }
+
+    fn dispatch(&mut self, token: Token, now: Instant) {
+        match token {
+            CT_EVENTS => self.more |= self.ct.read_events(&mut self.engine, now),
+            CT_DUMPS => self.more |= self.ct.read_dump(&mut self.engine, now),
+            CT_REQUESTS => self.ct.read_request_replies(),
+            RTNL_EVENTS => self.more |= self.routing.read_events(&mut self.engine, now),
+            RTNL_LOOKUPS => self.routing.read_lookups(&mut self.engine, now),
+            RTNL_DUMPS => self.routing.read_dumps(&mut self.engine, now),
+            HW_EVENTS => self.read_hw_events(now),
+            WAKER => {
+                if let Some(cli) = self.cli.as_mut() {
+                    cli.on_auth_results(self.poll.registry(), now);
+                }
+            }
+            SIGNALS => self.read_signals(now),
+            t if self.cli.as_ref().is_some_and(|c| c.owns(t)) => {
+                if let Some(cli) = self.cli.as_mut() {
+                    cli.ready(self.poll.registry(), t, now);
+                }
+            }
+            t if self.http.as_ref().is_some_and(|h| h.owns(t)) => self.serve_http(t, now),
+            _ => {}
+        }
+    }
+
+    /// Work done every turn, whatever woke the loop.
+    fn turn(&mut self, now: Instant) {
+        self.worker.results(&mut self.results);
+        for result in std::mem::take(&mut self.results) {
+            match &result.outcome {
+                Ok(_) => self.hw_failures_in_row = 0,
+                Err(HwFailure::Timeout | HwFailure::Io(_)) => self.hw_failures_in_row += 1,
+                Err(_) => {}
+            }
+            self.engine.on_hw_result(result, now);
+        }
+        self.engine.on_timer(now);
+        self.routing.expire_lookups(&mut self.engine, now);
+        self.execute_actions(now);
+        self.run_cli(now);
+        self.execute_actions(now);
+        self.worker.flush();
+        if let Some(cli) = self.cli.as_mut() {
+            cli.on_timer(self.poll.registry(), now);
+        }
+        if let Some(http) = self.http.as_mut() {
+            http.expire(self.poll.registry(), now);
+        }
+    }
+
+    fn execute_actions(&mut self, now: Instant) {
+        while let Some(action) = self.engine.pop_action() {
+            match action {
+                Action::Hw(request) => {
+                    tracing::trace!(target: "cmmd::offload", tag = request.tag, op = ?request.op, "hardware command");
+                    self.worker.submit(request);
+                }
+                Action::RouteLookup(lookup) => self.routing.lookup(lookup, now),
+                Action::Dump { generation } => {
+                    if let Err(e) = self.ct.start_dump(generation) {
+                        tracing::warn!(error = %e, "cannot start a conntrack dump");
+                        self.engine.on_dump_failed(generation, now);
+                    }
+                }
+                Action::NetDump => self.routing.start_net_dump(&mut self.engine),
+                Action::KernelRefresh { key, timeout } => self.ct.refresh(&key, timeout),
+                Action::KernelStatus { key, status } => self.ct.set_status(&key, status),
+                Action::KernelDelete { key, id } => self.ct.delete(&key, id),
+            }
+        }
+    }
+
+    fn read_hw_events(&mut self, now: Instant) {
+        loop {
+            match self.hw_events.try_recv(&mut self.rx) {
+                Ok(Some(len)) => {
+                    crate::offload::decode_events(
+                        &self.rx[..len],
+                        &mut self.hw_event_buf,
+                        &mut self.hw_events_ignored,
+                    );
+                    for event in self.hw_event_buf.drain(..) {
+                        self.engine.on_hw_event(event, now);
+                    }
+                }
+                Ok(None) => return,
+                Err(FciError::Overrun) => {
+                    // REMOVED events were lost: the sweep and keepalive polls find the flows
+                    // the hardware dropped (GET_TIMEOUT answers "not found").
+                    tracing::warn!("cdx event socket overrun: hardware events lost");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cdx event socket failed");
+                    let _ = self.poll.registry().deregister(&mut SourceFd(
+                        &std::os::fd::AsRawFd::as_raw_fd(&self.hw_events),
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read_signals(&mut self, now: Instant) {
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGTERM | Signal::SIGINT) => {
+                    tracing::info!(signal = info.ssi_signo, "shutting down");
+                    self.stop = true;
+                }
+                Ok(Signal::SIGHUP) => self.reload(now),
+                _ => {}
+            }
+        }
+    }
+
+    fn reload(&mut self, now: Instant) {
+        let options = config::LoadOptions::new(&config::process_env, self.overrides.clone());
+        let new = match config::Config::load(&options) {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: configuration not reloaded; the running one stays in force");
+                return;
+            }
+        };
+        let changes = self.loaded.config.reload_diff(&new.config);
+        if changes.is_empty() {
+            tracing::info!("SIGHUP: configuration unchanged");
+            return;
+        }
+        for change in &changes {
+            match change.applies {
+                config::Applies::Live => tracing::info!("SIGHUP: {change}"),
+                config::Applies::NeedsRestart => tracing::warn!("SIGHUP: {change}"),
+            }
+        }
+        let cfg = &new.config;
+        self.engine.set_policy(setup::policy(cfg), now);
+        if setup::hw_timeouts(cfg) != self.engine.config().hw_timeouts {
+            self.engine.set_hw_timeouts(setup::hw_timeouts(cfg));
+        }
+        self.engine.set_keepalive(setup::keepalive(cfg));
+        if let Some(t) = self.telemetry.as_mut()
+            && t.filter() != cfg.log.level
+            && let Err(e) = t.set_filter(&cfg.log.level)
+        {
+            tracing::error!(error = %e, "SIGHUP: log filter not changed");
+        }
+        match setup::credentials(cfg) {
+            Ok((creds, enable)) => {
+                if let Some(cli) = self.cli.as_mut() {
+                    cli.replace_credentials(creds, enable);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "SIGHUP: CLI accounts not changed"),
+        }
+        self.config_text = new.render_effective();
+        self.loaded = new;
+    }
+
+    fn extra(&self) -> Extra {
+        let cli = self.cli.as_ref().map(CliServer::counters).unwrap_or_default();
+        Extra {
+            cli_sessions: self.cli.as_ref().map_or(0, |c| c.sessions() as u64),
+            cli_login_failures: cli.login_failures,
+            cli_refused: cli.refused,
+            event_buffer_bytes: self.ct.event_buffer as u64,
+            log_lines_dropped: self.telemetry.as_ref().map_or(0, Telemetry::dropped_lines),
+            hw_backlog: self.worker.backlog() as u64,
+        }
+    }
+
+    fn ready(&self) -> Result<(), &'static str> {
+        if !self.engine.is_ready() {
+            return Err("initial conntrack dump not done\n");
+        }
+        if self.engine.stats().hw_ok == 0 || self.hw_failures_in_row >= 3 {
+            return Err("hardware backend not answering\n");
+        }
+        Ok(())
+    }
+
+    fn serve_http(&mut self, token: Token, now: Instant) {
+        let extra = self.extra();
+        let ready = self.ready();
+        let Daemon { http, engine, poll, .. } = self;
+        let Some(http) = http.as_mut() else { return };
+        let mut respond = |path: &str| match path {
+            "/metrics" => Response::ok(
+                "text/plain; version=0.0.4; charset=utf-8",
+                metrics::render(engine, &extra),
+            ),
+            "/healthz" => Response::text(200, "ok\n"),
+            "/readyz" => match ready {
+                Ok(()) => Response::text(200, "ready\n"),
+                Err(why) => Response::text(503, why),
+            },
+            _ => Response::text(404, "try /metrics, /healthz or /readyz\n"),
+        };
+        http.ready(poll.registry(), token, now, &mut respond);
+    }
+
+    fn run_cli(&mut self, now: Instant) {
+        let extra = self.extra();
+        let Daemon {
+            cli,
+            engine,
+            telemetry,
+            config_text,
+            loaded,
+            sim,
+            stop,
+            started,
+            backend,
+            jobs,
+            more,
+            poll,
+            ..
+        } = self;
+        let Some(cli) = cli.as_mut() else { return };
+        while let Some((token, invocation)) = cli.next_invocation() {
+            let Some(session) = cli.session(token) else { continue };
+            let rules: Vec<config::ExcludeRule> =
+                loaded.config.offload.deny_rules().cloned().collect();
+            let mut ctx = Ctx {
+                engine,
+                now,
+                telemetry: telemetry.as_mut(),
+                config_text,
+                rules: &rules,
+                sim: sim.as_ref().map(|s| s as &dyn SimControl),
+                stop,
+                started: *started,
+                backend,
+                extra: &extra,
+            };
+            match control::execute(&mut ctx, &invocation.command, session) {
+                Next::Done => {}
+                Next::Stream(job) => jobs.push((token, Job::Stream(job))),
+                Next::Walk { tag, query } => jobs.push((token, Job::Walk { tag, query })),
+            }
+        }
+        jobs.retain_mut(|(token, job)| {
+            if !cli.is_open(*token) {
+                return false;
+            }
+            match job {
+                Job::Stream(stream) => {
+                    if !cli.has_room(*token) {
+                        return true;
+                    }
+                    let Some(session) = cli.session(*token) else { return false };
+                    let done = stream.step(engine, now, session);
+                    *more |= !done && cli.has_room(*token);
+                    !done
+                }
+                Job::Walk { tag, query } => match engine.take_external(*tag) {
+                    Some(result) => {
+                        if let Some(session) = cli.session(*token) {
+                            control::render_walk(*query, result, session);
+                        }
+                        false
+                    }
+                    None => true,
+                },
+            }
+        });
+        cli.flush_all(poll.registry(), now);
+    }
+
+    fn shutdown(&mut self) {
+        let flush = self.loaded.config.shutdown.flush_on_exit;
+        let now = Instant::now();
+        self.engine.shutdown(flush, now);
+        let deadline = now + setup::SHUTDOWN_DRAIN;
+        loop {
+            let now = Instant::now();
+            self.execute_actions(now);
+            self.worker.flush();
+            self.worker.results(&mut self.results);
+            for result in std::mem::take(&mut self.results) {
+                self.engine.on_hw_result(result, now);
+            }
+            if (self.engine.hw_idle()
+                && self.worker.backlog() == 0
+                && self.engine.pending_actions() == 0)
+                || now >= deadline
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.worker.join();
+        let offloaded = self.engine.flows().filter(|(_, f)| f.in_hw()).count();
+        if flush {
+            tracing::info!(remaining = offloaded, "stopped; hardware flows withdrawn");
+        } else {
+            tracing::info!(
+                offloaded,
+                "stopped; hardware flows left in place for the next start to adopt"
+            );
+        }
+        if let Some(sim) = &self.sim {
+            sim.shutdown();
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The daemon's rtnetlink I/O: events, route lookups and dumps.
+//!
+//! Route lookups are sent without waiting; at most [`MAX_LOOKUPS`] are in flight so the
+//! answers always fit the socket's buffer (a reply that does not fit is dropped by the kernel),
+//! and a lookup unanswered for [`LOOKUP_TIMEOUT`] is sent again, then reported to the engine as
+//! failed. Dumps (start-up, and after an rtnetlink overrun) run on their own socket, one kind
+//! after the other.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::engine::Engine;
+use crate::net::NetView;
+use crate::route::{Lookup, RouteError};
+use crate::rtnl::{self, DumpKind, NlSocket, Recv, RtnlMsg};
+
+/// Route lookups in flight at most.
+pub(super) const MAX_LOOKUPS: usize = 256;
+/// A lookup unanswered this long is sent again.
+pub(super) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+const LOOKUP_TRIES: u8 = 3;
+const RX: usize = 64 * 1024;
+
+struct InFlight {
+    lookup: Lookup,
+    sent: Instant,
+    tries: u8,
+}
+
+/// Counters of the rtnetlink sockets.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RtnlCounters {
+    /// Messages skipped as malformed.
+    pub malformed: u64,
+    /// Lookups sent again after a timeout.
+    pub lookup_retries: u64,
+    /// Lookups given up.
+    pub lookup_failures: u64,
+}
+
+/// The sockets and the lookup bookkeeping.
+pub(super) struct Routing {
+    /// Multicast groups.
+    pub(super) events: NlSocket,
+    /// Route lookups.
+    pub(super) lookups: NlSocket,
+    /// Dumps.
+    pub(super) dumps: NlSocket,
+    queue: VecDeque<Lookup>,
+    in_flight: HashMap<u32, InFlight>,
+    dump_queue: VecDeque<DumpKind>,
+    dump_seq: u32,
+    dump_running: Option<u32>,
+    rx: Vec<u8>,
+    msgs: Vec<RtnlMsg>,
+    /// Counters.
+    pub(super) counters: RtnlCounters,
+}
+
+fn apply(msg: RtnlMsg, engine: &mut Engine, now: Instant) {
+    match msg {
+        RtnlMsg::Link(link) => engine.on_link(link, now),
+        RtnlMsg::LinkGone(index) => engine.on_link_removed(index, now),
+        RtnlMsg::Address { ifindex, addr, added } => engine.on_address(ifindex, addr, added, now),
+        RtnlMsg::Neighbour(n) => engine.on_neighbour(n, now),
+        RtnlMsg::NeighbourGone { ifindex, addr } => engine.on_neighbour_removed(ifindex, addr, now),
+        RtnlMsg::Route { prefix, .. } => engine.on_route_change(Some(prefix), now),
+        RtnlMsg::Rule => engine.on_route_change(None, now),
+        RtnlMsg::Done { .. } | RtnlMsg::Error { .. } => {}
+    }
+}
+
+/// Fill a view with blocking dumps (start-up, before the loop runs).
+pub(super) fn initial_view(view: &mut NetView) -> io::Result<()> {
+    let socket = NlSocket::route(&[])?;
+    let mut rx = vec![0u8; RX];
+    let mut msgs = Vec::new();
+    for (seq, kind) in [(1, DumpKind::Links), (2, DumpKind::Addresses), (3, DumpKind::Neighbours)] {
+        socket.send(&rtnl::dump_request(kind, seq))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        'dump: loop {
+            let len = match socket.recv(&mut rx)? {
+                Recv::Data(len) => len,
+                Recv::Overrun => {
+                    return Err(io::Error::other("rtnetlink overrun during the initial dump"));
+                }
+                Recv::Empty => {
+                    if Instant::now() > deadline {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "rtnetlink dump timed out",
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+            };
+            msgs.clear();
+            rtnl::decode(&rx[..len], &mut msgs);
+            for msg in msgs.drain(..) {
+                match msg {
+                    RtnlMsg::Link(link) => {
+                        view.upsert_link(link);
+                    }
+                    RtnlMsg::Address { ifindex, addr, added: true } => {
+                        view.add_address(ifindex, addr)
+                    }
+                    RtnlMsg::Neighbour(n) => {
+                        view.upsert_neighbour(n);
+                    }
+                    RtnlMsg::Done { seq: s } if s == seq => break 'dump,
+                    RtnlMsg::Error { seq: s, errno } if s == seq && errno != 0 => {
+                        return Err(io::Error::from_raw_os_error(errno));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Routing {
+    /// Open the sockets.
+    pub(super) fn open() -> io::Result<Routing> {
+        let events = NlSocket::route(&rtnl::GROUPS)?;
+        events.set_receive_buffer(4 << 20)?;
+        let lookups = NlSocket::route(&[])?;
+        lookups.set_receive_buffer(1 << 20)?;
+        let dumps = NlSocket::route(&[])?;
+        dumps.set_receive_buffer(4 << 20)?;
+        Ok(Routing {
+            events,
+            lookups,
+            dumps,
+            queue: VecDeque::new(),
+            in_flight: HashMap::new(),
+            dump_queue: VecDeque::new(),
+            dump_seq: 100,
+            dump_running: None,
+            rx: vec![0; RX],
+            msgs: Vec::new(),
+            counters: RtnlCounters::default(),
+        })
+    }
+
+    /// Queue a lookup.
+    pub(super) fn lookup(&mut self, lookup: Lookup, now: Instant) {
+        self.queue.push_back(lookup);
+        self.pump(now);
+    }
+
+    fn pump(&mut self, now: Instant) {
+        while self.in_flight.len() < MAX_LOOKUPS {
+            let Some(lookup) = self.queue.pop_front() else { return };
+            if self.lookups.send(&rtnl::route_lookup(lookup.request, &lookup.key)).is_err() {
+                self.queue.push_front(lookup);
+                return;
+            }
+            self.in_flight.insert(lookup.request, InFlight { lookup, sent: now, tries: 1 });
+        }
+    }
+
+    /// Read lookup answers.
+    pub(super) fn read_lookups(&mut self, engine: &mut Engine, now: Instant) {
+        loop {
+            let len = match self.lookups.recv(&mut self.rx) {
+                Ok(Recv::Data(len)) => len,
+                Ok(Recv::Empty) | Err(_) => break,
+                Ok(Recv::Overrun) => continue,
+            };
+            self.msgs.clear();
+            self.counters.malformed += rtnl::decode(&self.rx[..len], &mut self.msgs) as u64;
+            for msg in self.msgs.drain(..) {
+                match msg {
+                    RtnlMsg::Route { seq, info, .. } if self.in_flight.remove(&seq).is_some() => {
+                        engine.on_route_answer(seq, Ok(info), now);
+                    }
+                    RtnlMsg::Error { seq, errno }
+                        if errno != 0 && self.in_flight.remove(&seq).is_some() =>
+                    {
+                        engine.on_route_answer(seq, Err(RouteError { errno }), now);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    /// Retry or fail lookups that were not answered.
+    pub(super) fn expire_lookups(&mut self, engine: &mut Engine, now: Instant) {
+        let late: Vec<u32> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| now >= f.sent + LOOKUP_TIMEOUT)
+            .map(|(k, _)| *k)
+            .collect();
+        for request in late {
+            let Some(mut f) = self.in_flight.remove(&request) else { continue };
+            if f.tries >= LOOKUP_TRIES {
+                self.counters.lookup_failures += 1;
+                engine.on_route_answer(request, Err(RouteError { errno: libc::ETIMEDOUT }), now);
+                continue;
+            }
+            self.counters.lookup_retries += 1;
+            f.tries += 1;
+            f.sent = now;
+            if self.lookups.send(&rtnl::route_lookup(request, &f.lookup.key)).is_ok() {
+                self.in_flight.insert(request, f);
+            } else {
+                self.queue.push_front(f.lookup);
+            }
+        }
+        self.pump(now);
+    }
+
+    /// When a lookup must be looked at again.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.in_flight.values().map(|f| f.sent + LOOKUP_TIMEOUT).min()
+    }
+
+    /// Read multicast events; returns true if the budget ran out.
+    pub(super) fn read_events(&mut self, engine: &mut Engine, now: Instant) -> bool {
+        for _ in 0..256 {
+            let len = match self.events.recv(&mut self.rx) {
+                Ok(Recv::Data(len)) => len,
+                Ok(Recv::Empty) | Err(_) => return false,
+                Ok(Recv::Overrun) => {
+                    tracing::warn!("rtnetlink overrun: re-dumping links, addresses and neighbours");
+                    engine.on_rtnl_overrun(now);
+                    continue;
+                }
+            };
+            self.msgs.clear();
+            self.counters.malformed += rtnl::decode(&self.rx[..len], &mut self.msgs) as u64;
+            for msg in self.msgs.drain(..) {
+                apply(msg, engine, now);
+            }
+        }
+        true
+    }
+
+    /// Re-dump links, addresses and neighbours (after an overrun).
+    pub(super) fn start_net_dump(&mut self, engine: &mut Engine) {
+        if self.dump_running.is_some() || !self.dump_queue.is_empty() {
+            return;
+        }
+        engine.net_mut().clear();
+        self.dump_queue.extend([DumpKind::Links, DumpKind::Addresses, DumpKind::Neighbours]);
+        self.next_dump();
+    }
+
+    fn next_dump(&mut self) {
+        let Some(kind) = self.dump_queue.pop_front() else { return };
+        self.dump_seq += 1;
+        if self.dumps.send(&rtnl::dump_request(kind, self.dump_seq)).is_ok() {
+            self.dump_running = Some(self.dump_seq);
+        }
+    }
+
+    /// Read dump replies.
+    pub(super) fn read_dumps(&mut self, engine: &mut Engine, now: Instant) {
+        loop {
+            let len = match self.dumps.recv(&mut self.rx) {
+                Ok(Recv::Data(len)) => len,
+                Ok(Recv::Empty) | Err(_) => return,
+                Ok(Recv::Overrun) => continue,
+            };
+            self.msgs.clear();
+            rtnl::decode(&self.rx[..len], &mut self.msgs);
+            let msgs: Vec<RtnlMsg> = self.msgs.drain(..).collect();
+            for msg in msgs {
+                match msg {
+                    RtnlMsg::Done { seq } | RtnlMsg::Error { seq, .. }
+                        if Some(seq) == self.dump_running =>
+                    {
+                        self.dump_running = None;
+                        if self.dump_queue.is_empty() {
+                            engine.on_net_resynced(now);
+                        } else {
+                            self.next_dump();
+                        }
+                    }
+                    other => apply(other, engine, now),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! From configuration to the pieces the daemon is made of: the engine's settings, the CLI's
+//! settings and credentials, and the kernel facts read at start-up.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cli::{Credentials, LockoutPolicy, PhcHash, SessionConfig};
+use config::{
+    Config, KeepaliveMode as CfgKeepalive, L4Protocol, OnRemoved as CfgOnRemoved, UdpPolicy,
+};
+
+use crate::cli_server::CliSettings;
+use crate::engine::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
+use crate::hw::HwTimeouts;
+use crate::policy::{Policy, UdpMode};
+
+/// The static offload rules from the configuration.
+pub fn policy(cfg: &Config) -> Policy {
+    let o = &cfg.offload;
+    Policy {
+        tcp: o.offloads(L4Protocol::Tcp),
+        udp: o.offloads(L4Protocol::Udp),
+        ipv4: o.ipv4,
+        ipv6: o.ipv6,
+        udp_mode: match o.udp_policy {
+            UdpPolicy::Assured => UdpMode::Assured,
+            UdpPolicy::Confirmed => UdpMode::Confirmed,
+        },
+        exclude_helpers: o.exclude_helpers,
+        zones: o.zones.clone(),
+        rules: o.deny_rules().cloned().collect(),
+    }
+}
+
+/// cdx's aging timeouts from the configuration.
+pub fn hw_timeouts(cfg: &Config) -> HwTimeouts {
+    let t = &cfg.timeouts;
+    HwTimeouts {
+        tcp: t.tcp.get(),
+        udp: t.udp.get(),
+        udp_unidir: t.udp_unidirectional.get(),
+        other: t.other.get(),
+    }
+}
+
+/// Keepalive settings from the configuration.
+pub fn keepalive(cfg: &Config) -> Keepalive {
+    let k = &cfg.keepalive;
+    Keepalive {
+        mode: match k.mode {
+            CfgKeepalive::Refresh => KeepaliveMode::Refresh,
+            CfgKeepalive::Permanent => KeepaliveMode::Permanent,
+            CfgKeepalive::Off => KeepaliveMode::Off,
+        },
+        interval: k.interval,
+        margin: k.margin,
+        max_refresh_per_second: k.max_refresh_per_second.get(),
+        permanent_bit: k.permanent_bit,
+        on_removed: match k.on_removed {
+            CfgOnRemoved::Delete => OnRemoved::Delete,
+            CfgOnRemoved::Expire => OnRemoved::Expire,
+        },
+    }
+}
+
+/// The engine's settings.
+pub fn engine_config(cfg: &Config, kernel_timeouts: KernelTimeouts) -> EngineConfig {
+    EngineConfig {
+        capacity: cfg.max_connections.get() as usize,
+        policy: policy(cfg),
+        hw_timeouts: hw_timeouts(cfg),
+        kernel_timeouts,
+        keepalive: keepalive(cfg),
+        fwmark_mask: cfg.offload.fwmark_from_ctmark.then_some(cfg.offload.fwmark_mask),
+        sweep_interval: cfg.netlink.sweep_interval,
+        resync_min_interval: cfg.netlink.resync_min_interval,
+        ..EngineConfig::default()
+    }
+}
+
+/// The CLI's limits.
+pub fn cli_settings(cfg: &Config) -> CliSettings {
+    let c = &cfg.cli;
+    CliSettings {
+        max_sessions: c.max_sessions.get() as usize,
+        session: SessionConfig {
+            enable_password_required: c.enable_password_hash.is_some(),
+            max_login_failures: c.max_login_failures.get(),
+            login_timeout: Some(c.login_timeout),
+            idle_timeout: Some(c.idle_timeout),
+            ..SessionConfig::default()
+        },
+        lockout: LockoutPolicy {
+            max_failures: c.lockout_failures.get(),
+            window: c.lockout_window,
+            lockout: c.lockout_duration,
+            ..LockoutPolicy::default()
+        },
+    }
+}
+
+/// The CLI's accounts and enable password. `Err` names the user whose hash is unusable.
+pub fn credentials(cfg: &Config) -> Result<(Credentials, Option<PhcHash>), String> {
+    let mut creds = Credentials::new();
+    for user in cfg.cli.all_users() {
+        creds
+            .add_user(&user.name, &user.password_hash)
+            .map_err(|e| format!("cli user {:?}: {e}", user.name))?;
+    }
+    let creds = creds.or_default_admin();
+    let enable = match &cfg.cli.enable_password_hash {
+        Some(h) => Some(PhcHash::parse(h).map_err(|e| format!("cli.enable_password_hash: {e}"))?),
+        None => None,
+    };
+    Ok((creds, enable))
+}
+
+fn read_u32(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// The kernel's conntrack timeouts in this network namespace (defaults when unreadable).
+pub fn kernel_timeouts() -> KernelTimeouts {
+    let base = Path::new("/proc/sys/net/netfilter");
+    let d = KernelTimeouts::default();
+    KernelTimeouts {
+        tcp_established: read_u32(&base.join("nf_conntrack_tcp_timeout_established"))
+            .unwrap_or(d.tcp_established),
+        udp_stream: read_u32(&base.join("nf_conntrack_udp_timeout_stream")).unwrap_or(d.udp_stream),
+        udp: read_u32(&base.join("nf_conntrack_udp_timeout")).unwrap_or(d.udp),
+    }
+}
+
+/// Turn on conntrack event delivery for every entry in this namespace (the kernel's default,
+/// 2, only delivers events for entries created while a listener existed). Returns what was
+/// there before, or the error.
+pub fn enable_conntrack_events() -> Result<u32, String> {
+    let path = Path::new("/proc/sys/net/netfilter/nf_conntrack_events");
+    let before = read_u32(path).ok_or_else(|| format!("cannot read {}", path.display()))?;
+    if before != 1 {
+        std::fs::write(path, "1").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(before)
+}
+
+/// `shutdown` waits this long for the hardware worker to finish.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(3);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_translate_to_the_engine_defaults() {
+        let cfg = Config::default();
+        let e = engine_config(&cfg, KernelTimeouts::default());
+        let d = EngineConfig::default();
+        assert_eq!(e.capacity, 131_072);
+        assert_eq!(e.hw_timeouts, d.hw_timeouts);
+        assert_eq!(e.policy.rules.len(), 3, "vendor exclusions");
+        assert_eq!(e.keepalive.margin, None);
+        assert_eq!(e.fwmark_mask, None);
+        let (creds, enable) = credentials(&cfg).unwrap();
+        assert!(creds.is_default_admin());
+        assert!(enable.is_none());
+        assert_eq!(cli_settings(&cfg).max_sessions, 8);
+    }
+}
