@@ -12,7 +12,11 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, recv, setsockopt, sockopt};
+use nix::sys::time::TimeVal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -20,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::fci::{
     DatagramSocket, Frame, MAX_FRAME, PairSocket, encode_event, encode_netlink_error,
-    encode_raw_reply, frames, wait_readable,
+    encode_raw_reply, frames,
 };
 use crate::fpp::{Action, CtChange, CtCmd, FCode, IfName, IfNameError, ReturnCode, V4, V6};
 
@@ -207,7 +211,18 @@ pub fn spawn(config: SimConfig) -> Result<(SimHandle, PairSocket, PairSocket), S
 }
 
 /// The thread: answer commands, age every tick.
+///
+/// It blocks in `recv` with `SO_RCVTIMEO` (one system call per request, instead of
+/// `poll` + `recv` + a final `EAGAIN`), bounded so that ticks and shutdown are noticed.
 fn serve(shared: &Shared, commands: &PairSocket, tick: Duration) {
+    let wake = tick.min(Duration::from_millis(100));
+    let timeout = TimeVal::new(
+        libc::time_t::try_from(wake.as_secs()).unwrap_or(0),
+        libc::suseconds_t::from(wake.subsec_micros()).max(1),
+    );
+    if setsockopt(commands, sockopt::ReceiveTimeout, &timeout).is_err() {
+        return;
+    }
     let mut rx = vec![0u8; 8192];
     let mut next_tick = Instant::now() + tick;
     while !shared.stop.load(Ordering::Relaxed) {
@@ -216,19 +231,11 @@ fn serve(shared: &Shared, commands: &PairSocket, tick: Duration) {
             age(shared, tick);
             next_tick = now + tick;
         }
-        // Wake at the tick, and at least every 100 ms to notice shutdown.
-        let wait = next_tick.saturating_duration_since(now).min(Duration::from_millis(100));
-        if wait_readable(commands.as_fd(), Some(wait)).is_err() {
-            return;
-        }
-        loop {
-            match commands.recv(&mut rx) {
-                Ok(0) => return,
-                Ok(len) => answer(shared, commands, rx.get(..len).unwrap_or_default()),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return,
-            }
+        match recv(commands.as_fd().as_raw_fd(), &mut rx, MsgFlags::empty()) {
+            Ok(0) => return,
+            Ok(len) => answer(shared, commands, rx.get(..len).unwrap_or_default()),
+            Err(Errno::EAGAIN | Errno::EINTR) => {}
+            Err(_) => return,
         }
     }
 }
