@@ -253,7 +253,8 @@ fn is_prompt(tail: &str) -> bool {
     })
 }
 
-/// Join command-line words into one CLI line, quoting words that contain blanks, quotes or `?`
+/// Join command-line words into one CLI line, quoting words that contain blanks, quotes, `?`
+/// or `|`
 /// (so `cmmd ctl show connections '|' include 'https?'` filters instead of asking for help);
 /// a lone `|` still separates a filter and a lone `?` still asks for help.
 pub fn quote_command<S: AsRef<str>>(words: &[S]) -> String {
@@ -261,9 +262,10 @@ pub fn quote_command<S: AsRef<str>>(words: &[S]) -> String {
         .iter()
         .map(|word| {
             let word = word.as_ref();
-            let plain = |ch: char| !(ch.is_whitespace() || matches!(ch, '"' | '\'' | '?'));
-            // A lone `?` asks for help; inside a word it is text (a regex).
-            if word == "?" || (!word.is_empty() && word.chars().all(plain)) {
+            let plain = |ch: char| !(ch.is_whitespace() || matches!(ch, '"' | '\'' | '?' | '|'));
+            // A lone `?` asks for help and a lone `|` starts a filter; inside a word both are
+            // text (a regex such as `a|b`).
+            if word == "?" || word == "|" || (!word.is_empty() && word.chars().all(plain)) {
                 return word.to_owned();
             }
             let escaped = word.replace('\\', "\\\\").replace('"', "\\\"");

@@ -199,8 +199,10 @@ fn convert(seq: u32, msg: RouteNetlinkMessage, out: &mut Vec<RtnlMsg>) {
                 neighbour(&m).map(|n| RtnlMsg::NeighbourGone { ifindex: n.ifindex, addr: n.addr }),
             );
         }
+        // Cached clones (PMTU exceptions) are not route changes; but the answer to a lookup
+        // (seq != 0) is a clone too and must be kept.
         RouteNetlinkMessage::NewRoute(m) | RouteNetlinkMessage::DelRoute(m)
-            if m.header.flags.contains(RouteFlags::Cloned) => {}
+            if seq == 0 && m.header.flags.contains(RouteFlags::Cloned) => {}
         RouteNetlinkMessage::NewRoute(m) => {
             out.extend(route(&m).map(|(info, prefix)| RtnlMsg::Route {
                 seq,

@@ -205,4 +205,17 @@ fn quoting_for_the_cli_line() {
         quote_command(&["show", "conn", "|", "include", "https?"]),
         r#"show conn | include "https?""#
     );
+    assert_eq!(
+        quote_command(&["show", "counters", "|", "include", "local|table_full"]),
+        r#"show counters | include "local|table_full""#,
+        "a | inside a word is part of the regex"
+    );
+}
+
+#[test]
+fn an_alternation_survives_the_round_trip_through_a_session() {
+    let command = quote_command(&["show", "connections", "|", "include", "one|three"]);
+    let (finished, _) =
+        converse(SessionConfig::default(), CtlClient::new(request(&command, "admin")));
+    assert_eq!(finished, Finished { output: "tcp one\ntcp three\n".to_owned(), error: false });
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# See cmmd offload real connections, without the board: three network namespaces (client,
+# router, server), nftables with masquerade and a DNAT port-forward in the router, cmmd with the
+# software cdx in the router, and real TCP and UDP traffic through it.
+#
+#   sudo packaging/demo.sh [path/to/cmmd]
+#
+# It prints `cmmd ctl show connections` and the software cdx's table while the flows run, then
+# removes everything it created. Needs root, iproute2, nftables and ncat (Debian: ncat).
+set -euo pipefail
+
+CMMD=${1:-target/release/cmmd}
+[[ -x $CMMD ]] || CMMD=target/debug/cmmd
+[[ -x $CMMD ]] || { echo "demo: build cmmd first (cargo build --release)" >&2; exit 1; }
+[[ $EUID -eq 0 ]] || { echo "demo: needs root (network namespaces)" >&2; exit 1; }
+for tool in ip nft ncat; do
+    command -v $tool >/dev/null || { echo "demo: $tool is missing (apt-get install iproute2 nftables ncat)" >&2; exit 1; }
+done
+
+id=$$
+C=cmm-demo-client-$id R=cmm-demo-router-$id S=cmm-demo-server-$id
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    for ns in $C $R $S; do ip netns del "$ns" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+echo "== topology: client 10.1.0.2 -- [r0 router r1] -- 10.2.0.2 server"
+for ns in $C $R $S; do ip netns add "$ns"; nsx "$ns" ip link set lo up; done
+ip link add c0 netns $C type veth peer name r0 netns $R
+ip link add s0 netns $S type veth peer name r1 netns $R
+nsx $C ip addr add 10.1.0.2/24 dev c0
+nsx $C ip -6 addr add fd01::2/64 dev c0 nodad
+nsx $R ip addr add 10.1.0.1/24 dev r0
+nsx $R ip -6 addr add fd01::1/64 dev r0 nodad
+nsx $R ip addr add 10.2.0.1/24 dev r1
+nsx $R ip -6 addr add fd02::1/64 dev r1 nodad
+nsx $S ip addr add 10.2.0.2/24 dev s0
+nsx $S ip -6 addr add fd02::2/64 dev s0 nodad
+for pair in "$C c0" "$R r0" "$R r1" "$S s0"; do set -- $pair; nsx "$1" ip link set "$2" up; done
+nsx $C ip route add default via 10.1.0.1
+nsx $C ip -6 route add default via fd01::1
+nsx $S ip route add default via 10.2.0.1
+nsx $S ip -6 route add default via fd02::1
+nsx $R sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+nsx $R nft -f - <<'EOF'
+table inet demo {
+    chain forward { type filter hook forward priority 0; ct state established,related accept; ct state new accept; }
+    chain prerouting { type nat hook prerouting priority dstnat; ip daddr 10.1.0.1 tcp dport 8080 dnat ip to 10.2.0.2:80; }
+    chain postrouting { type nat hook postrouting priority srcnat; oifname "r1" masquerade; }
+}
+EOF
+
+echo "== cmmd in the router, software cdx, fast-path ports r0 and r1"
+nsx $R "$CMMD" --backend sim --ports r0,r1 --log warn >/tmp/cmm-demo-$id.log 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do nsx $R "$CMMD" ctl show status >/dev/null 2>&1 && break; sleep 0.1; done
+
+echo "== servers in the server namespace: TCP 80 (echo), UDP 5000 (echo)"
+nsx $S ncat -l -k -p 80 --exec /bin/cat >/dev/null 2>&1 &
+pids+=($!)
+nsx $S ncat -l -k -u -p 5000 --exec /bin/cat >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.5
+
+echo "== traffic: a TCP connection (masqueraded), a TCP connection to the DNAT port, IPv6 TCP, UDP"
+(for i in $(seq 8); do echo "hello $i"; sleep 1; done) | nsx $C ncat 10.2.0.2 80 >/dev/null 2>&1 &
+pids+=($!)
+(for i in $(seq 8); do echo "forwarded $i"; sleep 1; done) | nsx $C ncat 10.1.0.1 8080 >/dev/null 2>&1 &
+pids+=($!)
+(for i in $(seq 8); do echo "v6 $i"; sleep 1; done) | nsx $C ncat fd02::2 80 >/dev/null 2>&1 &
+pids+=($!)
+(for i in $(seq 8); do echo "udp $i"; sleep 0.5; done) | nsx $C ncat -u 10.2.0.2 5000 >/dev/null 2>&1 &
+pids+=($!)
+nsx $C ping -c 2 -q 10.2.0.2 >/dev/null 2>&1 || true
+sleep 4
+
+echo
+echo "== cmmd ctl show connections"
+nsx $R "$CMMD" ctl show connections
+echo
+echo "== cmmd ctl show sim   (what the software cdx holds)"
+nsx $R "$CMMD" ctl show sim
+echo
+echo "== cmmd ctl show counters | include offloaded|unsupported|local|not_fastpath"
+nsx $R "$CMMD" ctl show counters '|' include 'offloaded|unsupported|local|fastpath'
+echo
+echo "(log: /tmp/cmm-demo-$id.log)"
