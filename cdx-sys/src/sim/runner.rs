@@ -12,10 +12,11 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{MsgFlags, recv, setsockopt, sockopt};
+use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg, sendmmsg, setsockopt, sockopt};
 use nix::sys::time::TimeVal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -223,7 +224,9 @@ fn serve(shared: &Shared, commands: &PairSocket, tick: Duration) {
     if setsockopt(commands, sockopt::ReceiveTimeout, &timeout).is_err() {
         return;
     }
-    let mut rx = vec![0u8; 8192];
+    let fd = commands.as_fd().as_raw_fd();
+    let mut requests = RequestBatch::new(fd);
+    let mut replies = ReplyBatch::new(fd);
     let mut next_tick = Instant::now() + tick;
     while !shared.stop.load(Ordering::Relaxed) {
         let now = Instant::now();
@@ -231,12 +234,122 @@ fn serve(shared: &Shared, commands: &PairSocket, tick: Duration) {
             age(shared, tick);
             next_tick = now + tick;
         }
-        match recv(commands.as_fd().as_raw_fd(), &mut rx, MsgFlags::empty()) {
-            Ok(0) => return,
-            Ok(len) => answer(shared, commands, rx.get(..len).unwrap_or_default()),
+        match requests.receive() {
+            Ok(received) => {
+                for index in 0..received {
+                    let Some(message) = requests.message(index) else { return };
+                    if message.is_empty() {
+                        return; // the peer closed its end
+                    }
+                    answer(shared, message, &mut replies);
+                }
+                replies.flush(&shared.state);
+            }
             Err(Errno::EAGAIN | Errno::EINTR) => {}
             Err(_) => return,
         }
+    }
+}
+
+/// Requests are read, and replies written, up to this many per system call.
+const BATCH: usize = 64;
+/// Room for one request message (a valid one is at most [`MAX_FRAME`] bytes; a longer
+/// message is truncated and counted as malformed).
+const SLOT: usize = 1024;
+
+/// `recvmmsg` buffers: one system call takes every request queued (up to [`BATCH`]).
+struct RequestBatch {
+    fd: RawFd,
+    slots: Vec<[u8; SLOT]>,
+    lens: Vec<usize>,
+    headers: MultiHeaders<()>,
+}
+
+impl RequestBatch {
+    fn new(fd: RawFd) -> RequestBatch {
+        RequestBatch {
+            fd,
+            slots: vec![[0; SLOT]; BATCH],
+            lens: Vec::with_capacity(BATCH),
+            headers: MultiHeaders::preallocate(BATCH, None),
+        }
+    }
+
+    /// Waits (up to `SO_RCVTIMEO`) for one message, then takes every message queued, up to
+    /// [`BATCH`]. Returns how many.
+    fn receive(&mut self) -> nix::Result<usize> {
+        self.lens.clear();
+        let mut slices: Vec<[IoSliceMut<'_>; 1]> =
+            self.slots.iter_mut().map(|slot| [IoSliceMut::new(slot)]).collect();
+        let received = recvmmsg(
+            self.fd,
+            &mut self.headers,
+            slices.iter_mut(),
+            MsgFlags::MSG_WAITFORONE,
+            None,
+        )?;
+        self.lens.extend(received.map(|message| message.bytes.min(SLOT)));
+        Ok(self.lens.len())
+    }
+
+    fn message(&self, index: usize) -> Option<&[u8]> {
+        self.slots.get(index)?.get(..*self.lens.get(index)?)
+    }
+}
+
+/// `sendmmsg` buffers: replies of one batch leave in one system call, each its own
+/// message as `fci.ko` sends it.
+struct ReplyBatch {
+    fd: RawFd,
+    frames: Vec<[u8; MAX_FRAME]>,
+    lens: Vec<usize>,
+    headers: MultiHeaders<()>,
+}
+
+impl ReplyBatch {
+    fn new(fd: RawFd) -> ReplyBatch {
+        ReplyBatch {
+            fd,
+            frames: vec![[0; MAX_FRAME]; BATCH],
+            lens: Vec::with_capacity(BATCH),
+            headers: MultiHeaders::preallocate(BATCH, None),
+        }
+    }
+
+    /// Queues a reply frame; flushes first when the batch is full.
+    fn push(&mut self, frame: &[u8], state: &Mutex<State>) {
+        if self.lens.len() == BATCH {
+            self.flush(state);
+        }
+        let slot =
+            self.frames.get_mut(self.lens.len()).and_then(|slot| slot.get_mut(..frame.len()));
+        if let Some(slot) = slot {
+            slot.copy_from_slice(frame);
+            self.lens.push(frame.len());
+        }
+    }
+
+    /// Sends every pending reply without waiting; replies the peer has no room for are
+    /// dropped and counted, as a kernel unicast to a full socket is.
+    fn flush(&mut self, state: &Mutex<State>) {
+        if self.lens.is_empty() {
+            return;
+        }
+        let slices: Vec<[IoSlice<'_>; 1]> = self
+            .frames
+            .iter()
+            .zip(&self.lens)
+            .map(|(frame, &len)| [IoSlice::new(frame.get(..len).unwrap_or_default())])
+            .collect();
+        let addresses = vec![None; slices.len()];
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        let sent = sendmmsg(self.fd, &mut self.headers, &slices, &addresses, [], flags)
+            .map_or(0, |results| results.count());
+        let undelivered = slices.len().saturating_sub(sent);
+        if undelivered > 0 {
+            lock(state).stats.replies_undeliverable += undelivered as u64;
+        }
+        self.lens.clear();
     }
 }
 
@@ -246,29 +359,23 @@ enum Disposition {
     Withhold,
 }
 
-/// Handles one message from the command socket (normally one request).
-fn answer(shared: &Shared, commands: &PairSocket, message: &[u8]) {
-    let mut out = [0u8; MAX_FRAME];
+/// Handles one message from the command socket (normally one request), queueing replies.
+fn answer(shared: &Shared, message: &[u8], replies: &mut ReplyBatch) {
     for frame in frames(message) {
-        let disposition = {
-            let mut state = lock(&shared.state);
-            match frame {
-                Ok(Frame::Request { seq, fcode, payload }) => {
-                    execute(&mut state, seq, fcode, payload, message.len(), &mut out)
-                }
-                _ => {
-                    state.stats.malformed += 1;
-                    continue;
-                }
-            }
+        let Ok(Frame::Request { seq, fcode, payload }) = frame else {
+            lock(&shared.state).stats.malformed += 1;
+            continue;
         };
+        let mut out = [0u8; MAX_FRAME];
+        let disposition =
+            execute(&mut lock(&shared.state), seq, fcode, payload, message.len(), &mut out);
         if let Disposition::Reply { len, delay } = disposition {
             if let Some(delay) = delay {
+                // Replies keep their order: earlier ones leave before the stall.
+                replies.flush(&shared.state);
                 std::thread::sleep(delay);
             }
-            if commands.try_send(out.get(..len).unwrap_or_default()).is_err() {
-                lock(&shared.state).stats.replies_undeliverable += 1;
-            }
+            replies.push(out.get(..len).unwrap_or_default(), &shared.state);
         }
     }
 }
