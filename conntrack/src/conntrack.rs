@@ -11,7 +11,7 @@ use crate::message::{CtMessage, Delivery, EventKind};
 use crate::nla::Nest;
 use crate::status::Status;
 use crate::tcp::TcpInfo;
-use crate::tuple::{Family, Tuple};
+use crate::tuple::{DecodedTuple, Family, Tuple};
 
 /// Packets and bytes of one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -24,6 +24,7 @@ pub struct Counter {
 
 impl Counter {
     /// Reads a `CTA_COUNTERS_*` nest.
+    #[inline]
     pub fn from_nest(nest: Nest<'_, CounterAttr<'_>>) -> Result<Self, DecodeError> {
         let mut counter = Self::default();
         for attr in nest {
@@ -60,6 +61,7 @@ pub struct Timestamp {
 
 impl Timestamp {
     /// Reads a `CTA_TIMESTAMP` nest.
+    #[inline]
     pub fn from_nest(nest: Nest<'_, TimestampAttr<'_>>) -> Result<Self, DecodeError> {
         let mut timestamp = Self::default();
         for attr in nest {
@@ -125,8 +127,8 @@ impl Conntrack {
             (false, false, false, false);
         for attr in message.attrs() {
             match attr? {
-                Attr::TupleOrig(nest) => orig = Some(Tuple::from_nest(nest)?),
-                Attr::TupleReply(nest) => reply = Some(Tuple::from_nest(nest)?),
+                Attr::TupleOrig(nest) => orig = Some(DecodedTuple::from_nest(nest)?),
+                Attr::TupleReply(nest) => reply = Some(DecodedTuple::from_nest(nest)?),
                 Attr::Status(value) => status = value,
                 Attr::ProtoInfo(nest) => {
                     for info in nest {
@@ -166,8 +168,8 @@ impl Conntrack {
         });
         Ok(Self {
             family,
-            orig,
-            reply,
+            orig: Tuple::from(orig),
+            reply: Tuple::from(reply),
             status,
             tcp,
             timeout,

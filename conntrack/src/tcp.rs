@@ -146,6 +146,7 @@ pub struct TcpInfo {
 
 impl TcpInfo {
     /// Reads `CTA_PROTOINFO_TCP`; the state is mandatory, the rest optional.
+    #[inline]
     pub fn from_nest(nest: Nest<'_, TcpAttr<'_>>) -> Result<Self, DecodeError> {
         let mut state = None;
         let mut info = Self {
