@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use cdx_sys::fci::{self, DatagramSocket, FciError, Frame, Transport};
 use cdx_sys::fpp::{
-    self, Action, Ct4Change, Ct6Change, CtCmd, CtExtension, CtFlags, FCode, Family, Payload,
-    ReturnCode, RouteCmd, TimeoutCmd, V4, V6,
+    self, Action, CtCmd, CtFlags, FCode, Family, Payload, ReturnCode, RouteCmd, TimeoutCmd, V4, V6,
 };
 
 use crate::flow::Tuple;
@@ -228,12 +227,8 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
     fn walk_family<F: Family>(&mut self, out: &mut Vec<WalkedCt>) -> Result<(), HwFailure>
     where
         F::Addr: Into<IpAddr>,
-        F::Wire: Default,
     {
-        let any = F::addr_from_wire(F::Wire::default());
-        let zero = fpp::Tuple::new(any, any, 0, 0);
-        let mut query = CtCmd::<F>::new(Action::Query, 0, zero, zero);
-        query.extension = Some(CtExtension::default());
+        let mut query = CtCmd::<F>::walk_step(Action::Query);
         for _ in 0..WALK_LIMIT {
             let e = encode(F::CONNTRACK, &query).ok_or(HwFailure::Rejected(0))?;
             let reply = self.call(&e).map_err(|e| failure(&e))?;
@@ -247,7 +242,7 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
                 ReturnCode::UnknownAction | ReturnCode::UnknownCommand => return Ok(()),
                 rc => return Err(HwFailure::Rejected(rc.value())),
             }
-            query.action = Action::QueryCont;
+            query = CtCmd::<F>::walk_step(Action::QueryCont);
         }
         Err(HwFailure::Io("walk did not end".into()))
     }
@@ -257,14 +252,7 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
         self.walk_family::<V4>(&mut conntracks)?;
         self.walk_family::<V6>(&mut conntracks)?;
         let mut routes = Vec::new();
-        let mut query = RouteCmd::new(
-            Action::Query,
-            0,
-            fpp::IfName::default(),
-            fpp::IfName::default(),
-            [0; 6],
-            0,
-        );
+        let mut query = RouteCmd::walk_step(Action::Query);
         for _ in 0..WALK_LIMIT {
             let e = encode(FCode::IpRoute, &query).ok_or(HwFailure::Rejected(0))?;
             let reply = self.call(&e).map_err(|e| failure(&e))?;
@@ -285,7 +273,7 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
                 ReturnCode::RtEntryNotFound | ReturnCode::UnknownAction => break,
                 rc => return Err(HwFailure::Rejected(rc.value())),
             }
-            query.action = Action::QueryCont;
+            query = RouteCmd::walk_step(Action::QueryCont);
         }
         Ok(HwReply::Walk { conntracks, routes })
     }
@@ -376,25 +364,19 @@ impl<S: DatagramSocket + Send + 'static> Executor for FciExecutor<S> {
 /// are counted in `ignored`.
 pub fn decode_events(datagram: &[u8], out: &mut Vec<HwEvent>, ignored: &mut u64) {
     for frame in fci::frames(datagram) {
-        let Ok(Frame::Event { fcode, payload }) = frame else {
-            *ignored += 1;
-            continue;
-        };
-        let event = match fcode {
-            FCode::Ipv4ConntrackChange => {
-                Ct4Change::parse(payload).ok().map(|c| (c.kind(), spec_of::<V4>(&c.conntrack)))
-            }
-            FCode::Ipv6ConntrackChange => {
-                Ct6Change::parse(payload).ok().map(|c| (c.kind(), spec_of::<V6>(&c.conntrack)))
+        let event = match frame {
+            Ok(Frame::Event { fcode, payload }) => {
+                fpp::CtEvent::parse(fcode, payload).ok().flatten()
             }
             _ => None,
         };
         match event {
-            Some((Action::Removed, spec)) => {
+            Some(e) if e.kind() == Action::Removed => {
+                let (o, r) = (e.orig(), e.reply());
                 out.push(HwEvent::Removed {
-                    proto: spec.proto,
-                    orig: spec.orig,
-                    reply: spec.reply,
+                    proto: u8::try_from(e.protocol()).unwrap_or(u8::MAX),
+                    orig: Tuple { src: o.src, dst: o.dst, src_port: o.sport, dst_port: o.dport },
+                    reply: Tuple { src: r.src, dst: r.dst, src_port: r.sport, dst_port: r.dport },
                 });
             }
             _ => *ignored += 1,
@@ -405,7 +387,7 @@ pub fn decode_events(datagram: &[u8], out: &mut Vec<HwEvent>, ignored: &mut u64)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cdx_sys::fpp::Ct4Cmd;
+    use cdx_sys::fpp::{Ct4Change, Ct4Cmd};
     use cdx_sys::sim::{self, SimConfig};
     use std::net::Ipv4Addr;
 

@@ -551,6 +551,11 @@ impl SimHandle {
         lock(&self.shared.state).faults.clone()
     }
 
+    /// Drops every pending fault (capacity changes stay).
+    pub fn clear_faults(&self) {
+        lock(&self.shared.state).faults.clear();
+    }
+
     /// Stops the thread and waits for it.
     pub fn shutdown(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);

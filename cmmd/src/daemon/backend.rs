@@ -149,7 +149,10 @@ impl SimControl for SimHandle {
                 },
                 protocol: 17,
             },
-            cli::SimFault::Clear => return Err("TEMP: clearing faults lands with cdx-sys".into()),
+            cli::SimFault::Clear => {
+                self.clear_faults();
+                return Ok("faults cleared".into());
+            }
         };
         let text = format!("{injected:?}");
         self.inject(injected).map_err(|e| e.to_string())?;
