@@ -216,6 +216,13 @@ fn show_counters(ctx: &Ctx<'_>, out: &mut Session) {
     for r in Reason::ALL.iter().filter(|r| **r != Reason::None) {
         out.reply_line(&format!("{}: {}", r.name(), s.reason(*r)));
     }
+    let quantile = |q: f64| match s.latency.quantile_bound(q) {
+        None => "-".to_string(),
+        Some(u32::MAX) => "> 1s".to_string(),
+        Some(us) => format!("<= {us}us"),
+    };
+    out.reply_line(&format!("programming_latency_p50: {}", quantile(0.5)));
+    out.reply_line(&format!("programming_latency_p99: {}", quantile(0.99)));
     let x = ctx.extra;
     out.reply_line(&format!("cli_sessions: {}", x.cli_sessions));
     out.reply_line(&format!("cli_login_failures: {}", x.cli_login_failures));

@@ -143,6 +143,27 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
     family(&mut out, "cmmd_resync_duration_milliseconds", "gauge", "Duration of the last resync.");
     sample(&mut out, "cmmd_resync_duration_milliseconds", "", s.last_resync_ms);
 
+    family(
+        &mut out,
+        "cmmd_programming_latency_seconds",
+        "histogram",
+        "Time from a connection becoming a candidate to the hardware confirming it.",
+    );
+    let mut cumulative = 0;
+    for (i, bound) in crate::stats::LATENCY_BOUNDS_US.iter().enumerate() {
+        cumulative += s.latency.buckets[i];
+        let le = f64::from(*bound) / 1e6;
+        sample(
+            &mut out,
+            "cmmd_programming_latency_seconds_bucket",
+            &format!("le=\"{le}\""),
+            cumulative,
+        );
+    }
+    sample(&mut out, "cmmd_programming_latency_seconds_bucket", "le=\"+Inf\"", s.latency.count);
+    let _ = writeln!(out, "cmmd_programming_latency_seconds_sum {}", s.latency.sum_us as f64 / 1e6);
+    sample(&mut out, "cmmd_programming_latency_seconds_count", "", s.latency.count);
+
     family(&mut out, "cmmd_hw_commands_total", "counter", "Hardware commands, by result.");
     sample(&mut out, "cmmd_hw_commands_total", "result=\"ok\"", s.hw_ok);
     sample(
@@ -215,7 +236,7 @@ mod tests {
             } else {
                 let (name, value) = line.rsplit_once(' ').unwrap();
                 assert!(name.starts_with("cmmd_"), "{line}");
-                value.parse::<u64>().unwrap();
+                value.parse::<f64>().unwrap();
             }
         }
     }

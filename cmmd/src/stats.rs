@@ -80,6 +80,56 @@ impl fmt::Display for Reason {
 
 const REASONS: usize = Reason::ALL.len();
 
+/// Upper bounds (microseconds) of the programming-latency histogram buckets; a last bucket
+/// counts everything slower.
+pub const LATENCY_BOUNDS_US: [u32; 13] =
+    [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+
+/// A histogram of the time from a connection becoming a candidate to the hardware confirming
+/// it (route lookups, route objects and the conntrack command included).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Counts per bucket of [`LATENCY_BOUNDS_US`], plus one for slower.
+    pub buckets: [u64; LATENCY_BOUNDS_US.len() + 1],
+    /// Sum of all samples, microseconds.
+    pub sum_us: u64,
+    /// Number of samples.
+    pub count: u64,
+}
+
+impl Latency {
+    /// Add one sample.
+    pub fn record(&mut self, us: u32) {
+        let i = LATENCY_BOUNDS_US.iter().position(|b| us <= *b).unwrap_or(LATENCY_BOUNDS_US.len());
+        self.buckets[i] += 1;
+        self.sum_us += u64::from(us);
+        self.count += 1;
+    }
+
+    /// The bucket bound at or above quantile `q` (0..=1), in microseconds; `None` without
+    /// samples, `u32::MAX` if it falls in the last (unbounded) bucket.
+    pub fn quantile_bound(&self, q: f64) -> Option<u32> {
+        if self.count == 0 {
+            return None;
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "a rank within u64 counts"
+        )]
+        let rank = ((self.count as f64) * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(LATENCY_BOUNDS_US.get(i).copied().unwrap_or(u32::MAX));
+            }
+        }
+        Some(u32::MAX)
+    }
+}
+
 /// Every counter of the engine. Monotonic unless the name says otherwise.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -141,6 +191,8 @@ pub struct Stats {
     pub rtnl_overruns: u64,
     /// Per-reason decision counters, indexed by `Reason as usize`.
     pub reasons: [u64; REASONS],
+    /// Candidate → programmed latency.
+    pub latency: Latency,
 }
 
 impl Stats {
@@ -204,6 +256,22 @@ mod tests {
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i, "counter index follows declaration order");
         }
+    }
+
+    #[test]
+    fn latency_quantiles_come_from_buckets() {
+        let mut l = Latency::default();
+        assert_eq!(l.quantile_bound(0.5), None);
+        for us in [10, 20, 30, 40, 60, 70, 80, 90, 200, 5000] {
+            l.record(us);
+        }
+        assert_eq!(l.count, 10);
+        assert_eq!(l.quantile_bound(0.4), Some(50));
+        assert_eq!(l.quantile_bound(0.5), Some(100));
+        assert_eq!(l.quantile_bound(0.9), Some(250));
+        assert_eq!(l.quantile_bound(0.99), Some(5_000));
+        l.record(2_000_000);
+        assert_eq!(l.quantile_bound(1.0), Some(u32::MAX));
     }
 
     #[test]

@@ -347,6 +347,16 @@ impl Engine {
         u32::try_from(now.saturating_duration_since(self.epoch).as_secs()).unwrap_or(u32::MAX)
     }
 
+    fn micros(&self, now: Instant) -> u32 {
+        // Wraps every ~71 minutes; latencies are differences, computed with wrapping_sub.
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "deliberately wrapping microsecond clock"
+        )]
+        let us = now.saturating_duration_since(self.epoch).as_micros() as u32;
+        us
+    }
+
     fn instant(&self, secs: u32) -> Instant {
         self.epoch + Duration::from_secs(u64::from(secs))
     }
@@ -550,6 +560,7 @@ impl Engine {
             mark: ct.mark,
             kernel_expires: now_s.saturating_add(ct.timeout.unwrap_or(0)),
             hw_active: now_s,
+            admitted_us: self.micros(now),
             generation,
             epoch: 0,
             routes: [NO_ROUTE; 2],
@@ -1157,7 +1168,8 @@ impl Engine {
     }
 
     fn on_ct_done(&mut self, id: FlowId, now: Instant) {
-        let (old, first, flags) = {
+        let now_us = self.micros(now);
+        let (old, first, flags, admitted_us) = {
             let Some(flow) = self.table.get_mut(id) else { return };
             let old = flow.hw;
             flow.hw = flow.next_hw;
@@ -1168,13 +1180,14 @@ impl Engine {
             flow.attempts = 0;
             let first = flow.flags & flag::COUNTED == 0;
             flow.flags |= flag::COUNTED;
-            (old, first, flow.flags)
+            (old, first, flow.flags, flow.admitted_us)
         };
         for rid in old.into_iter().filter(|&r| r != 0) {
             self.release_route(rid);
         }
         if first {
             self.stats.offloaded += 1;
+            self.stats.latency.record(now_us.wrapping_sub(admitted_us));
             if self.cfg.keepalive.mode == KeepaliveMode::Permanent {
                 self.set_permanent(id);
             }

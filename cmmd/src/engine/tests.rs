@@ -320,6 +320,7 @@ fn established_tcp_is_programmed_with_both_routes() {
         w.cdx.log.iter().map(HwOp::name).filter(|n| *n != "set_timeout" && *n != "walk").collect();
     assert_eq!(names, ["route_register", "route_register", "ct_register"]);
     assert_eq!(w.engine.stats().offloaded, 1);
+    assert_eq!(w.engine.stats().latency.count, 1, "programming latency recorded once");
 }
 
 #[test]
