@@ -10,6 +10,9 @@ use std::path::PathBuf;
 pub struct ConfigFlags {
     /// Values of the configuration flags.
     pub overrides: config::Overrides,
+    /// `--sim-socket PATH`: the software cdx of another process (`cmmd sim serve`), which
+    /// outlives this one (restart and reconcile tests).
+    pub sim_socket: Option<PathBuf>,
 }
 
 /// `cmmd ctl` options.
@@ -38,6 +41,27 @@ pub struct ManifestArgs {
     pub profile: Option<String>,
 }
 
+/// `cmmd sim …`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimCommand {
+    /// `cmmd sim serve --socket PATH [--ports IF,IF] [--capacity N]`.
+    Serve {
+        /// Socket path.
+        socket: PathBuf,
+        /// Interfaces the software cdx knows.
+        ports: Vec<String>,
+        /// Hardware capacity (pairs).
+        capacity: usize,
+    },
+    /// `cmmd sim ctl --socket PATH WORDS...`.
+    Ctl {
+        /// Socket path.
+        socket: PathBuf,
+        /// The control command.
+        words: Vec<String>,
+    },
+}
+
 /// What to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -51,6 +75,8 @@ pub enum Command {
     HashPassword,
     /// Print the Kubernetes manifests.
     Manifests(ManifestArgs),
+    /// A standalone software cdx.
+    Sim(SimCommand),
     /// Print the version.
     Version,
     /// Print usage.
@@ -71,11 +97,13 @@ impl fmt::Display for ArgError {
 pub const USAGE: &str = "\
 usage: cmmd [run] [--config PATH] [--backend cdx|sim] [--max-connections N] [--ports IF,IF]
             [--cli-listen ADDR] [--metrics-listen ADDR] [--log FILTER] [--log-format text|json]
-            [--flush-on-exit]
+            [--flush-on-exit] [--sim-socket PATH]
        cmmd check-config [same options]
        cmmd ctl [--addr HOST:PORT] [--user USER] [--password-file FILE] [--timeout S] COMMAND...
        cmmd hash-password            (reads the password from stdin)
        cmmd manifests [--namespace NS] [--image IMAGE] [--profile PROFILE]
+       cmmd sim serve --socket PATH [--ports IF,IF] [--capacity N]
+       cmmd sim ctl --socket PATH show | activate all | activate SRC DST SPORT DPORT | fault ...
        cmmd --version | --help
 
 Every option can also be set in the configuration file or with CMM_* variables (README).";
@@ -131,6 +159,10 @@ fn config_flag(flags: &mut ConfigFlags, flag: &str, w: &mut Words) -> Result<boo
         "--metrics-listen" => &mut o.metrics_listen,
         "--log" => &mut o.log,
         "--log-format" => &mut o.log_format,
+        "--sim-socket" => {
+            flags.sim_socket = Some(w.value(flag)?.into());
+            return Ok(true);
+        }
         "--flush-on-exit" => {
             o.flush_on_exit = Some("true".into());
             return Ok(true);
@@ -223,6 +255,43 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
             }
             Ok(Command::Manifests(m))
         }
+        "sim" => {
+            w.pos = 1;
+            let verb = w.next().unwrap_or_default();
+            let mut socket = None;
+            let mut ports = Vec::new();
+            let mut capacity = 32_768;
+            let mut words = Vec::new();
+            while let Some(word) = w.next() {
+                match word.as_str() {
+                    "--socket" => socket = Some(PathBuf::from(w.value("--socket")?)),
+                    "--ports" if verb == "serve" => {
+                        ports = w
+                            .value("--ports")?
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|p| !p.is_empty())
+                            .map(String::from)
+                            .collect();
+                    }
+                    "--capacity" if verb == "serve" => {
+                        let v = w.value("--capacity")?;
+                        capacity = v.parse().ok().filter(|c| *c > 0).ok_or_else(|| {
+                            ArgError(format!("--capacity {v:?}: expected a positive integer"))
+                        })?;
+                    }
+                    _ if verb == "ctl" => words.push(word),
+                    _ => return Err(ArgError(format!("unknown option {word:?} for sim {verb}"))),
+                }
+            }
+            let socket = socket.ok_or_else(|| ArgError("sim needs --socket PATH".into()))?;
+            match verb.as_str() {
+                "serve" => Ok(Command::Sim(SimCommand::Serve { socket, ports, capacity })),
+                "ctl" if !words.is_empty() => Ok(Command::Sim(SimCommand::Ctl { socket, words })),
+                "ctl" => Err(ArgError("sim ctl needs a command (show, activate, fault)".into())),
+                other => Err(ArgError(format!("unknown sim command {other:?}: serve or ctl"))),
+            }
+        }
         _ if first.starts_with('-') => config_flags(&mut w).map(Command::Run),
         other => Err(ArgError(format!("unknown command {other:?} (see cmmd --help)"))),
     }
@@ -260,7 +329,14 @@ mod tests {
 
     #[test]
     fn errors_are_one_line() {
-        for bad in ["--bogus", "frobnicate", "--config", "ctl --timeout x show"] {
+        for bad in [
+            "--bogus",
+            "frobnicate",
+            "--config",
+            "ctl --timeout x show",
+            "sim serve",
+            "sim ctl --socket /x",
+        ] {
             let e = p(bad).unwrap_err();
             assert!(!e.0.contains('\n'), "{e}");
         }

@@ -18,6 +18,7 @@ pub mod offload;
 pub mod policy;
 pub mod route;
 pub mod rtnl;
+pub mod sim_server;
 pub mod stats;
 pub mod telemetry;
 pub mod worker;

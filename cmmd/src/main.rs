@@ -5,7 +5,7 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cmmd::args::{self, Command, ConfigFlags};
+use cmmd::args::{self, Command, ConfigFlags, SimCommand};
 use cmmd::telemetry::{LogFormat, Telemetry};
 use cmmd::{ctl, daemon, manifests};
 
@@ -47,6 +47,7 @@ fn run(flags: &ConfigFlags) -> ExitCode {
         overrides: flags.overrides.clone(),
         telemetry: Some(telemetry),
         signals,
+        sim_socket: flags.sim_socket.clone(),
     };
     let result = daemon::run(loaded, options);
     match result {
@@ -125,6 +126,44 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Sim(SimCommand::Serve { socket, ports, capacity }) => {
+            let signals = match daemon::block_signals().and_then(|set| {
+                nix::sys::signalfd::SignalFd::with_flags(
+                    &set,
+                    nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
+                )
+            }) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    eprintln!("cmmd sim: cannot handle signals: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match cmmd::sim_server::serve(
+                &socket,
+                ports,
+                capacity,
+                std::os::fd::AsFd::as_fd(&signals),
+            ) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cmmd sim: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Sim(SimCommand::Ctl { socket, words }) => {
+            match cmmd::sim_server::control(&socket, &words) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("cmmd sim ctl: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Version => {
             println!("{}", cmmd::control::version_line());
             ExitCode::SUCCESS

@@ -128,6 +128,12 @@ impl PairSocket {
         Ok((PairSocket { fd: a }, PairSocket { fd: b }))
     }
 
+    /// Adopts a connected `SOCK_SEQPACKET` Unix socket, e.g. one end of a connection to a
+    /// software cdx served by another process (same framing, same semantics as a pair).
+    pub fn from_connected(fd: OwnedFd) -> PairSocket {
+        PairSocket { fd }
+    }
+
     /// Switches `O_NONBLOCK` (event sockets registered in a poll loop want it on).
     ///
     /// # Errors

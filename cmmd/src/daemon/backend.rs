@@ -58,6 +58,18 @@ impl Backend {
         })
     }
 
+    /// The software cdx of another process (`cmmd sim serve`), reached through `path`.
+    pub fn remote_sim(path: &std::path::Path) -> Result<Backend, BackendError> {
+        let (commands, events) = crate::sim_server::connect(path)
+            .map_err(|e| BackendError::Sim(format!("cannot connect to {}: {e}", path.display())))?;
+        Ok(Backend {
+            name: "sim (remote)",
+            executor: FciExecutor::new(Transport::new(FciSocket::from(commands)), COMMAND_TIMEOUT),
+            events: FciSocket::from(events),
+            sim: None,
+        })
+    }
+
     /// The software cdx, in this process, knowing `ports` as its interfaces.
     pub fn sim(ports: Vec<String>, capacity: usize) -> Result<Backend, BackendError> {
         let config = SimConfig { interfaces: ports, capacity, ..SimConfig::default() };

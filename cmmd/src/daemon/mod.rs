@@ -121,6 +121,8 @@ pub struct RunOptions {
     pub telemetry: Option<Telemetry>,
     /// Signals blocked by [`block_signals`].
     pub signals: SigSet,
+    /// `--sim-socket`: a software cdx in another process.
+    pub sim_socket: Option<std::path::PathBuf>,
 }
 
 enum Job {
@@ -208,9 +210,16 @@ impl Daemon {
                 tracing::warn!(port = %p, "fast-path port not present (yet); it is used when it appears");
             }
         }
-        let backend = match cfg.backend {
-            config::Backend::Cdx => Backend::cdx(cfg.netlink.event_buffer as usize)?,
-            config::Backend::Sim => Backend::sim(
+        let backend = match (cfg.backend, &options.sim_socket) {
+            (config::Backend::Sim, Some(path)) => Backend::remote_sim(path)?,
+            (config::Backend::Cdx, Some(path)) => {
+                return Err(StartupError::Config(format!(
+                    "--sim-socket {} needs --backend sim",
+                    path.display()
+                )));
+            }
+            (config::Backend::Cdx, None) => Backend::cdx(cfg.netlink.event_buffer as usize)?,
+            (config::Backend::Sim, None) => Backend::sim(
                 cfg.ports.iter().map(|p| p.as_str().to_string()).collect(),
                 cfg.sim.capacity.get() as usize,
             )?,
