@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod cli_server;
+pub mod cmdline;
 pub mod control;
 pub mod ctl;
 pub mod daemon;
