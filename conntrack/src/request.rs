@@ -37,7 +37,8 @@ pub struct Create {
     pub reply: Tuple,
     /// Timeout in seconds (the kernel requires one).
     pub timeout: u32,
-    /// Status bits (e.g. `SEEN_REPLY | ASSURED`).
+    /// Status bits (e.g. `SEEN_REPLY | ASSURED`). `CONFIRMED` is always added: the kernel
+    /// confirms an entry it creates this way and refuses (`EBUSY`) a status without the bit.
     pub status: Status,
     /// Mark.
     pub mark: Option<u32>,
@@ -149,7 +150,7 @@ pub fn create(out: &mut Vec<u8>, entry: &Create, seq: u32) {
     entry.reply.emit(&mut attrs, CTA_TUPLE_REPLY);
     zone(&mut attrs, entry.zone);
     attrs.leaf(CTA_TIMEOUT, &entry.timeout.to_be_bytes());
-    attrs.leaf(CTA_STATUS, &entry.status.bits().to_be_bytes());
+    attrs.leaf(CTA_STATUS, &(entry.status | Status::CONFIRMED).bits().to_be_bytes());
     if let Some(mark) = entry.mark {
         attrs.leaf(CTA_MARK, &mark.to_be_bytes());
     }

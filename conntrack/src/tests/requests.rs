@@ -132,7 +132,8 @@ fn create_carries_what_the_kernel_requires() {
     assert_eq!(message.header().flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
     let ct = Conntrack::from_message(&message).unwrap();
     assert_eq!((ct.orig, ct.reply), (orig(), orig().reversed()));
-    assert_eq!((ct.timeout, ct.mark, ct.zone, ct.status), (Some(300), Some(42), 7, entry.status));
+    assert_eq!((ct.timeout, ct.mark, ct.zone), (Some(300), Some(42), 7));
+    assert_eq!(ct.status, entry.status | Status::CONFIRMED, "the kernel insists on CONFIRMED");
     assert_eq!(ct.tcp.map(|tcp| tcp.state), Some(TcpState::Established));
 }
 
@@ -201,7 +202,8 @@ proptest! {
         let ct = Conntrack::from_message(&message).unwrap();
         prop_assert_eq!(ct.orig, orig);
         prop_assert_eq!(ct.reply, reply);
-        prop_assert_eq!((ct.timeout, ct.status.bits(), ct.mark, ct.zone), (Some(timeout), status, mark, zone));
+        let confirmed = status | Status::CONFIRMED.bits();
+        prop_assert_eq!((ct.timeout, ct.status.bits(), ct.mark, ct.zone), (Some(timeout), confirmed, mark, zone));
         prop_assert_eq!(ct.tcp.map(|tcp| tcp.state), state);
         // And the view re-encodes to the very same bytes.
         let mut emitted = Vec::new();
