@@ -514,7 +514,24 @@ fn overrun_on_a_tiny_buffer_is_reported_as_overrun() {
     assert_eq!(requests.dump_all(None).expect("dump").len(), 2000, "every entry was created");
 
     // After an overrun the socket keeps working.
-    create_burst_one(&requests);
+    conntrack_cli::insert(
+        &netns,
+        &[
+            "-s",
+            "192.0.2.1",
+            "-d",
+            "192.0.2.2",
+            "-p",
+            "udp",
+            "--sport",
+            "1",
+            "--dport",
+            "2",
+            "-t",
+            "9",
+        ],
+    )
+    .expect("insert after the overrun");
     let event = wait_for(Duration::from_secs(5), Duration::from_millis(10), || {
         match events.recv(&mut buf) {
             Ok(length) => Some(length),
@@ -523,19 +540,6 @@ fn overrun_on_a_tiny_buffer_is_reported_as_overrun() {
         }
     });
     assert!(event.is_some(), "events flow again after the overrun");
-}
-
-fn create_burst_one(requests: &CtSocket) {
-    let orig = Tuple::new(
-        Ipv4Addr::new(198, 18, 255, 255).into(),
-        Ipv4Addr::new(198, 19, 0, 2).into(),
-        UDP,
-        1,
-        2,
-    );
-    let mut buf = Vec::new();
-    request::create(&mut buf, &Create::new(orig, 60), requests.next_seq());
-    requests.request_ack(&buf).expect("create");
 }
 
 #[test]

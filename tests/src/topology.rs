@@ -47,31 +47,9 @@ pub const MARKED_PORT: u16 = 8443;
 /// The mark of flows to [`MARKED_PORT`] (the value CNI plugins such as kube-proxy use).
 pub const MARK: u32 = 0x4000;
 
-/// The router's nftables ruleset.
-pub const RULESET: &str = r#"
-table inet cmmd_test {
-    ct helper ftp-standard {
-        type "ftp" protocol tcp
-    }
-    chain port_forward {
-        type nat hook prerouting priority dstnat;
-        iifname "r0" meta nfproto ipv4 tcp dport 8080 dnat ip to 10.2.0.2:80
-        iifname "r0" meta nfproto ipv6 tcp dport 8080 dnat ip6 to [fd02::2]:80
-    }
-    chain filter_forward {
-        type filter hook forward priority filter; policy drop;
-        ct state established,related accept
-        ct state new tcp dport 21 ct helper set "ftp-standard"
-        ct state new tcp dport 8443 ct mark set 0x4000
-        ct state new accept
-    }
-    chain masquerade_out {
-        type nat hook postrouting priority srcnat;
-        oifname "r1" ct status dnat accept
-        oifname "r1" masquerade
-    }
-}
-"#;
+/// The router's nftables ruleset (`router.nft`, which `conntrack/fixtures/capture-session.sh`
+/// loads too).
+pub const RULESET: &str = include_str!("router.nft");
 
 /// Router sysctls: forwarding, counters, timestamps, events for every entry, short timeouts.
 pub const ROUTER_SYSCTLS: &[&str] = &[
