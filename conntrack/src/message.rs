@@ -204,33 +204,38 @@ impl<'a> Iterator for Datagram<'a> {
 }
 
 /// Parses the first message of `bytes` and returns it with what follows it.
+#[inline]
 fn split_message(bytes: &[u8]) -> Result<(Message<'_>, &[u8]), DecodeError> {
-    if bytes.len() < NETLINK_HEADER_LEN {
+    // The header is read in place (the layout of netlink-packet-core's `NetlinkBuffer`, whose
+    // accessors would re-check the slice for each field).
+    let Some((&[l0, l1, l2, l3, t0, t1, f0, f1, s0, s1, s2, s3, p0, p1, p2, p3], _)) =
+        bytes.split_first_chunk::<NETLINK_HEADER_LEN>()
+    else {
+        let have = bytes.len();
         return Err(DecodeError::Truncated {
             what: "netlink header",
             need: NETLINK_HEADER_LEN,
-            have: bytes.len(),
+            have,
         });
-    }
-    let buffer = NetlinkBuffer::new(bytes);
-    let length = buffer.length();
-    let message_len = usize::try_from(length).unwrap_or(usize::MAX);
-    if message_len < NETLINK_HEADER_LEN || message_len > bytes.len() {
-        return Err(DecodeError::MessageLength { length, available: bytes.len() });
-    }
-    let header = Header {
-        message_type: buffer.message_type(),
-        flags: buffer.flags(),
-        seq: buffer.sequence_number(),
-        port: buffer.port_number(),
     };
-    let payload = buffer.payload();
+    let length = u32::from_ne_bytes([l0, l1, l2, l3]);
+    let message_len = usize::try_from(length).unwrap_or(usize::MAX);
+    let Some(payload) = bytes.get(NETLINK_HEADER_LEN..message_len) else {
+        return Err(DecodeError::MessageLength { length, available: bytes.len() });
+    };
+    let header = Header {
+        message_type: u16::from_ne_bytes([t0, t1]),
+        flags: u16::from_ne_bytes([f0, f1]),
+        seq: u32::from_ne_bytes([s0, s1, s2, s3]),
+        port: u32::from_ne_bytes([p0, p1, p2, p3]),
+    };
     let rest = bytes.get(align4(message_len)..).unwrap_or(&[]);
     Ok((Message::parse(header, payload)?, rest))
 }
 
 impl<'a> Message<'a> {
     /// Decodes one message from its header and payload.
+    #[inline]
     pub fn parse(header: Header, payload: &'a [u8]) -> Result<Self, DecodeError> {
         let [subsystem, _] = header.message_type.to_be_bytes();
         match header.message_type {
@@ -266,6 +271,7 @@ pub struct CtMessage<'a> {
 
 impl<'a> CtMessage<'a> {
     /// Decodes the `nfgenmsg` of a ctnetlink payload; the attributes are decoded when iterated.
+    #[inline]
     pub fn parse(header: Header, payload: &'a [u8]) -> Result<Self, DecodeError> {
         let (nfgenmsg, attrs) =
             payload.split_at_checked(NFGENMSG_LEN).ok_or(DecodeError::Truncated {
