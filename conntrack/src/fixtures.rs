@@ -93,7 +93,7 @@ pub const TCP4_SNAT_NEW: Fixture = fixture!("tcp4_snat_new");
 /// TCP over IPv4, masqueraded: UPDATE on the SYN-ACK (SYN_RECV, SEEN_REPLY).
 pub const TCP4_SNAT_SYN_RECV: Fixture = fixture!("tcp4_snat_syn_recv");
 
-/// TCP over IPv6 to [fd01::1]:8080, DNAT to [fd02::2]:80: UPDATE (ESTABLISHED).
+/// TCP over IPv6 to `[fd01::1]:8080`, DNAT to `[fd02::2]:80`: UPDATE (ESTABLISHED).
 pub const TCP6_DNAT_ESTABLISHED: Fixture = fixture!("tcp6_dnat_established");
 
 /// TCP over IPv6, masqueraded: DESTROY with counters and timestamps.

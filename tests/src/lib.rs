@@ -1,7 +1,7 @@
 //! Shared helpers of the integration tests: real kernel conntrack in network namespaces.
 //!
 //! - [`netns`]: namespaces that clean up after themselves, commands and code run inside them,
-//!   [`require_root`](netns::require_root).
+//!   [`require_root`].
 //! - [`topology`]: client, router and server namespaces over IPv4 and IPv6, with the router's
 //!   nftables ruleset (ct state, masquerade, a DNAT port-forward, a helper, a mark).
 //! - [`traffic`]: TCP and UDP servers and clients that make real flows through the router.
