@@ -19,7 +19,7 @@ use cmmd_tests::traffic::{
 };
 use cmmd_tests::{Netns, Topology, require_root};
 use conntrack::{
-    Conntrack, Create, CtSocket, Datagram, Event, EventKind, Family, Message, RecvError,
+    Conntrack, Create, CtSocket, Datagram, Event, EventKind, Family, Groups, Message, RecvError,
     RequestError, Status, TcpState, Tuple, Update, request,
 };
 
@@ -31,6 +31,7 @@ fn subscribe(netns: &Netns) -> CtSocket {
     let events = netns.run_in(CtSocket::events).expect("enter namespace").expect("subscribe");
     events.set_nonblocking(true).expect("non-blocking");
     events.set_receive_buffer(8 << 20).expect("receive buffer");
+    events.set_broadcast_error(true).expect("NETLINK_BROADCAST_ERROR");
     events
 }
 
@@ -532,6 +533,36 @@ fn overrun_on_a_tiny_buffer_is_reported_as_overrun() {
         ],
     )
     .expect("insert after the overrun");
+    // A datagram larger than the buffer is reported as truncated, with its real length.
+    let mut tiny = [0; 16];
+    let truncated = wait_for(Duration::from_secs(5), Duration::from_millis(10), || {
+        match events.recv(&mut tiny) {
+            Err(RecvError::WouldBlock) => None,
+            other => Some(other),
+        }
+    });
+    assert!(
+        matches!(truncated, Some(Err(RecvError::Truncated { length, capacity: 16 })) if length > 100),
+        "{truncated:?}"
+    );
+    conntrack_cli::insert(
+        &netns,
+        &[
+            "-s",
+            "192.0.2.3",
+            "-d",
+            "192.0.2.4",
+            "-p",
+            "udp",
+            "--sport",
+            "3",
+            "--dport",
+            "4",
+            "-t",
+            "9",
+        ],
+    )
+    .expect("insert after the overrun");
     let event = wait_for(Duration::from_secs(5), Duration::from_millis(10), || {
         match events.recv(&mut buf) {
             Ok(length) => Some(length),
@@ -590,4 +621,32 @@ fn the_event_socket_wakes_a_mio_poll() {
         events.recv(&mut buf).err().map(|error| matches!(error, RecvError::WouldBlock)),
         Some(true)
     );
+}
+
+#[test]
+fn a_destroy_only_subscription_sees_only_destroys() {
+    require_root();
+    let netns = Netns::new("ctg").expect("namespace");
+    let destroys =
+        netns.run_in(|| CtSocket::events_for(Groups::DESTROY)).expect("enter").expect("subscribe");
+    destroys.set_nonblocking(true).expect("non-blocking");
+    let tuple = ["-s", "192.0.2.5", "-d", "192.0.2.6", "-p", "udp", "--sport", "5", "--dport", "6"];
+    conntrack_cli::insert(&netns, &[&tuple[..], &["-t", "30"]].concat()).expect("insert");
+    netns.exec("conntrack", &[&["-D"][..], &tuple[..]].concat()).expect("delete");
+    let mut buf = vec![0; 1 << 16];
+    let mut kinds = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        match destroys.recv(&mut buf) {
+            Ok(length) => {
+                for message in Datagram::new(&buf[..length]) {
+                    let Message::Conntrack(message) = message.expect("decodes") else { continue };
+                    kinds.push(message.event_kind());
+                }
+            }
+            Err(RecvError::WouldBlock) => std::thread::sleep(Duration::from_millis(10)),
+            Err(error) => panic!("{error}"),
+        }
+    }
+    assert_eq!(kinds, [Some(EventKind::Destroy)], "the NEW went to another group");
 }
