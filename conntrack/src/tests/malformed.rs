@@ -355,3 +355,42 @@ proptest! {
         exercise(&bytes);
     }
 }
+
+#[test]
+fn presence_flags_of_attributes_no_capture_has() {
+    // No captured message carries sequence adjustment, labels or a master tuple (the FTP capture
+    // needed no rewrite): built here in the kernel's layout instead.
+    let plain = Conntrack::from_message(&message_of(&event_with(|_| {}))).unwrap();
+    assert!(!(plain.seq_adjust || plain.has_labels || plain.has_master || plain.has_helper));
+    let bytes = event_with(|attrs| {
+        let seq = attrs.begin_nested();
+        attrs.leaf(CTA_SEQADJ_CORRECTION_POS, &7u32.to_be_bytes());
+        attrs.leaf(CTA_SEQADJ_OFFSET_BEFORE, &0u32.to_be_bytes());
+        attrs.leaf(CTA_SEQADJ_OFFSET_AFTER, &2u32.to_be_bytes());
+        attrs.end_nested(seq, CTA_SEQ_ADJ_REPLY);
+        attrs.leaf(CTA_LABELS, &[0x80; 16]);
+        tcp_tuple([10, 0, 0, 9], [10, 0, 0, 2]).emit(attrs, CTA_TUPLE_MASTER);
+    });
+    let message = message_of(&bytes);
+    let ct = Conntrack::from_message(&message).unwrap();
+    assert!(ct.seq_adjust && ct.has_labels && ct.has_master && !ct.has_helper);
+    let seq_adj = message.attrs().iter().find_map(|attr| match attr.unwrap() {
+        Attr::SeqAdjReply(nest) => Some(nest.iter().map(Result::unwrap).collect::<Vec<_>>()),
+        _ => None,
+    });
+    assert_eq!(
+        seq_adj,
+        Some(vec![
+            SeqAdjAttr::CorrectionPos(7),
+            SeqAdjAttr::OffsetBefore(0),
+            SeqAdjAttr::OffsetAfter(2)
+        ])
+    );
+}
+
+fn message_of(bytes: &[u8]) -> CtMessage<'_> {
+    let Some(Ok(Message::Conntrack(message))) = Datagram::new(bytes).next() else {
+        panic!("not conntrack")
+    };
+    message
+}
