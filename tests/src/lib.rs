@@ -6,8 +6,11 @@
 //!   nftables ruleset (ct state, masquerade, a DNAT port-forward, a helper, a mark).
 //! - [`traffic`]: TCP and UDP servers and clients that make real flows through the router.
 //! - [`conntrack_cli`]: the `conntrack` tool as an independent witness (`-I`, `-L` parsed).
+//! - [`daemon`]: the real `cmmd` process in a namespace, driven through `cmmd ctl`, and the
+//!   software cdx as its own process (`cmmd sim serve`).
 
 pub mod conntrack_cli;
+pub mod daemon;
 pub mod netns;
 pub mod topology;
 pub mod traffic;
