@@ -6,12 +6,14 @@
 //! 3. the process's resident set (`VmRSS`) before and after filling.
 //!
 //! Then heap allocations per event while churning a full table (the hot path should not need
-//! the allocator). Prints one `name: value` line each; no criterion (nothing to repeat).
+//! the allocator), and how much the heap grows per connection that came and went (state left
+//! behind by ended connections). Prints one `name: value` line each; no criterion (nothing to repeat).
 //! Target: ≤ 200 B per tracked connection. Run: `cargo bench -p cmmd-benches --bench memory`.
 
 use std::alloc::System;
 use std::fs;
 
+use cmmd_benches::load::MIX;
 use cmmd_benches::world::{Churn, FakeWorld};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -29,11 +31,12 @@ fn rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Bytes live on the heap since `region` started.
+/// Bytes live on the heap since `region` started. (`stats_alloc` adds a reallocation's growth
+/// to `bytes_allocated` and its shrinkage to `bytes_deallocated`; `bytes_reallocated` repeats
+/// that net change, so it is not added again.)
 fn live_bytes(region: &Region<'_, System>) -> i64 {
     let change = region.change();
-    let grown = change.bytes_allocated as i64 + change.bytes_reallocated as i64;
-    grown - change.bytes_deallocated as i64
+    change.bytes_allocated as i64 - change.bytes_deallocated as i64
 }
 
 fn main() {
@@ -72,7 +75,13 @@ fn main() {
     }
     let after = region.change();
     let allocations = after.allocations - before.allocations;
+    let after_churn = live_bytes(&region);
+    let churned = (CHURN_STEPS * MIX.len()) as f64;
     println!("memory_churn_events: {events}");
     println!("memory_churn_allocations_per_event: {:.3}", allocations as f64 / events as f64);
-    println!("memory_engine_heap_bytes_after_churn: {}", live_bytes(&region));
+    println!("memory_engine_heap_bytes_after_churn: {after_churn}");
+    println!(
+        "memory_engine_heap_growth_bytes_per_churned_connection: {:.1}",
+        (after_churn - full_heap) as f64 / churned
+    );
 }

@@ -33,7 +33,7 @@ fn show_connections(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(FULL as u64));
     for (name, line) in
-        [("all", "show connections"), ("filtered_udp", "show connections protocol udp")]
+        [("all", "show connections"), ("filtered_udp", "show connections proto udp")]
     {
         group.bench_function(name, |b| {
             b.iter(|| {

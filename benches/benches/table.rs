@@ -1,9 +1,10 @@
 //! The bounded flow table (`cmmd::flow::FlowTable`) at capacity (131072 entries): lookup of a
 //! present key, lookup of an absent key, remove + insert (the churn of a full table), and the
-//! refused insert when full. Entries are `CtInfo` values, the size of what the engine stores.
+//! refused insert when full; and the cost of hashing one key. Entries are `CtInfo` values, the size of what the engine stores.
 //!
 //! Run: `cargo bench -p cmmd-benches --bench table`.
 
+use std::hash::{BuildHasher, RandomState};
 use std::hint::black_box;
 
 use cmmd::flow::{FlowKey, FlowTable, Keyed};
@@ -85,6 +86,17 @@ fn table(c: &mut Criterion) {
     group.bench_function("insert_refused_when_full", |b| {
         b.iter(|| black_box(table.insert(Tracked(extra.0)).is_err()))
     });
+    group.finish();
+
+    // What one hash of a key costs with the table's hasher (std's SipHash-1-3 `RandomState`):
+    // the engine hashes keys several times per event (table, hardware index, route cache).
+    let mut group = c.benchmark_group("flow_key_hash");
+    group.throughput(Throughput::Elements(1));
+    let hasher = RandomState::new();
+    for (name, kind) in [("std_random_state_v4", Kind::Tcp4), ("std_random_state_v6", Kind::Udp6)] {
+        let key = load::key(kind, 12_345);
+        group.bench_function(name, |b| b.iter(|| hasher.hash_one(black_box(&key))));
+    }
     group.finish();
 }
 

@@ -4,6 +4,7 @@
 //! ct-inject churn  [--rate EVENTS/S] [--seconds S] [--events N] [--window W] [--batch B]
 //! ct-inject fill   --count N [--batch B] [--timeout S]
 //! ct-inject listen [--seconds S] [--idle S] [--buffer BYTES]
+//! ct-inject dump
 //! ```
 //!
 //! `churn` creates entries and deletes each one `W` creates later (so at most `W` live), `B`
@@ -11,7 +12,8 @@
 //! them), until `--events` requests or `--seconds` have passed; then it deletes what is left.
 //! Each accepted request is one event the kernel emits (NEW or DESTROY). `fill` creates `N`
 //! entries and leaves them. `listen` counts events on its own socket (a reference consumer).
-//! Every mode prints `name: value` lines and is bounded in count and time.
+//! `dump` times one dump of the whole table (the kernel's part of any cold start, plus our
+//! zero-copy decode). Every mode prints `name: value` lines and is bounded in count and time.
 
 use std::process::ExitCode;
 use std::thread;
@@ -33,6 +35,8 @@ enum CliError {
     Number(String),
     #[error("unknown option --{0}")]
     Unknown(String),
+    #[error("dump: {0}")]
+    Dump(String),
     #[error("socket: {0}")]
     Socket(#[from] std::io::Error),
 }
@@ -279,6 +283,18 @@ fn listen(options: &Options) -> Result<(), CliError> {
     Ok(())
 }
 
+fn dump() -> Result<(), CliError> {
+    let socket = CtSocket::requests()?;
+    socket.set_receive_buffer(4 << 20)?;
+    let started = Instant::now();
+    let entries = socket.dump_all(None).map_err(|e| CliError::Dump(e.to_string()))?;
+    let took = started.elapsed();
+    println!("mode: dump");
+    println!("dump_entries: {}", entries.len());
+    println!("dump_seconds: {:.3}", took.as_secs_f64());
+    Ok(())
+}
+
 fn run(args: &[String]) -> Result<(), CliError> {
     let (mode, rest) = args.split_first().ok_or(CliError::Usage)?;
     match mode.as_str() {
@@ -287,6 +303,7 @@ fn run(args: &[String]) -> Result<(), CliError> {
             &["rate", "seconds", "events", "window", "batch", "timeout"],
         )?),
         "fill" => fill(&Options::parse(rest, &["count", "batch", "timeout"])?),
+        "dump" if rest.is_empty() => dump(),
         "listen" => listen(&Options::parse(rest, &["seconds", "idle", "buffer"])?),
         _ => Err(CliError::Usage),
     }

@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# End-to-end: cmmd against the real kernel conntrack, side by side with `conntrack -E` and
+# `conntrackd`, on the same ctnetlink load in the same run (issue 7).
+#
+#   sudo benches/e2e/run.sh [--quick] [--out DIR]
+#
+# One network namespace holds the node: two veth ports (p0 10.81.1.1/24, p1 10.81.2.1/24, their
+# peers in a second namespace), permanent neighbours for the 16 clients and 16 servers the load
+# uses, nf_conntrack_events=1. `ct-inject` (benches/src/bin/ct-inject.rs) makes the kernel create
+# and delete TCP ESTABLISHED / UDP ASSURED entries between those subnets, so cmmd offloads each
+# one into its software cdx. Then, one consumer at a time on the same load:
+#
+#   1. event rate: fixed rates and unthrottled; per consumer: events received vs emitted,
+#      overruns (ENOBUFS), CPU seconds and µs per event, peak RSS; cmmd repeated RUNS times at
+#      the unthrottled rate; the reference row is ct-inject's own listener (64 MiB buffer);
+#   2. cmmd after a forced overrun (SIGSTOP for a second under load): time to converge;
+#   3. ESTABLISHED -> programmed latency at 10k new flows/s (cmmd's histogram);
+#   4. cold start with 131072 (and, full mode, 1,000,000) pre-existing conntracks: the kernel's
+#      dump alone, cmmd to a reconciled table and to every entry programmed, conntrackd to a
+#      loaded cache; RSS of each with the table loaded.
+#
+# Prints `name: value` lines and writes DIR/results.txt (and the logs). Needs root, iproute2,
+# conntrack, conntrackd, curl. Bounded: every wait has a limit; everything it creates (namespaces,
+# processes, the host-wide nf_conntrack_max change) is undone on exit.
+set -euo pipefail
+
+QUICK=0
+OUT=${OUT:-/tmp/cmmd-e2e}
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --quick) QUICK=1 ;;
+        --out) OUT=$2; shift ;;
+        *) echo "usage: $0 [--quick] [--out DIR]" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+CMMD=${CMMD:-$TARGET/release/cmmd}
+INJECT=${INJECT:-$TARGET/release/ct-inject}
+if [[ ${BUILD:-1} == 1 ]]; then
+    (cd "$ROOT" && cargo build --release -q -p cmmd -p cmmd-benches --bins)
+fi
+[[ $EUID -eq 0 ]] || { echo "e2e: needs root (network namespaces)" >&2; exit 1; }
+for tool in ip conntrack conntrackd curl; do
+    command -v $tool >/dev/null || { echo "e2e: $tool missing (apt-get install iproute2 conntrack conntrackd curl)" >&2; exit 1; }
+done
+[[ -x $CMMD && -x $INJECT ]] || { echo "e2e: $CMMD or $INJECT not built" >&2; exit 1; }
+
+if [[ $QUICK == 1 ]]; then
+    RATES="50000 0"; MAX_EVENTS=400000; RATE_SECONDS=4; RUNS=2
+    LATENCY_SECONDS=5; COLD_SIZES="131072"
+else
+    RATES="25000 100000 0"; MAX_EVENTS=2000000; RATE_SECONDS=8; RUNS=10
+    LATENCY_SECONDS=20; COLD_SIZES="131072 1000000"
+fi
+
+mkdir -p "$OUT"
+RESULTS=$OUT/results.txt
+: >"$RESULTS"
+NS=cmmd-e2e-$$ PEER=cmmd-e2e-peer-$$
+TICK=$(getconf CLK_TCK)
+CT_MAX_SAVED=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
+PIDS=()
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    ip netns del "$NS" 2>/dev/null || true
+    ip netns del "$PEER" 2>/dev/null || true
+    echo "$CT_MAX_SAVED" >/proc/sys/net/netfilter/nf_conntrack_max
+}
+trap cleanup EXIT
+
+nsx() { ip netns exec "$NS" "$@"; }
+say() { echo "$*" | tee -a "$RESULTS"; }
+# Value of `name: value` in a file.
+field() { awk -v k="$1:" '$1 == k { print $2; exit }' "$2"; }
+# utime + stime of a process (all its threads), clock ticks.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# Per-thread CPU ticks of a process: "name=ticks ..." (utime and stime follow the state field).
+thread_ticks() {
+    local t rest
+    for t in /proc/"$1"/task/*; do
+        rest=$(sed 's/^.*) //' "$t/stat")
+        # shellcheck disable=SC2086
+        set -- $rest
+        printf '%s=%d ' "$(cat "$t/comm")" $((${12} + ${13}))
+    done
+}
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+secs() { awk -v t="$1" -v k="$TICK" 'BEGIN { printf "%.2f", t / k }'; }
+now_ms() { date +%s%3N; }
+
+# --- the node -------------------------------------------------------------------------------
+ip netns add "$NS"
+ip netns add "$PEER"
+nsx ip link set lo up
+ip link add p0 netns "$NS" type veth peer name q0 netns "$PEER"
+ip link add p1 netns "$NS" type veth peer name q1 netns "$PEER"
+nsx ip addr add 10.81.1.1/24 dev p0
+nsx ip addr add 10.81.2.1/24 dev p1
+nsx ip link set p0 up
+nsx ip link set p1 up
+ip netns exec "$PEER" ip link set q0 up
+ip netns exec "$PEER" ip link set q1 up
+for h in $(seq 2 17); do
+    nsx ip neigh add 10.81.1.$h lladdr 02:00:00:01:00:$(printf %02x "$h") dev p0 nud permanent
+    nsx ip neigh add 10.81.2.$h lladdr 02:00:00:02:00:$(printf %02x "$h") dev p1 nud permanent
+done
+nsx sysctl -qw net.ipv4.ip_forward=1
+nsx sysctl -qw net.netfilter.nf_conntrack_events=1
+# Host-wide (init namespace only): room for the largest cold start; restored on exit.
+echo 1200000 >/proc/sys/net/netfilter/nf_conntrack_max
+
+cat >"$OUT/conntrackd.conf" <<EOF
+General {
+    Systemd off
+    HashSize 65536
+    HashLimit 2400000
+    Syslog off
+    LogFile $OUT/conntrackd.log
+    LockFile $OUT/conntrackd.lock
+    UNIX { Path $OUT/conntrackd.ctl }
+    NetlinkBufferSize 2097152
+    NetlinkBufferSizeMaxGrowth 8388608
+    NetlinkOverrunResync on
+}
+Stats {
+    LogFile off
+}
+EOF
+
+metrics() { nsx curl -sf --max-time 2 http://127.0.0.1:9103/metrics || true; }
+metric() { metrics | awk -v k="$1" '$1 == k { print $2; exit }'; }
+ready() { [[ $(nsx curl -s -o /dev/null -w '%{http_code}' --max-time 1 http://127.0.0.1:9103/readyz) == 200 ]]; }
+
+# Start a consumer in the namespace; sets PID. Waits until it listens.
+start_consumer() {
+    local name=$1; shift
+    case $name in
+        cmmd)
+            nsx "$CMMD" --backend sim --ports p0,p1 --cli-listen 127.0.0.1:2103 \
+                --metrics-listen 127.0.0.1:9103 --log info "$@" >"$OUT/cmmd.log" 2>&1 &
+            PID=$!
+            for _ in $(seq 1500); do ready && break; sleep 0.02; done
+            ready || { echo "e2e: cmmd not ready" >&2; tail "$OUT/cmmd.log" >&2; exit 1; } ;;
+        conntrack-E)
+            nsx conntrack -E -o xml >/dev/null 2>"$OUT/conntrack-E.err" &
+            PID=$!
+            sleep 0.5 ;;
+        conntrackd)
+            rm -f "$OUT/conntrackd.lock" "$OUT/conntrackd.ctl"
+            nsx conntrackd -C "$OUT/conntrackd.conf" >"$OUT/conntrackd.out" 2>&1 &
+            PID=$!
+            for _ in $(seq 100); do
+                nsx conntrackd -C "$OUT/conntrackd.conf" -s >/dev/null 2>&1 && break; sleep 0.05
+            done ;;
+        listener)
+            nsx "$INJECT" listen --seconds 600 --idle 2 >"$OUT/listener.out" 2>&1 &
+            PID=$!
+            sleep 0.5 ;;
+    esac
+    PIDS+=("$PID")
+}
+
+# Stop the consumer; sets RECEIVED and OVERRUNS (events it got, overruns it saw).
+stop_consumer() {
+    local name=$1
+    RECEIVED=0 OVERRUNS=0
+    case $name in
+        cmmd)
+            local m; m=$(metrics)
+            RECEIVED=$(awk '$1 ~ /^cmmd_events_total\{type="(new|update|destroy)"\}$/ { s += $2 } END { print s + 0 }' <<<"$m")
+            OVERRUNS=$(awk '$1 == "cmmd_overruns_total" { print $2 }' <<<"$m")
+            kill -TERM "$PID" ;;
+        conntrack-E)
+            kill -INT "$PID" ;;
+        conntrackd)
+            local s; s=$(nsx conntrackd -C "$OUT/conntrackd.conf" -s 2>/dev/null || true)
+            RECEIVED=$(awk -F'\t+' '/events received:/ { gsub(/ /, "", $NF); print $NF }' <<<"$s")
+            OVERRUNS=$(awk -F'\t+' '/netlink overrun:/ { gsub(/ /, "", $NF); print $NF }' <<<"$s")
+            nsx conntrackd -C "$OUT/conntrackd.conf" -k >/dev/null 2>&1 || kill -TERM "$PID" ;;
+        listener) ;; # exits by itself when the events stop
+    esac
+    for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    case $name in
+        conntrack-E)
+            RECEIVED=$(grep -o '[0-9]* flow events have been shown' "$OUT/conntrack-E.err" | awk '{ print $1 }')
+            OVERRUNS=$(grep -c ENOBUFS "$OUT/conntrack-E.err" || true) ;;
+        listener)
+            RECEIVED=$(field events_received "$OUT/listener.out")
+            OVERRUNS=$(field overruns "$OUT/listener.out") ;;
+    esac
+    RECEIVED=${RECEIVED:-0} OVERRUNS=${OVERRUNS:-0}
+}
+
+# --- 1. event rate ----------------------------------------------------------------------------
+# One consumer, one load: `rate_run NAME RATE TAG`.
+rate_run() {
+    local name=$1 rate=$2 tag=$3
+    start_consumer "$name"
+    local t0 threads0; t0=$(ticks "$PID")
+    nsx "$INJECT" churn --rate "$rate" --events "$MAX_EVENTS" --seconds "$RATE_SECONDS" \
+        --window 1024 >"$OUT/inject-$tag.out"
+    # Let the consumer drain its socket (bounded).
+    local last=-1 cur
+    for _ in $(seq 40); do
+        cur=$(ticks "$PID"); [[ $cur == "$last" ]] && break; last=$cur; sleep 0.25
+    done
+    local t1 threads hwm; t1=$(ticks "$PID"); threads=$(thread_ticks "$PID"); hwm=$(hwm_kib "$PID")
+    stop_consumer "$name"
+    local emitted rps; emitted=$(field events_emitted "$OUT/inject-$tag.out")
+    rps=$(field requests_per_second "$OUT/inject-$tag.out")
+    local received=$RECEIVED overruns=$OVERRUNS
+    local cpu=$((t1 - t0))
+    local us; us=$(awk -v c="$cpu" -v k="$TICK" -v e="$emitted" 'BEGIN { printf "%.2f", e ? c / k * 1e6 / e : 0 }')
+    say "rate $tag consumer=$name target_rate=$rate achieved_rate=$rps emitted=$emitted received=$received lost=$((emitted - received)) overruns=$overruns cpu_s=$(secs $cpu) cpu_us_per_event=$us peak_rss_kib=$hwm"
+    [[ $name == cmmd ]] && say "rate $tag cmmd_threads_ticks: $threads"
+    return 0
+}
+
+for rate in $RATES; do
+    for consumer in listener cmmd conntrack-E conntrackd; do
+        rate_run "$consumer" "$rate" "$consumer-$rate"
+    done
+done
+for run in $(seq 2 "$RUNS"); do
+    rate_run cmmd 0 "cmmd-max-run$run"
+done
+
+# --- 2. overrun and convergence -------------------------------------------------------------
+start_consumer cmmd
+nsx "$INJECT" churn --rate 0 --seconds 6 --window 20000 >"$OUT/inject-overrun.out" &
+INJ=$!
+sleep 1
+kill -STOP "$PID"
+sleep 1
+kill -CONT "$PID"
+cont=$(now_ms)
+converged=""
+for _ in $(seq 400); do
+    r=$(metric cmmd_resyncs_total || echo 0)
+    if [[ ${r:-0} -ge 1 ]]; then converged=$(( $(now_ms) - cont )); break; fi
+    sleep 0.025
+done
+wait $INJ || true
+sleep 1
+left=$(metric cmmd_table_entries)
+kernel_left=$(nsx conntrack -C)
+ov=$(metric cmmd_overruns_total)
+resync_ms=$(metric cmmd_resync_duration_milliseconds)
+say "overrun cmmd overruns=$ov resync_done_after_continue_ms=${converged:-none} resync_ms=$resync_ms table_after=$left kernel_after=$kernel_left"
+stop_consumer cmmd
+
+# --- 3. latency at 10k new flows/s ----------------------------------------------------------
+start_consumer cmmd
+hist() { metrics | awk '/^cmmd_programming_latency_seconds_bucket/ { match($1, /le="[^"]*"/); print substr($1, RSTART + 4, RLENGTH - 5), $2 }'; }
+hist >"$OUT/latency-before.txt"
+nsx "$INJECT" churn --rate 20000 --seconds "$LATENCY_SECONDS" --window 50000 >"$OUT/inject-latency.out"
+sleep 1
+hist >"$OUT/latency-after.txt"
+lat=$(paste "$OUT/latency-before.txt" "$OUT/latency-after.txt" | awk '
+    { le[NR] = $1; n[NR] = $4 - $2 } END {
+        total = n[NR]; p50 = ""; p99 = ""
+        for (i = 1; i <= NR; i++) {
+            if (p50 == "" && n[i] >= 0.5 * total) p50 = le[i]
+            if (p99 == "" && n[i] >= 0.99 * total) p99 = le[i]
+        }
+        printf "programmed=%d p50_le_s=%s p99_le_s=%s", total, p50, p99 }')
+say "latency cmmd new_flows_per_s=10000 $lat overruns=$(metric cmmd_overruns_total)"
+stop_consumer cmmd
+
+# --- 4. cold start ----------------------------------------------------------------------------
+for size in $COLD_SIZES; do
+    nsx conntrack -F >/dev/null 2>&1 || true
+    nsx "$INJECT" fill --count "$size" --timeout 3600 >"$OUT/fill-$size.out"
+    have=$(nsx conntrack -C)
+    nsx "$INJECT" dump >"$OUT/dump-$size.out"
+    say "cold $size kernel_entries=$have kernel_dump_s=$(field dump_seconds "$OUT/dump-$size.out")"
+
+    t0=$(now_ms)
+    start_consumer cmmd --max-connections "$((size > 131072 ? size : 131072))"
+    t_ready=$(( $(now_ms) - t0 ))
+    dump_ms=$(grep -o 'initial conntrack dump done.*' "$OUT/cmmd.log" | grep -o 'ms=[0-9]*' | head -1)
+    offl=0
+    for _ in $(seq 1200); do
+        offl=$(metrics | awk '$1 == "cmmd_flows{state=\"offloaded\"}" { print $2 }')
+        [[ ${offl:-0} -ge $have ]] && break
+        sleep 0.05
+    done
+    t_all=$(( $(now_ms) - t0 ))
+    say "cold $size consumer=cmmd ready_ms=$t_ready engine_${dump_ms:-ms=?} all_programmed_ms=$t_all offloaded=$offl rss_kib=$(rss_kib "$PID") peak_rss_kib=$(hwm_kib "$PID") table_bytes=$(metric cmmd_table_bytes)"
+    stop_consumer cmmd
+
+    t0=$(now_ms)
+    start_consumer conntrackd
+    active=0
+    for _ in $(seq 1200); do
+        active=$(nsx conntrackd -C "$OUT/conntrackd.conf" -s 2>/dev/null | awk -F'\t+' '/current active connections:/ { gsub(/ /, "", $NF); print $NF }')
+        [[ ${active:-0} -ge $have ]] && break
+        sleep 0.05
+    done
+    t_loaded=$(( $(now_ms) - t0 ))
+    say "cold $size consumer=conntrackd loaded_ms=$t_loaded active=$active rss_kib=$(rss_kib "$PID") peak_rss_kib=$(hwm_kib "$PID")"
+    stop_consumer conntrackd
+done
+nsx conntrack -F >/dev/null 2>&1 || true
+
+say "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r), $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+say "versions: $("$CMMD" --version 2>&1 | head -1); $(conntrack --version 2>&1); $(conntrackd -v 2>&1 | head -1)"
+echo "e2e: results in $RESULTS"
