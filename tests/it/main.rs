@@ -2,4 +2,5 @@
 //! network namespaces; they need root and run in CI.
 
 mod conntrack_kernel; // the conntrack crate against the real kernel: events, dump, update, delete, overrun
-mod packaging; // Kubernetes manifests, the DPA wrapper script, the example configuration
+mod offload;
+mod packaging; // Kubernetes manifests, the DPA wrapper script, the example configuration // cmmd end to end: real flows through a router namespace programmed into the software cdx

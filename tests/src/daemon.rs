@@ -158,6 +158,120 @@ impl Drop for Daemon {
     }
 }
 
+/// One route object of the software cdx, as `show sim` prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimRoute {
+    /// Route id.
+    pub id: u32,
+    /// Egress interface.
+    pub output: String,
+    /// Ingress interface.
+    pub input: String,
+    /// Next-hop MAC.
+    pub mac: String,
+    /// MTU.
+    pub mtu: u32,
+    /// Connections using it.
+    pub refs: u32,
+}
+
+/// One connection of the software cdx, as `show sim` prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimConnection {
+    /// IP protocol.
+    pub protocol: u8,
+    /// `(src, dst, sport, dport)` of the original direction.
+    pub orig: (String, String, u16, u16),
+    /// Same for the reply direction.
+    pub reply: (String, String, u16, u16),
+    /// Route ids `(orig, reply)`.
+    pub routes: (u32, u32),
+    /// Each direction is in hardware.
+    pub in_hw: (bool, bool),
+}
+
+/// The software cdx's tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimTable {
+    /// Route objects.
+    pub routes: Vec<SimRoute>,
+    /// Connections.
+    pub connections: Vec<SimConnection>,
+}
+
+impl SimTable {
+    /// Parse `show sim` (or `cmmd sim ctl show`) output.
+    pub fn parse(text: &str) -> SimTable {
+        let mut table = SimTable::default();
+        for line in text.lines() {
+            let field = |key: &str| {
+                line.split([',', ' '])
+                    .find_map(|w| w.strip_prefix(key))
+                    .map(str::to_string)
+                    .unwrap_or_default()
+            };
+            if line.starts_with("Id: ") {
+                let v: Vec<&str> =
+                    line.split(", ").map(|kv| kv.split_once(": ").map_or("", |(_, v)| v)).collect();
+                if v.len() == 6 {
+                    table.routes.push(SimRoute {
+                        id: v[0].parse().unwrap_or(0),
+                        output: v[1].into(),
+                        input: v[2].into(),
+                        mac: v[3].into(),
+                        mtu: v[4].parse().unwrap_or(0),
+                        refs: v[5].parse().unwrap_or(0),
+                    });
+                }
+            } else if line.starts_with("protocol=") {
+                let (orig, reply) = line.split_once(" reply: ").unwrap_or((line, ""));
+                let tuple = |part: &str| {
+                    let f = |key: &str| {
+                        part.split(' ').find_map(|w| w.strip_prefix(key)).unwrap_or("").to_string()
+                    };
+                    (
+                        f("src="),
+                        f("dst="),
+                        f("sport=").parse().unwrap_or(0),
+                        f("dport=").parse().unwrap_or(0),
+                    )
+                };
+                let pair = |text: String| {
+                    let (a, b) = text.split_once('/').unwrap_or(("0", "0"));
+                    (a.parse().unwrap_or(0), b.parse().unwrap_or(0))
+                };
+                let routes = pair(field("routes="));
+                let in_hw: (u32, u32) = pair(field("in_hw="));
+                table.connections.push(SimConnection {
+                    protocol: field("protocol=").parse().unwrap_or(0),
+                    orig: tuple(orig.split_once("orig: ").map_or("", |(_, o)| o)),
+                    reply: tuple(reply),
+                    routes,
+                    in_hw: (in_hw.0 == 1, in_hw.1 == 1),
+                });
+            }
+        }
+        table
+    }
+
+    /// The connection whose original tuple has this source port.
+    pub fn by_sport(&self, sport: u16) -> Option<&SimConnection> {
+        self.connections.iter().find(|c| c.orig.2 == sport)
+    }
+
+    /// A route by id.
+    pub fn route(&self, id: u32) -> Option<&SimRoute> {
+        self.routes.iter().find(|r| r.id == id)
+    }
+}
+
+impl Daemon {
+    /// The software cdx's tables (`show sim`; in-process sim only).
+    pub fn sim(&self) -> io::Result<SimTable> {
+        Ok(SimTable::parse(&self.ctl("show sim")?))
+    }
+}
+
 /// A software cdx in its own process (`cmmd sim serve`), which outlives daemon restarts.
 pub struct SimServer {
     binary: PathBuf,

@@ -82,6 +82,43 @@ fn answer(mut stream: TcpStream) -> io::Result<()> {
     stream.shutdown(Shutdown::Both)
 }
 
+/// A TCP server for long-lived connections: every connection gets its own thread that echoes
+/// what it reads, prefixed with [`TCP_REPLY_PREFIX`] once, and closes after the client's FIN
+/// (or after a minute of silence, a bound for tests that forget to close).
+#[derive(Debug)]
+pub struct TcpHoldServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    _thread: ServerThread,
+}
+
+/// Longest silence a held connection survives.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(60);
+
+impl TcpHoldServer {
+    /// Binds `addr` inside `netns` and serves until dropped.
+    pub fn start(netns: &Netns, addr: SocketAddr) -> io::Result<Self> {
+        let listener = netns.run_in(|| TcpListener::bind(addr))??;
+        listener.set_nonblocking(true)?;
+        let thread = ServerThread::spawn(move || match listener.accept() {
+            Ok((stream, _)) => {
+                std::thread::spawn(move || {
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.set_read_timeout(Some(HOLD_LIMIT));
+                    let mut stream = stream;
+                    let mut request = Vec::new();
+                    if stream.read_to_end(&mut request).is_ok() {
+                        let _ = stream.write_all(&[TCP_REPLY_PREFIX, &request].concat());
+                    }
+                    let _ = stream.shutdown(Shutdown::Both);
+                });
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        });
+        Ok(Self { addr, _thread: thread })
+    }
+}
+
 /// What a TCP exchange did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpExchange {
