@@ -25,6 +25,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
+use crate::tokens::TokenRange;
+
 /// Output kept per session before the daemon stops producing reply lines.
 pub const HIGH_WATER: usize = 256 * 1024;
 /// A closing session gets this long to flush its output.
@@ -111,11 +113,8 @@ pub struct CliSettings {
 /// The server.
 pub struct CliServer {
     listener: TcpListener,
-    listener_token: Token,
+    tokens: TokenRange,
     conns: HashMap<Token, Conn>,
-    base: usize,
-    span: usize,
-    next: usize,
     serial: u64,
     settings: CliSettings,
     limiter: LoginLimiter,
@@ -150,11 +149,8 @@ impl CliServer {
             .spawn(move || auth_thread(rx, tx, credentials, enable, wake))?;
         Ok(CliServer {
             listener,
-            listener_token,
+            tokens: TokenRange::new(listener_token, base, span),
             conns: HashMap::new(),
-            base,
-            span,
-            next: 0,
             serial: 0,
             limiter: LoginLimiter::new(settings.lockout),
             settings,
@@ -173,7 +169,7 @@ impl CliServer {
 
     /// True if `token` belongs to this server.
     pub fn owns(&self, token: Token) -> bool {
-        token == self.listener_token || (self.base..self.base + self.span).contains(&token.0)
+        self.tokens.owns(token)
     }
 
     /// Counters.
@@ -193,20 +189,9 @@ impl CliServer {
         self.pump_auth();
     }
 
-    fn free_token(&mut self) -> Option<Token> {
-        for _ in 0..self.span {
-            self.next = (self.next + 1) % self.span;
-            let t = Token(self.base + self.next);
-            if !self.conns.contains_key(&t) {
-                return Some(t);
-            }
-        }
-        None
-    }
-
     /// Handle readiness of one of this server's tokens.
     pub fn ready(&mut self, registry: &Registry, token: Token, now: Instant) {
-        if token == self.listener_token {
+        if token == self.tokens.listener() {
             self.accept(registry, now);
             return;
         }
@@ -236,7 +221,8 @@ impl CliServer {
                 tracing::warn!(%peer, limit = self.settings.max_sessions, "CLI session refused: limit reached");
                 continue;
             }
-            let Some(token) = self.free_token() else { continue };
+            let conns = &self.conns;
+            let Some(token) = self.tokens.next_free(|t| conns.contains_key(t)) else { continue };
             if registry
                 .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
                 .is_err()

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
+use crate::tokens::TokenRange;
+
 /// Longest request accepted.
 const MAX_REQUEST: usize = 4096;
 /// A client must send its request within this time.
@@ -122,11 +124,8 @@ struct Conn {
 /// The server: a listener plus its connections, registered with tokens from `base`.
 pub struct HttpServer {
     listener: TcpListener,
-    listener_token: Token,
+    tokens: TokenRange,
     conns: HashMap<Token, Conn>,
-    next: usize,
-    base: usize,
-    span: usize,
 }
 
 impl HttpServer {
@@ -141,7 +140,11 @@ impl HttpServer {
     ) -> io::Result<HttpServer> {
         let mut listener = TcpListener::bind(addr)?;
         registry.register(&mut listener, listener_token, Interest::READABLE)?;
-        Ok(HttpServer { listener, listener_token, conns: HashMap::new(), next: 0, base, span })
+        Ok(HttpServer {
+            listener,
+            tokens: TokenRange::new(listener_token, base, span),
+            conns: HashMap::new(),
+        })
     }
 
     /// The bound address.
@@ -151,18 +154,7 @@ impl HttpServer {
 
     /// True if `token` belongs to this server.
     pub fn owns(&self, token: Token) -> bool {
-        token == self.listener_token || (self.base..self.base + self.span).contains(&token.0)
-    }
-
-    fn token(&mut self) -> Option<Token> {
-        for _ in 0..self.span {
-            self.next = (self.next + 1) % self.span;
-            let t = Token(self.base + self.next);
-            if !self.conns.contains_key(&t) {
-                return Some(t);
-            }
-        }
-        None
+        self.tokens.owns(token)
     }
 
     /// Handle readiness of one of this server's tokens; `respond` builds the answer for a path.
@@ -173,14 +165,17 @@ impl HttpServer {
         now: Instant,
         respond: &mut dyn FnMut(&str) -> Response,
     ) {
-        if token == self.listener_token {
+        if token == self.tokens.listener() {
             loop {
                 match self.listener.accept() {
                     Ok((mut stream, _)) => {
                         if self.conns.len() >= MAX_CONNECTIONS {
                             continue;
                         }
-                        let Some(t) = self.token() else { continue };
+                        let conns = &self.conns;
+                        let Some(t) = self.tokens.next_free(|t| conns.contains_key(t)) else {
+                            continue;
+                        };
                         if registry
                             .register(&mut stream, t, Interest::READABLE | Interest::WRITABLE)
                             .is_ok()

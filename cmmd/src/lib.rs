@@ -22,4 +22,5 @@ pub mod rtnl;
 pub mod sim_server;
 pub mod stats;
 pub mod telemetry;
+pub mod tokens;
 pub mod worker;
