@@ -4,9 +4,10 @@
 //! - [`decode`] turns one datagram into [`RtnlMsg`]s (pure; bad input is skipped and counted,
 //!   never a panic), and the request builders produce the bytes of RTM_GETROUTE lookups and
 //!   dumps;
-//! - [`RtnlSockets`] owns three non-blocking NETLINK_ROUTE sockets: one subscribed to the
-//!   multicast groups, one for route lookups (answers matched by sequence number), one for
-//!   dumps (one at a time, as the kernel requires per socket).
+//! - [`NlSocket`] is a non-blocking NETLINK_ROUTE socket that is never cloned; the daemon
+//!   opens three: one subscribed to the multicast groups, one for route lookups (answers
+//!   matched by sequence number), one for dumps (one at a time, as the kernel requires per
+//!   socket).
 //!
 //! Messages are parsed with `netlink-packet-route` (owned values): route, neighbour and link
 //! events arrive at a rate where its allocations do not matter, unlike conntrack events.

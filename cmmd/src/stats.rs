@@ -1,6 +1,7 @@
 //! Counters owned by the engine loop.
 //!
-//! Plain integers mutated by one thread; readers (CLI, metrics) get a [`Snapshot`] copy. Every
+//! Plain integers mutated by the loop thread; the CLI and the metrics endpoint read them on the
+//! same thread, between events. Every
 //! refusal, wait and withdrawal carries a [`Reason`], and every reason has a counter, so each
 //! connection that is not offloaded is explained by a number an operator can read.
 
