@@ -185,11 +185,6 @@ impl Credentials {
         }
     }
 
-    /// These credentials, or [`default_admin`](Self::default_admin) if they hold no user.
-    pub fn or_default_admin(self) -> Self {
-        if self.users.is_empty() { Self::default_admin() } else { self }
-    }
-
     /// True if these are the built-in `admin` / `admin` credentials.
     pub fn is_default_admin(&self) -> bool {
         self.default_admin

@@ -102,14 +102,12 @@ fn users_from_configuration() {
     );
     assert_eq!(credentials.len(), 1);
     assert!(credentials.verify("ops", "pw"));
-    // Configured users replace the default.
-    let credentials = credentials.or_default_admin();
     assert!(!credentials.is_default_admin());
 }
 
 #[test]
 fn default_admin_accepts_admin_admin_only_and_unknown_users_fail() {
-    let credentials = Credentials::new().or_default_admin();
+    let credentials = Credentials::default_admin();
     assert!(credentials.is_default_admin());
     assert_eq!(credentials.user_names().collect::<Vec<_>>(), ["admin"]);
     assert!(credentials.verify("admin", "admin"));

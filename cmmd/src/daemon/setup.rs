@@ -100,14 +100,20 @@ pub fn cli_settings(cfg: &Config) -> CliSettings {
 }
 
 /// The CLI's accounts and enable password. `Err` names the user whose hash is unusable.
+///
+/// The vendor's admin/admin exists only when no account source is configured at all; a
+/// configured password file that lists nobody means nobody can log in (config warns).
 pub fn credentials(cfg: &Config) -> Result<(Credentials, Option<PhcHash>), String> {
-    let mut creds = Credentials::new();
+    let mut creds = if cfg.cli.uses_default_admin() {
+        Credentials::default_admin()
+    } else {
+        Credentials::new()
+    };
     for user in cfg.cli.all_users() {
         creds
             .add_user(&user.name, &user.password_hash)
             .map_err(|e| format!("cli user {:?}: {e}", user.name))?;
     }
-    let creds = creds.or_default_admin();
     let enable = match &cfg.cli.enable_password_hash {
         Some(h) => Some(PhcHash::parse(h).map_err(|e| format!("cli.enable_password_hash: {e}"))?),
         None => None,
@@ -163,6 +169,10 @@ mod tests {
         let (creds, enable) = credentials(&cfg).unwrap();
         assert!(creds.is_default_admin());
         assert!(enable.is_none());
+        let mut with_file = Config::default();
+        with_file.cli.password_file = Some("/run/secret/cli-users".into());
+        let (nobody, _) = credentials(&with_file).unwrap();
+        assert!(nobody.is_empty(), "an empty password file does not bring admin/admin back");
         assert_eq!(cli_settings(&cfg).max_sessions, 8);
     }
 }
