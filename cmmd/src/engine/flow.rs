@@ -59,6 +59,8 @@ pub(crate) mod flag {
     /// Something the hardware stores besides the routes (the mark) changed: update even if
     /// the routes did not.
     pub(crate) const DIRTY: u8 = 64;
+    /// An activity poll is scheduled or in flight (at most one per connection).
+    pub(crate) const POLLING: u8 = 128;
 }
 
 /// Index of the route-cache entry towards the reply source (the original destination side).

@@ -907,15 +907,12 @@ impl Engine {
             });
         if unchanged && flow.flags & flag::DIRTY == 0 {
             // Nothing the hardware holds would change (an adopted connection is confirmed).
-            let adopted = flow.flags & flag::ADOPTED != 0;
             if let Some(flow) = self.table.get_mut(id) {
                 flow.flags &= !flag::ADOPTED;
                 flow.state = FlowState::Offloaded;
                 flow.reason = Reason::None;
             }
-            if adopted {
-                self.schedule_poll(id, now);
-            }
+            self.schedule_poll(id, now);
             return;
         }
         let mut next = [0u16; 2];
@@ -1191,8 +1188,8 @@ impl Engine {
             if self.cfg.keepalive.mode == KeepaliveMode::Permanent {
                 self.set_permanent(id);
             }
-            self.schedule_poll(id, now);
         }
+        self.schedule_poll(id, now);
         if flags & flag::WITHDRAW != 0 {
             if let Some(flow) = self.table.get_mut(id) {
                 flow.flags &= !(flag::WITHDRAW | flag::REPROGRAM);
@@ -1270,13 +1267,20 @@ impl Engine {
 
     // ------------------------------------------------------------------ keepalive
 
+    /// Schedule the next activity poll of a connection in the hardware (one at a time).
     fn schedule_poll(&mut self, id: FlowId, now: Instant) {
         if self.cfg.keepalive.mode != KeepaliveMode::Refresh {
             return;
         }
         let Some(flow) = self.table.get(id) else { return };
+        if flow.flags & (flag::POLLING | flag::IN_HW) != flag::IN_HW {
+            return;
+        }
         let life = self.kernel_life(flow);
         let period = self.cfg.keepalive.interval.max(Duration::from_secs(u64::from(life / 8)));
+        if let Some(flow) = self.table.get_mut(id) {
+            flow.flags |= flag::POLLING;
+        }
         self.polls.push_back((now + period, id));
     }
 
@@ -1305,13 +1309,17 @@ impl Engine {
     }
 
     fn on_poll(&mut self, id: FlowId, outcome: Result<HwReply, HwFailure>, now: Instant) {
+        let Some(flow) = self.table.get_mut(id) else { return };
+        flow.flags &= !flag::POLLING;
+        if flow.state != FlowState::Offloaded {
+            // Being updated or withdrawn: poll again later if it stays in the hardware.
+            self.schedule_poll(id, now);
+            return;
+        }
         match outcome {
             Ok(HwReply::Remaining(remaining)) => {
                 let now_s = self.secs(now);
                 let Some(flow) = self.table.get(id) else { return };
-                if flow.state != FlowState::Offloaded {
-                    return;
-                }
                 let idle = self.hw_life(flow).saturating_sub(remaining);
                 let active = now_s.saturating_sub(idle).max(flow.hw_active);
                 let life = self.kernel_life(flow);
@@ -1608,11 +1616,13 @@ impl Engine {
             self.polls.pop_front();
             let Some(flow) = self.table.get(id) else { continue };
             if flow.state == FlowState::Offloaded {
+                // POLLING stays set until the answer arrives.
                 self.stats.keepalive_polls += 1;
                 let spec = self.ct_spec(flow, flow.hw);
                 self.hw(HwOp::CtRemaining(spec), Pending::Poll(id));
-            } else if flow.flags & flag::IN_HW != 0 {
-                self.polls.push_back((now + self.cfg.keepalive.interval, id));
+            } else if let Some(flow) = self.table.get_mut(id) {
+                flow.flags &= !flag::POLLING;
+                self.schedule_poll(id, now);
             }
         }
         if self.waiting_backstop.is_some_and(|t| t <= now) {

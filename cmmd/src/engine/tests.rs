@@ -781,6 +781,26 @@ fn keepalive_refreshes_active_flows_only() {
 }
 
 #[test]
+fn adopted_and_updated_flows_keep_being_polled() {
+    let mut w = World::new(EngineConfig::default());
+    let ct = tcp("10.1.0.2", 40000, "10.9.1.1", 443);
+    w.event(CtEventKind::Update, ct);
+    // A path change while offloaded: the connection is updated in place.
+    w.rib.insert(0, (cidr("10.9.0.0/16"), unicast(ETH1, Some("10.2.0.2"))));
+    w.engine.on_route_change(Some(cidr("10.9.0.0/16")), w.now);
+    w.run();
+    assert!(matches!(w.cdx.log.last(), Some(HwOp::RouteDeregister(_)) | Some(HwOp::CtUpdate(_))));
+    let before = w.engine.stats().keepalive_polls;
+    w.advance(Duration::from_secs(60_000));
+    w.advance(Duration::from_secs(60_000));
+    assert!(w.engine.stats().keepalive_polls >= before + 2, "still polled after the update");
+    // Exactly one poll is ever outstanding per connection.
+    let polls_in_flight =
+        w.engine.inflight.values().filter(|p| matches!(p, Pending::Poll(_))).count();
+    assert!(polls_in_flight <= 1);
+}
+
+#[test]
 fn keepalive_margin_caps_the_refresh() {
     let mut cfg = EngineConfig::default();
     cfg.keepalive.margin = Some(Duration::from_secs(30));
