@@ -10,8 +10,8 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, PodSpec, Secret, ServiceAccount,
 };
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 const NAMESPACE: &str = "mono-system";
 const IMAGE: &str = "ghcr.io/monok8s/cmmd:latest";
@@ -620,4 +620,70 @@ fn dpa_init_refuses_to_run_without_the_wrapper_variables() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn cmmd_manifests_prints_the_base_with_the_requested_substitutions() {
+    let binary = env!("CARGO_BIN_EXE_cmmd-test");
+    let default = Command::new(binary).arg("manifests").output().expect("cmmd manifests runs");
+    assert!(default.status.success(), "{}", text(&default.stderr));
+    let stream = text(&default.stdout);
+    let documents: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&stream)
+        .map(|d| serde_yaml_ng::Value::deserialize(d).expect("each document is YAML"))
+        .collect();
+    let kinds: Vec<&str> = documents.iter().filter_map(|d| d.get("kind")?.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ConfigMap",
+            "ConfigMap",
+            "ConfigMap",
+            "Secret",
+            "DaemonSet"
+        ],
+        "every base resource, in the kustomization's order"
+    );
+    for (document, resource) in documents.iter().zip(resources()) {
+        let file: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&read(&base().join(&resource))).unwrap();
+        assert_eq!(document, &file, "{resource} printed as it is shipped");
+    }
+
+    let custom = Command::new(binary)
+        .args([
+            "manifests",
+            "--namespace",
+            "edge",
+            "--image",
+            "registry.local/cmmd:1.0",
+            "--profile",
+            "ls1043a-rdb",
+        ])
+        .output()
+        .unwrap();
+    assert!(custom.status.success());
+    let stream = text(&custom.stdout);
+    let daemonset = serde_yaml_ng::Deserializer::from_str(&stream)
+        .map(|d| serde_yaml_ng::Value::deserialize(d).unwrap())
+        .find(|d| d.get("kind").and_then(|k| k.as_str()) == Some("DaemonSet"))
+        .unwrap();
+    let daemonset: DaemonSet = serde_yaml_ng::from_value(daemonset).expect("a DaemonSet");
+    assert_eq!(daemonset.metadata.namespace.as_deref(), Some("edge"));
+    let spec = daemonset.spec.unwrap().template.spec.unwrap();
+    assert_eq!(
+        spec.node_selector.unwrap().get(PROFILE_LABEL).map(String::as_str),
+        Some("ls1043a-rdb")
+    );
+    assert_eq!(
+        container(&spec.containers, "cmmd").image.as_deref(),
+        Some("registry.local/cmmd:1.0")
+    );
+    assert!(!stream.contains(NAMESPACE) && !stream.contains(IMAGE) && !stream.contains(PROFILE));
+
+    let bad =
+        Command::new(binary).args(["manifests", "--namespace", "Not_A_Label"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(text(&bad.stderr).lines().count(), 1, "one error line");
 }
