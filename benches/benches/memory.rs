@@ -6,14 +6,16 @@
 //! 3. the process's resident set (`VmRSS`) before and after filling.
 //!
 //! Then heap allocations per event while churning a full table (the hot path should not need
-//! the allocator), and how much the heap grows per connection that came and went (state left
+//! the allocator), the engine's heap after a cold start from a 131072-entry dump, and how much the heap grows per connection that came and went (state left
 //! behind by ended connections). Prints one `name: value` line each; no criterion (nothing to repeat).
 //! Target: ≤ 200 B per tracked connection. Run: `cargo bench -p cmmd-benches --bench memory`.
 
 use std::alloc::System;
 use std::fs;
 
-use cmmd_benches::load::MIX;
+use cmmd::engine::{Action, EngineConfig};
+use cmmd::policy::CtInfo;
+use cmmd_benches::load::{self, MIX};
 use cmmd_benches::world::{Churn, FakeWorld};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -76,6 +78,20 @@ fn main() {
     let after = region.change();
     let allocations = after.allocations - before.allocations;
     let after_churn = live_bytes(&region);
+    drop(churn);
+    drop(world);
+
+    // A cold start: the same number of connections arrive in one dump, each queued for the
+    // hardware at once. What the engine keeps afterwards includes the queues' peak capacity.
+    let table: Vec<CtInfo> =
+        (0..FULL).map(|i| load::established(MIX[i % MIX.len()], i as u32)).collect();
+    let cold_region = Region::new(GLOBAL);
+    let cold = FakeWorld::with_kernel_table(EngineConfig::default(), table);
+    let cold_heap = live_bytes(&cold_region);
+    assert_eq!(cold.engine.len(), FULL);
+    println!("memory_action_size_bytes: {}", std::mem::size_of::<Action>());
+    println!("memory_cold_start_engine_heap_bytes: {cold_heap}");
+    println!("memory_cold_start_engine_heap_bytes_per_connection: {:.1}", per(cold_heap));
     let churned = (CHURN_STEPS * MIX.len()) as f64;
     println!("memory_churn_events: {events}");
     println!("memory_churn_allocations_per_event: {:.3}", allocations as f64 / events as f64);
