@@ -1568,6 +1568,12 @@ impl Engine {
         for index in gone {
             self.link_changed(index, now);
         }
+        // Other changes lost with the events (an MTU) were replayed against a half-built
+        // view; resolve every offloaded connection against the complete one. Connections
+        // whose path did not change send nothing to the hardware.
+        for id in self.table.ids_where(|f| f.state == FlowState::Offloaded) {
+            self.resolve(id, now);
+        }
         self.on_route_change(None, now);
         self.retry_waiting(now);
     }

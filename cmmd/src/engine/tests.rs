@@ -695,6 +695,32 @@ fn overrun_resync_converges_to_the_kernel() {
 }
 
 #[test]
+fn a_link_change_lost_in_an_rtnetlink_overrun_is_applied_after_the_redump() {
+    let mut w = World::new(EngineConfig::default());
+    let ct = forwarded();
+    w.event(CtEventKind::Update, ct);
+    // The daemon's re-dump: the view is cleared, then links (eth1's MTU changed while the
+    // events were lost), addresses and neighbours arrive again, then the dump ends.
+    let view: Vec<Link> = w.engine.net().links().copied().collect();
+    let neighbours: Vec<Neighbour> = w.engine.net().neighbours().copied().collect();
+    w.engine.on_rtnl_overrun(w.now);
+    w.engine.net_mut().clear();
+    for link in view {
+        let mtu = if link.index == ETH1 { 9000 } else { link.mtu };
+        w.engine.on_link(Link { mtu, ..link }, w.now);
+    }
+    for n in neighbours {
+        w.engine.on_neighbour(n, w.now);
+    }
+    w.run();
+    let hw = w.cdx.cts[&(proto::TCP, ct.key.orig)];
+    assert_eq!(w.cdx.routes[&hw.route_orig].mtu, 9000, "the new MTU reaches the hardware");
+    assert_eq!(w.cdx.routes[&hw.route_reply].mtu, 1500);
+    assert_eq!(w.cdx.routes.len(), 2, "the old route object is released");
+    assert_eq!(w.engine.stats().rtnl_overruns, 1);
+}
+
+#[test]
 fn overruns_during_a_dump_coalesce_into_one_more_dump() {
     let mut w =
         World::new(EngineConfig { resync_min_interval: Duration::ZERO, ..EngineConfig::default() });
