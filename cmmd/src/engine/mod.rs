@@ -1102,7 +1102,11 @@ impl Engine {
                 if !ok {
                     tracing::warn!(route = rid, outcome = ?result.outcome, "route registration failed");
                 }
-                let (waiters, dereg) = self.hw_routes.registered(rid, ok);
+                // A registration that timed out may have happened: the object counts as
+                // registered, so releasing it deregisters it and its id is not given to another
+                // route while the hardware may hold it. Its waiters back off all the same.
+                let maybe = result.outcome == Err(HwFailure::Timeout);
+                let (waiters, dereg) = self.hw_routes.registered(rid, ok || maybe);
                 if dereg {
                     self.stats.hw_routes_released += 1;
                     self.hw(HwOp::RouteDeregister(rid), Pending::RouteDeregister(rid));
@@ -1216,6 +1220,15 @@ impl Engine {
         let next = std::mem::take(&mut flow.next_hw);
         let flags = flow.flags;
         flow.flags &= !(flag::WITHDRAW | flag::REPROGRAM);
+        if *failure == HwFailure::Timeout
+            && flags & flag::IN_HW == 0
+            && let Some(flow) = self.table.get(id)
+        {
+            // The registration may have happened: undo it (cdx answers "not found" if it did
+            // not) before the routes it would reference are released.
+            let spec = self.ct_spec(flow, next);
+            self.hw(HwOp::CtDeregister(spec), Pending::Orphan);
+        }
         for rid in next.into_iter().filter(|&r| r != 0) {
             self.release_route(rid);
         }

@@ -35,6 +35,8 @@ struct FakeCdx {
     cts: HashMap<HwKey, CtSpec>,
     /// Failures to inject, by op name, consumed in order.
     fail: VecDeque<(&'static str, HwFailure)>,
+    /// Ops executed whose reply is lost (the worker reports a timeout), by name, in order.
+    lost_replies: Vec<&'static str>,
     remaining: HashMap<HwKey, u32>,
     log: Vec<HwOp>,
 }
@@ -212,7 +214,12 @@ impl World {
         while let Some(action) = self.engine.pop_action() {
             match action {
                 Action::Hw(req) => {
-                    let outcome = self.cdx.apply(&req.op);
+                    let mut outcome = self.cdx.apply(&req.op);
+                    if let Some(i) = self.cdx.lost_replies.iter().position(|n| *n == req.op.name())
+                    {
+                        self.cdx.lost_replies.remove(i);
+                        outcome = Err(HwFailure::Timeout);
+                    }
                     self.engine.on_hw_result(HwResult { tag: req.tag, outcome }, self.now);
                 }
                 Action::RouteLookup(l) => {
@@ -493,6 +500,38 @@ fn route_registration_failure_fails_its_connections() {
     assert!(w.cdx.cts.is_empty());
     w.advance(Duration::from_secs(1));
     assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
+    w.event(CtEventKind::Destroy, ct);
+    w.assert_no_leaks();
+}
+
+#[test]
+fn route_registrations_that_timed_out_are_undone_and_their_ids_not_reused() {
+    let mut w = World::new(EngineConfig::default());
+    // Both registrations happen in the hardware; their answers are lost.
+    w.cdx.lost_replies = vec!["route_register", "route_register"];
+    let ct = forwarded();
+    w.event(CtEventKind::Update, ct);
+    assert_eq!(w.state(&ct), Some((FlowState::Backoff, Reason::HwError)));
+    assert!(w.cdx.routes.is_empty(), "registrations of unknown outcome are deregistered");
+    assert!(w.engine.hw_routes().is_empty());
+    w.advance(Duration::from_secs(2));
+    assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
+    let hw = w.cdx.cts[&(proto::TCP, ct.key.orig)];
+    assert_eq!(w.cdx.routes[&hw.route_orig].output, ifname("eth1"));
+    assert_eq!(w.cdx.routes[&hw.route_reply].output, ifname("eth0"));
+    w.event(CtEventKind::Destroy, ct);
+    w.assert_no_leaks();
+}
+
+#[test]
+fn a_connection_registration_that_timed_out_leaves_nothing_when_the_flow_ends() {
+    let mut w = World::new(EngineConfig::default());
+    w.cdx.lost_replies = vec!["ct_register"];
+    let ct = forwarded();
+    w.event(CtEventKind::Update, ct);
+    assert_eq!(w.state(&ct), Some((FlowState::Backoff, Reason::HwError)));
+    assert!(w.cdx.cts.is_empty(), "a registration of unknown outcome is deregistered");
+    // The connection ends during the back-off.
     w.event(CtEventKind::Destroy, ct);
     w.assert_no_leaks();
 }
