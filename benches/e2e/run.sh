@@ -220,10 +220,22 @@ stop_consumer() {
     RECEIVED=${RECEIVED:-0} OVERRUNS=${OVERRUNS:-0}
 }
 
+# Entries deleted while a listener's socket was full stay in the kernel's table (counted, not
+# dumped) until their DESTROY is delivered (NETLINK_BROADCAST_ERROR listeners). Wait until the
+# table is really empty so the next run starts from the same state (bounded).
+settle_kernel() {
+    local n
+    for _ in $(seq 240); do
+        n=$(nsx conntrack -C); [[ $n == 0 ]] && return 0; sleep 0.5
+    done
+    echo "e2e: kernel still counts $n conntracks" >&2
+}
+
 # --- 1. event rate ----------------------------------------------------------------------------
 # One consumer, one load: `rate_run NAME RATE TAG`.
 rate_run() {
     local name=$1 rate=$2 tag=$3
+    settle_kernel
     start_consumer "$name"
     local t0 threads0; t0=$(ticks "$PID")
     nsx "$INJECT" churn --rate "$rate" --events "$MAX_EVENTS" --seconds "$RATE_SECONDS" \
@@ -241,8 +253,14 @@ rate_run() {
     local received=$RECEIVED overruns=$OVERRUNS
     local cpu=$((t1 - t0))
     local us; us=$(awk -v c="$cpu" -v k="$TICK" -v e="$emitted" 'BEGIN { printf "%.2f", e ? c / k * 1e6 / e : 0 }')
-    say "rate $tag consumer=$name target_rate=$rate achieved_rate=$rps emitted=$emitted received=$received lost=$((emitted - received)) overruns=$overruns cpu_s=$(secs $cpu) cpu_us_per_event=$us peak_rss_kib=$hwm"
-    [[ $name == cmmd ]] && say "rate $tag cmmd_threads_ticks: $threads"
+    say "rate $tag consumer=$name target_rate=$rate achieved_rate=$rps emitted=$emitted received=$received lost=$((emitted - received)) overruns=$overruns cpu_s=$(secs $cpu) cpu_us_per_event=$us peak_rss_kib=$hwm kernel_refused_creates=$(field creates_refused "$OUT/inject-$tag.out")"
+    if [[ $name == cmmd ]]; then
+        # Per thread, since start: the loop (cmmd), the offload worker, the software cdx.
+        local per; per=$(tr ' ' '\n' <<<"$threads" | awk -F= -v k="$TICK" -v e="$received" '
+            $1 == "cmmd" || $1 == "cmmd-offload" || $1 == "cdx-sim" {
+                printf "%s_us_per_event=%.2f ", $1, e ? $2 / k * 1e6 / e : 0 }')
+        say "rate $tag cmmd_threads: ticks $threads| per received event: $per"
+    fi
     return 0
 }
 
@@ -257,9 +275,11 @@ done
 
 # --- 2. overrun and convergence -------------------------------------------------------------
 # Stop cmmd for a second under load: its socket overflows, the kernel drops events. Measure
-# from SIGCONT to the resync dump completed, and from the end of the load to cmmd's table
-# equal to the kernel's (a dump: entries waiting for DESTROY redelivery are not in it).
+# from SIGCONT to the resync dump completed; from the end of the load to cmmd's table equal to
+# the kernel's (a dump); and how long the kernel keeps deleted entries whose DESTROY waits for
+# cmmd (they fill the table: the kernel's count and the creates it refused are reported).
 kernel_entries() { nsx "$INJECT" dump | awk '$1 == "dump_entries:" { print $2 }'; }
+settle_kernel
 start_consumer cmmd
 nsx "$INJECT" churn --rate 0 --seconds 4 --window 20000 >"$OUT/inject-overrun.out" &
 INJ=$!
@@ -273,18 +293,26 @@ for _ in $(seq 400); do
     if [[ $(metric cmmd_resyncs_total) -ge 1 ]]; then resynced=$(($(now_ms) - cont)); break; fi
     sleep 0.025
 done
+peak_count=0
+while kill -0 "$INJ" 2>/dev/null; do
+    n=$(nsx conntrack -C); ((n > peak_count)) && peak_count=$n; sleep 0.2
+done
 wait $INJ || true
 ended=$(now_ms)
-converged=none
-for _ in $(seq 300); do
+converged=none drained=none
+for _ in $(seq 240); do
+    n=$(nsx conntrack -C); ((n > peak_count)) && peak_count=$n
+    [[ $drained == none && $n == 0 ]] && drained=$(($(now_ms) - ended))
     table=$(metric cmmd_table_entries) kernel=$(kernel_entries)
-    if [[ $table == "$kernel" ]]; then converged=$(($(now_ms) - ended)); break; fi
-    sleep 0.1
+    [[ $converged == none && $table == "$kernel" ]] && converged=$(($(now_ms) - ended))
+    [[ $converged != none && $drained != none ]] && break
+    sleep 0.5
 done
-say "overrun cmmd overruns=$(metric cmmd_overruns_total) resyncs=$(metric cmmd_resyncs_total) resync_done_after_continue_ms=$resynced resync_ms=$(metric cmmd_resync_duration_milliseconds) table_equals_kernel_after_load_end_ms=$converged table=$table kernel=$kernel"
+say "overrun cmmd overruns=$(metric cmmd_overruns_total) resyncs=$(metric cmmd_resyncs_total) resync_done_after_continue_ms=$resynced resync_ms=$(metric cmmd_resync_duration_milliseconds) table_equals_kernel_after_load_end_ms=$converged table=$table kernel=$kernel kernel_count_peak=$peak_count kernel_count_zero_after_load_end_ms=$drained kernel_refused_creates=$(field creates_refused "$OUT/inject-overrun.out")"
 stop_consumer cmmd
 
 # --- 3. latency at 10k new flows/s ----------------------------------------------------------
+settle_kernel
 start_consumer cmmd
 hist() { metrics | awk '/^cmmd_programming_latency_seconds_bucket/ { match($1, /le="[^"]*"/); print substr($1, RSTART + 4, RLENGTH - 5), $2 }'; }
 hist >"$OUT/latency-before.txt"
