@@ -2,5 +2,6 @@
 //! network namespaces; they need root and run in CI.
 
 mod conntrack_kernel; // the conntrack crate against the real kernel: events, dump, update, delete, overrun
+mod faults; // fault injection: event storms, rtnetlink overrun, hardware faults, kernel changes, SIGKILL
 mod offload;
 mod packaging; // Kubernetes manifests, the DPA wrapper script, the example configuration // cmmd end to end: real flows through a router namespace programmed into the software cdx

@@ -10,8 +10,12 @@
 //!   software cdx as its own process (`cmmd sim serve`).
 
 pub mod conntrack_cli;
+pub mod ct_load; // bulk conntrack creation/deletion and an independent event counter
 pub mod daemon;
+pub mod measure; // resident memory of a process, report lines of measured figures
 pub mod netns;
+pub mod scenario; // routers ready to offload injected entries, kernel and hardware sets, waits
+pub mod sim_relay; // the software cdx in the test process, served to cmmd --sim-socket
 pub mod topology;
 pub mod traffic;
 
