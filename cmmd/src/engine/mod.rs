@@ -279,7 +279,10 @@ pub struct Engine {
     next_tag: u64,
     timers: BinaryHeap<Reverse<(Instant, FlowId, u32)>>,
     route_retries: Vec<(Instant, u16)>,
-    polls: VecDeque<(Instant, FlowId)>,
+    /// Activity polls by due time; entries of connections that ended are skipped when due
+    /// and dropped in bulk once they are the majority (`stale_polls` counts them).
+    polls: BinaryHeap<Reverse<(Instant, FlowId)>>,
+    stale_polls: usize,
     refresh_tokens: f64,
     refresh_at: Instant,
     waiting: Vec<FlowId>,
@@ -323,7 +326,8 @@ impl Engine {
             next_tag: 0,
             timers: BinaryHeap::new(),
             route_retries: Vec::new(),
-            polls: VecDeque::new(),
+            polls: BinaryHeap::new(),
+            stale_polls: 0,
             refresh_tokens,
             refresh_at: now,
             waiting: Vec::new(),
@@ -1059,6 +1063,15 @@ impl Engine {
     fn remove_flow(&mut self, id: FlowId, now: Instant) {
         self.hw_index_remove(id);
         let Some(flow) = self.table.remove(id) else { return };
+        if flow.flags & flag::POLLING != 0 {
+            // Its poll may be due in hours (an eighth of the kernel's TCP timeout).
+            self.stale_polls += 1;
+            if self.stale_polls > 1024 && self.stale_polls * 2 > self.polls.len() {
+                let table = &self.table;
+                self.polls.retain(|Reverse((_, id))| table.get(*id).is_some());
+                self.stale_polls = 0;
+            }
+        }
         for raw in flow.routes {
             if raw != NO_ROUTE {
                 self.routes.release(RouteRef::from_raw(raw));
@@ -1294,7 +1307,7 @@ impl Engine {
         if let Some(flow) = self.table.get_mut(id) {
             flow.flags |= flag::POLLING;
         }
-        self.polls.push_back((now + period, id));
+        self.polls.push(Reverse((now + period, id)));
     }
 
     /// The timeout the kernel gives this connection when it sees a packet.
@@ -1628,12 +1641,15 @@ impl Engine {
                 i += 1;
             }
         }
-        while let Some(&(at, id)) = self.polls.front() {
+        while let Some(&Reverse((at, id))) = self.polls.peek() {
             if at > now {
                 break;
             }
-            self.polls.pop_front();
-            let Some(flow) = self.table.get(id) else { continue };
+            self.polls.pop();
+            let Some(flow) = self.table.get(id) else {
+                self.stale_polls = self.stale_polls.saturating_sub(1);
+                continue;
+            };
             if flow.state == FlowState::Offloaded {
                 // POLLING stays set until the answer arrives.
                 self.stats.keepalive_polls += 1;
@@ -1673,7 +1689,7 @@ impl Engine {
         };
         take(self.timers.peek().map(|Reverse((at, _, _))| *at));
         take(self.route_retries.iter().map(|(at, _)| *at).min());
-        take(self.polls.front().map(|(at, _)| *at));
+        take(self.polls.peek().map(|Reverse((at, _))| *at));
         take(self.waiting_backstop);
         take(self.next_sweep);
         if self.resync_wanted.is_some() && self.dump.is_none() {
@@ -1765,6 +1781,7 @@ impl Engine {
     pub fn shutdown(&mut self, flush: bool, now: Instant) {
         self.next_sweep = None;
         self.polls.clear();
+        self.stale_polls = 0;
         if flush {
             self.set_active(false, now);
         }

@@ -846,6 +846,31 @@ fn keepalive_refreshes_active_flows_only() {
 }
 
 #[test]
+fn activity_polls_come_in_time_order_whatever_the_protocol() {
+    let mut w = World::new(EngineConfig::default());
+    // TCP first: its poll period is long (an eighth of five days); UDP's is 15 s (an eighth
+    // of the 120 s stream timeout).
+    w.event(CtEventKind::Update, forwarded());
+    let udp = mk_ct(proto::UDP, "10.1.0.2", 5000, "10.2.0.2", 5001);
+    w.event(CtEventKind::Update, udp);
+    assert_eq!(w.state(&udp).unwrap().0, FlowState::Offloaded);
+    w.advance(Duration::from_secs(16));
+    assert_eq!(w.engine.stats().keepalive_polls, 1, "the UDP flow is polled on time");
+}
+
+#[test]
+fn connections_that_end_leave_no_activity_poll_behind() {
+    let mut w = World::new(EngineConfig::default());
+    for port in 0..5_000u16 {
+        let ct = tcp("10.1.0.2", 10_000 + port, "10.2.0.2", 443);
+        w.event(CtEventKind::Update, ct);
+        w.event(CtEventKind::Destroy, ct);
+    }
+    w.assert_no_leaks();
+    assert!(w.engine.polls.len() <= 2_048, "{} polls kept for ended flows", w.engine.polls.len());
+}
+
+#[test]
 fn adopted_and_updated_flows_keep_being_polled() {
     let mut w = World::new(EngineConfig::default());
     let ct = tcp("10.1.0.2", 40000, "10.9.1.1", 443);
