@@ -5,3 +5,4 @@ mod conntrack_kernel; // the conntrack crate against the real kernel: events, du
 mod faults; // fault injection: event storms, rtnetlink overrun, hardware faults, kernel changes, SIGKILL
 mod offload;
 mod packaging; // Kubernetes manifests, the DPA wrapper script, the example configuration // cmmd end to end: real flows through a router namespace programmed into the software cdx
+mod soak; // load and soak: churn plus real traffic; memory, event loss, leaks, latency (CMM_SOAK_SECS)

@@ -26,7 +26,7 @@ use crate::netns::Netns;
 
 /// Receive buffer of the injector's socket (acknowledgements) and of the witness (events).
 const ACK_BUFFER: usize = 8 << 20;
-const WITNESS_BUFFER: usize = 256 << 20;
+const WITNESS_BUFFER: usize = 64 << 20;
 /// Longest wait for outstanding acknowledgements in [`Injector::finish`].
 const ACK_WAIT: Duration = Duration::from_secs(10);
 
