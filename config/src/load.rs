@@ -198,7 +198,8 @@ impl Config {
 
         let mut warnings = Vec::new();
         if let Some(path) = config.offload.fastforward_file.clone() {
-            let fastforward = read_fastforward(&path)?;
+            let fastforward = read_fastforward(&path)
+                .map_err(|e| unreadable(e, "offload.fastforward_file", &provenance))?;
             warnings.extend(fastforward.notice_lines());
             if let Some((addr, line)) = fastforward.cli_listen {
                 match provenance.get("cli.listen") {
@@ -217,7 +218,8 @@ impl Config {
             config.offload.fastforward = Some(fastforward);
         }
         if let Some(path) = config.cli.password_file.clone() {
-            config.cli.password_file_users = read_password_file(&path)?;
+            config.cli.password_file_users = read_password_file(&path)
+                .map_err(|e| unreadable(e, "cli.password_file", &provenance))?;
             if let Some(user) = config
                 .cli
                 .password_file_users
@@ -293,6 +295,29 @@ fn named_file(
     }
     let path = PathBuf::from(path);
     if path.is_file() { Ok(path) } else { Err(error("no such file".to_owned())) }
+}
+
+/// A file named by `key` cannot be read: report it where the key was set, as a bad value.
+fn unreadable(
+    error: ConfigError,
+    key: &'static str,
+    provenance: &BTreeMap<&'static str, Source>,
+) -> ConfigError {
+    let ConfigError::Read { path, source } = error else { return error };
+    let value = path.display().to_string();
+    let rule = format!("cannot read the file: {source}");
+    match provenance.get(key) {
+        Some(Source::File { path: file, line }) => ConfigError::FileValue {
+            path: file.clone(),
+            line: *line,
+            key: key.to_owned(),
+            value: format!("{value:?}"),
+            rule,
+        },
+        Some(Source::Env(var)) => ConfigError::Env { var, value, rule },
+        Some(Source::Flag(flag)) => ConfigError::Flag { flag, value, rule },
+        Some(Source::Default) | None => ConfigError::Read { path, source },
+    }
 }
 
 fn path_of(path: &str) -> &'static str {

@@ -304,7 +304,7 @@ fn every_environment_and_flag_error_is_one_precise_line() {
     assert_eq!(
         load_with(&[("CMM_CLI_PASSWORD_FILE", "/nonexistent/users")], Overrides::default())
             .expect_err("missing"),
-        "/nonexistent/users: cannot read: No such file or directory (os error 2)"
+        "CMM_CLI_PASSWORD_FILE=\"/nonexistent/users\": cannot read the file: No such file or directory (os error 2)"
     );
 }
 
