@@ -265,7 +265,8 @@ pub fn decode(datagram: &[u8], out: &mut Vec<RtnlMsg>) -> usize {
                 },
                 NetlinkPayload::Done(_) => out.push(RtnlMsg::Done { seq }),
                 NetlinkPayload::Error(e) => {
-                    let errno = e.code.map_or(0, |c| -c.get());
+                    // Kernel errors are small negative numbers; anything else must not overflow.
+                    let errno = e.code.map_or(0, |c| c.get().saturating_neg());
                     out.push(RtnlMsg::Error { seq, errno });
                 }
                 _ => {}

@@ -391,3 +391,13 @@ fn dump_requests_ask_for_every_link_address_and_neighbour() {
         assert!(bytes[16..].iter().all(|b| *b == 0), "no filter: every family, every entry");
     }
 }
+
+/// cargo-fuzz finding (`rtnl` target): an `NLMSG_ERROR` whose code is `i32::MIN` made the
+/// decoder negate it with overflow (a panic in debug builds).
+#[test]
+fn an_error_code_that_cannot_be_negated_decodes_without_overflow() {
+    let mut fixed = i32::MIN.to_ne_bytes().to_vec();
+    fixed.extend_from_slice(&message(RTM_GETROUTE, NLM_F_REQUEST, 9, &[], &[]));
+    let (out, skipped) = decode(&message(NLMSG_ERROR, 0, 9, &fixed, &[]));
+    assert_eq!((out, skipped), (vec![RtnlMsg::Error { seq: 9, errno: i32::MAX }], 0));
+}
