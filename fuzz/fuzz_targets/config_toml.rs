@@ -31,7 +31,11 @@ fuzz_target!(|data: &[u8]| {
         Err(message) => assert!(!message.contains('\n'), "one line: {message:?}"),
         Ok(loaded) => {
             let again = load("effective.toml", loaded.render_effective().as_bytes());
-            assert_eq!(again.map(|l| l.config).ok(), Some(loaded.config), "check-config round trip");
+            assert_eq!(
+                again.map(|l| l.config).ok(),
+                Some(loaded.config),
+                "check-config round trip"
+            );
         }
     }
 });

@@ -5,7 +5,7 @@
 
 use cdx_sys::fci;
 use cdx_sys::fpp::{
-    CtEvent, Ct4Change, Ct4Cmd, Ct6Change, Ct6Cmd, FCode, FfControl, Payload, RouteCmd, TimeoutCmd,
+    Ct4Change, Ct4Cmd, Ct6Change, Ct6Cmd, CtEvent, FCode, FfControl, Payload, RouteCmd, TimeoutCmd,
     VlanEntry, query,
 };
 use cdx_sys::sim::Cdx;
