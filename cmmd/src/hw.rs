@@ -10,7 +10,7 @@
 //! reference-counted; an id returns to the free list only when the hardware confirmed its
 //! removal, so an id is never reused while cdx may still hold it.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::net::IpAddr;
 
 use crate::flow::{FlowId, Tuple};

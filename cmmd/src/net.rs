@@ -6,7 +6,7 @@
 //! hop has. Every update reports what changed so the engine can re-program exactly the flows
 //! that depend on it.
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 

@@ -8,7 +8,7 @@
 //! flush the cache: they mark the affected entries for a fresh lookup, and only an answer that
 //! differs from the cached one re-programs flows.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::net::IpAddr;
 
 use crate::flow::FlowId;

@@ -102,6 +102,13 @@ impl Worker {
         }
     }
 
+    /// Give back the queue's peak capacity once it is empty.
+    pub fn release_memory(&mut self) {
+        if self.outbox.is_empty() && self.outbox.capacity() > 4 * BATCH {
+            self.outbox.shrink_to(BATCH);
+        }
+    }
+
     /// Requests queued or executing.
     pub fn backlog(&self) -> usize {
         self.outbox.len() + self.in_flight

@@ -90,8 +90,11 @@ pub const NETLINK_EVENT_BUFFER: u32 = 32 << 20;
 pub const NETLINK_EVENT_BUFFER_MIN: u32 = 4_096;
 /// Largest accepted event buffer (1 GiB).
 pub const NETLINK_EVENT_BUFFER_MAX: u32 = 1 << 30;
-/// `NETLINK_BROADCAST_ERROR` on the event socket.
-pub const NETLINK_RELIABLE_DESTROY: bool = true;
+/// `NETLINK_BROADCAST_ERROR` on the event socket. Off: when the socket is full the kernel
+/// keeps every deleted conntrack until its DESTROY is delivered, and after one overrun under
+/// load its table filled to `nf_conntrack_max` with no live entry (new connections refused,
+/// `docs/performance.md` F1). The resync dump and the sweep repair lost DESTROYs instead.
+pub const NETLINK_RELIABLE_DESTROY: bool = false;
 /// Write `nf_conntrack_events=1` at start.
 pub const NETLINK_ENABLE_EVENTS_SYSCTL: bool = true;
 /// Period of the verifying dump-and-sweep.

@@ -223,13 +223,21 @@ impl AsRawFd for NetlinkFf {
 
 impl DatagramSocket for NetlinkFf {}
 
-/// Either transport, so that the daemon holds one type whatever the backend.
+/// Any transport, so that the daemon holds one type whatever the backend.
 #[derive(Debug)]
 pub enum FciSocket {
     /// `fci.ko`.
     Netlink(NetlinkFf),
-    /// The software cdx.
+    /// The software cdx behind a socket pair (its own thread, or its own process).
     Pair(PairSocket),
+    /// The software cdx answering in the caller's thread ([`crate::sim::attach`]).
+    Sim(crate::sim::SimSocket),
+}
+
+impl From<crate::sim::SimSocket> for FciSocket {
+    fn from(socket: crate::sim::SimSocket) -> FciSocket {
+        FciSocket::Sim(socket)
+    }
 }
 
 impl From<NetlinkFf> for FciSocket {
@@ -249,6 +257,7 @@ impl AsFd for FciSocket {
         match self {
             FciSocket::Netlink(socket) => socket.as_fd(),
             FciSocket::Pair(socket) => socket.as_fd(),
+            FciSocket::Sim(socket) => socket.as_fd(),
         }
     }
 }
@@ -259,4 +268,25 @@ impl AsRawFd for FciSocket {
     }
 }
 
-impl DatagramSocket for FciSocket {}
+impl DatagramSocket for FciSocket {
+    fn send(&self, message: &[u8]) -> io::Result<()> {
+        match self {
+            FciSocket::Sim(socket) => socket.send(message),
+            _ => send_with(self.as_fd(), message, MsgFlags::MSG_NOSIGNAL),
+        }
+    }
+
+    fn try_send(&self, message: &[u8]) -> io::Result<()> {
+        match self {
+            FciSocket::Sim(socket) => socket.try_send(message),
+            _ => send_with(self.as_fd(), message, MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT),
+        }
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            FciSocket::Sim(socket) => socket.recv(buf),
+            _ => Ok(recv(self.as_fd().as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT)?),
+        }
+    }
+}

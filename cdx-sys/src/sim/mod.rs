@@ -56,7 +56,7 @@ pub use crate::fpp::CtEvent;
 use crate::fpp::{CtFlags, Family, Tuple};
 
 pub use model::{Cdx, DEFAULT_CAPACITY, SimReply};
-pub use runner::{Fault, SimError, SimHandle, SimStats, spawn};
+pub use runner::{Fault, SimError, SimHandle, SimSocket, SimStats, attach, spawn};
 pub use table::Timeouts;
 
 /// Configuration of a spawned sim.

@@ -10,7 +10,7 @@
 //! The model lives behind a mutex shared with every [`SimHandle`]; the thread holds it only
 //! while handling one message, so inspection never stalls the command stream for long.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -173,6 +173,27 @@ impl std::fmt::Debug for SimHandle {
     }
 }
 
+fn new_shared(config: &SimConfig, events: PairSocket) -> Result<Arc<Shared>, SimError> {
+    let ports = config
+        .interfaces
+        .iter()
+        .map(|name| {
+            IfName::new(name).map_err(|source| SimError::Interface { name: name.clone(), source })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(Shared {
+        state: Mutex::new(State {
+            model: Cdx::new(ports, config.capacity),
+            faults: Vec::new(),
+            stats: SimStats::default(),
+            clock_offset: Duration::ZERO,
+        }),
+        events,
+        stop: AtomicBool::new(false),
+        thread: Mutex::new(None),
+    }))
+}
+
 /// Starts a sim. Returns its handle, the command socket (give it to a
 /// [`crate::fci::Transport`]) and the event socket (non-blocking; read REMOVED events from
 /// it as from `fci.ko`'s group 1).
@@ -181,27 +202,10 @@ impl std::fmt::Debug for SimHandle {
 /// [`SimError::Interface`] for an invalid interface name; [`SimError::Io`] if the sockets
 /// or the thread cannot be created.
 pub fn spawn(config: SimConfig) -> Result<(SimHandle, PairSocket, PairSocket), SimError> {
-    let ports = config
-        .interfaces
-        .iter()
-        .map(|name| {
-            IfName::new(name).map_err(|source| SimError::Interface { name: name.clone(), source })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let (command_peer, command_sim) = PairSocket::pair()?;
     let (event_peer, event_sim) = PairSocket::pair()?;
     event_peer.set_nonblocking(true)?;
-    let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            model: Cdx::new(ports, config.capacity),
-            faults: Vec::new(),
-            stats: SimStats::default(),
-            clock_offset: Duration::ZERO,
-        }),
-        events: event_sim,
-        stop: AtomicBool::new(false),
-        thread: Mutex::new(None),
-    });
+    let shared = new_shared(&config, event_sim)?;
     let tick = config.tick.max(Duration::from_millis(1));
     let thread_shared = Arc::clone(&shared);
     let thread = std::thread::Builder::new()
@@ -209,6 +213,90 @@ pub fn spawn(config: SimConfig) -> Result<(SimHandle, PairSocket, PairSocket), S
         .spawn(move || serve(&thread_shared, &command_sim, tick))?;
     *lock(&shared.thread) = Some(thread);
     Ok((SimHandle { shared }, command_peer, event_peer))
+}
+
+/// Starts a sim whose commands are answered in the caller's thread, inside `send`, as
+/// `fci.ko` answers inside `sendmsg`: no second thread to wake per command. Same framing,
+/// same model, same faults as [`spawn`]; a thread of its own only ages flows and sends the
+/// REMOVED events. Returns the handle, the command socket and the event socket
+/// (non-blocking).
+///
+/// # Errors
+/// As [`spawn`].
+pub fn attach(config: SimConfig) -> Result<(SimHandle, SimSocket, PairSocket), SimError> {
+    let (event_peer, event_sim) = PairSocket::pair()?;
+    event_peer.set_nonblocking(true)?;
+    let shared = new_shared(&config, event_sim)?;
+    let tick = config.tick.max(Duration::from_millis(1));
+    let thread_shared = Arc::clone(&shared);
+    let thread = std::thread::Builder::new().name("cdx-sim-aging".into()).spawn(move || {
+        while !thread_shared.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(tick);
+            age(&thread_shared, tick);
+        }
+    })?;
+    *lock(&shared.thread) = Some(thread);
+    // A socket nobody writes to: what `Transport` polls while it waits for a reply that will
+    // never come (a dropped reply), until its deadline.
+    let (idle, _idle_peer) = PairSocket::pair()?;
+    let socket =
+        SimSocket { shared: Arc::clone(&shared), replies: Mutex::new(VecDeque::new()), idle };
+    Ok((SimHandle { shared }, socket, event_peer))
+}
+
+/// The command socket of [`attach`]: `send` runs the request through the model at once and
+/// queues the reply frame (or the netlink error, or nothing for a dropped reply; a delay
+/// stalls `send`, as cdx's command mutex stalls `sendmsg`); `recv` hands the queued frames out.
+#[derive(Debug)]
+pub struct SimSocket {
+    shared: Arc<Shared>,
+    replies: Mutex<VecDeque<Vec<u8>>>,
+    idle: PairSocket,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl AsFd for SimSocket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.idle.as_fd()
+    }
+}
+
+impl AsRawFd for SimSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.idle.as_raw_fd()
+    }
+}
+
+impl DatagramSocket for SimSocket {
+    fn send(&self, message: &[u8]) -> io::Result<()> {
+        answer_with(&self.shared, message, &mut |frame, delay| {
+            if let Some(delay) = delay {
+                std::thread::sleep(delay);
+            }
+            lock(&self.replies).push_back(frame.to_vec());
+        });
+        Ok(())
+    }
+
+    fn try_send(&self, message: &[u8]) -> io::Result<()> {
+        self.send(message)
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(frame) = lock(&self.replies).pop_front() else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        let len = frame.len().min(buf.len());
+        buf.get_mut(..len)
+            .unwrap_or_default()
+            .copy_from_slice(frame.get(..len).unwrap_or_default());
+        Ok(len)
+    }
 }
 
 /// The thread: answer commands, age every tick.
@@ -361,6 +449,21 @@ enum Disposition {
 
 /// Handles one message from the command socket (normally one request), queueing replies.
 fn answer(shared: &Shared, message: &[u8], replies: &mut ReplyBatch) {
+    answer_with(shared, message, &mut |frame, delay| {
+        if delay.is_some() {
+            // Replies keep their order: earlier ones leave before the stall.
+            replies.flush(&shared.state);
+        }
+        if let Some(delay) = delay {
+            std::thread::sleep(delay);
+        }
+        replies.push(frame, &shared.state);
+    });
+}
+
+/// Runs every request of one message through the model; `reply` gets each reply frame and
+/// the delay to apply before it.
+fn answer_with(shared: &Shared, message: &[u8], reply: &mut dyn FnMut(&[u8], Option<Duration>)) {
     for frame in frames(message) {
         let Ok(Frame::Request { seq, fcode, payload }) = frame else {
             lock(&shared.state).stats.malformed += 1;
@@ -370,12 +473,7 @@ fn answer(shared: &Shared, message: &[u8], replies: &mut ReplyBatch) {
         let disposition =
             execute(&mut lock(&shared.state), seq, fcode, payload, message.len(), &mut out);
         if let Disposition::Reply { len, delay } = disposition {
-            if let Some(delay) = delay {
-                // Replies keep their order: earlier ones leave before the stall.
-                replies.flush(&shared.state);
-                std::thread::sleep(delay);
-            }
-            replies.push(out.get(..len).unwrap_or_default(), &shared.state);
+            reply(out.get(..len).unwrap_or_default(), delay);
         }
     }
 }

@@ -70,11 +70,13 @@ impl Backend {
         })
     }
 
-    /// The software cdx, in this process, knowing `ports` as its interfaces.
+    /// The software cdx, in this process, knowing `ports` as its interfaces. It answers each
+    /// command inside the worker's `send`, as `fci.ko` answers inside `sendmsg` (same bytes;
+    /// no second thread to wake per command).
     pub fn sim(ports: Vec<String>, capacity: usize) -> Result<Backend, BackendError> {
         let config = SimConfig { interfaces: ports, capacity, ..SimConfig::default() };
         let (handle, commands, events) =
-            sim::spawn(config).map_err(|e| BackendError::Sim(e.to_string()))?;
+            sim::attach(config).map_err(|e| BackendError::Sim(e.to_string()))?;
         Ok(Backend {
             name: "sim",
             executor: FciExecutor::new(Transport::new(FciSocket::from(commands)), COMMAND_TIMEOUT),

@@ -420,6 +420,8 @@ impl Daemon {
         self.run_cli(now);
         self.execute_actions(now);
         self.worker.flush();
+        self.engine.release_memory();
+        self.worker.release_memory();
         if let Some(cli) = self.cli.as_mut() {
             cli.on_timer(self.poll.registry(), now);
         }

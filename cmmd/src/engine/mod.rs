@@ -17,12 +17,14 @@
 mod flow;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::collections::{BinaryHeap, VecDeque};
+
+use hashbrown::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use self::flow::{CLIENT, NO_ROUTE, ORIG, REPLY, SERVER, flag};
 pub use self::flow::{Flow, FlowState};
@@ -269,7 +271,7 @@ pub struct Engine {
     epoch: Instant,
     table: FlowTable<Flow>,
     hw_index: HashTable<u32>,
-    hw_hasher: RandomState,
+    hw_hasher: DefaultHashBuilder,
     routes: RouteCache,
     hw_routes: HwRoutes,
     net: NetView,
@@ -313,7 +315,7 @@ impl Engine {
         let refresh_tokens = f64::from(cfg.keepalive.max_refresh_per_second);
         Engine {
             hw_index: HashTable::with_capacity(cfg.capacity.min(1 << 16)),
-            hw_hasher: RandomState::new(),
+            hw_hasher: DefaultHashBuilder::default(),
             cfg,
             epoch: now,
             table,
@@ -496,7 +498,11 @@ impl Engine {
                     {
                         self.stats.resync_added += 1;
                     }
-                    self.resolve(id, now);
+                    // During the initial dump the table is only loaded: readiness first,
+                    // resolution and programming for all at once when the dump is done.
+                    if self.phase == Phase::Ready {
+                        self.resolve(id, now);
+                    }
                 }
             }
         }
@@ -699,6 +705,9 @@ impl Engine {
                     ms = took.as_millis() as u64,
                     "initial conntrack dump done"
                 );
+                for id in self.table.ids_where(|f| f.state == FlowState::Resolving) {
+                    self.resolve(id, now);
+                }
             }
             DumpKind::Resync => {
                 self.stats.resyncs += 1;
@@ -1706,6 +1715,20 @@ impl Engine {
     /// Number of queued actions.
     pub fn pending_actions(&self) -> usize {
         self.actions.len()
+    }
+
+    /// Give back memory a burst left behind (the action queue and the map of commands in
+    /// flight keep their peak capacity otherwise: after a cold start of 131072 connections
+    /// that is more than the table itself). Cheap when there is nothing to give back.
+    pub fn release_memory(&mut self) {
+        const KEEP: usize = 1024;
+        if self.actions.is_empty() && self.actions.capacity() > 4 * KEEP {
+            self.actions.shrink_to(KEEP);
+        }
+        if self.inflight.capacity() > 4 * KEEP && self.inflight.len() < self.inflight.capacity() / 8
+        {
+            self.inflight.shrink_to(KEEP.max(2 * self.inflight.len()));
+        }
     }
 
     // ------------------------------------------------------------------ control

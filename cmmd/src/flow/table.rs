@@ -3,15 +3,18 @@
 //! Entries live in a slab of slots (a `Vec`), so a flow keeps the same [`FlowId`] for its whole
 //! life: timers, route dependencies and the keepalive cursor refer to flows by id without
 //! holding references. A `hashbrown::HashTable<u32>` indexes the slots by [`FlowKey`]; it stores
-//! 4 bytes per bucket instead of a copy of the key.
+//! 4 bytes per bucket instead of a copy of the key. Keys are hashed with foldhash seeded at
+//! random per process (hashbrown's default): SipHash cost 40-45 ns per key and 38 % of the
+//! engine's time (`docs/performance.md`); the random seed keeps an outside attacker from
+//! predicting bucket collisions.
 //!
 //! The capacity is a hard bound fixed at construction: [`FlowTable::insert`] refuses a new entry
 //! when the table is full and never evicts one. Ids carry a generation so that a stale id (the
 //! flow was removed and its slot reused) is detected instead of aliasing a different flow.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::key::FlowKey;
 
@@ -53,7 +56,7 @@ pub struct FlowTable<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     index: HashTable<u32>,
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
     capacity: usize,
     len: usize,
 }
@@ -66,7 +69,7 @@ impl<T: Keyed> FlowTable<T> {
             slots: Vec::new(),
             free: Vec::new(),
             index: HashTable::with_capacity(capacity),
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
             capacity,
             len: 0,
         }
