@@ -58,7 +58,7 @@ mod telnet;
 #[cfg(test)]
 mod tests;
 
-pub use auth::{AuthError, Credentials, PhcHash, Secret, hash_password};
+pub use auth::{AuthError, Credentials, PhcHash, Secret, VerifyMemory, hash_password};
 pub use client::{CtlClient, CtlRequest, Finished, quote_command};
 pub use command::{
     COMMANDS, Command, CommandSpec, ConnectionFilter, DebugCategory, FlowTuple, Privilege,

@@ -10,6 +10,8 @@
 //!   [`Session::reply_error`] calls, then [`Session::reply_done`]; `Close` means: flush the
 //!   pending output, then close the socket. While a request is outstanding, typed input is
 //!   buffered (at most `max_pending_input` bytes) and replayed afterwards.
+//! - When the client shuts its sending side (`printf … | ncat`), call
+//!   [`Session::end_of_input`]: what it sent is still answered, then the session closes.
 //! - Time is an argument: call [`Session::on_timer`] at [`Session::next_deadline`] (login delay,
 //!   login timeout, idle timeout).
 //! - Back-pressure: stop producing reply lines while [`Session::output_len`] is above your
@@ -120,7 +122,8 @@ pub enum Request {
 /// Why a session closed itself (also counted in [`SessionStats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
-    /// `quit`, `exit`, `logout` or Ctrl-D.
+    /// `quit`, `exit`, `logout`, Ctrl-D, or the end of the client's input once everything it
+    /// sent was answered ([`Session::end_of_input`]).
     Quit,
     /// Too many failed logins in this session.
     LoginFailures,
@@ -209,6 +212,8 @@ pub struct Session {
     last_input: Option<Instant>,
     /// The idle clock restarts at the next [`Session::on_timer`] (a reply just ended).
     idle_restart: bool,
+    /// The client sends nothing more: close once its input is answered.
+    input_ended: bool,
     window: Option<(u16, u16)>,
     stats: SessionStats,
 }
@@ -231,6 +236,7 @@ impl Session {
             started: None,
             last_input: None,
             idle_restart: false,
+            input_ended: false,
             window: None,
             stats: SessionStats::default(),
         }
@@ -261,6 +267,28 @@ impl Session {
                 .push_text("\n% Too many failed logins from your address; try again later\n");
         }
         self.close(CloseReason::LockedOut);
+    }
+
+    /// The client will send nothing more (it shut its sending side down). Input already
+    /// received is still processed: the outstanding request is answered and buffered lines run.
+    /// Then the session closes ([`CloseReason::Quit`]); a failed login closes it at once, as no
+    /// retry can come.
+    pub fn end_of_input(&mut self) {
+        if matches!(self.phase, Phase::NotStarted | Phase::Closed) {
+            return;
+        }
+        self.input_ended = true;
+        self.close_if_input_ended();
+    }
+
+    fn close_if_input_ended(&mut self) {
+        if self.input_ended
+            && self.pending_input.is_empty()
+            && !self.phase.awaits_daemon()
+            && self.phase != Phase::Closed
+        {
+            self.close(CloseReason::Quit);
+        }
     }
 
     /// Process bytes read from the connection.
@@ -328,6 +356,7 @@ impl Session {
         let delay = self.config.login_delay.saturating_mul(1 << doublings).min(MAX_LOGIN_DELAY);
         // A delay that does not fit in an Instant (absurd configuration) means no delay.
         self.phase = Phase::LoginDelay { until: now.checked_add(delay).unwrap_or(now) };
+        self.close_if_input_ended();
     }
 
     /// The answer to [`Request::Enable`].
@@ -490,9 +519,16 @@ impl Session {
 
     fn replay_pending_input(&mut self) {
         while !self.phase.awaits_daemon() && self.phase != Phase::Closed {
+            // A short buffered line can have a long reply: a client that queues commands
+            // without reading is disconnected here as it is in `receive`.
+            if self.output.len() > self.config.max_output && !self.pending_input.is_empty() {
+                self.close(CloseReason::OutputOverflow);
+                break;
+            }
             let Some(byte) = self.pending_input.pop_front() else { break };
             self.on_key(byte);
         }
+        self.close_if_input_ended();
     }
 
     /// The client echoes nothing itself: it agreed to our `WILL ECHO`.

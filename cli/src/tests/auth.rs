@@ -121,3 +121,33 @@ fn secrets_do_not_print() {
     assert_eq!(format!("{secret:?}"), "Secret(***)");
     assert_eq!(secret.expose(), "hunter2");
 }
+
+#[test]
+fn one_verify_memory_serves_every_verification() {
+    use crate::auth::VerifyMemory;
+    let mut memory = VerifyMemory::default();
+    let small = PhcHash::parse(&cheap("one")).unwrap();
+    let large = PhcHash::parse(
+        &hash_password_with("two", Params::new(64, 2, 2, Some(16)).unwrap()).unwrap(),
+    )
+    .unwrap();
+    // The same answers as with fresh memory, whichever hash came before (the memory grows to
+    // the largest and is reused for the smaller).
+    for _ in 0..2 {
+        assert!(large.verify_with("two", &mut memory));
+        assert!(!large.verify_with("one", &mut memory));
+        assert!(small.verify_with("one", &mut memory));
+        assert!(!small.verify_with("two", &mut memory));
+    }
+    assert_eq!(format!("{memory:?}"), "VerifyMemory(64 KiB)");
+    // The reference implementation's example (`argon2 somesalt -id -t 2 -m 16`) verifies.
+    let reference =
+        "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
+    let reference = PhcHash::parse(reference).unwrap();
+    assert!(reference.verify_with("password", &mut memory));
+    assert!(!reference.verify_with("passwore", &mut memory));
+    let credentials = Credentials::default_admin();
+    assert!(credentials.verify_with("admin", "admin", &mut memory));
+    assert!(!credentials.verify_with("admin", "admin ", &mut memory));
+    assert!(!credentials.verify_with("nobody", "admin", &mut memory), "dummy hash, same memory");
+}

@@ -535,6 +535,67 @@ fn a_client_that_floods_without_reading_is_disconnected() {
 }
 
 #[test]
+fn buffered_commands_of_a_client_that_does_not_read_stop_at_the_output_bound() {
+    let config = SessionConfig { max_output: 1000, ..SessionConfig::default() };
+    let mut session = logged_in(config, false);
+    // Eight bytes of input, a long reply each: the buffered lines must not run unbounded.
+    session.receive(&b"show config\n".repeat(200), t0());
+    for _ in 0..200 {
+        let Some(Request::Execute(_)) = session.next_request() else { break };
+        session.reply_line(&"x".repeat(300));
+        session.reply_done();
+    }
+    assert_eq!(session.stats().closed, Some(CloseReason::OutputOverflow));
+    assert!(session.output_len() < 1000 + 300 + 16, "{}", session.output_len());
+    // Session-local replies (help) are bounded the same way.
+    let mut session =
+        logged_in(SessionConfig { max_output: 5000, ..SessionConfig::default() }, false);
+    session.receive(b"show version\n", t0());
+    execute(&mut session);
+    session.receive(&b"help\n".repeat(1000), t0());
+    session.reply_done();
+    assert_eq!(session.stats().closed, Some(CloseReason::OutputOverflow));
+    assert!(session.output_len() < 5000 + 4000, "{}", session.output_len());
+    assert!(matches!(requests(&mut session).as_slice(), [Request::Close]));
+}
+
+#[test]
+fn end_of_input_answers_what_was_sent_then_closes() {
+    // `printf 'admin\nadmin\nshow version\nshow counters\n' | ncat`: the client's FIN arrives
+    // while the password is being verified.
+    let mut session =
+        Session::new(SessionConfig { banner: String::new(), ..SessionConfig::default() });
+    session.start(t0());
+    session.receive(b"admin\nadmin\nshow version\nshow counters\n", t0());
+    session.end_of_input();
+    assert!(matches!(requests(&mut session).as_slice(), [Request::Authenticate { .. }]));
+    assert!(!session.is_closed(), "the login is still being verified");
+    session.authenticated(true, t0());
+    assert_eq!(execute(&mut session), Command::ShowVersion);
+    session.reply_line("v");
+    session.reply_done();
+    assert_eq!(execute(&mut session), Command::ShowCounters);
+    session.reply_line("c");
+    session.reply_done();
+    assert!(matches!(requests(&mut session).as_slice(), [Request::Close]));
+    assert_eq!(session.stats().closed, Some(CloseReason::Quit));
+    assert!(take(&mut session).ends_with("cmm> v\\r\\ncmm> c\\r\\ncmm> "));
+
+    // Nothing outstanding: closes at once; a failed login cannot be retried: closes at once.
+    let mut idle = raw();
+    idle.end_of_input();
+    assert!(matches!(requests(&mut idle).as_slice(), [Request::Close]));
+    let mut failing = Session::new(SessionConfig::default());
+    failing.start(t0());
+    failing.receive(b"admin\nwrong\n", t0());
+    failing.end_of_input();
+    requests(&mut failing);
+    failing.authenticated(false, t0());
+    assert!(matches!(requests(&mut failing).as_slice(), [Request::Close]));
+    assert!(take(&mut failing).ends_with("Access denied\\r\\n"));
+}
+
+#[test]
 fn a_custom_hostname_and_banner() {
     let config = SessionConfig {
         hostname: "node-7".to_owned(),
