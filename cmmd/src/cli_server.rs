@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use cli::{
     Admission, Credentials, Invocation, LockoutPolicy, LoginLimiter, PhcHash, Request, Secret,
-    Session, SessionConfig,
+    Session, SessionConfig, VerifyMemory,
 };
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use mio::net::{TcpListener, TcpStream};
@@ -54,6 +54,8 @@ fn auth_thread(
     mut enable: Option<PhcHash>,
     wake: Arc<dyn Fn() + Send + Sync>,
 ) {
+    // One argon2 working memory for every verification (see `cli::VerifyMemory`).
+    let mut memory = VerifyMemory::default();
     for msg in rx {
         match msg {
             AuthMsg::Replace { credentials, enable: e } => {
@@ -62,9 +64,9 @@ fn auth_thread(
             }
             AuthMsg::Check { token, serial, enable: is_enable, user, password } => {
                 let ok = if is_enable {
-                    enable.as_ref().is_none_or(|h| h.verify(password.expose()))
+                    enable.as_ref().is_none_or(|h| h.verify_with(password.expose(), &mut memory))
                 } else {
-                    creds.verify(&user, password.expose())
+                    creds.verify_with(&user, password.expose(), &mut memory)
                 };
                 if tx.send(AuthDone { token, serial, enable: is_enable, user, ok }).is_err() {
                     return;
@@ -266,7 +268,8 @@ impl CliServer {
         while total < READ_BUDGET {
             match conn.stream.read(&mut buf) {
                 Ok(0) => {
-                    conn.closing = Some(now);
+                    // The client shut its side: answer what it sent, then close.
+                    conn.session.end_of_input();
                     break;
                 }
                 Ok(n) => {
@@ -403,6 +406,9 @@ impl CliServer {
 
     /// Write what the socket accepts; close the session when it is done.
     pub fn flush(&mut self, registry: &Registry, token: Token, now: Instant) {
+        // A finished reply lets the session run the next line the client typed ahead (or
+        // close after its end of input): take those requests now, not at the next socket event.
+        self.process(token, now);
         let Some(conn) = self.conns.get_mut(&token) else { return };
         loop {
             let pending = conn.session.pending_output();
@@ -471,8 +477,11 @@ impl CliServer {
         }
     }
 
-    /// The earliest session deadline.
+    /// The earliest session deadline; now while commands wait to be executed.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.invocations.is_empty() {
+            return Some(Instant::now());
+        }
         self.conns
             .values()
             .filter_map(|c| {
