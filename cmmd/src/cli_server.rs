@@ -124,6 +124,9 @@ pub struct CliServer {
     auth_rx: Receiver<AuthDone>,
     auth_backlog: VecDeque<AuthMsg>,
     invocations: VecDeque<(Token, Invocation)>,
+    /// Sessions whose last read stopped at `READ_BUDGET` with bytes left: the readiness edge
+    /// was consumed, so the next turn reads them without waiting for one.
+    unread: Vec<Token>,
     counters: CliCounters,
 }
 
@@ -160,6 +163,7 @@ impl CliServer {
             auth_rx,
             auth_backlog: VecDeque::new(),
             invocations: VecDeque::new(),
+            unread: Vec::new(),
             counters: CliCounters::default(),
         })
     }
@@ -265,24 +269,33 @@ impl CliServer {
         }
         let mut buf = [0u8; 4096];
         let mut total = 0;
+        let mut drained = false;
         while total < READ_BUDGET {
             match conn.stream.read(&mut buf) {
                 Ok(0) => {
                     // The client shut its side: answer what it sent, then close.
                     conn.session.end_of_input();
+                    drained = true;
                     break;
                 }
                 Ok(n) => {
                     total += n;
                     conn.session.receive(&buf[..n], now);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
                     conn.closing = Some(now);
+                    drained = true;
                     break;
                 }
             }
+        }
+        if !drained && !self.unread.contains(&token) {
+            self.unread.push(token);
         }
         self.process(token, now);
     }
@@ -448,8 +461,13 @@ impl CliServer {
         }
     }
 
-    /// Run session timers and close what must close.
+    /// Go on reading sessions whose input exceeded one turn's budget, run session timers and
+    /// close what must close.
     pub fn on_timer(&mut self, registry: &Registry, now: Instant) {
+        for token in std::mem::take(&mut self.unread) {
+            self.read(token, now);
+            self.flush(registry, token, now);
+        }
         let due: Vec<Token> = self
             .conns
             .iter()
@@ -477,9 +495,10 @@ impl CliServer {
         }
     }
 
-    /// The earliest session deadline; now while commands wait to be executed.
+    /// The earliest session deadline; now while commands wait to be executed or input to be
+    /// read.
     pub fn next_deadline(&self) -> Option<Instant> {
-        if !self.invocations.is_empty() {
+        if !self.invocations.is_empty() || !self.unread.is_empty() {
             return Some(Instant::now());
         }
         self.conns
