@@ -1,6 +1,7 @@
 //! Integration tests, one binary (one link step). Kernel tests create and remove their own
 //! network namespaces; they need root and run in CI.
 
+mod cli; // the telnet CLI of the running daemon: every command, telnet/expect, ncat, ctl, abuse and security
 mod conntrack_kernel; // the conntrack crate against the real kernel: events, dump, update, delete, overrun
 mod faults; // fault injection: event storms, rtnetlink overrun, hardware faults, kernel changes, SIGKILL
 mod offload;

@@ -16,6 +16,7 @@ pub mod measure; // resident memory of a process, report lines of measured figur
 pub mod netns;
 pub mod scenario; // routers ready to offload injected entries, kernel and hardware sets, waits
 pub mod sim_relay; // the software cdx in the test process, served to cmmd --sim-socket
+pub mod telnet; // CLI clients: a raw TCP client that never negotiates, the real telnet under expect
 pub mod topology;
 pub mod traffic;
 

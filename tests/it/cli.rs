@@ -1,0 +1,703 @@
+//! The operator CLI of the running daemon, over real TCP: every command through `cmmd --backend
+//! sim` checked against the output format `cmmd::control` documents, the real `telnet` client
+//! under `expect` (login, `?`, TAB, history), a raw client that never negotiates, `cmmd ctl`,
+//! and the abuse and security bounds (issue 5 item 6, issue 8 item 4).
+//!
+//! Each test starts its own daemon in its own namespace, so each has 127.0.0.1:2103 to itself.
+//! Test accounts use cheap argon2id hashes (m=8, t=1, p=1) so that logins cost microseconds.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use argon2::password_hash::PasswordHasher as _;
+use cmmd_tests::daemon::Daemon;
+use cmmd_tests::telnet::{CliClient, ENABLED_PROMPT, NEGOTIATION, PROMPT, run_expect};
+use cmmd_tests::topology::{self, Topology};
+use cmmd_tests::traffic::{IO_TIMEOUT, TcpHoldServer, wait_for};
+use cmmd_tests::{Netns, require_root};
+
+const CMMD: &str = env!("CARGO_BIN_EXE_cmmd-test");
+const WAIT: Duration = Duration::from_secs(15);
+const POLL: Duration = Duration::from_millis(50);
+
+/// Where every daemon of these tests listens (each in its own namespace).
+pub(crate) fn cli_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 2103))
+}
+
+pub(crate) fn binary() -> &'static Path {
+    Path::new(CMMD)
+}
+
+/// An argon2id PHC string of `password` with the smallest cost (tests only).
+pub(crate) fn cheap_hash(password: &str) -> String {
+    let params = argon2::Params::new(8, 1, 1, None).expect("valid argon2 parameters");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(password.as_bytes())
+        .expect("hashing")
+        .to_string()
+}
+
+/// Password of the `admin` account in these tests (what `cmmd ctl` sends by default).
+pub(crate) const ADMIN_PASSWORD: &str = "admin";
+/// A second account.
+const OPERATOR: (&str, &str) = ("operator", "Op3rator-pass!");
+
+/// A configuration file: the `admin` and `operator` accounts with cheap hashes, then `extra`
+/// (more `[cli]` keys first, other tables after).
+pub(crate) fn config_file(cli_keys: &str, tables: &str) -> tempfile::NamedTempFile {
+    let text = format!(
+        "[cli]\nusers = [\n  {{ name = \"admin\", password_hash = \"{}\" }},\n  \
+         {{ name = \"{}\", password_hash = \"{}\" }},\n]\n{cli_keys}\n{tables}\n",
+        cheap_hash(ADMIN_PASSWORD),
+        OPERATOR.0,
+        cheap_hash(OPERATOR.1),
+    );
+    let file = tempfile::NamedTempFile::new().expect("temporary file");
+    std::fs::write(file.path(), text).expect("write the configuration");
+    file
+}
+
+/// A daemon alone in a new namespace with the sim backend and `config`.
+fn lone_daemon(prefix: &str, config: &tempfile::NamedTempFile, extra: &[&str]) -> (Netns, Daemon) {
+    let netns = Netns::new(prefix).expect("namespace");
+    let path = config.path().to_string_lossy().into_owned();
+    let mut args = vec!["--backend", "sim", "--config", path.as_str()];
+    args.extend_from_slice(extra);
+    let daemon = Daemon::start(binary(), &netns, &args).expect("cmmd starts");
+    (netns, daemon)
+}
+
+/// A logged-in raw client.
+fn admin_session(netns: &Netns) -> CliClient {
+    let mut client = CliClient::connect(netns, cli_addr()).expect("connect to the CLI");
+    client.login("admin", ADMIN_PASSWORD).expect("admin logs in");
+    client
+}
+
+/// A TCP connection from the client namespace to `to`, held open.
+fn hold_tcp(topo: &Topology, to: SocketAddr) -> TcpStream {
+    let stream = topo
+        .client
+        .run_in(|| TcpStream::connect_timeout(&to, IO_TIMEOUT))
+        .expect("run in the client namespace")
+        .expect("connect through the router");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    stream
+}
+
+fn lines(reply: &str) -> Vec<&str> {
+    reply.lines().collect()
+}
+
+/// The MAC address of `device` in `netns`.
+fn mac(netns: &Netns, device: &str) -> String {
+    let out = netns.ip(&["link", "show", device]).expect("ip link");
+    out.split_whitespace().skip_while(|w| *w != "link/ether").nth(1).expect("a MAC").to_string()
+}
+
+/// The field after `key=` in a `show connections` line.
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split([' ', ',']).find_map(|w| w.strip_prefix(key)).unwrap_or("")
+}
+
+/// The router daemon of `topo` with both ports fast-path ports, one offloaded IPv4 and one
+/// IPv6 TCP connection through it; returns the daemon, the held streams and their ports.
+struct Flows {
+    daemon: Daemon,
+    _config: tempfile::NamedTempFile,
+    _servers: (TcpHoldServer, TcpHoldServer),
+    held: Vec<TcpStream>,
+    v4_port: u16,
+    v6_port: u16,
+}
+
+fn router_with_two_flows(topo: &Topology, extra: &[&str]) -> Flows {
+    let servers = (
+        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
+            .unwrap(),
+        TcpHoldServer::start(&topo.server, Topology::server_addr(true, topology::SERVICE_PORT))
+            .unwrap(),
+    );
+    let config = config_file("", "");
+    let config_path = config.path().to_string_lossy().into_owned();
+    let mut args = vec!["--backend", "sim", "--ports", "r0,r1", "--config", &config_path];
+    args.extend_from_slice(extra);
+    let daemon = Daemon::start(binary(), &topo.router, &args).unwrap();
+    let v4 = hold_tcp(topo, Topology::server_addr(false, topology::SERVICE_PORT));
+    let v6 = hold_tcp(topo, Topology::server_addr(true, topology::SERVICE_PORT));
+    let (v4_port, v6_port) = (v4.local_addr().unwrap().port(), v6.local_addr().unwrap().port());
+    let flows =
+        Flows { daemon, _config: config, _servers: servers, held: vec![v4, v6], v4_port, v6_port };
+    flows.wait_offloaded();
+    flows
+}
+
+impl Flows {
+    fn wait_offloaded(&self) {
+        let ports = [self.v4_port, self.v6_port];
+        wait_for(WAIT, POLL, || {
+            let t = self.daemon.sim().ok()?;
+            ports
+                .iter()
+                .all(|p| t.by_sport(*p).is_some_and(|c| c.in_hw == (true, true)))
+                .then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!("both flows offloaded: {:#?}\n{}", self.daemon.sim(), self.daemon.log())
+        });
+    }
+
+    /// The `show connections` line this test expects for the flow from `sport`, given the
+    /// values only the kernel and the hardware know (timeout, conntrack id, route ids).
+    fn expected_line(&self, line: &str, v6: bool) -> String {
+        let sport = if v6 { self.v6_port } else { self.v4_port };
+        let sim = self.daemon.sim().unwrap();
+        let routes = sim.by_sport(sport).expect("offloaded").routes;
+        let timeout: u32 = line.split_whitespace().nth(4).and_then(|t| t.parse().ok()).unwrap_or(0);
+        assert!((431_000..=432_000).contains(&timeout), "ESTABLISHED timeout: {line}");
+        let id = field(line, "id=");
+        let (l3, client, server, masquerade) = if v6 {
+            ("ipv6     10", "fd01::2", "fd02::2", "fd02::100")
+        } else {
+            ("ipv4     2", "10.1.0.2", "10.2.0.2", "10.2.0.100")
+        };
+        format!(
+            "{l3} tcp      6 {timeout} ESTABLISHED src={client} dst={server} sport={sport} dport=80 \
+             src={server} dst={masquerade} sport=80 dport={sport} [ASSURED] mark=0 zone=0 id={id}, \
+             Flags: 1, offload: offloaded, routes: {}/{}",
+            routes.0, routes.1
+        )
+    }
+}
+
+/// `show connections` and its filters, the reply shapes of every `show` and `query` command.
+#[test]
+fn every_show_and_query_command_answers_in_its_documented_format() {
+    require_root();
+    let topo = Topology::new().unwrap();
+    let flows = router_with_two_flows(&topo, &[]);
+    let (p4, p6) = (flows.v4_port, flows.v6_port);
+    let mut cli = admin_session(&topo.router);
+
+    // show connections: one conntrack -L style line per connection, then the count.
+    let table = cli.command("show connections").unwrap();
+    let rows = lines(&table);
+    assert_eq!(rows.len(), 3, "{table}");
+    assert_eq!(rows[2], "2 connections printed");
+    let v4_line = rows.iter().find(|l| l.contains(&format!("sport={p4} "))).expect("IPv4 row");
+    let v6_line = rows.iter().find(|l| l.contains(&format!("sport={p6} "))).expect("IPv6 row");
+    assert_eq!(*v4_line, flows.expected_line(v4_line, false));
+    assert_eq!(*v6_line, flows.expected_line(v6_line, true));
+    let only = |reply: &str, rows: &[&str]| {
+        let mut expected: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        expected.push_str(&format!("{} connections printed\n", rows.len()));
+        assert_eq!(reply, expected);
+    };
+    only(&cli.command("show connections proto udp").unwrap(), &[]);
+    only(
+        &cli.command("show connections proto tcp state established offloaded").unwrap(),
+        &rows[..2],
+    );
+    only(&cli.command("show connections state syn_sent").unwrap(), &[]);
+    only(&cli.command("show connections addr fd02::2").unwrap(), &[v6_line]);
+    only(&cli.command(&format!("show connections port {p4}")).unwrap(), &[v4_line]);
+    only(&cli.command("show connections addr 10.2.0.100 proto 6").unwrap(), &[v4_line]);
+    only(&cli.command("show connections pending").unwrap(), &[]);
+    only(&cli.command("show connections refused").unwrap(), &[]);
+    only(&cli.command("sh conn pend ref").unwrap(), &[]);
+    assert_eq!(cli.command("show connections | include ipv6").unwrap(), format!("{v6_line}\n"));
+    assert_eq!(cli.command("show connections | exclude ipv | count").unwrap(), "1\n");
+    assert_eq!(cli.command("show connections | begin ipv6 | count").unwrap(), "2\n");
+    // The scripting client prints the same table.
+    assert_eq!(flows.daemon.ctl("show connections").unwrap(), table);
+
+    // show counters: `name: value`, one per line.
+    let counters = cli.command("show counters").unwrap();
+    for line in lines(&counters) {
+        let (name, value) = line.split_once(": ").unwrap_or_else(|| panic!("{line:?}"));
+        assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        assert!(!value.is_empty() && !value.contains(' ') || value.starts_with("<= "), "{line}");
+    }
+    for expected in [
+        "table_entries: 2",
+        "table_capacity: 131072",
+        "hw_route_objects: 2",
+        "admitted: 2",
+        "offloaded: 2",
+        "withdrawn: 0",
+        "hw_failed: 0",
+        "excluded_by_rule: 0",
+        "deactivated: 0",
+        "cli_sessions: 1",
+        "cli_login_failures: 0",
+        "cli_refused: 0",
+    ] {
+        assert!(counters.lines().any(|l| l == expected), "{expected:?} in\n{counters}");
+    }
+
+    assert_eq!(cli.command("show activate").unwrap(), "1\n");
+    assert_eq!(
+        cli.command("show debug_level").unwrap(),
+        "command:\tnot printed\nerror:  \tprinted\nwarning:\tprinted\ninfo:   \tprinted\n"
+    );
+    assert_eq!(
+        cli.command("show rules").unwrap(),
+        "pptp:\n\tproto: tcp (6)  mask ff\n\tport: 1723 mask ffff\n\
+         sip:\n\tproto: udp (17)  mask ff\n\tport: 5060 mask ffff\n\
+         ftp:\n\tproto: tcp (6)  mask ff\n\tport: 21 mask ffff\n",
+        "the vendor's rules, most recently defined first"
+    );
+
+    // show route: both families, one cached route per destination.
+    let routes = cli.command("show route").unwrap();
+    let rows = lines(&routes);
+    assert_eq!(rows.len(), 8, "{routes}");
+    assert_eq!(
+        (rows[0], rows[3], rows[4], rows[7]),
+        ("IPv4 Route:", "2 IPv4 Routes printed", "IPv6 Route:", "2 IPv6 Routes printed")
+    );
+    for (dst, oif, section) in [
+        ("10.2.0.2", "r1", &rows[1..3]),
+        ("10.1.0.2", "r0", &rows[1..3]),
+        ("fd02::2", "r1", &rows[5..7]),
+        ("fd01::2", "r0", &rows[5..7]),
+    ] {
+        let prefix = format!(
+            "IIf: -, Mark: 00000000, Src: -, Dst: {dst} --> Gateway: -, OIf: {oif}, PhysOif: {oif}, Mtu: "
+        );
+        let row = section
+            .iter()
+            .find(|r| r.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("{prefix} in {routes}"));
+        let rest = &row[prefix.len()..];
+        let (mtu, tail) = rest.split_once(", ").unwrap();
+        assert!(mtu.parse::<u32>().is_ok() && tail == "Type: Unicast, Count: 1", "{row}");
+    }
+
+    // show neighbor: the next hops of the flows, with their MACs and users.
+    let (client_mac, server_mac) = (mac(&topo.client, "c0"), mac(&topo.server, "s0"));
+    let neighbours = cli.command("show neighbor").unwrap();
+    let rows = lines(&neighbours);
+    let v6_title = rows.iter().position(|r| *r == "IPv6 Neighbor:").expect("IPv6 section");
+    assert_eq!(rows[0], "IPv4 ARP:");
+    assert_eq!(rows[v6_title - 1], format!("Total ARP Entries: {}", v6_title - 2));
+    assert_eq!(
+        rows[rows.len() - 1],
+        format!("Total Neighbor Entries: {}", rows.len() - v6_title - 2)
+    );
+    for (addr, mac, device, users) in [
+        ("10.1.0.2", &client_mac, "r0", 1),
+        ("10.2.0.2", &server_mac, "r1", 1),
+        ("fd01::2", &client_mac, "r0", 0),
+        ("fd02::2", &server_mac, "r1", 0),
+    ] {
+        let prefix = format!("IP addr: {addr} --> MAC addr: {mac} If: {device}, Port:-1, state: ");
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("{prefix} in {neighbours}"));
+        let (state, count) = row[prefix.len()..].split_once(", Count: ").unwrap();
+        assert!(u16::from_str_radix(state, 16).is_ok(), "hex NUD state: {row}");
+        assert_eq!(count, users.to_string(), "{row}");
+    }
+
+    // show fpp_route: the route objects the hardware holds, as the sim confirms.
+    let sim = flows.daemon.sim().unwrap();
+    let (orig, reply) = sim.by_sport(p4).unwrap().routes;
+    assert_eq!(
+        cli.command("show fpp_route").unwrap(),
+        format!(
+            "FPP Route:\n\
+             OIf: r1, IIf: r0, Mtu: 1500, Mac: {server_mac}, Id: {orig}, Count: 2, Flags: 1\n\
+             OIf: r0, IIf: r1, Mtu: 1500, Mac: {client_mac}, Id: {reply}, Count: 2, Flags: 1\n\
+             2 FPP Routes printed\n"
+        )
+    );
+
+    // show config: exactly what `cmmd check-config` prints for the same flags and file.
+    let config_path = flows._config.path().to_string_lossy().into_owned();
+    let check = topo
+        .router
+        .exec(
+            CMMD,
+            &["check-config", "--backend", "sim", "--ports", "r0,r1", "--config", &config_path],
+        )
+        .unwrap();
+    assert_eq!(cli.command("show config").unwrap(), check);
+    let version = Command::new(CMMD).arg("--version").output().unwrap();
+    assert_eq!(cli.command("show version").unwrap(), String::from_utf8_lossy(&version.stdout));
+    let status = cli.command("show status").unwrap();
+    let rows = lines(&status);
+    assert_eq!(rows.len(), 6, "{status}");
+    assert_eq!(
+        &rows[..4],
+        [
+            format!("version: {}", env!("CARGO_PKG_VERSION")).as_str(),
+            "backend: sim",
+            "ready: yes",
+            "active: yes"
+        ]
+    );
+    assert!(
+        rows[4]
+            .strip_prefix("uptime: ")
+            .and_then(|u| u.strip_suffix('s'))
+            .is_some_and(|u| u.parse::<u64>().is_ok()),
+        "{status}"
+    );
+    assert_eq!(rows[5], "connections: 2 tracked, 2 offloaded, capacity 131072");
+
+    // query: walks of the hardware tables.
+    for (command, title, client, server, masquerade, sport) in [
+        ("query connections", "IPv4 Connections:", "10.1.0.2", "10.2.0.2", "10.2.0.100", p4),
+        ("query v6connections", "IPv6 Connections:", "fd01::2", "fd02::2", "fd02::100", p6),
+    ] {
+        let (orig, reply) = sim.by_sport(sport).unwrap().routes;
+        assert_eq!(
+            cli.command(command).unwrap(),
+            format!(
+                "{title}\n\
+                 0000: protocol=6, fwmark=0x0\n  \
+                 Init:  Saddr={client}, Daddr={server}, Sport={sport}, Dport=80\n  \
+                 Reply: Saddr={server}, Daddr={masquerade}, Sport=80, Dport={sport}\n  \
+                 Routes: orig={orig}, reply={reply}\n\
+                 Total Connection Entries: 1\n"
+            )
+        );
+    }
+    let mut walked = String::from("IP ROUTE:\n");
+    let mut objects = sim.routes.clone();
+    objects.sort_by_key(|r| r.id);
+    for (i, r) in objects.iter().enumerate() {
+        walked.push_str(&format!(
+            "{i:04}: Id: {:x}, Output Iface: {}, Input Iface: {}, DST Mac: {}, Mtu: {} Daddr: NULL\n",
+            r.id, r.output, r.input, r.mac, r.mtu
+        ));
+    }
+    walked.push_str("Total FPP Route Entries: 2\n");
+    assert_eq!(cli.command("query route").unwrap(), walked);
+    drop(flows.held);
+}
+
+/// The `show sim` line of the flow from `sport`: its remaining hardware lifetime in seconds.
+fn hw_remaining(daemon: &Daemon, sport: u16) -> Option<u64> {
+    let text = daemon.ctl("show sim").ok()?;
+    let line = text.lines().find(|l| l.contains(&format!("sport={sport} ")))?;
+    field(line, "remaining=").strip_suffix('s')?.parse().ok()
+}
+
+/// `set …` and `stop` are refused at `cmm>`, then change exactly what they name after `enable`;
+/// `help` lists only what the level may run; `stop` ends the daemon with exit code 0.
+#[test]
+fn set_commands_and_stop_need_enable_then_take_effect() {
+    require_root();
+    let topo = Topology::new().unwrap();
+    let mut flows = router_with_two_flows(&topo, &[]);
+    let p4 = flows.v4_port;
+    let mut cli = admin_session(&topo.router);
+    const REFUSED: &str = "% Privileged command: type \"enable\" first\n";
+
+    let help = cli.command("help").unwrap();
+    assert!(!help.contains("set activate") && !help.contains("stop"), "{help}");
+    for command in [
+        "set activate 0",
+        "set debug info 0",
+        "set timeout tcp 100",
+        "stop",
+        "sim fault clear",
+        "disable",
+    ] {
+        assert_eq!(cli.command(command).unwrap(), REFUSED, "{command}");
+    }
+    assert_eq!(cli.command("show activate").unwrap(), "1\n", "nothing changed");
+    assert!(cli.transcript().ends_with(PROMPT));
+
+    assert_eq!(cli.command("enable").unwrap(), "", "no enable password configured");
+    assert!(cli.transcript().ends_with(ENABLED_PROMPT), "{}", cli.transcript());
+    let help = cli.command("help").unwrap();
+    for usage in [
+        "  set activate 0|1",
+        "  set debug command|error|warning|info 0|1",
+        "  set timeout tcp|udp|other <seconds> [<unidirectional>]",
+        "  stop ",
+        "  disable ",
+    ] {
+        assert!(help.contains(usage), "{usage:?} in\n{help}");
+    }
+
+    // set timeout: the hardware ages the TCP flow with the new timeout.
+    assert!(hw_remaining(&flows.daemon, p4).is_some_and(|r| r > 400_000), "the default 5 days");
+    assert_eq!(cli.command("set timeout tcp 100").unwrap(), "");
+    wait_for(WAIT, POLL, || hw_remaining(&flows.daemon, p4).filter(|r| *r <= 100))
+        .unwrap_or_else(|| panic!("aging follows set timeout: {:?}", flows.daemon.ctl("show sim")));
+    assert_eq!(cli.command("set timeout udp 60 20").unwrap(), "");
+    assert_eq!(cli.command("set timeout other 30").unwrap(), "");
+    assert_eq!(
+        cli.command("set timeout tcp 0").unwrap(),
+        "% Invalid value for <seconds>: \"0\" (expected an integer in 1..=4294967294)\n"
+    );
+
+    // set debug: the categories follow, and the log filter with them.
+    assert_eq!(cli.command("set debug command 1").unwrap(), "");
+    assert_eq!(cli.command("set debug info 0").unwrap(), "");
+    assert_eq!(
+        cli.command("show debug_level").unwrap(),
+        "command:\tprinted\nerror:  \tprinted\nwarning:\tprinted\ninfo:   \tnot printed\n"
+    );
+    assert_eq!(cli.command("set debug info 1").unwrap(), "");
+    wait_for(WAIT, POLL, || {
+        let log = flows.daemon.log();
+        log.contains("log filter changed from the CLI filter=info,cmmd::offload=debug")
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("the filter change is logged:\n{}", flows.daemon.log()));
+
+    // set activate 0 withdraws everything from the hardware; 1 learns the table again.
+    assert_eq!(cli.command("set activate 0").unwrap(), "");
+    assert_eq!(cli.command("show activate").unwrap(), "0\n");
+    wait_for(WAIT, POLL, || flows.daemon.sim().ok().filter(|t| t.connections.is_empty()))
+        .expect("deactivation empties the hardware tables");
+    assert!(cli.command("show status").unwrap().contains("\nactive: no (set activate 0)\n"));
+    assert_eq!(
+        cli.command("query connections").unwrap(),
+        "ERROR: FPP IPV4 CONNTRACK table empty\n"
+    );
+    assert_eq!(
+        cli.command("query v6connections").unwrap(),
+        "ERROR: FPP IPV6 CONNTRACK table empty\n"
+    );
+    assert_eq!(cli.command("set activate 1").unwrap(), "");
+    flows.wait_offloaded();
+
+    assert_eq!(cli.command("disable").unwrap(), "");
+    assert!(cli.transcript().ends_with(PROMPT));
+    assert_eq!(cli.command("set activate 0").unwrap(), REFUSED, "disable drops the privilege");
+    cli.send_line("quit").unwrap();
+    assert_eq!(cli.expect_closed(WAIT).unwrap(), "", "quit closes the session at once");
+
+    // `cmmd ctl` enables by itself for a privileged command.
+    assert_eq!(flows.daemon.ctl("set timeout tcp 200").unwrap(), "");
+    wait_for(WAIT, POLL, || hw_remaining(&flows.daemon, p4).filter(|r| (101..=200).contains(r)))
+        .expect("the ctl command took effect");
+    let err = flows.daemon.ctl("show nonsense").unwrap_err().to_string();
+    assert!(err.ends_with("cmmd ctl: % Unknown command: show nonsense"), "{err}");
+
+    // stop: the reply, then an orderly exit with code 0.
+    let mut cli = admin_session(&topo.router);
+    cli.command("enable").unwrap();
+    cli.send_line("stop").unwrap();
+    assert_eq!(cli.expect("\n").unwrap(), "Killing cmm ...\n");
+    let status = flows.daemon.wait(WAIT).unwrap();
+    assert_eq!(status.code(), Some(0), "{}", flows.daemon.log());
+    assert!(flows.daemon.log().contains("stop requested from the CLI"));
+}
+
+/// The real `telnet` client on a pseudo-terminal: login, `show connections` with a real
+/// offloaded flow, `?` help, TAB completion, history with the up arrow, `enable`, `quit`.
+#[test]
+fn telnet_client_logs_in_and_uses_help_completion_and_history() {
+    require_root();
+    let topo = Topology::new().unwrap();
+    let flows = router_with_two_flows(&topo, &[]);
+    let table = flows.daemon.ctl("show connections").unwrap();
+    let transcript = run_expect(
+        &topo.router,
+        r#"
+spawn telnet 127.0.0.1 2103
+want "Username: "
+send "admin\r"
+want "Password: "
+send "admin\r"
+want "cmm> "
+send "show connections\r"
+want "2 connections printed"
+want "cmm> "
+send "show co?"
+want "counters"
+want "cmm> show co"
+send "\025"
+send "sh\tcou\t\r"
+want "table_entries: 2"
+want "cmm> "
+send "\033\[A"
+want "show counters"
+send "\r"
+want "table_entries: 2"
+want "cmm> "
+send "enable\r"
+want "cmm# "
+send "quit\r"
+want "Connection closed by foreign host."
+expect eof
+"#,
+    )
+    .unwrap();
+    // The server echoes the user name, never the password.
+    assert!(transcript.contains("CLI\r\nUsername: admin\r\nPassword: \r\ncmm> "), "{transcript}");
+    // show connections: the table, as `cmmd ctl` prints it.
+    let (_, after) =
+        transcript.split_once("cmm> show connections\r\n").expect("the command echoed");
+    let (rows, _) = after.split_once("2 connections printed\r\n").expect("the table's count");
+    let rows: Vec<&str> = rows.split_terminator("\r\n").collect();
+    assert_eq!(rows.len(), 2, "{transcript}");
+    for row in rows {
+        let v6 = row.starts_with("ipv6");
+        assert_eq!(row, flows.expected_line(row, v6));
+        assert!(table.lines().any(|l| l.contains(&row[row.find(" ESTABLISHED").unwrap()..])));
+    }
+    // `?` lists the choices and gives the line back; ^U erases it in place; TAB completes
+    // `sh` to `show ` and `cou` to `counters `.
+    let erase = format!("{0}{1}{0}", "\u{8}".repeat(7), " ".repeat(7));
+    let help_and_tab = format!(
+        "cmm> show co\r\n  config       Show the effective configuration\r\n  \
+         connections  Show tracked connections\r\n  counters     Show counters by reason\r\n\
+         cmm> show co{erase}show counters \r\ntable_entries: 2\r\n"
+    );
+    assert!(transcript.contains(&help_and_tab), "{help_and_tab:?} in {transcript:?}");
+    // The up arrow recalls the last line (stored without the trailing blank).
+    assert!(
+        transcript.contains("log_lines_dropped: 0\r\ncmm> show counters\r\ntable_entries: 2\r\n"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("cmm> enable\r\ncmm# quit\r\nConnection closed by foreign host."),
+        "{transcript}"
+    );
+}
+
+/// A client that never negotiates (line mode): after the 12 negotiation bytes it sees only
+/// text, no echo of what it typed and never its password; `show ?` + Enter lists choices and a
+/// TAB is a blank. `ncat` fed by a pipe (its input ends before the password is verified) gets
+/// every reply before the server closes.
+#[test]
+fn raw_clients_that_never_negotiate_get_clean_text() {
+    require_root();
+    let config = config_file("", "");
+    let (netns, _daemon) = lone_daemon("clr", &config, &[]);
+
+    let mut cli = CliClient::connect(&netns, cli_addr()).unwrap();
+    cli.login("admin", ADMIN_PASSWORD).unwrap();
+    assert_eq!(cli.command("show\tactivate").unwrap(), "1\n", "TAB is a blank");
+    let choices = cli.command("show ?").unwrap();
+    assert!(
+        choices.starts_with("  activate     Show whether offload is active (1 or 0)\n"),
+        "{choices}"
+    );
+    assert!(choices.contains("\n  version      Show the version\n"), "{choices}");
+    assert_eq!(cli.command("show connections").unwrap(), "0 connections printed\n");
+    cli.send_line("quit").unwrap();
+    cli.expect_closed(WAIT).unwrap();
+    let raw = cli.raw();
+    assert_eq!(raw[..12], NEGOTIATION, "the only bytes such a client cannot use");
+    let rest = &raw[12..];
+    for (byte, what) in [(0xFF, "IAC"), (0x1B, "escape"), (0x08, "backspace"), (0x07, "bell")] {
+        assert!(!rest.contains(&byte), "{what} after the negotiation: {:?}", cli.transcript());
+    }
+    let text = String::from_utf8(rest.to_vec()).expect("plain text");
+    assert!(text.starts_with(
+        "Welcome to the CMM (Conntrack Monitor Module) CLI\r\nUsername: Password: cmm> 1\r\ncmm>   activate"
+    ), "no echo of the user name, the password or the commands: {text:?}");
+
+    let ncat = |input: &str| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", netns.name(), "ncat", "127.0.0.1", "2103"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write as _;
+                child.stdin.take().expect("stdin").write_all(input.as_bytes())?;
+                child.wait_with_output()
+            })
+            .expect("ncat runs");
+        assert!(out.status.success(), "ncat: {out:?}");
+        out.stdout
+    };
+    let version = Command::new(CMMD).arg("--version").output().unwrap().stdout;
+    let version = String::from_utf8_lossy(&version).trim_end().to_string();
+    let expected = |tail: &str| {
+        let mut bytes = NEGOTIATION.to_vec();
+        bytes.extend_from_slice(
+            format!(
+                "Welcome to the CMM (Conntrack Monitor Module) CLI\r\nUsername: Password: \
+                 cmm> {version}\r\ncmm> 1\r\ncmm> {tail}"
+            )
+            .as_bytes(),
+        );
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let piped = ncat("admin\nadmin\nshow version\nshow activate\n");
+    assert_eq!(
+        String::from_utf8_lossy(&piped),
+        expected(""),
+        "answered, then closed at end of input"
+    );
+    let with_quit = ncat("admin\nadmin\nshow version\nshow activate\nquit\n");
+    assert_eq!(String::from_utf8_lossy(&with_quit), expected(""));
+    let wrong = ncat("admin\nwrong\nshow version\n");
+    assert!(String::from_utf8_lossy(&wrong).ends_with("Username: Password: Access denied\r\n"));
+}
+
+/// Every error is one `% …` line and the session goes on: unknown, ambiguous and incomplete
+/// commands, bad values, bad filters, quotes, a 1 MiB line, privileged commands.
+#[test]
+fn errors_are_one_line_and_never_disconnect() {
+    require_root();
+    let config = config_file("", "");
+    let (netns, daemon) = lone_daemon("cle", &config, &[]);
+    let mut cli = admin_session(&netns);
+    let long_line = "a".repeat(1 << 20);
+    for (line, error) in [
+        ("show foo", "% Unknown command: show foo"),
+        ("frobnicate", "% Unknown command: frobnicate"),
+        ("s", "% Ambiguous command: s (matches show, set, stop, sim)"),
+        ("show co", "% Ambiguous command: show co (matches connections, counters, config)"),
+        ("show", "% Incomplete command"),
+        ("set timeout tcp", "% Incomplete command: missing <seconds>"),
+        (
+            "set timeout tcp abc",
+            "% Invalid value for <seconds>: \"abc\" (expected an integer in 1..=4294967294)",
+        ),
+        (
+            "show connections port 70000",
+            "% Invalid value for port: \"70000\" (expected an integer in 0..=65535)",
+        ),
+        (
+            "show connections addr 10.1",
+            "% Invalid value for addr: \"10.1\" (expected an IPv4 or IPv6 address)",
+        ),
+        (
+            "show connections state open",
+            "% Invalid value for state: \"open\" (expected one of syn_sent, syn_recv, established, fin_wait, close_wait, last_ack, time_wait, close, syn_sent2)",
+        ),
+        ("show version extra", "% Unexpected argument: \"extra\""),
+        ("show \"version", "% Unterminated quote"),
+        ("| include x", "% Missing command before \"|\""),
+        ("show version |", "% Missing filter after \"|\" (include, exclude, begin or count)"),
+        (
+            "show version | grep x",
+            "% Unknown filter: \"grep\" (expected include, exclude, begin or count)",
+        ),
+        (
+            "show version | count | include x",
+            "% \"count\" must be the last filter and takes no argument",
+        ),
+        ("set activate 0", "% Privileged command: type \"enable\" first"),
+        (long_line.as_str(), "% Line too long (limit 4096 bytes)"),
+    ] {
+        let reply =
+            cli.command(line).unwrap_or_else(|e| panic!("{}: {e}", &line[..line.len().min(40)]));
+        assert_eq!(reply, format!("{error}\n"), "{}", &line[..line.len().min(40)]);
+        assert_eq!(cli.command("show activate").unwrap(), "1\n", "the session goes on");
+    }
+    let regex = cli.command("show version | include (").unwrap();
+    assert!(
+        regex.starts_with("% Invalid regex for include: ") && regex.lines().count() == 1,
+        "{regex}"
+    );
+    assert!(!cli.is_closed());
+    assert_eq!(daemon.counter("cli_sessions"), 2, "this session and ctl's");
+}
