@@ -650,3 +650,64 @@ fn a_destroy_only_subscription_sees_only_destroys() {
     }
     assert_eq!(kinds, [Some(EventKind::Destroy)], "the NEW went to another group");
 }
+
+#[test]
+fn recv_batch_takes_many_events_per_call_and_reports_overruns() {
+    require_root();
+    let netns = Netns::new("ctb").expect("namespace");
+    let events = netns.run_in(CtSocket::events).expect("enter").expect("subscribe");
+    events.set_nonblocking(true).expect("non-blocking");
+    events.set_receive_buffer(8 << 20).expect("receive buffer");
+    let requests = requests(&netns);
+    requests.set_receive_buffer(16 << 20).expect("large buffer");
+    create_burst(&requests, 500);
+    let mut batch = conntrack::RecvBatch::new(64, 4096);
+    let (mut news, mut calls) = (0, 0);
+    loop {
+        match events.recv_batch(&mut batch) {
+            Ok(n) => {
+                calls += 1;
+                assert_eq!(n, batch.len());
+                for i in 0..n {
+                    assert!(!batch.truncated(i));
+                    for message in Datagram::new(batch.datagram(i).expect("datagram")) {
+                        if let Ok(Message::Conntrack(m)) = message
+                            && let Ok(Some(event)) = Event::from_message(&m)
+                            && event.kind == EventKind::New
+                        {
+                            news += 1;
+                        }
+                    }
+                }
+            }
+            Err(RecvError::WouldBlock) => break,
+            Err(error) => panic!("unexpected {error}"),
+        }
+    }
+    assert_eq!(news, 500, "every NEW event arrives");
+    assert!(calls <= 500 / 64 + 2, "{calls} calls for 500 events: batched");
+
+    // A tiny buffer overflows: the batch call reports the overrun, then keeps working.
+    events.set_receive_buffer(4096).expect("tiny buffer");
+    let more = requests.dump_all(None).expect("dump");
+    assert_eq!(more.len(), 500);
+    let deletes = netns.run_in(|| {
+        let s = CtSocket::requests()?;
+        let mut buf = Vec::new();
+        for entry in &more {
+            conntrack::request::delete(&mut buf, &entry.orig, entry.zone, None, s.next_seq());
+        }
+        s.send(&buf)
+    });
+    deletes.expect("enter").expect("deletes sent");
+    let mut overruns = 0;
+    for _ in 0..10_000 {
+        match events.recv_batch(&mut batch) {
+            Ok(_) => {}
+            Err(RecvError::Overrun) => overruns += 1,
+            Err(RecvError::WouldBlock) => break,
+            Err(error) => panic!("unexpected {error}"),
+        }
+    }
+    assert!(overruns >= 1, "the overrun is reported by recv_batch");
+}

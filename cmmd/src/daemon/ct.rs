@@ -11,14 +11,21 @@ use std::collections::HashMap;
 use std::io;
 use std::time::Instant;
 
-use conntrack::{Conntrack, CtSocket, Datagram, Delivery, EventKind, Message, RecvError, request};
+use conntrack::{
+    Conntrack, CtSocket, Datagram, Delivery, EventKind, Message, RecvBatch, RecvError, request,
+};
 
 use crate::engine::{CtEventKind, Engine};
 use crate::flow::{FlowKey, Tuple};
 use crate::policy::CtInfo;
 
-/// Datagrams read from the event socket per loop turn before other sources get a turn.
-const EVENT_BUDGET: usize = 256;
+/// `recvmmsg` calls on the event socket per loop turn before other sources get a turn.
+const EVENT_BUDGET: usize = 64;
+/// Datagrams per `recvmmsg` call, and the room for each (an event is a few hundred bytes).
+const BATCH: usize = 64;
+const SLOT: usize = 4096;
+/// Dump datagrams read per loop turn.
+const DUMP_BUDGET: usize = 256;
 /// Receive buffer of the loop (the kernel packs many messages into dump datagrams).
 const RX: usize = 256 * 1024;
 
@@ -77,6 +84,7 @@ pub(super) struct CtIo {
     /// Effective receive buffer of the event socket.
     pub(super) event_buffer: usize,
     dumps_in_flight: HashMap<u32, u32>,
+    batch: RecvBatch,
     rx: Vec<u8>,
     tx: Vec<u8>,
     /// Counters.
@@ -104,6 +112,7 @@ impl CtIo {
             requests,
             event_buffer: effective,
             dumps_in_flight: HashMap::new(),
+            batch: RecvBatch::new(BATCH, SLOT),
             rx: vec![0; RX],
             tx: Vec::with_capacity(512),
             counters: CtCounters::default(),
@@ -113,8 +122,8 @@ impl CtIo {
     /// Read events; returns true if the budget ran out before the socket was empty.
     pub(super) fn read_events(&mut self, engine: &mut Engine, now: Instant) -> bool {
         for _ in 0..EVENT_BUDGET {
-            let len = match self.events.recv(&mut self.rx) {
-                Ok(len) => len,
+            let received = match self.events.recv_batch(&mut self.batch) {
+                Ok(n) => n,
                 Err(RecvError::WouldBlock) => return false,
                 Err(RecvError::Overrun) => {
                     tracing::warn!(
@@ -123,36 +132,43 @@ impl CtIo {
                     engine.on_overrun(now);
                     continue;
                 }
-                Err(RecvError::Truncated { .. }) => {
-                    self.counters.truncated += 1;
-                    engine.on_overrun(now);
-                    continue;
-                }
                 Err(e) => {
                     tracing::warn!(error = %e, "conntrack event socket error");
                     return false;
                 }
             };
-            for message in Datagram::new(&self.rx[..len]) {
-                match message {
-                    Ok(Message::Conntrack(m)) => {
-                        let kind = match m.delivery() {
-                            Delivery::Event(EventKind::New) => CtEventKind::New,
-                            Delivery::Event(EventKind::Update) => CtEventKind::Update,
-                            Delivery::Event(EventKind::Destroy) => CtEventKind::Destroy,
-                            _ => continue,
-                        };
-                        match Conntrack::from_message(&m) {
-                            Ok(ct) => engine.on_conntrack(kind, &ct_info(&ct), now),
-                            Err(_) => self.counters.malformed += 1,
+            for i in 0..received {
+                if self.batch.truncated(i) {
+                    // Part of a datagram was lost: as good as an overrun.
+                    self.counters.truncated += 1;
+                    engine.on_overrun(now);
+                    continue;
+                }
+                let Some(datagram) = self.batch.datagram(i) else { continue };
+                for message in Datagram::new(datagram) {
+                    match message {
+                        Ok(Message::Conntrack(m)) => {
+                            let kind = match m.delivery() {
+                                Delivery::Event(EventKind::New) => CtEventKind::New,
+                                Delivery::Event(EventKind::Update) => CtEventKind::Update,
+                                Delivery::Event(EventKind::Destroy) => CtEventKind::Destroy,
+                                _ => continue,
+                            };
+                            match Conntrack::from_message(&m) {
+                                Ok(ct) => engine.on_conntrack(kind, &ct_info(&ct), now),
+                                Err(_) => self.counters.malformed += 1,
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_) => {
+                            self.counters.malformed += 1;
+                            break;
                         }
                     }
-                    Ok(_) => {}
-                    Err(_) => {
-                        self.counters.malformed += 1;
-                        break;
-                    }
                 }
+            }
+            if received < BATCH {
+                return false;
             }
         }
         true
@@ -170,7 +186,7 @@ impl CtIo {
 
     /// Read dump replies; returns true if there may be more to read now.
     pub(super) fn read_dump(&mut self, engine: &mut Engine, now: Instant) -> bool {
-        for _ in 0..EVENT_BUDGET {
+        for _ in 0..DUMP_BUDGET {
             let len = match self.dumps.recv(&mut self.rx) {
                 Ok(len) => len,
                 Err(RecvError::WouldBlock) => return false,
