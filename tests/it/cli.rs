@@ -9,7 +9,7 @@
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::PasswordHasher as _;
 use cmmd_tests::daemon::Daemon;
@@ -700,4 +700,519 @@ fn errors_are_one_line_and_never_disconnect() {
     );
     assert!(!cli.is_closed());
     assert_eq!(daemon.counter("cli_sessions"), 2, "this session and ctl's");
+}
+
+/// Resident memory of the daemon, bytes.
+fn rss(daemon: &Daemon) -> u64 {
+    cmmd_tests::measure::rss_bytes(daemon.pid().expect("running")).expect("VmRSS")
+}
+
+/// `count` pseudo-random bytes (xorshift64: reproducible, no dependency).
+fn noise(seed: u64, count: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..count)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Run `f(i)` for `0..n` on `n` threads and collect the results in order.
+fn parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = (0..n).map(|i| scope.spawn(move || f(i))).collect();
+        handles.into_iter().map(|h| h.join().expect("client thread")).collect()
+    })
+}
+
+/// 50 concurrent clients, then stalled readers, 1 MiB lines, random bytes, IAC floods and wrong
+/// passwords all at once: a session opened before keeps answering within a second, the daemon
+/// stays up, every abusive session ends, and resident memory stays within a bound.
+#[test]
+fn abusive_clients_leave_the_daemon_up_other_sessions_working_and_memory_bounded() {
+    require_root();
+    let config = config_file("max_sessions = 128\nlockout_failures = 100000", "");
+    let (netns, daemon) = lone_daemon("cla", &config, &[]);
+    let mut watcher = admin_session(&netns);
+    let before = rss(&daemon);
+
+    // 50 sessions at once, each logging in and running commands.
+    let started = Instant::now();
+    let results = parallel(50, |_| -> std::io::Result<()> {
+        let mut cli = admin_session(&netns);
+        assert!(cli.command("show status")?.contains("\nready: yes\n"));
+        assert_eq!(cli.command("show connections")?, "0 connections printed\n");
+        assert!(cli.command("help")?.starts_with("Commands:\n"));
+        cli.send_line("quit")?;
+        cli.expect_closed(WAIT).map(drop)
+    });
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let concurrent = started.elapsed();
+
+    let (slowest, abusers) = abuse_round(&netns, &mut watcher);
+    let after_abuse = rss(&daemon);
+    let (slowest_again, _) = abuse_round(&netns, &mut watcher);
+    let after_second = rss(&daemon);
+
+    // Everything the abusers opened is gone; the watcher still works.
+    wait_for(WAIT, POLL, || (daemon.counter("cli_sessions") == 2).then_some(()))
+        .unwrap_or_else(|| panic!("sessions left: {:?}", daemon.counters()));
+    assert_eq!(watcher.command("show activate").unwrap(), "1\n");
+    let failures = daemon.counter("cli_login_failures");
+    assert!(failures >= 15, "5 clients x 3 wrong passwords, and random lines: {failures}");
+    let after = rss(&daemon);
+    eprintln!(
+        "CLI abuse: 50 concurrent logins+3 commands in {concurrent:?}; watcher slowest reply \
+         {slowest:?}/{slowest_again:?}; RSS before {} KiB, after a round of abuse {} KiB, after a \
+         second {} KiB, at rest {} KiB; abusers {abusers:?}",
+        before / 1024,
+        after_abuse / 1024,
+        after_second / 1024,
+        after / 1024
+    );
+    assert!(slowest.max(slowest_again) < Duration::from_secs(2), "the watcher waited");
+    // The first round allocates what the daemon keeps (argon2's 19 MiB working memory for the
+    // unknown users of the random lines, session buffers); a second round adds nothing more.
+    assert!(after_abuse < before + 64 * 1024 * 1024, "RSS grew from {before} to {after_abuse}");
+    assert!(after_second < after_abuse + 8 * 1024 * 1024, "RSS grew again to {after_second}");
+}
+
+/// One round of abuse by 30 clients (six kinds) while `watcher` keeps asking `show status`;
+/// returns the watcher's slowest answer and what each abuser saw.
+fn abuse_round(netns: &Netns, watcher: &mut CliClient) -> (Duration, Vec<&'static str>) {
+    let abuse_done = std::sync::atomic::AtomicBool::new(false);
+    let (slowest, abusers) = std::thread::scope(|scope| {
+        let watch = scope.spawn(|| {
+            // The session opened before the abuse answers throughout it.
+            let mut slowest = Duration::ZERO;
+            while !abuse_done.load(std::sync::atomic::Ordering::Relaxed) {
+                let asked = Instant::now();
+                assert!(watcher.command("show status").unwrap().contains("\nready: yes\n"));
+                slowest = slowest.max(asked.elapsed());
+            }
+            slowest
+        });
+        let abusers = parallel(30, |i| -> std::io::Result<&'static str> {
+            match i % 6 {
+                0 => {
+                    // Stalled reader: 16 KiB of commands with long replies, never read.
+                    let mut cli = admin_session(netns);
+                    cli.stream().set_write_timeout(Some(WAIT))?;
+                    cli.send(&b"show config\n".repeat(1365))?;
+                    cli.expect_closed(Duration::from_secs(3)).map(|_| "closed").or(Ok("open"))
+                }
+                1 => {
+                    // A 1 MiB line: refused with one line, the session goes on.
+                    let mut cli = admin_session(netns);
+                    cli.send(&vec![b'x'; 1 << 20])?;
+                    assert_eq!(cli.command("")?, "% Line too long (limit 4096 bytes)\n");
+                    assert_eq!(cli.command("show activate")?, "1\n");
+                    Ok("long line refused")
+                }
+                2 => {
+                    // Random bytes before and after logging in.
+                    let mut cli = CliClient::connect(netns, cli_addr())?;
+                    cli.send(&noise(i as u64, 256 * 1024))?;
+                    let mut cli2 = admin_session(netns);
+                    cli2.send(&noise(i as u64 + 1, 256 * 1024))?;
+                    Ok("noise sent")
+                }
+                3 => {
+                    // IAC floods: option requests and an endless subnegotiation, then a login.
+                    let mut cli = CliClient::connect(netns, cli_addr())?;
+                    let flood: Vec<u8> = noise(i as u64, 60_000)
+                        .iter()
+                        .flat_map(|x| [0xFF, 0xFD + (x & 1), *x])
+                        .collect();
+                    cli.send(&flood)?;
+                    let mut sb = vec![0xFF, 0xFA, 0x18];
+                    sb.extend(noise(i as u64 + 7, 64 * 1024).iter().map(|b| b & 0x7F));
+                    sb.extend_from_slice(&[0xFF, 0xF0]);
+                    cli.send(&sb)?;
+                    cli.login("admin", ADMIN_PASSWORD)?;
+                    assert_eq!(cli.command("show activate")?, "1\n");
+                    Ok("usable after the flood")
+                }
+                4 => {
+                    // Wrong passwords until the session closes.
+                    let mut cli = CliClient::connect(netns, cli_addr())?;
+                    for _ in 0..3 {
+                        cli.expect("Username: ")?;
+                        cli.send_line("admin")?;
+                        cli.expect("Password: ")?;
+                        cli.send_line("not-the-password")?;
+                        cli.expect("Access denied\n")?;
+                    }
+                    cli.expect_closed(WAIT)?;
+                    Ok("denied three times")
+                }
+                _ => {
+                    // Connect and vanish, with and without a half-typed line.
+                    let mut cli = CliClient::connect(netns, cli_addr())?;
+                    cli.send(b"adm")?;
+                    drop(cli);
+                    let _ = CliClient::connect(netns, cli_addr())?;
+                    Ok("gone")
+                }
+            }
+        });
+        abuse_done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (watch.join().expect("watcher"), abusers)
+    });
+    (slowest, abusers.into_iter().map(|r| r.expect("abusive client")).collect())
+}
+
+/// Give the namespace's loopback the addresses `127.0.<net>.1..=count` (sources of "other hosts").
+fn loopback_sources(netns: &Netns, net: u8, count: u8) -> Vec<std::net::IpAddr> {
+    (1..=count)
+        .map(|host| {
+            let addr = std::net::Ipv4Addr::new(127, 0, net, host);
+            netns.ip(&["addr", "add", &format!("{addr}/32"), "dev", "lo"]).expect("ip addr add");
+            std::net::IpAddr::V4(addr)
+        })
+        .collect()
+}
+
+const LOCKED_OUT: &str = "% Too many failed logins from your address; try again later\n";
+
+/// One wrong password on a fresh `Username:` prompt; returns how long the server took to offer
+/// the next `Username:` (`None` when it closed the session instead).
+fn fail_once(cli: &mut CliClient, password: &str) -> Option<Duration> {
+    cli.send_line("admin").unwrap();
+    cli.expect("Password: ").unwrap();
+    cli.send_line(password).unwrap();
+    cli.expect("Access denied\n").unwrap();
+    let denied = Instant::now();
+    cli.expect("Username: ").ok().map(|_| denied.elapsed())
+}
+
+/// Brute force from one address: each failure delays the next prompt (1 s, 2 s), the session
+/// closes after three, and at the fifth failure the address is locked out, even for the right
+/// password, while another address logs in at once; the lock ends after `lockout_duration`.
+#[test]
+fn brute_force_from_one_source_is_slowed_then_locked_out_while_others_log_in() {
+    require_root();
+    let config =
+        config_file("lockout_failures = 5\nlockout_window = \"5m\"\nlockout_duration = \"4s\"", "");
+    let (netns, daemon) = lone_daemon("clb", &config, &[]);
+    let sources = loopback_sources(&netns, 1, 2);
+    let (attacker, other) = (sources[0], sources[1]);
+
+    let mut first = CliClient::connect_from(&netns, attacker, cli_addr()).unwrap();
+    first.expect("Username: ").unwrap();
+    let delay1 = fail_once(&mut first, "guess-1").expect("a second try");
+    // During the attacker's delays another address logs in without waiting.
+    let other_login = Instant::now();
+    let mut bystander = CliClient::connect_from(&netns, other, cli_addr()).unwrap();
+    bystander.login("admin", ADMIN_PASSWORD).unwrap();
+    let other_login = other_login.elapsed();
+    let delay2 = fail_once(&mut first, "guess-2").expect("a third try");
+    assert_eq!(fail_once(&mut first, "guess-3"), None, "three failures close the session");
+    assert!(first.expect_closed(WAIT).is_ok());
+
+    let mut second = CliClient::connect_from(&netns, attacker, cli_addr()).unwrap();
+    second.expect("Username: ").unwrap();
+    assert!(fail_once(&mut second, "guess-4").is_some());
+    let locked_at = Instant::now();
+    assert!(fail_once(&mut second, "guess-5").is_some(), "the fifth failure locks the address");
+    // Locked: even the right password is refused, without being checked.
+    assert_eq!(fail_once(&mut second, ADMIN_PASSWORD), None);
+    let mut third = CliClient::connect_from(&netns, attacker, cli_addr()).unwrap();
+    assert_eq!(third.expect_closed(WAIT).unwrap(), LOCKED_OUT, "refused before any prompt");
+    assert_eq!(bystander.command("show activate").unwrap(), "1\n", "others are not affected");
+
+    // The lock ends.
+    let unlocked = wait_for(WAIT, Duration::from_millis(250), || {
+        let mut cli = CliClient::connect_from(&netns, attacker, cli_addr()).ok()?;
+        cli.login("admin", ADMIN_PASSWORD).ok().map(|_| locked_at.elapsed())
+    })
+    .expect("the address can log in again");
+    eprintln!(
+        "CLI brute force: delays {delay1:?} then {delay2:?}; another address logged in in \
+         {other_login:?}; locked out for {unlocked:?} (lockout_duration 4s)"
+    );
+    assert!(
+        delay1 >= Duration::from_millis(950) && delay1 < Duration::from_millis(1900),
+        "{delay1:?}"
+    );
+    assert!(delay2 >= Duration::from_millis(1950) && delay2 < Duration::from_secs(3), "{delay2:?}");
+    assert!(other_login < Duration::from_millis(900), "{other_login:?}");
+    assert!(unlocked >= Duration::from_millis(3500), "{unlocked:?}");
+    assert_eq!(daemon.counter("cli_login_failures"), 5, "the locked-out try is not even checked");
+    assert!(daemon.counter("cli_refused") >= 1);
+    assert!(daemon.log().contains("CLI login failed; source locked out"), "{}", daemon.log());
+}
+
+/// Brute force from 16 addresses at once: every address is slowed and then locked out on its
+/// own, and an address that does not fail logs in promptly all along.
+#[test]
+fn brute_force_from_many_sources_locks_each_out_and_never_blocks_a_good_source() {
+    require_root();
+    let config =
+        config_file("max_sessions = 64\nlockout_failures = 3\nlockout_duration = \"5m\"", "");
+    let (netns, daemon) = lone_daemon("clm", &config, &[]);
+    let attackers = loopback_sources(&netns, 2, 16);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (per_source, logins) = std::thread::scope(|scope| {
+        let good = scope.spawn(|| {
+            let mut slowest = Duration::ZERO;
+            let mut logins = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                let mut cli = admin_session(&netns);
+                assert!(cli.command("show status").unwrap().contains("\nready: yes\n"));
+                slowest = slowest.max(started.elapsed());
+                logins += 1;
+                // Pacing, not waiting: an operator, not a second flood.
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (logins, slowest)
+        });
+        let per_source = parallel(attackers.len(), |i| {
+            let started = Instant::now();
+            let mut cli = CliClient::connect_from(&netns, attackers[i], cli_addr()).unwrap();
+            cli.expect("Username: ").unwrap();
+            while fail_once(&mut cli, &format!("guess-{i}")).is_some() {}
+            let session = started.elapsed();
+            let mut again = CliClient::connect_from(&netns, attackers[i], cli_addr()).unwrap();
+            assert_eq!(again.expect_closed(WAIT).unwrap(), LOCKED_OUT);
+            session
+        });
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (per_source, good.join().expect("good client"))
+    });
+    let (logins, slowest) = logins;
+    eprintln!(
+        "CLI brute force from 16 addresses: each session of 3 failures lasted {:?}..{:?}; a good \
+         address logged in {logins} times meanwhile, slowest {slowest:?}",
+        per_source.iter().min(),
+        per_source.iter().max()
+    );
+    assert!(per_source.iter().all(|d| *d >= Duration::from_millis(2900)), "slowed: {per_source:?}");
+    assert!(slowest < Duration::from_secs(1), "the good address waited {slowest:?}");
+    assert!(logins >= 3);
+    assert_eq!(daemon.counter("cli_login_failures"), 48);
+    assert_eq!(daemon.counter("cli_refused"), 16);
+}
+
+/// Before a login only `Username:` and `Password:` are reachable: command words are taken as
+/// names and passwords, `?`, TAB and `stop` do nothing, and nothing runs.
+#[test]
+fn unauthenticated_clients_reach_only_username_and_password() {
+    require_root();
+    let config = config_file("", "");
+    let (netns, daemon) = lone_daemon("clu", &config, &[]);
+    let mut cli = CliClient::connect(&netns, cli_addr()).unwrap();
+    cli.expect("Username: ").unwrap();
+    for (user, password) in [("show version", "stop"), ("help", "show ?")] {
+        cli.send_line(user).unwrap();
+        cli.expect("Password: ").unwrap();
+        cli.send_line(password).unwrap();
+        cli.expect("Access denied\n").unwrap();
+        cli.expect("Username: ").unwrap();
+    }
+    cli.send(b"?\t\x03enable\n").unwrap();
+    cli.expect("Password: ").unwrap();
+    cli.send_line("admin").unwrap();
+    assert_eq!(cli.expect_closed(WAIT).unwrap(), "Access denied\n", "the third failure closes");
+    assert_eq!(
+        cli.transcript(),
+        "Welcome to the CMM (Conntrack Monitor Module) CLI\nUsername: Password: Access denied\n\
+         Username: Password: Access denied\nUsername: Username: Password: Access denied\n",
+        "only the login prompts"
+    );
+    assert_eq!(daemon.ctl("show status").unwrap().lines().nth(2), Some("ready: yes"), "still up");
+    assert!(!daemon.log().contains("stop requested"));
+}
+
+/// `enable` asks for the configured enable password; a wrong one keeps `cmm>`. Neither the
+/// login nor the enable passwords, right or wrong, ever reach the log, even at trace level.
+#[test]
+fn the_enable_password_is_enforced_and_passwords_never_reach_the_log() {
+    require_root();
+    const ENABLE: &str = "En4ble-Secret-7";
+    const WRONG_LOGIN: &str = "Wr0ng-Login-Pass-1";
+    const WRONG_ENABLE: &str = "Wr0ng-Enable-Pass-2";
+    let config = config_file(&format!("enable_password_hash = \"{}\"", cheap_hash(ENABLE)), "");
+    let (netns, daemon) = lone_daemon("clp", &config, &["--log", "trace"]);
+
+    let mut cli = CliClient::connect(&netns, cli_addr()).unwrap();
+    cli.expect("Username: ").unwrap();
+    cli.send_line(OPERATOR.0).unwrap();
+    cli.expect("Password: ").unwrap();
+    cli.send_line(WRONG_LOGIN).unwrap();
+    cli.expect("Access denied\n").unwrap();
+    cli.login(OPERATOR.0, OPERATOR.1).unwrap();
+    cli.send_line("enable").unwrap();
+    cli.expect("Password: ").unwrap();
+    cli.send_line(WRONG_ENABLE).unwrap();
+    assert_eq!(cli.reply().unwrap(), "% Access denied\n");
+    assert!(cli.transcript().ends_with(PROMPT));
+    assert_eq!(
+        cli.command("set activate 0").unwrap(),
+        "% Privileged command: type \"enable\" first\n"
+    );
+    cli.send_line("enable").unwrap();
+    cli.expect("Password: ").unwrap();
+    cli.send_line(ENABLE).unwrap();
+    assert_eq!(cli.reply().unwrap(), "");
+    assert!(cli.transcript().ends_with(ENABLED_PROMPT));
+    assert_eq!(cli.command("set activate 0").unwrap(), "");
+    assert_eq!(cli.command("show activate").unwrap(), "0\n");
+    let shown = cli.command("show config").unwrap();
+    assert!(shown.contains("enable_password_hash = \"<redacted>\""), "{shown}");
+
+    // `cmmd ctl` sends the enable password from CMM_CLI_ENABLE_PASSWORD, else the login one.
+    let ctl = |enable: Option<&str>| {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", netns.name(), CMMD, "ctl", "set", "activate", "1"]);
+        match enable {
+            Some(password) => command.env("CMM_CLI_ENABLE_PASSWORD", password),
+            None => command.env_remove("CMM_CLI_ENABLE_PASSWORD"),
+        };
+        command.env_remove("CMM_CLI_USER").env_remove("CMM_CLI_PASSWORD").output().unwrap()
+    };
+    let refused = ctl(None);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&refused.stderr), "cmmd ctl: % Access denied\n");
+    assert!(ctl(Some(ENABLE)).status.success());
+    assert_eq!(daemon.ctl("show activate").unwrap(), "1\n");
+
+    let log = wait_for(WAIT, POLL, || {
+        let log = daemon.log();
+        log.contains("CLI enable password refused").then_some(log)
+    })
+    .expect("the refusal is logged");
+    assert!(log.contains("CLI login failed") && log.contains("user=operator"), "{log}");
+    for secret in [ENABLE, WRONG_LOGIN, WRONG_ENABLE, OPERATOR.1] {
+        assert!(!log.contains(secret), "{secret:?} in the log");
+    }
+}
+
+/// With no configuration the CLI and the metrics listen on 127.0.0.1 only.
+#[test]
+fn the_cli_and_metrics_listen_on_loopback_by_default() {
+    require_root();
+    let netns = Netns::new("cll").unwrap();
+    netns.ip(&["link", "add", "ext0", "type", "veth", "peer", "name", "ext1"]).unwrap();
+    netns.ip(&["addr", "add", "192.0.2.1/24", "dev", "ext0"]).unwrap();
+    netns.ip(&["link", "set", "ext0", "up"]).unwrap();
+    let _daemon = Daemon::start(binary(), &netns, &["--backend", "sim"]).unwrap();
+    let listening = netns.exec("ss", &["-Hltn"]).unwrap();
+    let mut listeners: Vec<&str> =
+        listening.lines().filter_map(|l| l.split_whitespace().nth(3)).collect();
+    listeners.sort_unstable();
+    assert_eq!(listeners, ["127.0.0.1:2103", "127.0.0.1:9103"], "{listening}");
+    let refused = CliClient::connect(&netns, "192.0.2.1:2103".parse().unwrap()).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+/// At most `max_sessions` (8) sessions, whatever the number of attempts: of 200 simultaneous
+/// connections 8 get a login prompt and 192 one line and a close; the 8 keep working.
+#[test]
+fn the_session_limit_holds_under_200_connection_attempts() {
+    require_root();
+    let config = config_file("", "");
+    let (netns, daemon) = lone_daemon("cls", &config, &[]);
+    wait_for(WAIT, POLL, || (daemon.counter("cli_sessions") == 1).then_some(()))
+        .expect("only the counting session open");
+    let clients: Vec<CliClient> = (0..200)
+        .map(|_| CliClient::connect(&netns, cli_addr()).expect("accepted by the kernel"))
+        .collect();
+    let mut admitted = Vec::new();
+    let mut refused = 0;
+    for mut client in clients {
+        let first = client.expect_within("\n", WAIT).unwrap();
+        if first == "Welcome to the CMM (Conntrack Monitor Module) CLI\n" {
+            client.expect("Username: ").unwrap();
+            admitted.push(client);
+        } else {
+            assert_eq!(first, "% Too many sessions (8 open, the limit); try again later\n");
+            assert_eq!(client.expect_closed(WAIT).unwrap(), "");
+            refused += 1;
+        }
+    }
+    assert_eq!((admitted.len(), refused), (8, 192));
+    for client in &mut admitted {
+        client.send_line("admin").unwrap();
+        client.expect("Password: ").unwrap();
+        client.send_line(ADMIN_PASSWORD).unwrap();
+        client.expect(PROMPT).unwrap();
+        assert_eq!(client.command("show activate").unwrap(), "1\n");
+    }
+    drop(admitted);
+    wait_for(WAIT, POLL, || (daemon.counter("cli_sessions") == 1).then_some(()))
+        .expect("the slots are free again");
+    assert_eq!(daemon.counter("cli_refused"), 192);
+}
+
+/// Slow clients cannot hold sessions: one that trickles a user name never finishes logging in
+/// and is closed at the login timeout, so is one that sends nothing; a logged-in session that
+/// goes quiet is closed at the idle timeout.
+#[test]
+fn slowloris_clients_time_out() {
+    require_root();
+    let config = config_file("login_timeout = \"2s\"\nidle_timeout = \"2s\"", "");
+    let (netns, _daemon) = lone_daemon("clt", &config, &[]);
+    let timings = parallel(3, |i| {
+        let started = Instant::now();
+        let mut cli = CliClient::connect(&netns, cli_addr()).unwrap();
+        cli.expect("Username: ").unwrap();
+        let rest = match i {
+            0 => {
+                // One byte every 200 ms, never a whole line.
+                while !cli.is_closed() && started.elapsed() < WAIT {
+                    if cli.send(b"a").is_err() {
+                        break;
+                    }
+                    let _ = cli.expect_within("timed out", Duration::from_millis(200));
+                }
+                cli.expect_closed(WAIT).unwrap_or_default()
+            }
+            1 => cli.expect_closed(WAIT).unwrap(),
+            _ => {
+                cli.send_line("admin").unwrap();
+                cli.expect("Password: ").unwrap();
+                cli.send_line(ADMIN_PASSWORD).unwrap();
+                cli.expect(PROMPT).unwrap();
+                let logged_in = started.elapsed();
+                let rest = cli.expect_closed(WAIT).unwrap();
+                return (started.elapsed() - logged_in, rest, cli.transcript());
+            }
+        };
+        (started.elapsed(), rest, cli.transcript())
+    });
+    for (i, (elapsed, _rest, transcript)) in timings.iter().enumerate() {
+        eprintln!("slow client {i}: closed after {elapsed:?}");
+        assert!(
+            *elapsed >= Duration::from_millis(1900) && *elapsed < Duration::from_secs(4),
+            "{i}: {elapsed:?}"
+        );
+        let expected = if i == 2 {
+            "\n% Idle timeout, closing the session\n"
+        } else {
+            "\n% Login timed out\n"
+        };
+        assert!(transcript.ends_with(expected), "{i}: {transcript:?}");
+    }
+}
+
+/// Each login verifies an argon2 hash with 19 MiB of working memory (the default cost): the
+/// daemon keeps one such buffer, it does not grow by one per login.
+#[test]
+fn logins_with_the_default_cost_do_not_grow_memory() {
+    require_root();
+    let netns = Netns::new("clg").unwrap();
+    let daemon = Daemon::start(binary(), &netns, &["--backend", "sim"]).unwrap();
+    let first = rss(&daemon);
+    for _ in 0..10 {
+        daemon.ctl("show version").unwrap();
+    }
+    let after = rss(&daemon);
+    eprintln!("RSS after one login {} KiB, after eleven {} KiB", first / 1024, after / 1024);
+    assert!(after < first + 8 * 1024 * 1024, "{first} -> {after} bytes");
 }
