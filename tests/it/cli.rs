@@ -45,18 +45,22 @@ pub(crate) const ADMIN_PASSWORD: &str = "admin";
 /// A second account.
 const OPERATOR: (&str, &str) = ("operator", "Op3rator-pass!");
 
-/// A configuration file: the `admin` and `operator` accounts with cheap hashes, then `extra`
-/// (more `[cli]` keys first, other tables after).
-pub(crate) fn config_file(cli_keys: &str, tables: &str) -> tempfile::NamedTempFile {
-    let text = format!(
+/// Configuration text: `[cli]` with the `admin` and `operator` accounts (cheap hashes) and
+/// `cli_keys`, then the other `tables`.
+pub(crate) fn config_text(cli_keys: &str, tables: &str) -> String {
+    format!(
         "[cli]\nusers = [\n  {{ name = \"admin\", password_hash = \"{}\" }},\n  \
          {{ name = \"{}\", password_hash = \"{}\" }},\n]\n{cli_keys}\n{tables}\n",
         cheap_hash(ADMIN_PASSWORD),
         OPERATOR.0,
         cheap_hash(OPERATOR.1),
-    );
+    )
+}
+
+/// A configuration file with [`config_text`].
+pub(crate) fn config_file(cli_keys: &str, tables: &str) -> tempfile::NamedTempFile {
     let file = tempfile::NamedTempFile::new().expect("temporary file");
-    std::fs::write(file.path(), text).expect("write the configuration");
+    std::fs::write(file.path(), config_text(cli_keys, tables)).expect("write the configuration");
     file
 }
 
@@ -78,7 +82,7 @@ fn admin_session(netns: &Netns) -> CliClient {
 }
 
 /// A TCP connection from the client namespace to `to`, held open.
-fn hold_tcp(topo: &Topology, to: SocketAddr) -> TcpStream {
+pub(crate) fn hold_tcp(topo: &Topology, to: SocketAddr) -> TcpStream {
     let stream = topo
         .client
         .run_in(|| TcpStream::connect_timeout(&to, IO_TIMEOUT))

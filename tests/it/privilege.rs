@@ -5,13 +5,14 @@
 //! `docs/capabilities.md` lists what each capability is for.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cmmd_tests::topology::{self, Topology};
-use cmmd_tests::traffic::{IO_TIMEOUT, TcpHoldServer, wait_for};
+use cmmd_tests::traffic::{TcpHoldServer, wait_for};
 use cmmd_tests::{Netns, require_root};
+
+use crate::cli::hold_tcp;
 
 const CMMD: &str = env!("CARGO_BIN_EXE_cmmd-test");
 const WAIT: Duration = Duration::from_secs(15);
@@ -37,13 +38,13 @@ fn under_setpriv(netns: &Netns, options: &[&str], args: &[&str]) -> Command {
 }
 
 /// Wait for `child` to exit within `limit`; kill it and fail otherwise.
-fn exits_within(child: Child, limit: Duration) -> Output {
+pub(crate) fn exits_within(child: Child, limit: Duration) -> Output {
     let mut child = child;
     let deadline = Instant::now() + limit;
     while child.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("cmmd kept running without the capability: {:?}", child.wait_with_output());
+            panic!("cmmd kept running: {:?}", child.wait_with_output());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -147,12 +148,7 @@ fn as_nobody_with_only_cap_net_admin_cmmd_runs_and_offloads() {
 
     // A real connection through the router ends in the software cdx: ctnetlink events and
     // dump, route and neighbour lookups all work with this one capability.
-    let to = Topology::server_addr(false, topology::SERVICE_PORT);
-    let mut stream = topo
-        .client
-        .run_in(|| TcpStream::connect_timeout(&to, IO_TIMEOUT))
-        .unwrap()
-        .expect("connect through the router");
+    let mut stream = hold_tcp(&topo, Topology::server_addr(false, topology::SERVICE_PORT));
     let sport = stream.local_addr().unwrap().port();
     wait_for(WAIT, Duration::from_millis(100), || {
         let sim = ctl(&topo.router, "show sim").ok()?;
@@ -161,7 +157,6 @@ fn as_nobody_with_only_cap_net_admin_cmmd_runs_and_offloads() {
             .then_some(())
     })
     .unwrap_or_else(|| panic!("offloaded as nobody; log:\n{}", daemon.log()));
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     stream.write_all(b"bye").unwrap();
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     let mut reply = Vec::new();
