@@ -61,6 +61,8 @@ reasons! {
     HwError => "hw_error",
     /// The hardware table is full (retried with back-off).
     HwFull => "hw_full",
+    /// Waiting for room in the window of connections being programmed (bursts, cold start).
+    HwBusy => "hw_busy",
     /// TCP left ESTABLISHED (FIN/RST seen by the kernel).
     NotEstablished => "not_established",
     /// The kernel conntrack is gone (DESTROY, or missing from a resync dump).

@@ -147,6 +147,9 @@ pub struct EngineConfig {
     pub reconcile: bool,
     /// Refused-for-room connections remembered for a retry when room appears.
     pub retry_queue: usize,
+    /// Connections being programmed at once; more wait their turn (`hw_busy`). Bounds the
+    /// hardware backlog, and the memory of queued commands, during bursts and cold starts.
+    pub programming_window: usize,
 }
 
 impl Default for EngineConfig {
@@ -164,6 +167,7 @@ impl Default for EngineConfig {
             retry_max: Duration::from_secs(60),
             reconcile: true,
             retry_queue: 4096,
+            programming_window: 4096,
         }
     }
 }
@@ -300,6 +304,8 @@ pub struct Engine {
     next_sweep: Option<Instant>,
     adoption: HashMap<HwKey, WalkedCt>,
     orphans_pending: bool,
+    programming: usize,
+    ready: VecDeque<FlowId>,
     external: HashMap<u64, Result<HwReply, HwFailure>>,
 }
 
@@ -345,6 +351,8 @@ impl Engine {
             next_sweep: None,
             adoption: HashMap::new(),
             orphans_pending: false,
+            programming: 0,
+            ready: VecDeque::new(),
             external: HashMap::new(),
         }
     }
@@ -928,6 +936,20 @@ impl Engine {
             self.schedule_poll(id, now);
             return;
         }
+        if self.programming >= self.cfg.programming_window {
+            let queued = flow.reason == Reason::HwBusy && flow.state == FlowState::Resolving;
+            if let Some(flow) = self.table.get_mut(id)
+                && !queued
+            {
+                if flow.flags & flag::IN_HW == 0 {
+                    flow.state = FlowState::Resolving;
+                    flow.reason = Reason::HwBusy;
+                }
+                self.stats.count(Reason::HwBusy);
+                self.ready.push_back(id);
+            }
+            return;
+        }
         let mut next = [0u16; 2];
         for d in [ORIG, REPLY] {
             let Some(p) = paths[d] else { continue };
@@ -964,6 +986,7 @@ impl Engine {
         let Some(flow) = self.table.get_mut(id) else { return };
         flow.next_hw = next;
         flow.state = FlowState::Programming;
+        self.programming += 1;
         flow.flags &= !(flag::ADOPTED | flag::DIRTY);
         let mut ready = true;
         for rid in next.into_iter().filter(|&r| r != 0) {
@@ -1190,8 +1213,30 @@ impl Engine {
         }
     }
 
+    /// A connection left `Programming`: let the next waiting one in.
+    fn programmed(&mut self, now: Instant) {
+        self.programming = self.programming.saturating_sub(1);
+        while self.programming < self.cfg.programming_window {
+            let Some(id) = self.ready.pop_front() else { break };
+            let Some(flow) = self.table.get(id) else { continue };
+            let waiting = (flow.state == FlowState::Resolving && flow.reason == Reason::HwBusy)
+                || flow.state == FlowState::Offloaded;
+            if waiting {
+                if let Some(flow) = self.table.get_mut(id)
+                    && flow.state == FlowState::Resolving
+                {
+                    flow.reason = Reason::RouteLookup;
+                }
+                self.resolve(id, now);
+            }
+        }
+    }
+
     fn on_ct_done(&mut self, id: FlowId, now: Instant) {
         let now_us = self.micros(now);
+        if self.table.get(id).is_some_and(|f| f.state == FlowState::Programming) {
+            self.programmed(now);
+        }
         let (old, first, flags, admitted_us) = {
             let Some(flow) = self.table.get_mut(id) else { return };
             let old = flow.hw;
@@ -1235,10 +1280,11 @@ impl Engine {
     }
 
     fn on_ct_failed(&mut self, id: FlowId, failure: &HwFailure, now: Instant) {
-        let Some(flow) = self.table.get_mut(id) else { return };
-        if flow.state != FlowState::Programming {
+        if self.table.get(id).is_none_or(|f| f.state != FlowState::Programming) {
             return;
         }
+        self.programmed(now);
+        let Some(flow) = self.table.get_mut(id) else { return };
         let next = std::mem::take(&mut flow.next_hw);
         let flags = flow.flags;
         flow.flags &= !(flag::WITHDRAW | flag::REPROGRAM);

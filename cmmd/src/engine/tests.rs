@@ -1032,3 +1032,49 @@ fn churn_leaves_nothing_behind() {
     w.advance(Duration::from_secs(120));
     w.assert_no_leaks();
 }
+
+#[test]
+fn at_most_a_window_of_connections_is_programmed_at_once() {
+    let mut w = World::new(EngineConfig { programming_window: 2, ..EngineConfig::default() });
+    let cts: Vec<CtInfo> = (0..5).map(|i| tcp("10.1.0.2", 41000 + i, "10.2.0.2", 443)).collect();
+    for ct in &cts {
+        w.kernel.insert(ct.key, *ct);
+        w.engine.on_conntrack(CtEventKind::Update, ct, w.now);
+    }
+    // Answer route lookups, hold the hardware.
+    let mut held = Vec::new();
+    while let Some(a) = w.engine.pop_action() {
+        match a {
+            Action::RouteLookup(l) => {
+                let answer = w.route(l.key.dst);
+                w.engine.on_route_answer(l.request, answer, w.now);
+            }
+            Action::Hw(r) => held.push(r),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let programming =
+        |w: &World| w.engine.flows().filter(|(_, f)| f.state() == FlowState::Programming).count();
+    assert_eq!(programming(&w), 2);
+    let waiting: Vec<_> = w.engine.flows().filter(|(_, f)| f.reason() == Reason::HwBusy).collect();
+    assert_eq!(waiting.len(), 3, "the rest wait their turn");
+    // Release the hardware: everything ends programmed, never more than two at once.
+    let mut queue: VecDeque<HwRequest> = held.into();
+    while let Some(r) = queue.pop_front() {
+        let outcome = w.cdx.apply(&r.op);
+        w.engine.on_hw_result(HwResult { tag: r.tag, outcome }, w.now);
+        assert!(programming(&w) <= 2);
+        while let Some(a) = w.engine.pop_action() {
+            match a {
+                Action::Hw(r) => queue.push_back(r),
+                Action::RouteLookup(l) => {
+                    let answer = w.route(l.key.dst);
+                    w.engine.on_route_answer(l.request, answer, w.now);
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(w.cdx.cts.len(), 5);
+    assert!(w.engine.flows().all(|(_, f)| f.state() == FlowState::Offloaded));
+}
