@@ -394,9 +394,15 @@ fn show_route(engine: &Engine, out: &mut Session) {
                 RouteState::Resolved(info) => {
                     let gw = info.gateway.map_or_else(|| "-".to_string(), |g| g.to_string());
                     let oif = ifname(engine, info.oif);
+                    // The route's own MTU, else the output link's (what cdx is given).
+                    let mtu = if info.mtu != 0 {
+                        info.mtu
+                    } else {
+                        engine.net().link(info.oif).map_or(0, |l| l.mtu)
+                    };
                     format!(
-                        "Gateway: {gw}, OIf: {oif}, PhysOif: {oif}, Mtu: {}, Type: {:?}",
-                        info.mtu, info.kind
+                        "Gateway: {gw}, OIf: {oif}, PhysOif: {oif}, Mtu: {mtu}, Type: {:?}",
+                        info.kind
                     )
                 }
             };
@@ -411,11 +417,12 @@ fn show_route(engine: &Engine, out: &mut Session) {
 }
 
 fn show_neighbor(engine: &Engine, out: &mut Session) {
-    let uses = |ifindex: u32, addr: &IpAddr| {
+    let uses = |n: &crate::net::Neighbour| {
+        let Some(mac) = n.valid_mac() else { return 0 };
         engine
             .hw_routes()
             .iter()
-            .filter(|(_, o)| o.ident.out_ifindex == ifindex && o.nexthop.as_ref() == Some(addr))
+            .filter(|(_, o)| o.ident.out_ifindex == n.ifindex && o.ident.mac == mac)
             .count()
     };
     for (title, footer, v4) in [
@@ -434,7 +441,7 @@ fn show_neighbor(engine: &Engine, out: &mut Session) {
                 n.addr,
                 ifname(engine, n.ifindex),
                 n.state,
-                uses(n.ifindex, &n.addr)
+                uses(n)
             ));
         }
         out.reply_line(&format!("{footer}: {}", neighbours.len()));

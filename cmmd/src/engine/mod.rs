@@ -1544,7 +1544,7 @@ impl Engine {
         if let (Some(old_mac), Some(new_mac)) = (old_mac, new_mac)
             && old_mac != new_mac
         {
-            self.neighbour_moved(n.ifindex, n.addr, new_mac);
+            self.neighbour_moved(n.ifindex, n.addr, old_mac, new_mac, now);
         }
         if old_mac.is_some() && n.state & crate::net::nud::FAILED != 0 {
             self.neighbour_failed(n.ifindex, n.addr, now);
@@ -1558,17 +1558,35 @@ impl Engine {
         self.net.remove_neighbour(ifindex, &addr);
     }
 
-    fn neighbour_moved(&mut self, ifindex: u32, addr: IpAddr, mac: Mac) {
+    /// A next hop's MAC changed. Route objects are identified by the MAC they send to (an
+    /// IPv4 and an IPv6 next hop of one host share one), so the objects on `ifindex` with the
+    /// old MAC are updated in place, one command for all their connections, unless another
+    /// next hop still has the old MAC: then only the connections through `addr` move.
+    fn neighbour_moved(&mut self, ifindex: u32, addr: IpAddr, old: Mac, mac: Mac, now: Instant) {
         let ids: Vec<u16> = self
             .hw_routes
             .iter()
             .filter(|(_, o)| {
                 o.ident.out_ifindex == ifindex
-                    && o.nexthop == Some(addr)
+                    && o.ident.mac == old
                     && o.state == RouteObjState::Registered
             })
             .map(|(id, _)| id)
             .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let still_used = self
+            .net
+            .neighbours()
+            .any(|n| n.ifindex == ifindex && n.addr != addr && n.valid_mac() == Some(old));
+        if still_used {
+            let users = self.table.ids_where(|f| f.hw.iter().any(|r| *r != 0 && ids.contains(r)));
+            for id in users {
+                self.resolve(id, now);
+            }
+            return;
+        }
         for rid in ids {
             if let Some(spec) = self.hw_routes.change_mac(rid, mac) {
                 tracing::info!(route = rid, %addr, %mac, "next hop moved; updating route");

@@ -643,6 +643,39 @@ fn neighbour_mac_change_updates_the_route_object() {
 }
 
 #[test]
+fn a_next_hop_leaving_a_shared_mac_moves_only_its_connections() {
+    let mut w = World::new(EngineConfig::default());
+    // The gateway answers with the same MAC as 10.2.0.2 (one host, two addresses): both
+    // connections share one route object.
+    let n = |addr: &str, m: u8| Neighbour {
+        ifindex: ETH1,
+        addr: ip(addr),
+        mac: Some(mac(m)),
+        state: nud::REACHABLE,
+    };
+    w.engine.on_neighbour(n("10.2.0.254", 0x22), w.now);
+    w.run();
+    let direct = forwarded();
+    let routed = tcp("10.1.0.2", 40001, "10.9.1.1", 443);
+    w.event(CtEventKind::Update, direct);
+    w.event(CtEventKind::Update, routed);
+    let shared = w.cdx.cts[&(proto::TCP, direct.key.orig)].route_orig;
+    assert_eq!(w.cdx.cts[&(proto::TCP, routed.key.orig)].route_orig, shared);
+    // 10.2.0.2 moves to another MAC; the gateway keeps the old one.
+    w.engine.on_neighbour(n("10.2.0.2", 0x99), w.now);
+    w.run();
+    let moved = w.cdx.cts[&(proto::TCP, direct.key.orig)].route_orig;
+    assert_eq!(w.cdx.routes[&moved].mac, mac(0x99));
+    let kept = w.cdx.cts[&(proto::TCP, routed.key.orig)].route_orig;
+    assert_eq!(w.cdx.routes[&kept].mac, mac(0x22), "the gateway's connections are untouched");
+    assert_eq!(w.state(&direct), Some((FlowState::Offloaded, Reason::None)));
+    assert_eq!(w.state(&routed), Some((FlowState::Offloaded, Reason::None)));
+    w.event(CtEventKind::Destroy, direct);
+    w.event(CtEventKind::Destroy, routed);
+    w.assert_no_leaks();
+}
+
+#[test]
 fn missing_neighbour_waits_until_it_appears() {
     let mut w = World::new(EngineConfig::default());
     let ct = tcp("10.1.0.2", 40000, "10.2.0.7", 443);
