@@ -349,6 +349,8 @@ pub(crate) struct KeySpec {
     pub(crate) set: fn(&mut Config, Input<'_>) -> Checked<()>,
     /// The current value in TOML notation.
     pub(crate) render: fn(&Config) -> String,
+    /// Copies the value from the second configuration into the first.
+    pub(crate) copy: fn(&mut Config, &Config),
 }
 
 macro_rules! key {
@@ -371,6 +373,7 @@ macro_rules! key {
                 Ok(())
             },
             render: |config| ($render)(&config.$($field).+),
+            copy: |config, from| config.$($field).+ = from.$($field).+.clone(),
         }
     };
 }

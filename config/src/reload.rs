@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::keys::KEYS;
+use crate::load::Loaded;
 use crate::model::Config;
 use crate::rules::ExcludeRule;
 use crate::users::User;
@@ -71,6 +72,28 @@ fn users_change(key: &'static str, old: &[User], new: &[User]) -> Option<Change>
         new_names.push_str(" (password hashes changed)");
     }
     Some(Change { key, old: old_names, new: new_names, applies: Applies::Live })
+}
+
+impl Loaded {
+    /// Makes `self`, just read on SIGHUP, what is in force afterwards: keys that apply live keep
+    /// their new value; keys that need a restart take the value and source of `running`. Returns
+    /// the changes that wait for a restart, from the running value to the file's.
+    pub fn keep_restart_keys(&mut self, running: &Loaded) -> Vec<Change> {
+        let pending: Vec<Change> = running
+            .config
+            .reload_diff(&self.config)
+            .into_iter()
+            .filter(|change| change.applies == Applies::NeedsRestart)
+            .collect();
+        for spec in KEYS.iter().filter(|spec| spec.applies == Applies::NeedsRestart) {
+            (spec.copy)(&mut self.config, &running.config);
+            match running.provenance.get(spec.path) {
+                Some(source) => self.provenance.insert(spec.path, source.clone()),
+                None => self.provenance.remove(spec.path),
+            };
+        }
+        pending
+    }
 }
 
 impl Config {

@@ -626,3 +626,23 @@ fn reload_diff_separates_live_changes_from_restart_ones() {
         [change("cli.users", "[\"a\"]", "[\"a\"] (password hashes changed)", Applies::Live)]
     );
 }
+
+#[test]
+fn after_a_reload_restart_keys_keep_their_running_value_and_source() {
+    let running = load_with(&[], Overrides::default()).expect("defaults");
+    let (_dir, read) = load_toml("max_connections = 1000\n[log]\nlevel = \"debug\"\n");
+    let mut read = read.expect("valid");
+    let pending = read.keep_restart_keys(&running);
+    assert_eq!(
+        pending.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["max_connections: 131072 -> 1000 (NOT applied: needs a restart)"]
+    );
+    assert_eq!(read.config.max_connections, running.config.max_connections);
+    assert_eq!(read.config.log.level, "debug", "a live key takes the new value");
+    let text = read.render_effective();
+    assert!(text.lines().any(|l| l == "max_connections = 131072  # default"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("level = \"debug\"  # ")), "{text}");
+    // Reading the same file again reports the same pending change, not none.
+    let (_dir, again) = load_toml("max_connections = 1000\n");
+    assert_eq!(again.expect("valid").keep_restart_keys(&read).len(), 1);
+}

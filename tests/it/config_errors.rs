@@ -314,6 +314,16 @@ fn sighup_applies_rules_and_log_level_and_reports_what_needs_a_restart() {
         .unwrap_or_else(|| panic!("both refused by the rule: {:?}", daemon.counters()));
     assert!(!in_hw(&daemon, after_port));
     assert_eq!(daemon.counter("table_capacity"), 131_072, "max_connections needs a restart");
+    // show config tells what is in force: the running table size, the new log level, and the
+    // change that waits for a restart.
+    let shown = daemon.ctl("show config").unwrap();
+    for line in [
+        "max_connections = 131072  # ",
+        "level = \"trace\"  # ",
+        "#   max_connections: 131072 -> 1000",
+    ] {
+        assert!(shown.lines().any(|l| l.starts_with(line)), "{line:?} in\n{shown}");
+    }
     // Trace lines (the hardware commands of the withdrawal) appear after the reload, none before.
     let log = daemon.log();
     let (until_reload, since_reload) = log.split_at(log.find("SIGHUP:").unwrap());

@@ -497,7 +497,7 @@ impl Daemon {
 
     fn reload(&mut self, now: Instant) {
         let options = config::LoadOptions::new(&config::process_env, self.overrides.clone());
-        let new = match config::Config::load(&options) {
+        let mut new = match config::Config::load(&options) {
             Ok(new) => new,
             Err(e) => {
                 tracing::error!(error = %e, "SIGHUP: configuration not reloaded; the running one stays in force");
@@ -535,7 +535,15 @@ impl Daemon {
             }
             Err(e) => tracing::error!(error = %e, "SIGHUP: CLI accounts not changed"),
         }
+        let pending = new.keep_restart_keys(&self.loaded);
         self.config_text = new.render_effective();
+        if !pending.is_empty() {
+            self.config_text.push_str("\n# read on SIGHUP but not in force until cmmd restarts:\n");
+            for change in &pending {
+                self.config_text
+                    .push_str(&format!("#   {}: {} -> {}\n", change.key, change.old, change.new));
+            }
+        }
         self.loaded = new;
     }
 
