@@ -86,7 +86,7 @@ pub struct CliCounters {
     pub login_failures: u64,
     /// Failed enable passwords.
     pub enable_failures: u64,
-    /// Connections refused (session limit or lockout).
+    /// Connections, and logins of open sessions, refused (session limit or lockout).
     pub refused: u64,
     /// Commands executed.
     pub commands: u64,
@@ -307,6 +307,9 @@ impl CliServer {
             match request {
                 Request::Authenticate { user, password } => {
                     if let Admission::LockedOut { .. } = self.limiter.check(conn.peer.ip(), now) {
+                        // Not verified: the source was locked out while this session was open.
+                        self.counters.refused += 1;
+                        tracing::warn!(peer = %conn.peer, %user, "CLI login refused: source locked out");
                         conn.session.authenticated(false, now);
                         continue;
                     }

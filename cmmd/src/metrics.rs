@@ -189,7 +189,7 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
         &mut out,
         "cmmd_cli_refused_total",
         "counter",
-        "CLI connections refused (session limit, lockout).",
+        "CLI connections and logins refused (session limit, lockout).",
     );
     sample(&mut out, "cmmd_cli_refused_total", "", extra.cli_refused);
     family(
