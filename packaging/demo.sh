@@ -22,8 +22,15 @@ C=cmm-demo-client-$id R=cmm-demo-router-$id S=cmm-demo-server-$id
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    # The background jobs are subshells: stop what they started inside our namespaces too.
+    for ns in $C $R $S; do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
+    done
     wait 2>/dev/null || true
-    for ns in $C $R $S; do ip netns del "$ns" 2>/dev/null || true; done
+    for ns in $C $R $S; do
+        for _ in $(seq 50); do [[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break; sleep 0.1; done
+        ip netns del "$ns" 2>/dev/null || true
+    done
 }
 trap cleanup EXIT
 
