@@ -10,44 +10,24 @@ use std::time::Duration;
 
 use cmmd_tests::conntrack_cli;
 use cmmd_tests::daemon::{Daemon, SimServer, SimTable};
+use cmmd_tests::scenario::{self, POLL, WAIT, mac, start_daemon, wait_counter, wait_sim};
 use cmmd_tests::topology::{self, Topology};
 use cmmd_tests::traffic::{IO_TIMEOUT, TcpHoldServer, UdpEchoServer, wait_for};
 use cmmd_tests::{Netns, require_root};
 
 const CMMD: &str = env!("CARGO_BIN_EXE_cmmd-test");
-const WAIT: Duration = Duration::from_secs(15);
-const POLL: Duration = Duration::from_millis(100);
-
 fn binary() -> &'static Path {
     Path::new(CMMD)
 }
 
 /// The daemon in the router with both router ports as fast-path ports.
 fn router_daemon(topo: &Topology, extra: &[&str]) -> Daemon {
-    let mut args = vec!["--backend", "sim", "--ports", "r0,r1", "--log", "info,cmmd=debug"];
-    args.extend_from_slice(extra);
-    Daemon::start(binary(), &topo.router, &args).expect("cmmd starts")
-}
-
-/// The MAC address of `device` in `netns`.
-fn mac(netns: &Netns, device: &str) -> String {
-    let out = netns.ip(&["link", "show", device]).expect("ip link");
-    out.split_whitespace()
-        .skip_while(|w| *w != "link/ether")
-        .nth(1)
-        .expect("a MAC address")
-        .to_string()
+    start_daemon(binary(), topo, extra).expect("cmmd starts")
 }
 
 /// A TCP connection held open from the client (the server answers only after our FIN).
 fn hold_tcp(topo: &Topology, to: SocketAddr) -> TcpStream {
-    let stream = topo
-        .client
-        .run_in(|| TcpStream::connect_timeout(&to, IO_TIMEOUT))
-        .unwrap()
-        .expect("connect");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream
+    scenario::hold_tcp(&topo.client, to).expect("connect")
 }
 
 /// Close our side and read the server's answer: a normal TCP close through the router.
@@ -57,24 +37,6 @@ fn finish_tcp(mut stream: TcpStream) -> Vec<u8> {
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply).unwrap();
     reply
-}
-
-/// Wait until the software cdx satisfies `check`; panics with the table and the log otherwise.
-fn wait_sim(daemon: &Daemon, what: &str, check: impl Fn(&SimTable) -> bool) -> SimTable {
-    wait_for(WAIT, POLL, || daemon.sim().ok().filter(|t| check(t)))
-        .unwrap_or_else(|| panic!("{what}: sim = {:#?}\nlog:\n{}", daemon.sim(), daemon.log()))
-}
-
-fn wait_counter(daemon: &Daemon, name: &str, at_least: u64) -> u64 {
-    wait_for(WAIT, POLL, || Some(daemon.counter(name)).filter(|v| *v >= at_least)).unwrap_or_else(
-        || {
-            panic!(
-                "counter {name} stayed below {at_least}: {:#?}\nlog:\n{}",
-                daemon.counters(),
-                daemon.log()
-            )
-        },
-    )
 }
 
 #[test]
@@ -102,8 +64,16 @@ fn established_tcp_is_programmed_with_both_tuples_and_routes_then_withdrawn_on_f
     let reply_route = table.route(conn.routes.1).expect("reply route registered");
     assert_eq!((orig_route.input.as_str(), orig_route.output.as_str()), ("r0", "r1"));
     assert_eq!((reply_route.input.as_str(), reply_route.output.as_str()), ("r1", "r0"));
-    assert_eq!(orig_route.mac, mac(&topo.server, "s0"), "next hop towards the server is its MAC");
-    assert_eq!(reply_route.mac, mac(&topo.client, "c0"), "next hop towards the client is its MAC");
+    assert_eq!(
+        orig_route.mac,
+        mac(&topo.server, "s0").unwrap(),
+        "next hop towards the server is its MAC"
+    );
+    assert_eq!(
+        reply_route.mac,
+        mac(&topo.client, "c0").unwrap(),
+        "next hop towards the client is its MAC"
+    );
     assert_eq!(orig_route.mtu, 1500);
     let line = daemon
         .connections()
