@@ -292,11 +292,13 @@ fn every_show_and_query_command_answers_in_its_documented_format() {
         rows[rows.len() - 1],
         format!("Total Neighbor Entries: {}", rows.len() - v6_title - 2)
     );
+    // Count: the hardware route objects sending to the neighbour's MAC on its interface. Route
+    // objects are per (interface, MAC), so a host's IPv6 address shares its IPv4 one's.
     for (addr, mac, device, users) in [
         ("10.1.0.2", &client_mac, "r0", 1),
         ("10.2.0.2", &server_mac, "r1", 1),
-        ("fd01::2", &client_mac, "r0", 0),
-        ("fd02::2", &server_mac, "r1", 0),
+        ("fd01::2", &client_mac, "r0", 1),
+        ("fd02::2", &server_mac, "r1", 1),
     ] {
         let prefix = format!("IP addr: {addr} --> MAC addr: {mac} If: {device}, Port:-1, state: ");
         let row = rows
