@@ -313,7 +313,10 @@ stop_consumer cmmd
 
 # --- 3. latency at 10k new flows/s ----------------------------------------------------------
 settle_kernel
-start_consumer cmmd
+# Up to 50000 connections are live at once: give the software cdx room for all of them (its
+# default is the vendor's 32768), or the rest wait as hw_full and the tail measures the backoff.
+printf '[sim]\ncapacity = 65536\n' >"$OUT/cmmd-latency.toml"
+start_consumer cmmd --config "$OUT/cmmd-latency.toml"
 hist() { metrics | awk '/^cmmd_programming_latency_seconds_bucket/ { match($1, /le="[^"]*"/); print substr($1, RSTART + 4, RLENGTH - 5), $2 }'; }
 hist >"$OUT/latency-before.txt"
 nsx "$INJECT" churn --rate 20000 --seconds "$LATENCY_SECONDS" --window 50000 >"$OUT/inject-latency.out"
@@ -353,6 +356,19 @@ for size in $COLD_SIZES; do
         wait_until "cmmd offloaded" 32768 600 cmmd_offloaded
         say "cold $size consumer=cmmd sim_capacity=default offloaded=$REACHED rss_kib=$(rss_kib "$PID") peak_rss_kib=$(hwm_kib "$PID")"
         stop_consumer cmmd
+        # The software cdx in its own process, as cdx.ko is outside cmm on the board: the RSS
+        # is cmmd's alone.
+        ip netns exec "$NS" "$CMMD" sim serve --socket "$OUT/sim.sock" --ports p0,p1 \
+            --capacity "$size" >"$OUT/sim-serve.log" 2>&1 &
+        SIM_PID=$!
+        PIDS+=("$SIM_PID")
+        for _ in $(seq 100); do [[ -S $OUT/sim.sock ]] && break; sleep 0.05; done
+        start_consumer cmmd --sim-socket "$OUT/sim.sock"
+        wait_until "cmmd offloaded" "$have" 1200 cmmd_offloaded
+        say "cold $size consumer=cmmd sim=separate_process offloaded=$REACHED rss_kib=$(rss_kib "$PID") peak_rss_kib=$(hwm_kib "$PID") sim_rss_kib=$(rss_kib "$SIM_PID")"
+        stop_consumer cmmd
+        kill "$SIM_PID" 2>/dev/null || true
+        wait "$SIM_PID" 2>/dev/null || true
     fi
 
     t0=$(now_ms)
