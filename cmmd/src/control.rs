@@ -229,6 +229,8 @@ fn show_counters(ctx: &Ctx<'_>, out: &mut Session) {
     out.reply_line(&format!("cli_refused: {}", x.cli_refused));
     out.reply_line(&format!("event_buffer_bytes: {}", x.event_buffer_bytes));
     out.reply_line(&format!("hw_backlog: {}", x.hw_backlog));
+    out.reply_line(&format!("netlink_malformed: {}", x.netlink_malformed));
+    out.reply_line(&format!("events_discarded: {}", x.events_discarded));
     out.reply_line(&format!("log_lines_dropped: {}", x.log_lines_dropped));
 }
 

@@ -23,6 +23,11 @@ pub struct Extra {
     pub log_lines_dropped: u64,
     /// Hardware requests queued for the offload worker.
     pub hw_backlog: u64,
+    /// Netlink messages (conntrack and rtnetlink) that failed to decode, and truncated
+    /// datagrams: skipped and counted.
+    pub netlink_malformed: u64,
+    /// Conntrack events dropped unread after an overrun (older than the resync dump).
+    pub events_discarded: u64,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -180,6 +185,20 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
         "Hardware commands queued for the offload worker.",
     );
     sample(&mut out, "cmmd_hw_backlog", "", extra.hw_backlog);
+    family(
+        &mut out,
+        "cmmd_netlink_malformed_total",
+        "counter",
+        "Netlink messages that failed to decode, and truncated datagrams (skipped).",
+    );
+    sample(&mut out, "cmmd_netlink_malformed_total", "", extra.netlink_malformed);
+    family(
+        &mut out,
+        "cmmd_events_discarded_total",
+        "counter",
+        "Conntrack events dropped unread after an overrun (older than the resync dump).",
+    );
+    sample(&mut out, "cmmd_events_discarded_total", "", extra.events_discarded);
 
     family(&mut out, "cmmd_cli_sessions", "gauge", "Open CLI sessions.");
     sample(&mut out, "cmmd_cli_sessions", "", extra.cli_sessions);

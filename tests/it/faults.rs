@@ -191,6 +191,53 @@ fn an_event_storm_with_repeated_overruns_converges_to_the_kernels_table_while_tr
     drop(held);
 }
 
+/// The kernel reports ENOBUFS before the events it had queued ahead of the loss, so those are
+/// older than the resync dump that follows. Connections created and all deleted while the
+/// daemon did not read (SIGSTOP) must not come back from that queue: with the periodic sweep
+/// off, the table and the hardware are empty soon after the daemon resumes.
+#[test]
+fn events_queued_before_an_overrun_do_not_bring_back_ended_connections() {
+    require_root();
+    let topo = Topology::new().unwrap();
+    pin_neighbours(&topo).unwrap();
+    let (_dir, config) =
+        config_file("[netlink]\nevent_buffer = \"16MiB\"\nsweep_interval = \"0s\"\n").unwrap();
+    let daemon = start_daemon(binary(), &topo, &["--config", &config]).unwrap();
+    // More events than one loop turn reads (4096) fit in the buffer: some of them are read
+    // while the resync dump runs.
+    const PORTS: std::ops::Range<u16> = 10_000..60_000;
+    daemon.signal(Signal::SIGSTOP);
+    let created = entries(&topo.router, Op::Create, server(), 80, PORTS).map(|s| s.created);
+    let deleted = entries(&topo.router, Op::Delete, server(), 80, PORTS).map(|s| s.deleted);
+    daemon.signal(Signal::SIGCONT);
+    assert_eq!((created.unwrap(), deleted.unwrap()), (50_000, 50_000));
+    let resumed = Instant::now();
+    wait_counter(&daemon, "resyncs", 1);
+    let empty = wait_for(Duration::from_secs(10), POLL, || {
+        let table = daemon.sim().ok()?;
+        (daemon.counter("table_entries") == 0 && table.connections.is_empty()).then_some(())
+    });
+    let converged = resumed.elapsed();
+    let discarded = daemon.counter("events_discarded");
+    Report::new("overrun_queue")
+        .add("created", 50_000)
+        .add("deleted", 50_000)
+        .add("overruns", daemon.counter("overruns"))
+        .add("events_read", daemon.counter("events_new") + daemon.counter("events_destroy"))
+        .add("events_discarded", discarded)
+        .add("table_entries", daemon.counter("table_entries"))
+        .add("converge_ms", converged.as_millis())
+        .print();
+    assert!(
+        empty.is_some(),
+        "ended connections came back from the queue: {:#?}",
+        daemon.counters()
+    );
+    assert!(daemon.counter("overruns") >= 1);
+    assert!(discarded > 0, "the events queued before the loss were dropped unread");
+    assert_eq!(daemon.counter("hw_route_objects"), 0, "no route id left allocated");
+}
+
 // ------------------------------------------------------------------ rtnetlink overrun
 
 #[test]

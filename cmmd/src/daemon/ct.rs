@@ -26,6 +26,8 @@ const BATCH: usize = 64;
 const SLOT: usize = 4096;
 /// Dump datagrams read per loop turn.
 const DUMP_BUDGET: usize = 256;
+/// At most this many reads when dropping the events queued before an overrun.
+const DISCARD_CALLS: usize = 1 << 16;
 /// Receive buffer of the loop (the kernel packs many messages into dump datagrams).
 const RX: usize = 256 * 1024;
 
@@ -71,6 +73,9 @@ pub(super) struct CtCounters {
     pub(super) requests: u64,
     /// Datagrams truncated by a too-small buffer.
     pub truncated: u64,
+    /// Events discarded unread after an overrun: queued before the resync dump, they are older
+    /// than it.
+    pub discarded: u64,
 }
 
 /// The three sockets.
@@ -126,7 +131,9 @@ impl CtIo {
                 Ok(n) => n,
                 Err(RecvError::WouldBlock) => return false,
                 Err(RecvError::Overrun) => {
+                    let discarded = self.discard_queued_events();
                     tracing::warn!(
+                        discarded,
                         "conntrack event socket overrun (ENOBUFS): events lost; resyncing"
                     );
                     engine.on_overrun(now);
@@ -172,6 +179,36 @@ impl CtIo {
             }
         }
         true
+    }
+
+    /// After an overrun: drop what the event socket still holds. The kernel reports ENOBUFS
+    /// before the events queued ahead of the loss, so those are older than the resync dump
+    /// requested next; applied during that dump they would mark connections that already
+    /// ended as seen, and the sweep would keep them. Bounded by twice the buffer size (the
+    /// kernel keeps queueing new events meanwhile); returns the datagrams dropped.
+    fn discard_queued_events(&mut self) -> u64 {
+        let (mut bytes, mut datagrams) = (0, 0);
+        for _ in 0..DISCARD_CALLS {
+            if bytes >= 2 * self.event_buffer {
+                break;
+            }
+            match self.events.recv_batch(&mut self.batch) {
+                Ok(n) => {
+                    datagrams += n as u64;
+                    bytes += (0..n)
+                        .filter_map(|i| self.batch.datagram(i))
+                        .map(<[u8]>::len)
+                        .sum::<usize>();
+                    if n < BATCH {
+                        break;
+                    }
+                }
+                Err(RecvError::Overrun) => {}
+                Err(_) => break,
+            }
+        }
+        self.counters.discarded += datagrams;
+        datagrams
     }
 
     /// Start a dump for the engine's `generation`.

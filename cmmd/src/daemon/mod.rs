@@ -149,12 +149,29 @@ struct Daemon {
     backend: &'static str,
     started: Instant,
     stop: bool,
-    more: bool,
+    backlog: Backlog,
     hw_failures_in_row: u32,
     hw_events_ignored: u64,
     results: Vec<HwResult>,
     hw_event_buf: Vec<HwEvent>,
     rx: Vec<u8>,
+}
+
+/// Sources whose last read stopped at its budget with data left, and replies being streamed.
+/// mio is edge-triggered: a source raises no new event for what it already holds, so the loop
+/// does not sleep and reads it again next turn, even when something else woke it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Backlog {
+    ct_events: bool,
+    ct_dumps: bool,
+    rtnl_events: bool,
+    cli_output: bool,
+}
+
+impl Backlog {
+    fn any(self) -> bool {
+        self.ct_events || self.ct_dumps || self.rtnl_events || self.cli_output
+    }
 }
 
 /// Run the daemon until SIGTERM/SIGINT or `stop`; gives the logger back to flush.
@@ -330,7 +347,7 @@ impl Daemon {
             backend: backend.name,
             started: now,
             stop: false,
-            more: false,
+            backlog: Backlog::default(),
             hw_failures_in_row: 0,
             hw_events_ignored: 0,
             results: Vec::new(),
@@ -340,7 +357,7 @@ impl Daemon {
     }
 
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
-        if self.more || self.engine.pending_actions() > 0 {
+        if self.backlog.any() || self.engine.pending_actions() > 0 {
             return Some(Duration::ZERO);
         }
         let deadlines = [
@@ -366,24 +383,23 @@ impl Daemon {
                 std::thread::sleep(Duration::from_millis(10));
             }
             let now = Instant::now();
-            self.more = false;
+            let backlog = std::mem::take(&mut self.backlog);
             for event in &events {
                 self.dispatch(event.token(), now);
             }
-            if events.is_empty() {
-                // Sources read with a budget last turn may still hold data.
-                self.more |= self.ct.read_events(&mut self.engine, now);
-            }
+            self.read_backlog(backlog, now);
             self.turn(now);
         }
     }
 
     fn dispatch(&mut self, token: Token, now: Instant) {
         match token {
-            CT_EVENTS => self.more |= self.ct.read_events(&mut self.engine, now),
-            CT_DUMPS => self.more |= self.ct.read_dump(&mut self.engine, now),
+            CT_EVENTS => self.backlog.ct_events |= self.ct.read_events(&mut self.engine, now),
+            CT_DUMPS => self.backlog.ct_dumps |= self.ct.read_dump(&mut self.engine, now),
             CT_REQUESTS => self.ct.read_request_replies(),
-            RTNL_EVENTS => self.more |= self.routing.read_events(&mut self.engine, now),
+            RTNL_EVENTS => {
+                self.backlog.rtnl_events |= self.routing.read_events(&mut self.engine, now);
+            }
             RTNL_LOOKUPS => self.routing.read_lookups(&mut self.engine, now),
             RTNL_DUMPS => self.routing.read_dumps(&mut self.engine, now),
             HW_EVENTS => self.read_hw_events(now),
@@ -400,6 +416,20 @@ impl Daemon {
             }
             t if self.http.as_ref().is_some_and(|h| h.owns(t)) => self.serve_http(t, now),
             _ => {}
+        }
+    }
+
+    /// Read again the sources that still held data after their budget last turn, whether or
+    /// not they were ready this turn (edge-triggered: they raise no new event for it).
+    fn read_backlog(&mut self, backlog: Backlog, now: Instant) {
+        if backlog.ct_events {
+            self.backlog.ct_events |= self.ct.read_events(&mut self.engine, now);
+        }
+        if backlog.ct_dumps {
+            self.backlog.ct_dumps |= self.ct.read_dump(&mut self.engine, now);
+        }
+        if backlog.rtnl_events {
+            self.backlog.rtnl_events |= self.routing.read_events(&mut self.engine, now);
         }
     }
 
@@ -556,6 +586,10 @@ impl Daemon {
             event_buffer_bytes: self.ct.event_buffer as u64,
             log_lines_dropped: self.telemetry.as_ref().map_or(0, Telemetry::dropped_lines),
             hw_backlog: self.worker.backlog() as u64,
+            netlink_malformed: self.ct.counters.malformed
+                + self.ct.counters.truncated
+                + self.routing.counters.malformed,
+            events_discarded: self.ct.counters.discarded,
         }
     }
 
@@ -602,7 +636,7 @@ impl Daemon {
             started,
             backend,
             jobs,
-            more,
+            backlog,
             poll,
             ..
         } = self;
@@ -640,7 +674,7 @@ impl Daemon {
                     }
                     let Some(session) = cli.session(*token) else { return false };
                     let done = stream.step(engine, now, session);
-                    *more |= !done && cli.has_room(*token);
+                    backlog.cli_output |= !done && cli.has_room(*token);
                     !done
                 }
                 Job::Walk { tag, query } => match engine.take_external(*tag) {
