@@ -551,9 +551,8 @@ fn removed_events_for_unknown_flows_and_duplicates_are_counted_and_change_nothin
 
 // ------------------------------------------------------------------ kernel-side changes
 
-/// The daemon in a fresh topology (neighbours pinned, the periodic sweep every 2 s so that
-/// entries the daemon let go are seen again), with injected flows `ports` to the server
-/// offloaded.
+/// The daemon in a fresh topology (neighbours pinned), with injected flows `ports` to the
+/// server offloaded.
 fn offloaded(ports: std::ops::Range<u16>, config: &str) -> (Topology, Daemon, tempfile::TempDir) {
     let topo = Topology::new().unwrap();
     pin_neighbours(&topo).unwrap();
@@ -565,7 +564,9 @@ fn offloaded(ports: std::ops::Range<u16>, config: &str) -> (Topology, Daemon, te
     (topo, daemon, dir)
 }
 
-const SWEEP_2S: &str = "[netlink]\nsweep_interval = \"2s\"\n";
+/// No periodic sweep: a connection withdrawn because its path went away comes back because the
+/// daemon keeps it waiting for the network, not because a dump finds it again.
+const NO_SWEEP: &str = "[netlink]\nsweep_interval = \"0s\"\n";
 
 #[test]
 fn conntrack_delete_and_flush_withdraw_offloaded_flows_and_release_everything() {
@@ -590,7 +591,7 @@ fn conntrack_delete_and_flush_withdraw_offloaded_flows_and_release_everything() 
 #[test]
 fn an_interface_going_down_withdraws_its_flows_and_coming_up_offloads_them_again() {
     require_root();
-    let (topo, daemon, _config) = offloaded(53_100..53_105, SWEEP_2S);
+    let (topo, daemon, _config) = offloaded(53_100..53_105, NO_SWEEP);
     topo.router.ip(&["link", "set", "r1", "down"]).unwrap();
     let table = wait_sim(&daemon, "withdrawn when r1 goes down", |t| {
         t.connections.is_empty() && t.routes.is_empty()
@@ -615,7 +616,7 @@ fn route_deletion_and_address_removal_withdraw_the_flows_that_depend_on_them() {
     let topo = Topology::new().unwrap();
     pin_neighbours(&topo).unwrap();
     topo.router.ip(&["route", "add", "10.9.0.0/24", "via", "10.2.0.2", "dev", "r1"]).unwrap();
-    let (_dir, config) = config_file(SWEEP_2S).unwrap();
+    let (_dir, config) = config_file(NO_SWEEP).unwrap();
     let daemon = start_daemon(binary(), &topo, &["--config", &config]).unwrap();
     let behind_gateway: IpAddr = [10, 9, 0, 5].into();
     entries(&topo.router, Op::Create, behind_gateway, 80, 53_200..53_205).unwrap();
@@ -657,7 +658,7 @@ fn a_neighbour_flush_withdraws_the_flows_using_it_until_the_neighbour_is_learnt_
     let topo = Topology::new().unwrap();
     // Real neighbour entries, learnt from traffic (not pinned).
     topo.client.exec("ping", &["-c", "1", "-W", "2", "10.2.0.2"]).unwrap();
-    let (_dir, config) = config_file(SWEEP_2S).unwrap();
+    let (_dir, config) = config_file(NO_SWEEP).unwrap();
     let daemon = start_daemon(binary(), &topo, &["--config", &config]).unwrap();
     entries(&topo.router, Op::Create, server(), 80, 53_400..53_403).unwrap();
     wait_sim(&daemon, "offloaded", |t| t.connections.len() == 3);
@@ -677,7 +678,7 @@ fn a_neighbour_flush_withdraws_the_flows_using_it_until_the_neighbour_is_learnt_
     assert_eq!(daemon.counter("hw_route_objects"), 0);
     assert_eq!(kernel_established(&topo.router).unwrap().len(), 3, "the kernel keeps them");
 
-    // A new flow waits for the next hop; the old ones are found again by the sweep.
+    // A new flow waits for the next hop, like the withdrawn ones (the daemon keeps them).
     let waits = daemon.counter("no_neighbour");
     entries(&topo.router, Op::Create, server(), 80, [53_410]).unwrap();
     wait_counter(&daemon, "no_neighbour", waits + 1);

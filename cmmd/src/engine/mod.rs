@@ -40,6 +40,16 @@ use crate::route::{
 };
 use crate::stats::{Reason, Stats};
 
+/// Connections waiting for the network are tried again at least this often.
+const WAITING_BACKSTOP: Duration = Duration::from_secs(5);
+
+/// Refusals the network can undo (an interface comes up, a route or an address comes back, a
+/// neighbour is learnt): the connection stays tracked and waits, instead of being forgotten
+/// until the next sweep (an ESTABLISHED conntrack sends no event while nothing changes).
+fn waits_for_network(reason: Reason) -> bool {
+    matches!(reason, Reason::NoRoute | Reason::LinkDown | Reason::NoNeighbour)
+}
+
 /// What kind of conntrack message the engine is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CtEventKind {
@@ -785,13 +795,8 @@ impl Engine {
             Err(PathError::Wait(reason)) => {
                 let Some(flow) = self.table.get_mut(id) else { return };
                 if flow.flags & flag::IN_HW == 0 {
-                    flow.state = FlowState::Resolving;
-                    flow.reason = reason;
                     self.stats.count(reason);
-                    self.waiting.push(id);
-                    if self.waiting_backstop.is_none() {
-                        self.waiting_backstop = Some(now + Duration::from_secs(5));
-                    }
+                    self.wait_for_network(id, reason, now);
                 } else if flow.flags & flag::ADOPTED != 0 {
                     // An adopted connection whose neighbour is not known yet: keep the
                     // hardware's routes and confirm later.
@@ -804,6 +809,19 @@ impl Engine {
                 self.stats.count(reason);
                 self.withdraw(id, reason, now);
             }
+        }
+    }
+
+    /// Keep a connection that is not in the hardware tracked until the network changes (a
+    /// link, an address, a neighbour or a route), with a backstop retry every few seconds.
+    fn wait_for_network(&mut self, id: FlowId, reason: Reason, now: Instant) {
+        self.release_hardware(id);
+        let Some(flow) = self.table.get_mut(id) else { return };
+        flow.state = FlowState::Resolving;
+        flow.reason = reason;
+        self.waiting.push(id);
+        if self.waiting_backstop.is_none() {
+            self.waiting_backstop = Some(now + WAITING_BACKSTOP);
         }
     }
 
@@ -1081,6 +1099,7 @@ impl Engine {
                     self.hw(HwOp::CtDeregister(spec), Pending::CtDeregister(id));
                 }
             }
+            _ if waits_for_network(reason) => self.wait_for_network(id, reason, now),
             _ => self.remove_flow(id, now),
         }
     }
@@ -1092,8 +1111,28 @@ impl Engine {
         }
     }
 
-    fn remove_flow(&mut self, id: FlowId, now: Instant) {
+    /// Give back what a connection holds because it was in the hardware: its index entry, its
+    /// route objects, and the permanent bit on the kernel's entry.
+    fn release_hardware(&mut self, id: FlowId) {
         self.hw_index_remove(id);
+        let Some(flow) = self.table.get_mut(id) else { return };
+        let route_ids = flow.hw.into_iter().chain(flow.next_hw);
+        let route_ids: Vec<u16> = route_ids.filter(|&r| r != 0).collect();
+        (flow.hw, flow.next_hw) = ([0; 2], [0; 2]);
+        let permanent = flow.flags & flag::PERMANENT != 0 && flow.reason != Reason::Destroyed;
+        flow.flags &= !flag::PERMANENT;
+        let (key, status) = (flow.key, flow.status);
+        for rid in route_ids {
+            self.release_route(rid);
+        }
+        if permanent {
+            let bit = 1u32 << self.cfg.keepalive.permanent_bit;
+            self.actions.push_back(Action::KernelStatus { key, status: status & !bit });
+        }
+    }
+
+    fn remove_flow(&mut self, id: FlowId, now: Instant) {
+        self.release_hardware(id);
         let Some(flow) = self.table.remove(id) else { return };
         if flow.flags & flag::POLLING != 0 {
             // Its poll may be due in hours (an eighth of the kernel's TCP timeout).
@@ -1108,14 +1147,6 @@ impl Engine {
             if raw != NO_ROUTE {
                 self.routes.release(RouteRef::from_raw(raw));
             }
-        }
-        for rid in flow.hw.into_iter().chain(flow.next_hw).filter(|&r| r != 0) {
-            self.release_route(rid);
-        }
-        if flow.flags & flag::PERMANENT != 0 && flow.reason != Reason::Destroyed {
-            let bit = 1u32 << self.cfg.keepalive.permanent_bit;
-            self.actions
-                .push_back(Action::KernelStatus { key: flow.key, status: flow.status & !bit });
         }
         self.admit_from_retry(now);
     }
@@ -1182,11 +1213,15 @@ impl Engine {
             },
             Pending::CtDeregister(id) => match result.outcome {
                 Ok(_) | Err(HwFailure::NotFound) => {
-                    if let Some(flow) = self.table.get_mut(id) {
-                        flow.flags &= !flag::IN_HW;
-                        self.stats.withdrawn += 1;
+                    let Some(flow) = self.table.get_mut(id) else { return };
+                    flow.flags &= !flag::IN_HW;
+                    self.stats.withdrawn += 1;
+                    let reason = flow.reason;
+                    if waits_for_network(reason) {
+                        self.wait_for_network(id, reason, now);
+                    } else {
+                        self.remove_flow(id, now);
                     }
-                    self.remove_flow(id, now);
                 }
                 Err(f) => {
                     tracing::warn!(outcome = ?f, "withdrawal failed; retrying");
@@ -1467,12 +1502,16 @@ impl Engine {
             self.resolve(id, now);
         }
         if done.changed {
+            // Connections on this route, and those waiting because it had none.
             let raw = done.route.raw();
             let users = self.table.ids_where(|f| {
                 f.routes.contains(&raw)
                     && matches!(
                         f.state,
-                        FlowState::Offloaded | FlowState::Backoff | FlowState::Programming
+                        FlowState::Offloaded
+                            | FlowState::Backoff
+                            | FlowState::Programming
+                            | FlowState::Resolving
                     )
             });
             for id in users {
@@ -1616,7 +1655,10 @@ impl Engine {
         if self.waiting.is_empty() {
             return;
         }
-        let waiting = std::mem::take(&mut self.waiting);
+        let mut waiting = std::mem::take(&mut self.waiting);
+        // A connection re-resolved while it waited was queued again: once is enough.
+        waiting.sort_unstable();
+        waiting.dedup();
         self.waiting_backstop = None;
         for id in waiting {
             if self

@@ -727,6 +727,44 @@ fn link_down_withdraws_its_connections() {
     w.run();
     assert!(w.cdx.cts.is_empty());
     assert_eq!(count(&w, Reason::LinkDown), 1);
+    // Still tracked: the link coming back offloads it again, with no event from the kernel
+    // (an ESTABLISHED conntrack sends none while nothing changes) and no sweep.
+    assert_eq!(w.state(&ct), Some((FlowState::Resolving, Reason::LinkDown)));
+    assert!(w.cdx.routes.is_empty() && w.engine.hw_routes().is_empty(), "route objects released");
+    w.engine.on_link(
+        Link { index: ETH1, name: ifname("eth1"), up: true, mtu: 1500, noarp: false },
+        w.now,
+    );
+    w.run();
+    assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
+    assert!(w.cdx.cts.contains_key(&(proto::TCP, ct.key.orig)));
+    w.event(CtEventKind::Destroy, ct);
+    w.assert_no_leaks();
+}
+
+#[test]
+fn a_route_that_comes_back_offloads_the_connections_it_took_away() {
+    let mut w = World::new(EngineConfig::default());
+    let ct = tcp("10.1.0.2", 40000, "10.9.1.1", 443);
+    w.event(CtEventKind::Update, ct);
+    assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
+    let route = w.rib.iter().position(|(c, _)| *c == cidr("10.9.0.0/16")).unwrap();
+    let saved = w.rib.remove(route);
+    w.engine.on_route_change(Some(cidr("10.9.0.0/16")), w.now);
+    w.run();
+    assert!(w.cdx.cts.is_empty(), "withdrawn without a route");
+    assert_eq!(w.state(&ct), Some((FlowState::Resolving, Reason::NoRoute)));
+    assert!(w.cdx.routes.is_empty() && w.engine.hw_routes().is_empty(), "route objects released");
+    // Waiting costs no lookup while nothing changes.
+    let lookups = w.lookups;
+    w.advance(Duration::from_secs(30));
+    assert_eq!(w.lookups, lookups);
+    w.rib.insert(route, saved);
+    w.engine.on_route_change(Some(cidr("10.9.0.0/16")), w.now);
+    w.run();
+    assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
+    w.event(CtEventKind::Destroy, ct);
+    w.assert_no_leaks();
 }
 
 #[test]
