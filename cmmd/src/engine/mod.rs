@@ -1539,15 +1539,29 @@ impl Engine {
     }
 
     /// A link disappeared.
+    ///
+    /// Its connections leave the hardware and wait for it (RTM_DELLINK is explicit; an
+    /// interface merely missing from the view, as during a re-dump, is only waited for).
     pub fn on_link_removed(&mut self, index: u32, now: Instant) {
         if self.net.remove_link(index).is_some() {
-            self.link_changed(index, now);
+            self.on_route_change(None, now);
+            for id in self.users_of_link(index) {
+                self.stats.count(Reason::LinkDown);
+                self.withdraw(id, Reason::LinkDown, now);
+            }
         }
     }
 
     fn link_changed(&mut self, index: u32, now: Instant) {
         // Routes through this link may have changed too.
         self.on_route_change(None, now);
+        for id in self.users_of_link(index) {
+            self.resolve(id, now);
+        }
+    }
+
+    /// The connections whose hardware routes (current or being programmed) use `index`.
+    fn users_of_link(&self, index: u32) -> Vec<FlowId> {
         let affected: Vec<u16> = self
             .hw_routes
             .iter()
@@ -1555,14 +1569,11 @@ impl Engine {
             .map(|(id, _)| id)
             .collect();
         if affected.is_empty() {
-            return;
+            return Vec::new();
         }
-        let users = self.table.ids_where(|f| {
+        self.table.ids_where(|f| {
             f.hw.iter().chain(f.next_hw.iter()).any(|r| *r != 0 && affected.contains(r))
-        });
-        for id in users {
-            self.resolve(id, now);
-        }
+        })
     }
 
     /// A local address was added or removed.

@@ -743,6 +743,34 @@ fn link_down_withdraws_its_connections() {
 }
 
 #[test]
+fn a_deleted_interface_takes_its_connections_out_of_the_hardware() {
+    let mut w = World::new(EngineConfig::default());
+    let ct = forwarded();
+    w.event(CtEventKind::Update, ct);
+    let eth1 = w.engine.net().link(ETH1).copied().unwrap();
+    let neighbours: Vec<Neighbour> =
+        w.engine.net().neighbours().filter(|n| n.ifindex == ETH1).copied().collect();
+    w.engine.on_link_removed(ETH1, w.now);
+    w.run();
+    assert!(w.cdx.cts.is_empty(), "nothing forwards to an interface that is gone");
+    assert!(w.cdx.routes.is_empty() && w.engine.hw_routes().is_empty());
+    assert_eq!(w.state(&ct), Some((FlowState::Resolving, Reason::LinkDown)));
+    assert_eq!(w.engine.stats().reason(Reason::LinkDown), 1);
+    // The interface comes back (a new veth with the same index, say) and its neighbours,
+    // flushed with it, are learnt again.
+    w.engine.on_link(eth1, w.now);
+    w.run();
+    assert_eq!(w.state(&ct), Some((FlowState::Resolving, Reason::NoNeighbour)));
+    for n in neighbours {
+        w.engine.on_neighbour(n, w.now);
+    }
+    w.run();
+    assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
+    w.event(CtEventKind::Destroy, ct);
+    w.assert_no_leaks();
+}
+
+#[test]
 fn a_route_that_comes_back_offloads_the_connections_it_took_away() {
     let mut w = World::new(EngineConfig::default());
     let ct = tcp("10.1.0.2", 40000, "10.9.1.1", 443);
