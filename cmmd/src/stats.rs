@@ -84,9 +84,11 @@ impl fmt::Display for Reason {
 const REASONS: usize = Reason::ALL.len();
 
 /// Upper bounds (microseconds) of the programming-latency histogram buckets; a last bucket
-/// counts everything slower.
-pub const LATENCY_BOUNDS_US: [u32; 13] =
-    [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+/// counts everything slower. Fine around the 1 ms target, so that a p99 near it is told apart.
+pub const LATENCY_BOUNDS_US: [u32; 20] = [
+    50, 100, 250, 500, 600, 700, 800, 900, 1_000, 1_250, 1_500, 2_000, 2_500, 5_000, 10_000,
+    25_000, 50_000, 100_000, 250_000, 1_000_000,
+];
 
 /// A histogram of the time from a connection becoming a candidate to the hardware confirming
 /// it (route lookups, route objects and the conntrack command included).
