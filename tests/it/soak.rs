@@ -29,6 +29,13 @@ use cmmd_tests::traffic::{TcpServer, tcp_exchange, wait_for};
 const CMMD: &str = env!("CARGO_BIN_EXE_cmmd-test");
 /// Run length in CI; `CMM_SOAK_SECS` overrides it.
 const DEFAULT_SECS: u64 = 180;
+/// Loopback traffic of the router is not tracked (see the test).
+const UNTRACKED_LOOPBACK: &str = "table inet soak_untracked {
+    chain prerouting { type filter hook prerouting priority raw; iif \"lo\" notrack; }
+    chain output { type filter hook output priority raw; oif \"lo\" notrack; }
+}
+";
+
 /// Connections created (and as many destroyed) per second; `CMM_SOAK_RATE` overrides it.
 const DEFAULT_RATE: u64 = 10_000;
 /// How long each injected connection lives.
@@ -107,13 +114,15 @@ fn churn_with_real_traffic_keeps_memory_flat_loses_no_event_and_leaks_nothing() 
     let warmup = duration / 4;
     let topo = Topology::new().unwrap();
     pin_neighbours(&topo).unwrap();
+    // Loopback is not tracked in the router: the start-up probe and every question asked of
+    // the daemon (CLI on 127.0.0.1) make no conntrack events. Otherwise a probe connection
+    // that ends while the daemon is starting is seen by the witness, which listens first, and
+    // by the daemon only if it had subscribed by then (one DESTROY fewer in 4 of 8 runs).
+    topo.router.nft(UNTRACKED_LOOPBACK).unwrap();
     let _server = TcpServer::start(&topo.server, Topology::server_addr(false, 81)).unwrap();
     // The witness listens before the daemon does: it sees every event the daemon may count.
     let witness = EventWitness::start(&topo.router).unwrap();
-    // No periodic sweep: the counts compare the events the daemon read with the witness's, and
-    // nothing but events may change the table. (With the sweep on, 3 of 5 runs of 180 s here
-    // counted one DESTROY fewer than the witness out of 1.8 M, with no overrun or decode error
-    // on either side and the table converged; docs/reliability.md, "Open".)
+    // No periodic sweep: nothing but events may empty the table at the end.
     let (_dir, config) = config_file("[netlink]\nsweep_interval = \"0s\"\n").unwrap();
     let daemon =
         start_daemon(Path::new(CMMD), &topo, &["--log", "info", "--config", &config]).unwrap();
@@ -163,7 +172,7 @@ fn churn_with_real_traffic_keeps_memory_flat_loses_no_event_and_leaks_nothing() 
     assert!(drained.is_some(), "left behind after the churn: {:#?}", daemon.counters());
 
     // Loss: every event the witness saw before asking, and at most those it saw by the
-    // answer (the question itself is a connection, with events of its own).
+    // answer (events still in flight to one of the two sockets).
     let counted = wait_for(Duration::from_secs(20), Duration::from_millis(200), || {
         let before = witness.counts();
         let (new, destroy) = daemon_events(&daemon)?;
