@@ -4,8 +4,11 @@
 //! [`CtlClient::pending_output`] (then [`CtlClient::consume_output`]) and calls
 //! [`CtlClient::closed`] on EOF. The client refuses every telnet option (the server then stays in
 //! line mode and echoes nothing), answers `Username:` and `Password:`, sends `enable` first when
-//! the command is privileged, sends the command after the prompt, collects the output until the
-//! prompt comes back and sends `quit`. [`CtlClient::finished`] then holds the output, without
+//! the command is privileged, sends the command after the prompt followed by `IAC DO
+//! TIMING-MARK`, collects the output until the server's `WILL TIMING-MARK` (which it sends once the
+//! reply and the next prompt are out, so a reply line that looks like the prompt cannot end the
+//! reply early; a server that refuses the mark is read until the prompt comes back) and sends
+//! `quit`. [`CtlClient::finished`] then holds the output, without
 //! telnet bytes or prompts, and whether it is an error (`Access denied` or a `% …` line).
 //! Read timeouts are the caller's.
 
@@ -13,7 +16,7 @@ use crate::auth::Secret;
 use crate::command::Privilege;
 use crate::grammar;
 use crate::output::OutputBuffer;
-use crate::telnet::{Input, Telnet};
+use crate::telnet::{Input, Telnet, timing_mark_request};
 
 /// Largest reply collected (bytes); more is an error.
 pub const DEFAULT_MAX_REPLY: usize = 256 * 1024 * 1024;
@@ -40,6 +43,17 @@ pub struct Finished {
     pub error: bool,
 }
 
+/// Where the reply ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndOfReply {
+    /// `DO TIMING-MARK` sent, no answer yet: the reply is not over.
+    Awaiting,
+    /// `WILL TIMING-MARK` received: the reply and the next prompt are complete.
+    Marked,
+    /// `WONT TIMING-MARK`: the reply ends where the prompt comes back.
+    AtPrompt,
+}
+
 /// Where the client is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -62,6 +76,7 @@ pub struct CtlClient {
     sent_user: bool,
     sent_password: bool,
     prompt: String,
+    end: EndOfReply,
     max_reply: usize,
     finished: Option<Finished>,
 }
@@ -83,6 +98,7 @@ impl CtlClient {
             sent_user: false,
             sent_password: false,
             prompt: String::new(),
+            end: EndOfReply::Awaiting,
             max_reply: DEFAULT_MAX_REPLY,
             finished: None,
         }
@@ -104,6 +120,14 @@ impl CtlClient {
                 Some(Input::Byte(b'\r')) => self.text.push(b'\n'),
                 Some(Input::Byte(0)) => {}
                 Some(Input::Byte(data)) => self.text.push(data),
+                Some(Input::TimingMark) if self.stage == Stage::Running => {
+                    self.end = EndOfReply::Marked;
+                    // Nothing of the reply comes after the mark.
+                    break;
+                }
+                Some(Input::TimingMarkRefused) if self.stage == Stage::Running => {
+                    self.end = EndOfReply::AtPrompt;
+                }
                 _ => {}
             }
         }
@@ -215,16 +239,25 @@ impl CtlClient {
                 self.stage = Stage::Running;
                 let command = self.request.command.clone();
                 self.send_line(&command);
+                self.output.push_raw(&timing_mark_request());
             }
         }
         true
     }
 
-    /// Collect the reply until the prompt comes back at the start of a line.
+    /// Collect the reply until the server marks its end (or, if it refused the mark, until the
+    /// prompt comes back at the start of a line).
     fn collect(&mut self, text: &str) {
-        let reply = text
-            .strip_suffix(self.prompt.as_str())
-            .filter(|reply| reply.is_empty() || reply.ends_with('\n'));
+        let at_prompt = || {
+            text.strip_suffix(self.prompt.as_str())
+                .filter(|reply| reply.is_empty() || reply.ends_with('\n'))
+        };
+        let reply = match self.end {
+            EndOfReply::Awaiting => None,
+            // The mark follows the next prompt (which a command such as `disable` changes).
+            EndOfReply::Marked => Some(without_prompt(text)),
+            EndOfReply::AtPrompt => at_prompt(),
+        };
         match reply {
             Some(reply) => {
                 let error = reply.lines().any(is_error_line);
@@ -238,6 +271,15 @@ impl CtlClient {
             }
             None => {}
         }
+    }
+}
+
+/// `text` without its last line if that line is a prompt.
+fn without_prompt(text: &str) -> &str {
+    match text.rfind('\n') {
+        Some(end) if text.get(end + 1..).is_some_and(is_prompt) => text.get(..=end).unwrap_or(text),
+        None if is_prompt(text) => "",
+        _ => text,
     }
 }
 

@@ -30,7 +30,7 @@ use crate::editor::{EditMode, EditorEvent, LineEditor};
 use crate::filter::{FilterRun, OutputFilter};
 use crate::grammar::{self, Candidate, TabAction};
 use crate::output::OutputBuffer;
-use crate::telnet::{Input, Telnet};
+use crate::telnet::{Input, Telnet, timing_mark_reply};
 
 /// The vendor's banner.
 pub const DEFAULT_BANNER: &str = "Welcome to the CMM (Conntrack Monitor Module) CLI";
@@ -195,6 +195,15 @@ struct Reply {
     cancelled: bool,
 }
 
+/// Input kept while the daemon answers, replayed in order afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// A key.
+    Key(u8),
+    /// `DO TIMING-MARK`.
+    TimingMark,
+}
+
 /// One CLI connection (see the module docs).
 #[derive(Debug)]
 pub struct Session {
@@ -206,7 +215,8 @@ pub struct Session {
     phase: Phase,
     privilege: Privilege,
     user: Option<String>,
-    pending_input: VecDeque<u8>,
+    /// Keys and timing marks received while a reply was outstanding, in order.
+    pending_input: VecDeque<Pending>,
     reply: Option<Reply>,
     started: Option<Instant>,
     last_input: Option<Instant>,
@@ -498,19 +508,33 @@ impl Session {
                 self.notice(&[text]);
             }
             Input::WindowSize { width, height } => self.window = Some((width, height)),
+            Input::TimingMark => self.on_timing_mark(),
+            Input::TimingMarkRefused => {}
+        }
+    }
+
+    /// `DO TIMING-MARK`: answered once everything received before it has been answered, so a
+    /// client (`cmmd ctl`) knows where a reply ends whatever the reply contains.
+    fn on_timing_mark(&mut self) {
+        if self.phase.awaits_daemon() {
+            self.buffer(Pending::TimingMark);
+        } else if self.phase != Phase::Closed {
+            self.output.push_raw(&timing_mark_reply());
+        }
+    }
+
+    fn buffer(&mut self, input: Pending) {
+        if self.pending_input.len() < self.config.max_pending_input {
+            self.pending_input.push_back(input);
+        } else {
+            self.stats.input_dropped += 1;
         }
     }
 
     fn on_key(&mut self, byte: u8) {
         match self.phase {
             Phase::Executing if byte == 0x03 => self.cancel_reply(),
-            ref phase if phase.awaits_daemon() => {
-                if self.pending_input.len() < self.config.max_pending_input {
-                    self.pending_input.push_back(byte);
-                } else {
-                    self.stats.input_dropped += 1;
-                }
-            }
+            ref phase if phase.awaits_daemon() => self.buffer(Pending::Key(byte)),
             Phase::LoginDelay { .. } => self.stats.input_dropped += 1,
             Phase::NotStarted | Phase::Closed => {}
             _ => self.edit(byte),
@@ -525,8 +549,11 @@ impl Session {
                 self.close(CloseReason::OutputOverflow);
                 break;
             }
-            let Some(byte) = self.pending_input.pop_front() else { break };
-            self.on_key(byte);
+            match self.pending_input.pop_front() {
+                Some(Pending::Key(byte)) => self.on_key(byte),
+                Some(Pending::TimingMark) => self.on_timing_mark(),
+                None => break,
+            }
         }
         self.close_if_input_ended();
     }

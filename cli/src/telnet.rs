@@ -13,9 +13,13 @@
 //!   subnegotiations are consumed and dropped).
 //!
 //! Options the server implements: it offers `WILL ECHO` and `WILL SGA` (character-at-a-time mode
-//! with remote echo) and asks `DO SGA` and `DO NAWS` (window size). Every other option is refused.
+//! with remote echo) and asks `DO SGA` and `DO NAWS` (window size). Every other option is refused,
+//! except TIMING-MARK (RFC 860), which is not a state but a question: `DO TIMING-MARK` comes up as
+//! [`Input::TimingMark`], in order with the data around it, and the session answers
+//! `WILL TIMING-MARK` once everything typed before it has been answered ([`timing_mark_reply`]).
 //! The same decoder serves the scripting client, which refuses every option so that the server
-//! stays in line mode and echoes nothing.
+//! stays in line mode and echoes nothing, and which hears the answer to its own
+//! `DO TIMING-MARK` as [`Input::TimingMark`]: the end of a reply.
 
 use crate::output::OutputBuffer;
 
@@ -52,6 +56,18 @@ pub(crate) const OPT_ECHO: u8 = 1;
 pub(crate) const OPT_SGA: u8 = 3;
 /// Option: negotiate about window size (RFC 1073).
 pub(crate) const OPT_NAWS: u8 = 31;
+/// Option: timing mark (RFC 860), a synchronisation point rather than a state.
+pub(crate) const OPT_TIMING_MARK: u8 = 6;
+
+/// What a server sends once the input before a `DO TIMING-MARK` has been dealt with.
+pub(crate) const fn timing_mark_reply() -> [u8; 3] {
+    [IAC, WILL, OPT_TIMING_MARK]
+}
+
+/// What a client sends to learn when the server has dealt with everything sent before.
+pub(crate) const fn timing_mark_request() -> [u8; 3] {
+    [IAC, DO, OPT_TIMING_MARK]
+}
 
 /// Longest subnegotiation kept; NAWS needs 4 bytes (8 if every byte is an escaped 255).
 pub(crate) const SB_LIMIT: usize = 16;
@@ -71,6 +87,12 @@ pub(crate) enum Input {
     AreYouThere,
     /// `IAC AO`: discard pending output of the running command.
     AbortOutput,
+    /// On the server, `IAC DO TIMING-MARK`: answer [`timing_mark_reply`] after the input
+    /// before it; on the client, the server's `WILL TIMING-MARK`: everything sent before the
+    /// request has been answered.
+    TimingMark,
+    /// On the client, `WONT TIMING-MARK`: the server does not mark where replies end.
+    TimingMarkRefused,
     /// `IAC SB NAWS`: the client's window size (0 means unknown).
     WindowSize {
         /// Columns.
@@ -193,8 +215,7 @@ impl Telnet {
             Decode::Command => self.command(byte),
             Decode::Negotiation(verb) => {
                 self.decode = Decode::Data;
-                self.negotiate(verb, byte, out);
-                None
+                self.negotiate(verb, byte, out)
             }
             Decode::SubnegotiationOption => {
                 self.sb_option = byte;
@@ -291,8 +312,17 @@ impl Telnet {
         }
     }
 
-    fn negotiate(&mut self, verb: u8, option: u8, out: &mut OutputBuffer) {
+    fn negotiate(&mut self, verb: u8, option: u8, out: &mut OutputBuffer) -> Option<Input> {
         let server = self.role == Role::Server;
+        // TIMING-MARK questions and answers go up, in order with the data; the other verbs are
+        // refused below like any unsupported option.
+        match (option, server, verb) {
+            (OPT_TIMING_MARK, true, DO) | (OPT_TIMING_MARK, false, WILL) => {
+                return Some(Input::TimingMark);
+            }
+            (OPT_TIMING_MARK, false, WONT) => return Some(Input::TimingMarkRefused),
+            _ => {}
+        }
         // (enable?, our "yes" answer, our "no" answer, the option's state if we support it)
         let (enable, yes, no, state) = match verb {
             DO | DONT => {
@@ -320,6 +350,7 @@ impl Telnet {
         if let Some(answer) = answer {
             out.push_raw(&[IAC, answer, option]);
         }
+        None
     }
 }
 

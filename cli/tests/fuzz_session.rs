@@ -78,15 +78,17 @@ fn converse(command: &str, reply: &[String], chunk: usize) -> Conversation {
     Conversation { finished: client.finished().cloned(), executed, session_closed }
 }
 
-/// A reply line: printable, and not starting with the prompt (a line that begins with
-/// `cmm> ` is indistinguishable from the prompt coming back).
+/// A reply line: printable, some of them looking like the prompt (`cmm> …`, `cmm# `), which
+/// the client must not take for the end of the reply: the server marks the end with
+/// `WILL TIMING-MARK`.
 fn reply_line() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => "[ -~]{0,60}",
         1 => "% [ -~]{0,30}",
         1 => Just("Access denied".to_owned()),
+        1 => "cmm[>#] [ -~]{0,20}",
+        1 => prop::sample::select(vec!["cmm> ".to_owned(), "cmm# ".to_owned(), "cmm>".to_owned()]),
     ]
-    .prop_filter("not the prompt", |line| !line.starts_with("cmm"))
 }
 
 fn is_error(line: &str) -> bool {

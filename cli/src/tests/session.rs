@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::command::{Command, ConnectionFilter, Privilege};
 use crate::session::{CloseReason, Request, Session, SessionConfig};
-use crate::telnet::{DO, IAC, OPT_ECHO, OPT_NAWS, OPT_SGA, SB, SE, WILL};
+use crate::telnet::{DO, IAC, OPT_ECHO, OPT_NAWS, OPT_SGA, OPT_TIMING_MARK, SB, SE, WILL};
 use crate::tests::{t0, visible};
 
 /// What a telnet client answers to the server's negotiation, plus a 100x40 window.
@@ -376,6 +376,26 @@ fn input_typed_during_a_command_is_replayed_after_it() {
     assert_eq!(take(&mut session), "v\\r\\ncmm> ");
     session.reply_done();
     assert_eq!(take(&mut session), "cmm> ");
+}
+
+#[test]
+fn a_timing_mark_is_answered_after_the_replies_to_what_came_before_it() {
+    let mut session = raw();
+    // Idle: answered at once.
+    session.receive(&[IAC, DO, OPT_TIMING_MARK], t0());
+    assert_eq!(take(&mut session), "<ff><fb><06>");
+    // Two commands and a mark in one segment: the mark waits for both replies.
+    let mut input = b"show version\nshow counters\n".to_vec();
+    input.extend([IAC, DO, OPT_TIMING_MARK]);
+    session.receive(&input, t0());
+    assert_eq!(execute(&mut session), Command::ShowVersion);
+    session.reply_line("cmm> not the end");
+    session.reply_done();
+    assert_eq!(execute(&mut session), Command::ShowCounters);
+    assert_eq!(take(&mut session), "cmm> not the end\\r\\ncmm> ");
+    session.reply_line("x");
+    session.reply_done();
+    assert_eq!(take(&mut session), "x\\r\\ncmm> <ff><fb><06>");
 }
 
 #[test]

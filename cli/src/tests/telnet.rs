@@ -2,7 +2,8 @@
 
 use crate::output::OutputBuffer;
 use crate::telnet::{
-    DO, DONT, IAC, Input, OPT_ECHO, OPT_NAWS, OPT_SGA, SB, SB_LIMIT, SE, Telnet, WILL, WONT,
+    DO, DONT, IAC, Input, OPT_ECHO, OPT_NAWS, OPT_SGA, OPT_TIMING_MARK, SB, SB_LIMIT, SE, Telnet,
+    WILL, WONT,
 };
 
 const OPT_TTYPE: u8 = 24;
@@ -116,6 +117,24 @@ fn refusing_client_refuses_everything() {
     assert_eq!(answer(&mut telnet, DO, OPT_NAWS), [IAC, WONT, OPT_NAWS]);
     assert_eq!(answer(&mut telnet, DONT, OPT_ECHO), b"");
     assert_eq!(answer(&mut telnet, WONT, OPT_ECHO), b"");
+}
+
+#[test]
+fn timing_marks_go_up_in_order_with_the_data_and_are_answered_by_the_session() {
+    // Server: DO TIMING-MARK between two data bytes, no automatic answer.
+    let mut telnet = started();
+    let (inputs, replies) = decode(&mut telnet, &[b'a', IAC, DO, OPT_TIMING_MARK, b'b']);
+    assert_eq!(inputs, [Input::Byte(b'a'), Input::TimingMark, Input::Byte(b'b')]);
+    assert!(replies.is_empty());
+    // A client offering it is refused like any option the server does not perform.
+    assert_eq!(answer(&mut telnet, WILL, OPT_TIMING_MARK), [IAC, DONT, OPT_TIMING_MARK]);
+    // Client: the server's WILL is the mark, its WONT a refusal; a DO is refused.
+    let mut client = Telnet::refusing_client();
+    let (inputs, _) = decode(&mut client, &[IAC, WILL, OPT_TIMING_MARK]);
+    assert_eq!(inputs, [Input::TimingMark]);
+    let (inputs, _) = decode(&mut client, &[IAC, WONT, OPT_TIMING_MARK]);
+    assert_eq!(inputs, [Input::TimingMarkRefused]);
+    assert_eq!(answer(&mut client, DO, OPT_TIMING_MARK), [IAC, WONT, OPT_TIMING_MARK]);
 }
 
 #[test]
