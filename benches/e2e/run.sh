@@ -2,7 +2,8 @@
 # End-to-end: cmmd against the real kernel conntrack, side by side with `conntrack -E` and
 # `conntrackd`, on the same ctnetlink load in the same run (issue 7).
 #
-#   sudo benches/e2e/run.sh [--quick] [--out DIR]      (PERF=1: also perf-record cmmd's rate runs)
+#   sudo benches/e2e/run.sh [--quick] [--out DIR]      (PERF=1: also perf-record cmmd's rate runs;
+#                                                       PIN=1: injector on CPU 0, cmmd on CPU 1)
 #
 # One network namespace holds the node: two veth ports (p0 10.81.1.1/24, p1 10.81.2.1/24, their
 # peers in a second namespace), permanent neighbours for the 16 clients and 16 servers the load
@@ -57,6 +58,14 @@ else
 fi
 
 mkdir -p "$OUT"
+# PIN=1: the load generator on CPU 0, cmmd on CPU 1 (the kernel creates the injector's
+# conntracks inside its system calls; unpinned, that work shares cmmd's core).
+if [[ ${PIN:-0} == 1 ]]; then
+    printf '#!/bin/sh\nexec taskset -c 1 %q "$@"\n' "$CMMD" >"$OUT/cmmd-pinned"
+    printf '#!/bin/sh\nexec taskset -c 0 %q "$@"\n' "$INJECT" >"$OUT/ct-inject-pinned"
+    chmod +x "$OUT/cmmd-pinned" "$OUT/ct-inject-pinned"
+    CMMD=$OUT/cmmd-pinned INJECT=$OUT/ct-inject-pinned
+fi
 RESULTS=$OUT/results.txt
 : >"$RESULTS"
 NS=cmmd-e2e-$$ PEER=cmmd-e2e-peer-$$
