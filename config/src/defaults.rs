@@ -86,6 +86,8 @@ pub const KEEPALIVE_ON_REMOVED: OnRemoved = OnRemoved::Delete;
 
 /// Event socket receive buffer (32 MiB).
 pub const NETLINK_EVENT_BUFFER: u32 = 32 << 20;
+/// rtnetlink event socket receive buffer (4 MiB): route, neighbour, link and address changes.
+pub const NETLINK_RTNL_BUFFER: u32 = 4 << 20;
 /// Smallest accepted event buffer.
 pub const NETLINK_EVENT_BUFFER_MIN: u32 = 4_096;
 /// Largest accepted event buffer (1 GiB).
@@ -205,6 +207,7 @@ impl Default for NetlinkConfig {
     fn default() -> Self {
         Self {
             event_buffer: NETLINK_EVENT_BUFFER,
+            rtnl_buffer: NETLINK_RTNL_BUFFER,
             reliable_destroy: NETLINK_RELIABLE_DESTROY,
             enable_events_sysctl: NETLINK_ENABLE_EVENTS_SYSCTL,
             sweep_interval: NETLINK_SWEEP_INTERVAL,

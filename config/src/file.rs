@@ -74,7 +74,14 @@ raw_table!(
 raw_table!(
     RawNetlink,
     "netlink.",
-    [event_buffer, reliable_destroy, enable_events_sysctl, sweep_interval, resync_min_interval]
+    [
+        event_buffer,
+        rtnl_buffer,
+        reliable_destroy,
+        enable_events_sysctl,
+        sweep_interval,
+        resync_min_interval
+    ]
 );
 raw_table!(RawCli, "cli.",
     [listen, max_sessions, idle_timeout, login_timeout, max_login_failures, lockout_failures,

@@ -434,6 +434,13 @@ pub(crate) static KEYS: &[KeySpec] = &[
         |i| size(i, defaults::NETLINK_EVENT_BUFFER_MIN, defaults::NETLINK_EVENT_BUFFER_MAX),
         render = render_buffer_size
     ),
+    key!(
+        "netlink.rtnl_buffer",
+        NeedsRestart,
+        netlink.rtnl_buffer,
+        |i| size(i, defaults::NETLINK_EVENT_BUFFER_MIN, defaults::NETLINK_EVENT_BUFFER_MAX),
+        render = render_buffer_size
+    ),
     key!("netlink.reliable_destroy", NeedsRestart, netlink.reliable_destroy, boolean),
     key!("netlink.enable_events_sysctl", NeedsRestart, netlink.enable_events_sysctl, boolean),
     key!("netlink.sweep_interval", NeedsRestart, netlink.sweep_interval, |i| duration_or_off(

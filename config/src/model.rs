@@ -263,6 +263,9 @@ pub struct KeepaliveConfig {
 pub struct NetlinkConfig {
     /// `SO_RCVBUFFORCE` bytes on the event socket.
     pub event_buffer: u32,
+    /// `SO_RCVBUFFORCE` bytes on the rtnetlink event socket (an overrun there re-dumps the
+    /// routing view).
+    pub rtnl_buffer: u32,
     /// Set `NETLINK_BROADCAST_ERROR` on the event socket.
     pub reliable_destroy: bool,
     /// Write `net.netfilter.nf_conntrack_events=1` in our network namespace at start.

@@ -59,7 +59,7 @@ fn no_source_gives_the_defaults() {
     assert_eq!(loaded.config, Config::default());
     assert_eq!(loaded.config_file, None);
     assert!(loaded.provenance.values().all(|source| *source == Source::Default));
-    assert_eq!(loaded.provenance.len(), 44, "42 scalar keys, offload.exclude and cli.users");
+    assert_eq!(loaded.provenance.len(), 45, "43 scalar keys, offload.exclude and cli.users");
     let config = &loaded.config;
     assert_eq!(config.max_connections.get(), 131_072);
     assert_eq!(config.backend, Backend::Cdx);
@@ -68,6 +68,7 @@ fn no_source_gives_the_defaults() {
     assert_eq!(config.cli.listen, Some("127.0.0.1:2103".parse().expect("addr")));
     assert_eq!(config.metrics.listen, Some("127.0.0.1:9103".parse().expect("addr")));
     assert_eq!(config.netlink.event_buffer, 33_554_432);
+    assert_eq!(config.netlink.rtnl_buffer, 4_194_304);
     assert_eq!(config.netlink.sweep_interval, Some(Duration::from_secs(60)));
     assert_eq!(config.timeouts.tcp.get(), 432_000);
     assert_eq!(
@@ -384,6 +385,10 @@ fn bad_values_name_file_line_key_value_and_rule() {
             "cmmd.toml:2: key \"netlink.event_buffer\" value \"2GiB\": expected a size in bytes or \"KiB\"/\"MiB\"/\"GiB\" in 4KiB..=1GiB",
         ),
         (
+            "[netlink]\nrtnl_buffer = 100\n",
+            "cmmd.toml:2: key \"netlink.rtnl_buffer\" value 100: expected a size in bytes or \"KiB\"/\"MiB\"/\"GiB\" in 4KiB..=1GiB",
+        ),
+        (
             "[cli]\nmax_sessions = 0\n",
             "cmmd.toml:2: key \"cli.max_sessions\" value 0: expected a positive integer in 1..=1024",
         ),
@@ -477,7 +482,7 @@ fn file_values_are_typed() {
     let text = format!(
         "ports = [\"eth0\", \"eth2\"]\n[offload]\nprotocols = [\"udp\"]\nudp = \"confirmed\"\nfwmark_from_ctmark = true\n\
          fwmark_mask = 0xff00\nzones = [0, 7]\nexclude = []\n[keepalive]\nmode = \"permanent\"\ninterval = \"250ms\"\n\
-         [netlink]\nevent_buffer = 8192\nsweep_interval = \"0s\"\n[cli]\nidle_timeout = 120\nenable_password_hash = \"{HASH}\"\n\
+         [netlink]\nevent_buffer = 8192\nrtnl_buffer = \"16MiB\"\nsweep_interval = \"0s\"\n[cli]\nidle_timeout = 120\nenable_password_hash = \"{HASH}\"\n\
          [[cli.users]]\nname = \"admin\"\npassword_hash = \"{HASH}\"\n"
     );
     let (_dir, loaded) = load_toml(&text);
@@ -492,6 +497,7 @@ fn file_values_are_typed() {
     assert_eq!(config.keepalive.mode, KeepaliveMode::Permanent);
     assert_eq!(config.keepalive.interval, Duration::from_millis(250));
     assert_eq!((config.netlink.event_buffer, config.netlink.sweep_interval), (8192, None));
+    assert_eq!(config.netlink.rtnl_buffer, 16 << 20);
     assert_eq!(config.cli.idle_timeout, Duration::from_secs(120));
     assert_eq!(config.cli.enable_password_hash.as_deref(), Some(HASH));
     assert_eq!(config.cli.users.first().map(|user| user.name.as_str()), Some("admin"));

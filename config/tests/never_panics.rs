@@ -31,6 +31,7 @@ const KEYS: &[&str] = &[
     "permanent_bit",
     "[netlink]",
     "event_buffer",
+    "rtnl_buffer",
     "sweep_interval",
     "[cli]",
     "listen",

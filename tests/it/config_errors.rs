@@ -351,3 +351,33 @@ fn sighup_applies_rules_and_log_level_and_reports_what_needs_a_restart() {
         assert_eq!(reply, b"hello bye");
     }
 }
+
+/// The receive buffers (`rb`, the kernel's doubled `SO_RCVBUF`) of `pid`'s rtnetlink sockets,
+/// as `ss` reports them.
+fn rtnl_buffers(netns: &Netns, pid: u32) -> Vec<u64> {
+    let ss = netns.exec("ss", &["-f", "netlink", "-m", "-p"]).unwrap();
+    let owner = format!("/{pid} ");
+    ss.lines()
+        .filter(|line| line.contains("rtnl:") && line.contains(&owner))
+        .filter_map(|line| line.split("rb").nth(1)?.split(',').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn the_rtnetlink_buffer_comes_from_the_configuration() {
+    require_root();
+    let netns = Netns::new("ccr").unwrap();
+    let config = crate::cli::config_file("", "[netlink]\nrtnl_buffer = \"16MiB\"\n");
+    let path = config.path().to_string_lossy().into_owned();
+    let daemon = Daemon::start(binary(), &netns, &["--backend", "sim", "--config", &path]).unwrap();
+    let pid = daemon.pid().expect("running");
+    let buffers = rtnl_buffers(&netns, pid);
+    assert!(buffers.contains(&(32 << 20)), "16 MiB asked, the kernel doubles it: {buffers:?}");
+    drop(daemon);
+    // Without the key: the default, 4 MiB.
+    let config = crate::cli::config_file("", "");
+    let path = config.path().to_string_lossy().into_owned();
+    let daemon = Daemon::start(binary(), &netns, &["--backend", "sim", "--config", &path]).unwrap();
+    let buffers = rtnl_buffers(&netns, daemon.pid().expect("running"));
+    assert!(buffers.contains(&(8 << 20)) && !buffers.contains(&(32 << 20)), "{buffers:?}");
+}

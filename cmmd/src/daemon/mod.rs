@@ -218,7 +218,8 @@ impl Daemon {
             reliable_destroy = cfg.netlink.reliable_destroy,
             "subscribed to conntrack events"
         );
-        let routing = Routing::open().map_err(kernel("rtnetlink socket"))?;
+        let routing =
+            Routing::open(cfg.netlink.rtnl_buffer as usize).map_err(kernel("rtnetlink socket"))?;
         let ports: Vec<IfName> = cfg.ports.iter().filter_map(|p| IfName::new(p.as_str())).collect();
         let mut net = NetView::new(ports.iter().copied());
         routing::initial_view(&mut net).map_err(kernel("rtnetlink dump"))?;

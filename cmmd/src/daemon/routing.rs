@@ -122,10 +122,17 @@ pub(super) fn initial_view(view: &mut NetView) -> io::Result<()> {
 }
 
 impl Routing {
-    /// Open the sockets.
-    pub(super) fn open() -> io::Result<Routing> {
+    /// Open the sockets; `event_buffer` bytes of receive buffer on the subscribed one.
+    pub(super) fn open(event_buffer: usize) -> io::Result<Routing> {
         let events = NlSocket::route(&rtnl::GROUPS)?;
-        events.set_receive_buffer(4 << 20)?;
+        let effective = events.set_receive_buffer(event_buffer)?;
+        if effective < event_buffer {
+            tracing::warn!(
+                requested = event_buffer,
+                effective,
+                "rtnetlink socket buffer smaller than requested (no CAP_NET_ADMIN for SO_RCVBUFFORCE?)"
+            );
+        }
         let lookups = NlSocket::route(&[])?;
         lookups.set_receive_buffer(1 << 20)?;
         let dumps = NlSocket::route(&[])?;
