@@ -1,33 +1,18 @@
 //! The attached sim (`sim::attach`): requests answered inside `send`, in the caller's thread,
 //! with the same bytes, model and faults as the spawned sim.
 
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use cdx_sys::fci::{DatagramSocket, FciError, FciSocket, Transport};
-use cdx_sys::fpp::{Action, Ct4Cmd, CtEvent, FCode, IfName, ReturnCode, RouteCmd, Tuple};
-use cdx_sys::sim::{self, Fault, SimConfig};
+use cdx_sys::fpp::{Action, Ct4Cmd, CtEvent, FCode, ReturnCode};
+use cdx_sys::sim::{self, Fault};
 
-fn config(tick: Duration) -> SimConfig {
-    SimConfig { interfaces: vec!["eth0".into(), "eth1".into()], tick, ..SimConfig::default() }
-}
+mod common;
 
-fn route(id: u32) -> RouteCmd {
-    RouteCmd::new(
-        Action::Register,
-        id,
-        IfName::new("eth0").unwrap(),
-        IfName::new("eth1").unwrap(),
-        [2, 0, 0, 0, 0, 1],
-        1500,
-    )
-}
+use common::{config, route};
 
 fn flow(sport: u16) -> Ct4Cmd {
-    let orig = Tuple::new(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(198, 51, 100, 1), sport, 53);
-    let mut cmd = Ct4Cmd::new(Action::Register, 17, orig, orig.inverse());
-    (cmd.route_id, cmd.route_id_reply) = (1, 0);
-    cmd
+    common::udp_flow(sport, (1, 0))
 }
 
 #[test]

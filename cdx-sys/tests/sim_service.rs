@@ -1,40 +1,23 @@
 //! The spawned sim through its sockets, as the daemon uses it: FCI framing, replies matched
 //! by sequence number, REMOVED events on the event socket, fault injection.
 
-use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use cdx_sys::fci::{self, DatagramSocket, FciError, Frame, PairSocket, Transport};
 use cdx_sys::fpp::CtEvent;
-use cdx_sys::fpp::{Action, Ct4Cmd, FCode, IfName, Payload, ReturnCode, RouteCmd, Tuple};
+use cdx_sys::fpp::{Action, FCode, Payload, ReturnCode};
 use cdx_sys::sim::{self, Fault, FlowMatch, SimConfig, SimError, SimHandle, SimTuple};
+
+mod common;
+
+use common::{config, route, udp_flow};
 
 const LONG: Duration = Duration::from_secs(5);
 
 fn start(tick: Duration) -> (SimHandle, Transport<PairSocket>, PairSocket) {
-    let config =
-        SimConfig { interfaces: vec!["eth0".into(), "eth1".into()], tick, ..SimConfig::default() };
-    let (handle, commands, events) = sim::spawn(config).unwrap();
+    let (handle, commands, events) = sim::spawn(config(tick)).unwrap();
     (handle, Transport::new(commands), events)
-}
-
-fn route(id: u32) -> RouteCmd {
-    RouteCmd::new(
-        Action::Register,
-        id,
-        IfName::new("eth0").unwrap(),
-        IfName::new("eth1").unwrap(),
-        [2, 0, 0, 0, 0, 1],
-        1500,
-    )
-}
-
-fn udp_flow(sport: u16, routes: (u32, u32)) -> Ct4Cmd {
-    let orig = Tuple::new(Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(198, 51, 100, 1), sport, 53);
-    let mut cmd = Ct4Cmd::new(Action::Register, 17, orig, orig.inverse());
-    (cmd.route_id, cmd.route_id_reply) = routes;
-    cmd
 }
 
 fn call(transport: &mut Transport<PairSocket>, fcode: FCode, payload: &impl Payload) -> ReturnCode {

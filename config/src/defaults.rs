@@ -88,9 +88,9 @@ pub const KEEPALIVE_ON_REMOVED: OnRemoved = OnRemoved::Delete;
 pub const NETLINK_EVENT_BUFFER: u32 = 32 << 20;
 /// rtnetlink event socket receive buffer (4 MiB): route, neighbour, link and address changes.
 pub const NETLINK_RTNL_BUFFER: u32 = 4 << 20;
-/// Smallest accepted event buffer.
+/// Smallest accepted netlink socket buffer (events and rtnetlink).
 pub const NETLINK_EVENT_BUFFER_MIN: u32 = 4_096;
-/// Largest accepted event buffer (1 GiB).
+/// Largest accepted netlink socket buffer (1 GiB).
 pub const NETLINK_EVENT_BUFFER_MAX: u32 = 1 << 30;
 /// `NETLINK_BROADCAST_ERROR` on the event socket. Off: when the socket is full the kernel
 /// keeps every deleted conntrack until its DESTROY is delivered, and after one overrun under

@@ -384,6 +384,11 @@ fn render_mask(mask: &u32) -> String {
 }
 
 /// A size in its largest exact unit (a string), or in bytes (an integer).
+/// A netlink socket receive buffer: 4 KiB..=1 GiB.
+fn socket_buffer(input: Input<'_>) -> Checked<u32> {
+    size(input, defaults::NETLINK_EVENT_BUFFER_MIN, defaults::NETLINK_EVENT_BUFFER_MAX)
+}
+
 fn render_buffer_size(bytes: &u32) -> String {
     let rendered = render_size(u64::from(*bytes));
     if rendered.bytes().all(|b| b.is_ascii_digit()) { rendered } else { toml_string(&rendered) }
@@ -431,14 +436,14 @@ pub(crate) static KEYS: &[KeySpec] = &[
         "netlink.event_buffer",
         NeedsRestart,
         netlink.event_buffer,
-        |i| size(i, defaults::NETLINK_EVENT_BUFFER_MIN, defaults::NETLINK_EVENT_BUFFER_MAX),
+        socket_buffer,
         render = render_buffer_size
     ),
     key!(
         "netlink.rtnl_buffer",
         NeedsRestart,
         netlink.rtnl_buffer,
-        |i| size(i, defaults::NETLINK_EVENT_BUFFER_MIN, defaults::NETLINK_EVENT_BUFFER_MAX),
+        socket_buffer,
         render = render_buffer_size
     ),
     key!("netlink.reliable_destroy", NeedsRestart, netlink.reliable_destroy, boolean),

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::PasswordHasher as _;
 use cmmd_tests::daemon::Daemon;
+use cmmd_tests::scenario::service_server;
 use cmmd_tests::telnet::{CliClient, ENABLED_PROMPT, NEGOTIATION, PROMPT, run_expect};
 use cmmd_tests::topology::{self, Topology};
 use cmmd_tests::traffic::{IO_TIMEOUT, TcpHoldServer, wait_for};
@@ -119,12 +120,7 @@ struct Flows {
 }
 
 fn router_with_two_flows(topo: &Topology, extra: &[&str]) -> Flows {
-    let servers = (
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap(),
-        TcpHoldServer::start(&topo.server, Topology::server_addr(true, topology::SERVICE_PORT))
-            .unwrap(),
-    );
+    let servers = (service_server(topo, false).unwrap(), service_server(topo, true).unwrap());
     let config = config_file("", "");
     let config_path = config.path().to_string_lossy().into_owned();
     let mut args = vec!["--backend", "sim", "--ports", "r0,r1", "--config", &config_path];

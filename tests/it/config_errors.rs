@@ -9,8 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cmmd_tests::daemon::Daemon;
+use cmmd_tests::scenario::service_server;
 use cmmd_tests::topology::{self, Topology};
-use cmmd_tests::traffic::{TcpHoldServer, wait_for};
+use cmmd_tests::traffic::wait_for;
 use cmmd_tests::{Netns, require_root};
 
 use crate::cli::{binary, config_text, hold_tcp};
@@ -252,9 +253,7 @@ fn in_hw(daemon: &Daemon, sport: u16) -> bool {
 fn sighup_applies_rules_and_log_level_and_reports_what_needs_a_restart() {
     require_root();
     let topo = Topology::new().unwrap();
-    let _server =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
+    let _server = service_server(&topo, false).unwrap();
     let accounts = config_text("", "");
     let version = |max: u32, level: &str, extra_rule: &str| {
         format!(

@@ -19,11 +19,11 @@ use cmmd_tests::daemon::{Daemon, SimServer, SimTable};
 use cmmd_tests::measure::Report;
 use cmmd_tests::scenario::{
     self, Op, POLL, WAIT, config_file, entries, hw_tcp, kernel_established, pin_neighbours,
-    start_daemon, wait_counter, wait_sim,
+    service_server, start_daemon, wait_counter, wait_sim,
 };
 use cmmd_tests::sim_relay::SimRelay;
 use cmmd_tests::topology::{self, SERVER_V4, Topology};
-use cmmd_tests::traffic::{TcpHoldServer, TcpServer, tcp_exchange, wait_for};
+use cmmd_tests::traffic::{TcpServer, tcp_exchange, wait_for};
 use cmmd_tests::{conntrack_cli, require_root};
 use nix::sys::signal::Signal;
 
@@ -72,9 +72,7 @@ fn an_event_storm_with_repeated_overruns_converges_to_the_kernels_table_while_tr
     require_root();
     let topo = Topology::new().unwrap();
     pin_neighbours(&topo).unwrap();
-    let _held_server =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
+    let _held_server = service_server(&topo, false).unwrap();
     let _short_server = TcpServer::start(&topo.server, Topology::server_addr(false, 81)).unwrap();
     // A 16 KiB buffer holds a few dozen events; every batch of the storm overruns it. No
     // periodic sweep: only the overrun resyncs can repair the table.
@@ -245,9 +243,7 @@ fn an_rtnetlink_overrun_redumps_the_view_and_fixes_the_flows_whose_next_hop_and_
     require_root();
     let topo = Topology::new().unwrap();
     pin_neighbours(&topo).unwrap();
-    let _server =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
+    let _server = service_server(&topo, false).unwrap();
     let daemon = start_daemon(binary(), &topo, &[]).unwrap();
     let stream = hold_tcp(&topo);
     let sport = port_of(&stream);
@@ -703,9 +699,7 @@ fn after_sigkill_a_restart_makes_the_hardware_equal_to_what_the_kernel_still_hol
     require_root();
     let topo = Topology::new().unwrap();
     pin_neighbours(&topo).unwrap();
-    let _server =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
+    let _server = service_server(&topo, false).unwrap();
     let sim = SimServer::start(binary(), &topo.router, "r0,r1").unwrap();
     let socket = sim.socket().to_string_lossy().into_owned();
     let first = start_daemon(binary(), &topo, &["--sim-socket", &socket]).unwrap();

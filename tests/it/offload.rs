@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use cmmd_tests::conntrack_cli;
 use cmmd_tests::daemon::{Daemon, SimServer, SimTable};
-use cmmd_tests::scenario::{self, POLL, WAIT, mac, start_daemon, wait_counter, wait_sim};
+use cmmd_tests::scenario::{
+    self, POLL, WAIT, mac, service_server, start_daemon, wait_counter, wait_sim,
+};
 use cmmd_tests::topology::{self, Topology};
 use cmmd_tests::traffic::{IO_TIMEOUT, TcpHoldServer, UdpEchoServer, wait_for};
 use cmmd_tests::{Netns, require_root};
@@ -43,9 +45,7 @@ fn finish_tcp(mut stream: TcpStream) -> Vec<u8> {
 fn established_tcp_is_programmed_with_both_tuples_and_routes_then_withdrawn_on_fin() {
     require_root();
     let topo = Topology::new().unwrap();
-    let _server =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
+    let _server = service_server(&topo, false).unwrap();
     let daemon = router_daemon(&topo, &[]);
     let stream = hold_tcp(&topo, Topology::server_addr(false, topology::SERVICE_PORT));
     let sport = stream.local_addr().unwrap().port();
@@ -100,12 +100,8 @@ fn established_tcp_is_programmed_with_both_tuples_and_routes_then_withdrawn_on_f
 fn dnat_and_ipv6_and_udp_are_programmed() {
     require_root();
     let topo = Topology::new().unwrap();
-    let _tcp4 =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
-    let _tcp6 =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(true, topology::SERVICE_PORT))
-            .unwrap();
+    let _tcp4 = service_server(&topo, false).unwrap();
+    let _tcp6 = service_server(&topo, true).unwrap();
     let _udp = UdpEchoServer::start(&topo.server, Topology::server_addr(false, 5000)).unwrap();
     let daemon = router_daemon(&topo, &[]);
 
@@ -197,9 +193,7 @@ fn icmp_local_excluded_and_helper_flows_are_counted_not_programmed() {
 fn flows_through_a_port_that_is_not_a_fast_path_port_stay_in_the_kernel() {
     require_root();
     let topo = Topology::new().unwrap();
-    let _server =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
+    let _server = service_server(&topo, false).unwrap();
     let daemon =
         Daemon::start(binary(), &topo.router, &["--backend", "sim", "--ports", "r0"]).unwrap();
     let stream = hold_tcp(&topo, Topology::server_addr(false, topology::SERVICE_PORT));
@@ -271,9 +265,7 @@ fn the_table_holds_at_most_max_connections_and_admits_refused_flows_when_room_ap
 fn hardware_refusal_is_counted_retried_and_leaks_no_route_ids() {
     require_root();
     let topo = Topology::new().unwrap();
-    let _server =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
+    let _server = service_server(&topo, false).unwrap();
     let daemon = router_daemon(&topo, &[]);
     daemon.ctl("sim fault capacity 0").expect("sim fault");
     let stream = hold_tcp(&topo, Topology::server_addr(false, topology::SERVICE_PORT));
@@ -306,9 +298,7 @@ fn hardware_refusal_is_counted_retried_and_leaks_no_route_ids() {
 fn a_new_next_hop_mac_updates_the_programmed_route() {
     require_root();
     let topo = Topology::new().unwrap();
-    let _server =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
+    let _server = service_server(&topo, false).unwrap();
     let daemon = router_daemon(&topo, &[]);
     let stream = hold_tcp(&topo, Topology::server_addr(false, topology::SERVICE_PORT));
     let sport = stream.local_addr().unwrap().port();
@@ -482,9 +472,7 @@ fn keepalive_keeps_active_offloaded_flows_alive_in_the_kernel_and_lets_idle_ones
 fn a_restart_adopts_hardware_entries_and_removes_stale_ones() {
     require_root();
     let topo = Topology::new().unwrap();
-    let _server =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
+    let _server = service_server(&topo, false).unwrap();
     let sim = SimServer::start(binary(), &topo.router, "r0,r1").unwrap();
     let socket = sim.socket().to_string_lossy().into_owned();
     let args = ["--sim-socket", socket.as_str()];
@@ -534,9 +522,7 @@ fn a_restart_adopts_hardware_entries_and_removes_stale_ones() {
 fn sigterm_stops_cleanly_and_leaves_hardware_flows_in_place() {
     require_root();
     let topo = Topology::new().unwrap();
-    let _server =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
+    let _server = service_server(&topo, false).unwrap();
     let sim = SimServer::start(binary(), &topo.router, "r0,r1").unwrap();
     let socket = sim.socket().to_string_lossy().into_owned();
     let daemon = router_daemon(&topo, &["--sim-socket", &socket]);

@@ -8,8 +8,9 @@ use std::io::{Read, Write};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use cmmd_tests::scenario::service_server;
 use cmmd_tests::topology::{self, Topology};
-use cmmd_tests::traffic::{TcpHoldServer, wait_for};
+use cmmd_tests::traffic::wait_for;
 use cmmd_tests::{Netns, require_root};
 
 use crate::cli::hold_tcp;
@@ -111,9 +112,7 @@ fn proc_status(pid: u32, name: &str) -> String {
 fn as_nobody_with_only_cap_net_admin_cmmd_runs_and_offloads() {
     require_root();
     let topo = Topology::new().unwrap();
-    let _server =
-        TcpHoldServer::start(&topo.server, Topology::server_addr(false, topology::SERVICE_PORT))
-            .unwrap();
+    let _server = service_server(&topo, false).unwrap();
     // Events for every entry is what cmmd sets itself: start from the kernel default.
     topo.router.sysctl(&["net.netfilter.nf_conntrack_events=2"]).unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();

@@ -16,8 +16,8 @@ use crate::conntrack_cli;
 use crate::ct_load::{InjectStats, Injector, established_tcp};
 use crate::daemon::{Daemon, SimTable};
 use crate::netns::Netns;
-use crate::topology::{CLIENT_V4, Topology};
-use crate::traffic::{IO_TIMEOUT, wait_for};
+use crate::topology::{CLIENT_V4, SERVICE_PORT, Topology};
+use crate::traffic::{IO_TIMEOUT, TcpHoldServer, wait_for};
 
 /// How long a wait for the daemon or the software cdx may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -27,6 +27,12 @@ pub const POLL: Duration = Duration::from_millis(100);
 const BATCH: usize = 64;
 /// Kernel timeout of injected entries: longer than any test.
 pub const ENTRY_TIMEOUT: u32 = 600;
+
+/// A server in the server namespace that accepts on the service port (IPv6 when `v6`) and
+/// holds its connections open: what a test offloads.
+pub fn service_server(topo: &Topology, v6: bool) -> io::Result<TcpHoldServer> {
+    TcpHoldServer::start(&topo.server, Topology::server_addr(v6, SERVICE_PORT))
+}
 
 /// The MAC address of `device` in `netns`.
 pub fn mac(netns: &Netns, device: &str) -> io::Result<String> {

@@ -206,13 +206,7 @@ impl Daemon {
         // Subscribe before anything is dumped, so nothing falls between dump and events.
         let ct = CtIo::open(cfg.netlink.event_buffer as usize, cfg.netlink.reliable_destroy)
             .map_err(kernel("conntrack netlink socket"))?;
-        if ct.event_buffer < cfg.netlink.event_buffer as usize {
-            tracing::warn!(
-                requested = cfg.netlink.event_buffer,
-                effective = ct.event_buffer,
-                "event socket buffer smaller than requested (no CAP_NET_ADMIN for SO_RCVBUFFORCE?)"
-            );
-        }
+        warn_if_smaller("conntrack event", cfg.netlink.event_buffer as usize, ct.event_buffer);
         tracing::info!(
             bytes = ct.event_buffer,
             reliable_destroy = cfg.netlink.reliable_destroy,
@@ -727,5 +721,18 @@ impl Daemon {
         if let Some(sim) = &self.sim {
             sim.shutdown();
         }
+    }
+}
+
+/// A socket buffer the kernel made smaller than configured (SO_RCVBUFFORCE needs
+/// CAP_NET_ADMIN; without it SO_RCVBUF is capped by `net.core.rmem_max`).
+fn warn_if_smaller(socket: &str, requested: usize, effective: usize) {
+    if effective < requested {
+        tracing::warn!(
+            socket,
+            requested,
+            effective,
+            "socket buffer smaller than requested (no CAP_NET_ADMIN for SO_RCVBUFFORCE?)"
+        );
     }
 }

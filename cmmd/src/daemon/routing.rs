@@ -126,13 +126,7 @@ impl Routing {
     pub(super) fn open(event_buffer: usize) -> io::Result<Routing> {
         let events = NlSocket::route(&rtnl::GROUPS)?;
         let effective = events.set_receive_buffer(event_buffer)?;
-        if effective < event_buffer {
-            tracing::warn!(
-                requested = event_buffer,
-                effective,
-                "rtnetlink socket buffer smaller than requested (no CAP_NET_ADMIN for SO_RCVBUFFORCE?)"
-            );
-        }
+        super::warn_if_smaller("rtnetlink event", event_buffer, effective);
         let lookups = NlSocket::route(&[])?;
         lookups.set_receive_buffer(1 << 20)?;
         let dumps = NlSocket::route(&[])?;
