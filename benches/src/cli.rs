@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use cli::{Request, Session, SessionConfig};
 use cmmd::control::{self, ConnectionsJob, Ctx, Next};
-use cmmd::engine::Engine;
+use cmmd::core::engine::Engine;
 use cmmd::metrics::Extra;
 
 /// Why a session could not be brought to a running `show connections`.

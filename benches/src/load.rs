@@ -11,10 +11,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use cmmd::engine::CtEventKind;
-use cmmd::flow::key::proto;
-use cmmd::flow::{FlowKey, Tuple};
-use cmmd::policy::{CtInfo, status, tcp_state};
+use cmmd::core::engine::CtEventKind;
+use cmmd::core::flow::key::proto;
+use cmmd::core::flow::{FlowKey, Tuple};
+use cmmd::core::policy::{CtInfo, status, tcp_state};
 
 /// Distinct client ports per client address.
 const PORTS_PER_CLIENT: u32 = 50_000;

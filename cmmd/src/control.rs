@@ -14,13 +14,13 @@ use std::time::Instant;
 
 use cli::{Command, ConnectionFilter, DebugCategory, Session, TimeoutClass};
 
-use crate::engine::{Engine, Flow, FlowState};
-use crate::flow::key::{Family, proto_name};
-use crate::hw::{HwFailure, HwOp, HwReply, HwTimeouts, WalkedCt, WalkedRoute};
-use crate::net::{IfName, nud};
-use crate::policy::{status, tcp_state};
-use crate::route::RouteState;
-use crate::stats::Reason;
+use crate::core::engine::{Engine, Flow, FlowState};
+use crate::core::flow::key::{Family, proto_name};
+use crate::core::hw::{HwFailure, HwOp, HwReply, HwTimeouts, WalkedCt, WalkedRoute};
+use crate::core::net::{IfName, nud};
+use crate::core::policy::{status, tcp_state};
+use crate::core::route::RouteState;
+use crate::core::stats::Reason;
 use crate::telemetry::{DebugLevels, Telemetry};
 
 /// Lines produced per step of a streamed reply.
@@ -315,7 +315,9 @@ fn matches(f: &ConnectionFilter, flow: &Flow) -> bool {
     }
     if let Some(state) = f.state {
         let want = state.as_str().to_ascii_uppercase();
-        if key.proto != crate::flow::key::proto::TCP || tcp_state::name(flow.tcp_state()) != want {
+        if key.proto != crate::core::flow::key::proto::TCP
+            || tcp_state::name(flow.tcp_state()) != want
+        {
             return false;
         }
     }
@@ -354,11 +356,11 @@ pub fn connection_line(out: &mut String, flow: &Flow, now_s: u32) {
     };
     let timeout = flow.kernel_expires().saturating_sub(now_s);
     let _ = write!(out, "{l3:<8} {l3num} {:<8} {} {timeout} ", proto_name(key.proto), key.proto);
-    let is_tcp = key.proto == crate::flow::key::proto::TCP;
+    let is_tcp = key.proto == crate::core::flow::key::proto::TCP;
     if is_tcp {
         let _ = write!(out, "{} ", tcp_state::name(flow.tcp_state()));
     }
-    let ports = is_tcp || key.proto == crate::flow::key::proto::UDP;
+    let ports = is_tcp || key.proto == crate::core::flow::key::proto::UDP;
     tuple(out, &key.orig.src, &key.orig.dst, key.orig.src_port, key.orig.dst_port, ports);
     if flow.status() & status::SEEN_REPLY == 0 {
         out.push_str("[UNREPLIED] ");
@@ -419,7 +421,7 @@ fn show_route(engine: &Engine, out: &mut Session) {
 }
 
 fn show_neighbor(engine: &Engine, out: &mut Session) {
-    let uses = |n: &crate::net::Neighbour| {
+    let uses = |n: &crate::core::net::Neighbour| {
         let Some(mac) = n.valid_mac() else { return 0 };
         engine
             .hw_routes()
@@ -455,7 +457,7 @@ fn show_fpp_route(engine: &Engine, out: &mut Session) {
     let mut objs: Vec<_> = engine.hw_routes().iter().collect();
     objs.sort_by_key(|(id, _)| *id);
     for (id, o) in &objs {
-        let flags = u8::from(o.state == crate::hw::RouteObjState::Registered);
+        let flags = u8::from(o.state == crate::core::hw::RouteObjState::Registered);
         out.reply_line(&format!(
             "OIf: {}, IIf: {}, Mtu: {}, Mac: {}, Id: {id}, Count: {}, Flags: {flags:x}",
             o.spec.output, o.spec.input, o.spec.mtu, o.spec.mac, o.refs

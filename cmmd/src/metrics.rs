@@ -5,8 +5,8 @@
 
 use std::fmt::Write;
 
-use crate::engine::{Engine, FlowState};
-use crate::stats::Reason;
+use crate::core::engine::{Engine, FlowState};
+use crate::core::stats::Reason;
 
 /// Gauges and counters that live outside the engine (CLI, sockets, logger).
 #[derive(Clone, Debug, Default)]
@@ -155,7 +155,7 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
         "Time from a connection becoming a candidate to the hardware confirming it.",
     );
     let mut cumulative = 0;
-    for (i, bound) in crate::stats::LATENCY_BOUNDS_US.iter().enumerate() {
+    for (i, bound) in crate::core::stats::LATENCY_BOUNDS_US.iter().enumerate() {
         cumulative += s.latency.buckets[i];
         let le = f64::from(*bound) / 1e6;
         sample(
@@ -235,8 +235,8 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::EngineConfig;
-    use crate::net::NetView;
+    use crate::core::engine::EngineConfig;
+    use crate::core::net::NetView;
     use std::time::Instant;
 
     #[test]

@@ -15,12 +15,12 @@ use cdx_sys::fpp::{
     self, Action, CtCmd, CtFlags, FCode, Family, Payload, ReturnCode, RouteCmd, TimeoutCmd, V4, V6,
 };
 
-use crate::flow::Tuple;
-use crate::hw::{
+use crate::core::flow::Tuple;
+use crate::core::hw::{
     CtSpec, HwEvent, HwFailure, HwOp, HwReply, HwRequest, HwResult, RouteSpec, WalkedCt,
     WalkedRoute,
 };
-use crate::net::{IfName, Mac};
+use crate::core::net::{IfName, Mac};
 use crate::worker::Executor;
 
 /// Longest walk accepted (entries), a guard against a table that never ends.

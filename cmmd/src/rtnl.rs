@@ -28,9 +28,9 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
-use crate::net::{IfName, Link, Mac, Neighbour};
-use crate::policy::Cidr;
-use crate::route::{RouteInfo, RouteKey, RouteKind};
+use crate::core::net::{IfName, Link, Mac, Neighbour};
+use crate::core::policy::Cidr;
+use crate::core::route::{RouteInfo, RouteKey, RouteKind};
 
 /// One decoded rtnetlink message, in engine terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -474,7 +474,7 @@ mod tests {
                     ifindex: 7,
                     addr: ip("10.2.0.2"),
                     mac: Some(Mac([2, 0, 0, 0, 0, 9])),
-                    state: crate::net::nud::REACHABLE
+                    state: crate::core::net::nud::REACHABLE
                 }),
                 RtnlMsg::NeighbourGone { ifindex: 7, addr: ip("10.2.0.2") },
                 RtnlMsg::Address { ifindex: 7, addr: ip("10.2.0.1"), added: true },

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded, unbounded};
 
-use crate::hw::{HwEvent, HwRequest, HwResult};
+use crate::core::hw::{HwEvent, HwRequest, HwResult};
 
 /// Executes hardware commands. Called only on the worker thread.
 pub trait Executor: Send + 'static {
@@ -132,7 +132,7 @@ impl Drop for Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hw::{HwOp, HwReply};
+    use crate::core::hw::{HwOp, HwReply};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 

@@ -14,9 +14,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use cmmd::net::{IfName, Link, Mac, Neighbour};
-use cmmd::policy::Cidr;
-use cmmd::route::{RouteInfo, RouteKey, RouteKind};
+use cmmd::core::net::{IfName, Link, Mac, Neighbour};
+use cmmd::core::policy::Cidr;
+use cmmd::core::route::{RouteInfo, RouteKey, RouteKind};
 use cmmd::rtnl::{self, DumpKind, RtnlMsg};
 use proptest::prelude::*;
 

@@ -73,7 +73,7 @@ fn bad_environment_values_exit_2_with_one_line_naming_the_variable() {
         (
             "CMM_LOG",
             "info,[[[",
-            "expected a log filter such as \"info\" or \"info,cmmd::engine=debug\"",
+            "expected a log filter such as \"info\" or \"info,cmmd::core::engine=debug\"",
         ),
         ("CMM_LOG_FORMAT", "xml", "expected \"text\" or \"json\""),
         (

@@ -15,9 +15,9 @@ use conntrack::{
     Conntrack, CtSocket, Datagram, Delivery, EventKind, Message, RecvBatch, RecvError, request,
 };
 
-use crate::engine::{CtEventKind, Engine};
-use crate::flow::{FlowKey, Tuple};
-use crate::policy::CtInfo;
+use crate::core::engine::{CtEventKind, Engine};
+use crate::core::flow::{FlowKey, Tuple};
+use crate::core::policy::CtInfo;
 
 /// `recvmmsg` calls on the event socket per loop turn before other sources get a turn.
 const EVENT_BUDGET: usize = 64;
@@ -339,7 +339,7 @@ mod tests {
         assert_eq!(info.key.proto, 6);
         assert_eq!(info.key.orig.src, ct.orig.src);
         assert_eq!(info.reply.src_port, ct.reply.src_port);
-        assert_eq!(info.tcp_state, Some(crate::policy::tcp_state::ESTABLISHED));
-        assert_ne!(info.status & crate::policy::status::ASSURED, 0);
+        assert_eq!(info.tcp_state, Some(crate::core::policy::tcp_state::ESTABLISHED));
+        assert_ne!(info.status & crate::core::policy::status::ASSURED, 0);
     }
 }

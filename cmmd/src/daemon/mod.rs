@@ -34,11 +34,11 @@ use self::ct::CtIo;
 use self::routing::Routing;
 use crate::cli_server::CliServer;
 use crate::control::{self, ConnectionsJob, Ctx, Next, Query, SimControl};
-use crate::engine::{Action, Engine};
+use crate::core::engine::{Action, Engine};
+use crate::core::hw::{HwEvent, HwFailure, HwResult};
+use crate::core::net::{IfName, NetView};
 use crate::http::{HttpServer, Response};
-use crate::hw::{HwEvent, HwFailure, HwResult};
 use crate::metrics::{self, Extra};
-use crate::net::{IfName, NetView};
 use crate::telemetry::Telemetry;
 use crate::worker::Worker;
 

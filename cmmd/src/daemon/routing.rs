@@ -10,9 +10,9 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::engine::Engine;
-use crate::net::NetView;
-use crate::route::{Lookup, RouteError};
+use crate::core::engine::Engine;
+use crate::core::net::NetView;
+use crate::core::route::{Lookup, RouteError};
 use crate::rtnl::{self, DumpKind, NlSocket, Recv, RtnlMsg};
 
 /// Route lookups in flight at most.

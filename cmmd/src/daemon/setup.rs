@@ -10,9 +10,9 @@ use config::{
 };
 
 use crate::cli_server::CliSettings;
-use crate::engine::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
-use crate::hw::HwTimeouts;
-use crate::policy::{Policy, UdpMode};
+use crate::core::engine::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
+use crate::core::hw::HwTimeouts;
+use crate::core::policy::{Policy, UdpMode};
 
 /// The static offload rules from the configuration.
 pub fn policy(cfg: &Config) -> Policy {

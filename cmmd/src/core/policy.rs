@@ -7,8 +7,8 @@
 
 use std::net::IpAddr;
 
-use crate::flow::{Family, FlowKey, Tuple, key::proto};
-use crate::stats::Reason;
+use crate::core::flow::{Family, FlowKey, Tuple, key::proto};
+use crate::core::stats::Reason;
 
 /// Conntrack status bits the engine reads (kernel `enum ip_conntrack_status`).
 pub mod status {

@@ -11,8 +11,8 @@
 use hashbrown::HashMap;
 use std::net::IpAddr;
 
-use crate::flow::FlowId;
-use crate::policy::Cidr;
+use crate::core::flow::FlowId;
+use crate::core::policy::Cidr;
 
 /// Kernel route types (`rtm_type`) the engine distinguishes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -210,7 +210,7 @@ impl<T: Keyed> FlowTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::key::Tuple;
+    use crate::core::flow::key::Tuple;
 
     #[derive(Debug, PartialEq)]
     struct Entry(FlowKey, u32);

@@ -7,10 +7,10 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::hw::{RouteSpec, WalkedRoute};
-use crate::net::nud;
-use crate::policy::tests::ct as mk_ct;
-use crate::policy::{Cidr, UdpMode, tcp_state};
+use crate::core::hw::{RouteSpec, WalkedRoute};
+use crate::core::net::nud;
+use crate::core::policy::tests::ct as mk_ct;
+use crate::core::policy::{Cidr, UdpMode, tcp_state};
 
 const ETH0: u32 = 2; // client side, 10.1.0.0/24
 const ETH1: u32 = 3; // server side, 10.2.0.0/24
@@ -1091,7 +1091,7 @@ fn policy_reload_withdraws_newly_excluded_flows() {
     let ct = forwarded();
     w.event(CtEventKind::Update, ct);
     let mut policy = Policy::default();
-    policy.rules.push(crate::policy::Rule {
+    policy.rules.push(crate::core::policy::Rule {
         name: "https".into(),
         port: Some(443),
         ..Default::default()

@@ -10,9 +10,9 @@
 //! Every state that is not `Offloaded` carries a [`Reason`]. The struct is compact on purpose:
 //! one exists per tracked connection (up to `CMM_MAX_CONNECTIONS`).
 
-use crate::flow::{FlowKey, Keyed, Tuple};
-use crate::policy::Dirs;
-use crate::stats::Reason;
+use crate::core::flow::{FlowKey, Keyed, Tuple};
+use crate::core::policy::Dirs;
+use crate::core::stats::Reason;
 
 /// Where a connection is in its offload life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -28,17 +28,17 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 
 use self::flow::{CLIENT, NO_ROUTE, ORIG, REPLY, SERVER, flag};
 pub use self::flow::{Flow, FlowState};
-use crate::flow::{FlowId, FlowKey, FlowTable, Tuple, key::proto};
-use crate::hw::{
+use crate::core::flow::{FlowId, FlowKey, FlowTable, Tuple, key::proto};
+use crate::core::hw::{
     CtSpec, HwEvent, HwFailure, HwOp, HwReply, HwRequest, HwResult, HwRoutes, HwTimeouts,
     RouteIdentity, RouteObjState, RouteSpec, WalkedCt,
 };
-use crate::net::{IfName, Link, Mac, Neighbour, NetView};
-use crate::policy::{CtInfo, Dirs, Policy, Verdict, status};
-use crate::route::{
+use crate::core::net::{IfName, Link, Mac, Neighbour, NetView};
+use crate::core::policy::{CtInfo, Dirs, Policy, Verdict, status};
+use crate::core::route::{
     Lookup, RouteCache, RouteError, RouteInfo, RouteKey, RouteKind, RouteRef, RouteState,
 };
-use crate::stats::{Reason, Stats};
+use crate::core::stats::{Reason, Stats};
 
 /// Connections waiting for the network are tried again at least this often.
 const WAITING_BACKSTOP: Duration = Duration::from_secs(5);
@@ -1522,7 +1522,7 @@ impl Engine {
 
     /// A route was added or removed: look up again every cached destination it may cover
     /// (`None`: a rule changed, everything).
-    pub fn on_route_change(&mut self, prefix: Option<crate::policy::Cidr>, _now: Instant) {
+    pub fn on_route_change(&mut self, prefix: Option<crate::core::policy::Cidr>, _now: Instant) {
         for lookup in self.routes.invalidate(prefix.as_ref()) {
             self.stats.route_lookups += 1;
             self.actions.push_back(Action::RouteLookup(lookup));
@@ -1596,7 +1596,7 @@ impl Engine {
         {
             self.neighbour_moved(n.ifindex, n.addr, old_mac, new_mac, now);
         }
-        if old_mac.is_some() && n.state & crate::net::nud::FAILED != 0 {
+        if old_mac.is_some() && n.state & crate::core::net::nud::FAILED != 0 {
             self.neighbour_failed(n.ifindex, n.addr, now);
         }
         self.retry_waiting(now);

@@ -13,8 +13,8 @@
 use hashbrown::HashMap;
 use std::net::IpAddr;
 
-use crate::flow::{FlowId, Tuple};
-use crate::net::{IfName, Mac};
+use crate::core::flow::{FlowId, Tuple};
+use crate::core::net::{IfName, Mac};
 
 /// A route object as cdx stores it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
