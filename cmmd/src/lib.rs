@@ -33,19 +33,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod args;
-pub mod cli_server;
-pub mod cmdline;
-pub mod control;
+pub mod cmd;
 pub mod core;
-pub mod ctl;
 pub mod daemon;
-pub mod http;
-pub mod manifests;
-pub mod metrics;
-pub mod offload;
-pub mod rtnl;
-pub mod sim_server;
-pub mod telemetry;
-pub mod tokens;
-pub mod worker;
+pub mod edge;

@@ -1,5 +1,5 @@
 //! The operator CLI of the running daemon, over real TCP: every command through `cmmd --backend
-//! sim` checked against the output format `cmmd::control` documents, the real `telnet` client
+//! sim` checked against the output format `cmmd::edge::control` documents, the real `telnet` client
 //! under `expect` (login, `?`, TAB, history), a raw client that never negotiates, `cmmd ctl`,
 //! and the abuse and security bounds (issue 5 item 6, issue 8 item 4).
 //!
@@ -452,7 +452,7 @@ fn set_commands_and_stop_need_enable_then_take_effect() {
     assert_eq!(cli.command("set debug info 1").unwrap(), "");
     wait_for(WAIT, POLL, || {
         let log = flows.daemon.log();
-        log.contains("log filter changed from the CLI filter=info,cmmd::offload=debug")
+        log.contains("log filter changed from the CLI filter=info,cmmd::edge::offload=debug")
             .then_some(())
     })
     .unwrap_or_else(|| panic!("the filter change is logged:\n{}", flows.daemon.log()));

@@ -14,9 +14,6 @@
 //! one busy source cannot starve the others. Start-up (sockets, the initial link/address/
 //! neighbour dump) happens before the loop runs.
 
-mod backend;
-mod ct;
-mod routing;
 pub mod setup;
 
 use std::sync::Arc;
@@ -29,18 +26,19 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-pub use self::backend::{Backend, BackendError};
-use self::ct::CtIo;
-use self::routing::Routing;
-use crate::cli_server::CliServer;
-use crate::control::{self, ConnectionsJob, Ctx, Next, Query, SimControl};
 use crate::core::engine::{Action, Engine};
 use crate::core::hw::{HwEvent, HwFailure, HwResult};
 use crate::core::net::{IfName, NetView};
-use crate::http::{HttpServer, Response};
-use crate::metrics::{self, Extra};
-use crate::telemetry::Telemetry;
-use crate::worker::Worker;
+use crate::edge::backend::{Backend, BackendError};
+use crate::edge::cli_server::CliServer;
+use crate::edge::control::{self, ConnectionsJob, Ctx, Next, Query, SimControl};
+use crate::edge::ctnetlink::CtIo;
+use crate::edge::http::{HttpServer, Response};
+use crate::edge::metrics::{self, Extra};
+use crate::edge::routing::{self, Routing};
+use crate::edge::telemetry::Telemetry;
+use crate::edge::warn_if_smaller;
+use crate::edge::worker::Worker;
 
 const CT_EVENTS: Token = Token(0);
 const CT_DUMPS: Token = Token(1);
@@ -481,7 +479,7 @@ impl Daemon {
         loop {
             match self.hw_events.try_recv(&mut self.rx) {
                 Ok(Some(len)) => {
-                    crate::offload::decode_events(
+                    crate::edge::offload::decode_events(
                         &self.rx[..len],
                         &mut self.hw_event_buf,
                         &mut self.hw_events_ignored,
@@ -721,18 +719,5 @@ impl Daemon {
         if let Some(sim) = &self.sim {
             sim.shutdown();
         }
-    }
-}
-
-/// A socket buffer the kernel made smaller than configured (SO_RCVBUFFORCE needs
-/// CAP_NET_ADMIN; without it SO_RCVBUF is capped by `net.core.rmem_max`).
-fn warn_if_smaller(socket: &str, requested: usize, effective: usize) {
-    if effective < requested {
-        tracing::warn!(
-            socket,
-            requested,
-            effective,
-            "socket buffer smaller than requested (no CAP_NET_ADMIN for SO_RCVBUFFORCE?)"
-        );
     }
 }

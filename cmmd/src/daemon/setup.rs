@@ -9,10 +9,10 @@ use config::{
     Config, KeepaliveMode as CfgKeepalive, L4Protocol, OnRemoved as CfgOnRemoved, UdpPolicy,
 };
 
-use crate::cli_server::CliSettings;
 use crate::core::engine::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
 use crate::core::hw::HwTimeouts;
 use crate::core::policy::{Policy, UdpMode};
+use crate::edge::cli_server::CliSettings;
 
 /// The static offload rules from the configuration.
 pub fn policy(cfg: &Config) -> Policy {

@@ -10,11 +10,11 @@ use std::time::Duration;
 use cdx_sys::fci::{FciSocket, NetlinkFf, Transport};
 use cdx_sys::sim::{self, Fault, FlowMatch, SimConfig, SimHandle, SimTuple};
 
-use crate::control::SimControl;
-use crate::offload::FciExecutor;
+use crate::edge::control::SimControl;
+use crate::edge::offload::FciExecutor;
 
 /// How long the worker waits for one reply from cdx.
-pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the daemon needs from a backend.
 pub struct Backend {
@@ -60,7 +60,7 @@ impl Backend {
 
     /// The software cdx of another process (`cmmd sim serve`), reached through `path`.
     pub fn remote_sim(path: &std::path::Path) -> Result<Backend, BackendError> {
-        let (commands, events) = crate::sim_server::connect(path)
+        let (commands, events) = crate::cmd::sim_server::connect(path)
             .map_err(|e| BackendError::Sim(format!("cannot connect to {}: {e}", path.display())))?;
         Ok(Backend {
             name: "sim (remote)",

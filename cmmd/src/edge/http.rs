@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
-use crate::tokens::TokenRange;
+use crate::edge::tokens::TokenRange;
 
 /// Longest request accepted.
 const MAX_REQUEST: usize = 4096;

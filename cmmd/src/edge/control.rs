@@ -21,7 +21,7 @@ use crate::core::net::{IfName, nud};
 use crate::core::policy::{status, tcp_state};
 use crate::core::route::RouteState;
 use crate::core::stats::Reason;
-use crate::telemetry::{DebugLevels, Telemetry};
+use crate::edge::telemetry::{DebugLevels, Telemetry};
 
 /// Lines produced per step of a streamed reply.
 pub const STEP_LINES: usize = 1024;
@@ -57,7 +57,7 @@ pub struct Ctx<'a> {
     /// Backend name.
     pub backend: &'a str,
     /// CLI and socket figures for `show counters`.
-    pub extra: &'a crate::metrics::Extra,
+    pub extra: &'a crate::edge::metrics::Extra,
 }
 
 /// What happens after [`execute`].

@@ -3,20 +3,20 @@
 //! The files are compiled in, so what the binary prints is exactly what the repository ships;
 //! the namespace, the image and the hardware profile written literally in them are replaced.
 
-use crate::args::ManifestArgs;
+use crate::cmd::args::ManifestArgs;
 
 /// The base, in the order `kustomization.yaml` lists it.
 const BASE: &[(&str, &str)] = &[
-    ("namespace.yaml", include_str!("../../packaging/k8s/base/namespace.yaml")),
-    ("serviceaccount.yaml", include_str!("../../packaging/k8s/base/serviceaccount.yaml")),
-    ("configmap-cmmd.yaml", include_str!("../../packaging/k8s/base/configmap-cmmd.yaml")),
+    ("namespace.yaml", include_str!("../../../packaging/k8s/base/namespace.yaml")),
+    ("serviceaccount.yaml", include_str!("../../../packaging/k8s/base/serviceaccount.yaml")),
+    ("configmap-cmmd.yaml", include_str!("../../../packaging/k8s/base/configmap-cmmd.yaml")),
     (
         "configmap-dpa-wrapper.yaml",
-        include_str!("../../packaging/k8s/base/configmap-dpa-wrapper.yaml"),
+        include_str!("../../../packaging/k8s/base/configmap-dpa-wrapper.yaml"),
     ),
-    ("configmap-dpa-xml.yaml", include_str!("../../packaging/k8s/base/configmap-dpa-xml.yaml")),
-    ("secret-cli-users.yaml", include_str!("../../packaging/k8s/base/secret-cli-users.yaml")),
-    ("daemonset.yaml", include_str!("../../packaging/k8s/base/daemonset.yaml")),
+    ("configmap-dpa-xml.yaml", include_str!("../../../packaging/k8s/base/configmap-dpa-xml.yaml")),
+    ("secret-cli-users.yaml", include_str!("../../../packaging/k8s/base/secret-cli-users.yaml")),
+    ("daemonset.yaml", include_str!("../../../packaging/k8s/base/daemonset.yaml")),
 ];
 
 const NAMESPACE: &str = "mono-system";

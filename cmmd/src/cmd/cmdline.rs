@@ -8,9 +8,10 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::args::{self, Command, ConfigFlags, SimCommand};
-use crate::telemetry::{LogFormat, Telemetry};
-use crate::{ctl, daemon, manifests};
+use crate::cmd::args::{self, Command, ConfigFlags, SimCommand};
+use crate::cmd::{ctl, manifests};
+use crate::daemon;
+use crate::edge::telemetry::{LogFormat, Telemetry};
 
 fn load(flags: &ConfigFlags) -> Result<config::Loaded, ExitCode> {
     let options = config::LoadOptions::new(&config::process_env, flags.overrides.clone());
@@ -143,7 +144,7 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match crate::sim_server::serve(
+            match crate::cmd::sim_server::serve(
                 &socket,
                 ports,
                 capacity,
@@ -157,7 +158,7 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Sim(SimCommand::Ctl { socket, words }) => {
-            match crate::sim_server::control(&socket, &words) {
+            match crate::cmd::sim_server::control(&socket, &words) {
                 Ok(out) => {
                     print!("{out}");
                     ExitCode::SUCCESS
@@ -169,7 +170,7 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Version => {
-            println!("{}", crate::control::version_line());
+            println!("{}", crate::edge::control::version_line());
             ExitCode::SUCCESS
         }
         Command::Help => {

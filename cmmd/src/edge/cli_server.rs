@@ -25,7 +25,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
-use crate::tokens::TokenRange;
+use crate::edge::tokens::TokenRange;
 
 /// Output kept per session before the daemon stops producing reply lines.
 pub const HIGH_WATER: usize = 256 * 1024;

@@ -21,7 +21,7 @@ use crate::core::hw::{
     WalkedRoute,
 };
 use crate::core::net::{IfName, Mac};
-use crate::worker::Executor;
+use crate::edge::worker::Executor;
 
 /// Longest walk accepted (entries), a guard against a table that never ends.
 const WALK_LIMIT: usize = 1 << 20;

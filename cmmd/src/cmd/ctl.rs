@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cli::{CtlClient, CtlRequest, Secret, quote_command};
 
-use crate::args::CtlArgs;
+use crate::cmd::args::CtlArgs;
 
 /// Default timeout of one `ctl` run.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -32,7 +32,7 @@ const DISCARD_CALLS: usize = 1 << 16;
 const RX: usize = 256 * 1024;
 
 /// Translate the crate's value into the engine's.
-pub(super) fn ct_info(ct: &Conntrack) -> CtInfo {
+pub(crate) fn ct_info(ct: &Conntrack) -> CtInfo {
     let tuple = |t: &conntrack::Tuple| Tuple {
         src: t.src,
         dst: t.dst,
@@ -64,13 +64,13 @@ fn kernel_tuple(key: &FlowKey) -> conntrack::Tuple {
 
 /// Counters of the conntrack sockets.
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct CtCounters {
+pub(crate) struct CtCounters {
     /// Messages that failed to decode (skipped, counted).
     pub malformed: u64,
     /// Kernel errors answering our updates/deletes (ENOENT when the entry went away...).
     pub request_errors: u64,
     /// Updates and deletes sent.
-    pub(super) requests: u64,
+    pub(crate) requests: u64,
     /// Datagrams truncated by a too-small buffer.
     pub truncated: u64,
     /// Events discarded unread after an overrun: queued before the resync dump, they are older
@@ -79,26 +79,26 @@ pub(super) struct CtCounters {
 }
 
 /// The three sockets.
-pub(super) struct CtIo {
+pub(crate) struct CtIo {
     /// Subscribed to NEW/UPDATE/DESTROY.
-    pub(super) events: CtSocket,
+    pub(crate) events: CtSocket,
     /// Dumps.
-    pub(super) dumps: CtSocket,
+    pub(crate) dumps: CtSocket,
     /// Updates and deletes.
-    pub(super) requests: CtSocket,
+    pub(crate) requests: CtSocket,
     /// Effective receive buffer of the event socket.
-    pub(super) event_buffer: usize,
+    pub(crate) event_buffer: usize,
     dumps_in_flight: HashMap<u32, u32>,
     batch: RecvBatch,
     rx: Vec<u8>,
     tx: Vec<u8>,
     /// Counters.
-    pub(super) counters: CtCounters,
+    pub(crate) counters: CtCounters,
 }
 
 impl CtIo {
     /// Open and configure the sockets.
-    pub(super) fn open(event_buffer: usize, reliable_destroy: bool) -> io::Result<CtIo> {
+    pub(crate) fn open(event_buffer: usize, reliable_destroy: bool) -> io::Result<CtIo> {
         let events = CtSocket::events()?;
         events.set_nonblocking(true)?;
         let effective = events.set_receive_buffer(event_buffer)?;
@@ -125,7 +125,7 @@ impl CtIo {
     }
 
     /// Read events; returns true if the budget ran out before the socket was empty.
-    pub(super) fn read_events(&mut self, engine: &mut Engine, now: Instant) -> bool {
+    pub(crate) fn read_events(&mut self, engine: &mut Engine, now: Instant) -> bool {
         for _ in 0..EVENT_BUDGET {
             let received = match self.events.recv_batch(&mut self.batch) {
                 Ok(n) => n,
@@ -212,7 +212,7 @@ impl CtIo {
     }
 
     /// Start a dump for the engine's `generation`.
-    pub(super) fn start_dump(&mut self, generation: u32) -> io::Result<()> {
+    pub(crate) fn start_dump(&mut self, generation: u32) -> io::Result<()> {
         let seq = self.dumps.next_seq();
         self.tx.clear();
         request::dump(&mut self.tx, None, seq);
@@ -222,7 +222,7 @@ impl CtIo {
     }
 
     /// Read dump replies; returns true if there may be more to read now.
-    pub(super) fn read_dump(&mut self, engine: &mut Engine, now: Instant) -> bool {
+    pub(crate) fn read_dump(&mut self, engine: &mut Engine, now: Instant) -> bool {
         for _ in 0..DUMP_BUDGET {
             let len = match self.dumps.recv(&mut self.rx) {
                 Ok(len) => len,
@@ -272,7 +272,7 @@ impl CtIo {
     }
 
     /// Set a kernel conntrack's timeout.
-    pub(super) fn refresh(&mut self, key: &FlowKey, timeout: u32) {
+    pub(crate) fn refresh(&mut self, key: &FlowKey, timeout: u32) {
         self.tx.clear();
         let seq = self.requests.next_seq();
         let change = request::Update { timeout: Some(timeout), ..request::Update::default() };
@@ -281,7 +281,7 @@ impl CtIo {
     }
 
     /// Set a kernel conntrack's status bits.
-    pub(super) fn set_status(&mut self, key: &FlowKey, status: u32) {
+    pub(crate) fn set_status(&mut self, key: &FlowKey, status: u32) {
         self.tx.clear();
         let seq = self.requests.next_seq();
         let change = request::Update {
@@ -293,7 +293,7 @@ impl CtIo {
     }
 
     /// Delete a kernel conntrack.
-    pub(super) fn delete(&mut self, key: &FlowKey, id: u32) {
+    pub(crate) fn delete(&mut self, key: &FlowKey, id: u32) {
         self.tx.clear();
         let seq = self.requests.next_seq();
         request::delete(&mut self.tx, &kernel_tuple(key), key.zone, (id != 0).then_some(id), seq);
@@ -301,7 +301,7 @@ impl CtIo {
     }
 
     /// Read (and count) the kernel's answers to updates and deletes.
-    pub(super) fn read_request_replies(&mut self) {
+    pub(crate) fn read_request_replies(&mut self) {
         loop {
             let len = match self.requests.recv(&mut self.rx) {
                 Ok(len) => len,

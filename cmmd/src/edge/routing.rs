@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use crate::core::engine::Engine;
 use crate::core::net::NetView;
 use crate::core::route::{Lookup, RouteError};
-use crate::rtnl::{self, DumpKind, NlSocket, Recv, RtnlMsg};
+use crate::edge::rtnl::{self, DumpKind, NlSocket, Recv, RtnlMsg};
 
 /// Route lookups in flight at most.
-pub(super) const MAX_LOOKUPS: usize = 256;
+pub(crate) const MAX_LOOKUPS: usize = 256;
 /// A lookup unanswered this long is sent again.
-pub(super) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 const LOOKUP_TRIES: u8 = 3;
 const RX: usize = 64 * 1024;
 
@@ -30,7 +30,7 @@ struct InFlight {
 
 /// Counters of the rtnetlink sockets.
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct RtnlCounters {
+pub(crate) struct RtnlCounters {
     /// Messages skipped as malformed.
     pub malformed: u64,
     /// Lookups sent again after a timeout.
@@ -40,13 +40,13 @@ pub(super) struct RtnlCounters {
 }
 
 /// The sockets and the lookup bookkeeping.
-pub(super) struct Routing {
+pub(crate) struct Routing {
     /// Multicast groups.
-    pub(super) events: NlSocket,
+    pub(crate) events: NlSocket,
     /// Route lookups.
-    pub(super) lookups: NlSocket,
+    pub(crate) lookups: NlSocket,
     /// Dumps.
-    pub(super) dumps: NlSocket,
+    pub(crate) dumps: NlSocket,
     queue: VecDeque<Lookup>,
     in_flight: HashMap<u32, InFlight>,
     dump_queue: VecDeque<DumpKind>,
@@ -55,7 +55,7 @@ pub(super) struct Routing {
     rx: Vec<u8>,
     msgs: Vec<RtnlMsg>,
     /// Counters.
-    pub(super) counters: RtnlCounters,
+    pub(crate) counters: RtnlCounters,
 }
 
 fn apply(msg: RtnlMsg, engine: &mut Engine, now: Instant) {
@@ -72,7 +72,7 @@ fn apply(msg: RtnlMsg, engine: &mut Engine, now: Instant) {
 }
 
 /// Fill a view with blocking dumps (start-up, before the loop runs).
-pub(super) fn initial_view(view: &mut NetView) -> io::Result<()> {
+pub(crate) fn initial_view(view: &mut NetView) -> io::Result<()> {
     let socket = NlSocket::route(&[])?;
     let mut rx = vec![0u8; RX];
     let mut msgs = Vec::new();
@@ -123,7 +123,7 @@ pub(super) fn initial_view(view: &mut NetView) -> io::Result<()> {
 
 impl Routing {
     /// Open the sockets; `event_buffer` bytes of receive buffer on the subscribed one.
-    pub(super) fn open(event_buffer: usize) -> io::Result<Routing> {
+    pub(crate) fn open(event_buffer: usize) -> io::Result<Routing> {
         let events = NlSocket::route(&rtnl::GROUPS)?;
         let effective = events.set_receive_buffer(event_buffer)?;
         super::warn_if_smaller("rtnetlink event", event_buffer, effective);
@@ -147,7 +147,7 @@ impl Routing {
     }
 
     /// Queue a lookup.
-    pub(super) fn lookup(&mut self, lookup: Lookup, now: Instant) {
+    pub(crate) fn lookup(&mut self, lookup: Lookup, now: Instant) {
         self.queue.push_back(lookup);
         self.pump(now);
     }
@@ -164,7 +164,7 @@ impl Routing {
     }
 
     /// Read lookup answers.
-    pub(super) fn read_lookups(&mut self, engine: &mut Engine, now: Instant) {
+    pub(crate) fn read_lookups(&mut self, engine: &mut Engine, now: Instant) {
         loop {
             let len = match self.lookups.recv(&mut self.rx) {
                 Ok(Recv::Data(len)) => len,
@@ -191,7 +191,7 @@ impl Routing {
     }
 
     /// Retry or fail lookups that were not answered.
-    pub(super) fn expire_lookups(&mut self, engine: &mut Engine, now: Instant) {
+    pub(crate) fn expire_lookups(&mut self, engine: &mut Engine, now: Instant) {
         let late: Vec<u32> = self
             .in_flight
             .iter()
@@ -218,12 +218,12 @@ impl Routing {
     }
 
     /// When a lookup must be looked at again.
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.in_flight.values().map(|f| f.sent + LOOKUP_TIMEOUT).min()
     }
 
     /// Read multicast events; returns true if the budget ran out.
-    pub(super) fn read_events(&mut self, engine: &mut Engine, now: Instant) -> bool {
+    pub(crate) fn read_events(&mut self, engine: &mut Engine, now: Instant) -> bool {
         for _ in 0..256 {
             let len = match self.events.recv(&mut self.rx) {
                 Ok(Recv::Data(len)) => len,
@@ -244,7 +244,7 @@ impl Routing {
     }
 
     /// Re-dump links, addresses and neighbours (after an overrun).
-    pub(super) fn start_net_dump(&mut self, engine: &mut Engine) {
+    pub(crate) fn start_net_dump(&mut self, engine: &mut Engine) {
         if self.dump_running.is_some() || !self.dump_queue.is_empty() {
             return;
         }
@@ -262,7 +262,7 @@ impl Routing {
     }
 
     /// Read dump replies.
-    pub(super) fn read_dumps(&mut self, engine: &mut Engine, now: Instant) {
+    pub(crate) fn read_dumps(&mut self, engine: &mut Engine, now: Instant) {
         loop {
             let len = match self.dumps.recv(&mut self.rx) {
                 Ok(Recv::Data(len)) => len,

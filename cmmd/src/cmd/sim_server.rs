@@ -21,7 +21,7 @@ use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, UnixAddr, accept4, bind, listen, socket,
 };
 
-use crate::control::SimControl;
+use crate::edge::control::SimControl;
 
 const MAX_MESSAGE: usize = 64 * 1024;
 
