@@ -16,27 +16,27 @@
 
 mod config;
 mod lifecycle;
+mod reconcile;
 mod resync;
 
-use self::resync::DumpKind;
-use self::resync::DumpRun;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-
-use hashbrown::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 pub use self::config::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
 use self::lifecycle::{CLIENT, NO_ROUTE, ORIG, REPLY, SERVER, flag};
 pub use self::lifecycle::{Flow, FlowState};
-use crate::core::flow::{FlowId, FlowKey, FlowTable, Tuple, key::proto};
+use self::reconcile::Phase;
+use self::resync::{DumpKind, DumpRun};
+use crate::core::flow::key::proto;
+use crate::core::flow::{FlowId, FlowKey, FlowTable, Tuple};
 use crate::core::hw::{
     CtSpec, HwEvent, HwFailure, HwOp, HwReply, HwRequest, HwResult, HwRoutes, HwTimeouts,
-    RouteIdentity, RouteObjState, RouteSpec, WalkedCt,
+    RouteIdentity, RouteObjState, WalkedCt,
 };
 use crate::core::net::{IfName, Link, Mac, Neighbour, NetView};
 use crate::core::policy::{CtInfo, Dirs, Policy, Verdict, status};
@@ -118,18 +118,6 @@ enum Pending {
     Config,
     Walk,
     External,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// `start` not called yet.
-    Idle,
-    /// Waiting for the hardware walk.
-    Walking,
-    /// Waiting for the initial dump.
-    Dumping,
-    /// The table reflects the kernel.
-    Ready,
 }
 
 /// One direction's path through the box.
@@ -255,81 +243,6 @@ impl Engine {
 
     fn instant(&self, secs: u32) -> Instant {
         self.epoch + Duration::from_secs(u64::from(secs))
-    }
-
-    // ------------------------------------------------------------------ start-up
-
-    /// Begin: set cdx's aging timeouts, read the hardware tables (reconcile) and dump the
-    /// kernel's conntracks.
-    pub fn start(&mut self, now: Instant) {
-        let t = self.cfg.hw_timeouts;
-        for (proto, seconds, unidir) in
-            [(proto::TCP, t.tcp, 0), (proto::UDP, t.udp, t.udp_unidir), (0, t.other, 0)]
-        {
-            self.hw(HwOp::SetTimeout { proto, seconds, unidir }, Pending::Config);
-        }
-        if self.cfg.reconcile {
-            self.phase = Phase::Walking;
-            self.hw(HwOp::Walk, Pending::Walk);
-        } else {
-            self.phase = Phase::Dumping;
-            self.start_dump(DumpKind::Initial, now);
-        }
-        self.next_sweep = self.cfg.sweep_interval.map(|i| now + i);
-    }
-
-    /// True once the table reflects the kernel (the initial dump completed).
-    pub fn is_ready(&self) -> bool {
-        self.phase == Phase::Ready
-    }
-
-    fn on_walk(&mut self, reply: Result<HwReply, HwFailure>, now: Instant) {
-        if let Ok(HwReply::Walk { conntracks, routes }) = reply {
-            for r in routes {
-                let ident = self.identity_of(&r.spec);
-                self.hw_routes.adopt(ident, r.spec);
-            }
-            for ct in conntracks {
-                self.adoption.insert((ct.spec.proto, ct.spec.orig), ct);
-            }
-            tracing::info!(
-                conntracks = self.adoption.len(),
-                routes = self.hw_routes.len(),
-                "read the hardware tables for reconciliation"
-            );
-        } else {
-            tracing::warn!(result = ?reply, "could not read the hardware tables; not adopting");
-        }
-        self.phase = Phase::Dumping;
-        self.start_dump(DumpKind::Initial, now);
-    }
-
-    fn identity_of(&self, spec: &RouteSpec) -> RouteIdentity {
-        let index = |n: &IfName| self.net.link_by_name(n).map_or(0, |l| l.index);
-        RouteIdentity {
-            out_ifindex: index(&spec.output),
-            in_ifindex: index(&spec.input),
-            mac: spec.mac,
-            mtu: spec.mtu,
-        }
-    }
-
-    /// Remove what the hardware holds that the kernel does not (after the initial dump).
-    fn finish_reconcile(&mut self) {
-        let orphans: Vec<WalkedCt> = self.adoption.drain().map(|(_, ct)| ct).collect();
-        for ct in orphans {
-            self.stats.reconcile_removed += 1;
-            self.hw(HwOp::CtDeregister(ct.spec), Pending::Orphan);
-        }
-        self.orphans_pending = true;
-        self.release_unused_routes();
-    }
-
-    fn release_unused_routes(&mut self) {
-        for id in self.hw_routes.unused() {
-            self.hw_routes.mark_deregistering(id);
-            self.hw(HwOp::RouteDeregister(id), Pending::RouteDeregister(id));
-        }
     }
 
     // ------------------------------------------------------------------ conntrack input
@@ -488,21 +401,6 @@ impl Engine {
                 None
             }
         }
-    }
-
-    fn adopt(&mut self, id: FlowId, walked: &WalkedCt) {
-        let mut held = [0u16; 2];
-        for (d, rid) in [(ORIG, walked.spec.route_orig), (REPLY, walked.spec.route_reply)] {
-            if rid != 0 && self.hw_routes.hold(rid) {
-                held[d] = rid;
-            }
-        }
-        self.hw_index_insert(id);
-        if let Some(flow) = self.table.get_mut(id) {
-            flow.hw = held;
-            flow.flags |= flag::IN_HW | flag::ADOPTED | flag::COUNTED;
-        }
-        self.stats.adopted += 1;
     }
 
     fn remember_retry(&mut self, ct: &CtInfo) {

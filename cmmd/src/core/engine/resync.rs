@@ -12,8 +12,7 @@ use std::time::Instant;
 
 use hashbrown::HashSet;
 
-use super::FlowState;
-use super::{Action, Engine, Phase};
+use super::{Action, Engine, FlowState, Phase};
 use crate::core::flow::FlowKey;
 use crate::core::stats::Reason;
 
