@@ -18,6 +18,7 @@ mod admission;
 mod config;
 mod lifecycle;
 mod reconcile;
+mod resolution;
 mod resync;
 
 use std::cmp::Reverse;
@@ -29,32 +30,21 @@ use std::time::{Duration, Instant};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 pub use self::config::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
-use self::lifecycle::{CLIENT, NO_ROUTE, ORIG, REPLY, SERVER, flag};
 pub use self::lifecycle::{Flow, FlowState};
+use self::lifecycle::{NO_ROUTE, ORIG, REPLY, flag};
 use self::reconcile::Phase;
+use self::resolution::{DirPath, waits_for_network};
 use self::resync::{DumpKind, DumpRun};
 use crate::core::flow::key::proto;
 use crate::core::flow::{FlowId, FlowKey, FlowTable, Tuple};
 use crate::core::hw::{
     CtSpec, HwEvent, HwFailure, HwOp, HwReply, HwRequest, HwResult, HwRoutes, HwTimeouts,
-    RouteIdentity, RouteObjState, WalkedCt,
+    RouteObjState, WalkedCt,
 };
-use crate::core::net::{IfName, Link, Mac, Neighbour, NetView};
+use crate::core::net::{Link, Mac, Neighbour, NetView};
 use crate::core::policy::{CtInfo, Dirs, Policy, Verdict, status};
-use crate::core::route::{
-    Lookup, RouteCache, RouteError, RouteInfo, RouteKey, RouteKind, RouteRef, RouteState,
-};
+use crate::core::route::{Lookup, RouteCache, RouteError, RouteInfo, RouteRef};
 use crate::core::stats::{Reason, Stats};
-
-/// Connections waiting for the network are tried again at least this often.
-const WAITING_BACKSTOP: Duration = Duration::from_secs(5);
-
-/// Refusals the network can undo (an interface comes up, a route or an address comes back, a
-/// neighbour is learnt): the connection stays tracked and waits, instead of being forgotten
-/// until the next sweep (an ESTABLISHED conntrack sends no event while nothing changes).
-fn waits_for_network(reason: Reason) -> bool {
-    matches!(reason, Reason::NoRoute | Reason::LinkDown | Reason::NoNeighbour)
-}
 
 /// What kind of conntrack message the engine is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,22 +109,6 @@ enum Pending {
     Config,
     Walk,
     External,
-}
-
-/// One direction's path through the box.
-#[derive(Clone, Copy, Debug)]
-struct DirPath {
-    ident: RouteIdentity,
-    output: IfName,
-    input: IfName,
-    nexthop: IpAddr,
-}
-
-enum PathError {
-    /// Not usable now but may become usable (neighbour, lookup).
-    Wait(Reason),
-    /// Not offloadable.
-    Refuse(Reason),
 }
 
 /// Hardware key of a connection: cdx knows no zones.
@@ -244,146 +218,6 @@ impl Engine {
 
     fn instant(&self, secs: u32) -> Instant {
         self.epoch + Duration::from_secs(u64::from(secs))
-    }
-
-    // ------------------------------------------------------------------ resolution
-
-    fn resolve(&mut self, id: FlowId, now: Instant) {
-        let Some(flow) = self.table.get_mut(id) else { return };
-        match flow.state {
-            FlowState::Programming => {
-                flow.flags |= flag::REPROGRAM;
-                return;
-            }
-            FlowState::Withdrawing => return,
-            _ => {}
-        }
-        let dsts = [flow.reply.src, flow.key.orig.src];
-        for side in [SERVER, CLIENT] {
-            if self.table.get(id).is_some_and(|f| f.routes[side] == NO_ROUTE) {
-                let (r, lookup) = self.routes.acquire(RouteKey { dst: dsts[side], mark: 0 });
-                if let Some(lookup) = lookup {
-                    self.stats.route_lookups += 1;
-                    self.actions.push_back(Action::RouteLookup(lookup));
-                }
-                if let Some(flow) = self.table.get_mut(id) {
-                    flow.routes[side] = r.raw();
-                }
-            }
-        }
-        let Some(flow) = self.table.get(id) else { return };
-        for side in [SERVER, CLIENT] {
-            let r = RouteRef::from_raw(flow.routes[side]);
-            if self.routes.state(r) == RouteState::Pending {
-                self.routes.wait(r, id);
-                let in_hw = flow.flags & flag::IN_HW != 0;
-                if let Some(flow) = self.table.get_mut(id)
-                    && !in_hw
-                {
-                    flow.state = FlowState::Resolving;
-                    flow.reason = Reason::RouteLookup;
-                }
-                return;
-            }
-        }
-        match self.paths(flow) {
-            Ok(paths) => self.program(id, paths, now),
-            Err(PathError::Wait(reason)) => {
-                let Some(flow) = self.table.get_mut(id) else { return };
-                if flow.flags & flag::IN_HW == 0 {
-                    self.stats.count(reason);
-                    self.wait_for_network(id, reason, now);
-                } else if flow.flags & flag::ADOPTED != 0 {
-                    // An adopted connection whose neighbour is not known yet: keep the
-                    // hardware's routes and confirm later.
-                    flow.state = FlowState::Offloaded;
-                    flow.reason = Reason::None;
-                    self.waiting.push(id);
-                }
-            }
-            Err(PathError::Refuse(reason)) => {
-                self.stats.count(reason);
-                self.withdraw(id, reason, now);
-            }
-        }
-    }
-
-    /// Keep a connection that is not in the hardware tracked until the network changes (a
-    /// link, an address, a neighbour or a route), with a backstop retry every few seconds.
-    fn wait_for_network(&mut self, id: FlowId, reason: Reason, now: Instant) {
-        self.release_hardware(id);
-        let Some(flow) = self.table.get_mut(id) else { return };
-        flow.state = FlowState::Resolving;
-        flow.reason = reason;
-        self.waiting.push(id);
-        if self.waiting_backstop.is_none() {
-            self.waiting_backstop = Some(now + WAITING_BACKSTOP);
-        }
-    }
-
-    fn route_info(&self, raw: u32) -> Result<RouteInfo, PathError> {
-        match self.routes.state(RouteRef::from_raw(raw)) {
-            RouteState::Pending => Err(PathError::Wait(Reason::RouteLookup)),
-            RouteState::Failed(_) => Err(PathError::Refuse(Reason::NoRoute)),
-            RouteState::Resolved(info) => match info.kind {
-                RouteKind::Unicast if info.oif != 0 => Ok(info),
-                RouteKind::Unicast | RouteKind::Unusable(_) => {
-                    Err(PathError::Refuse(Reason::NoRoute))
-                }
-                RouteKind::Local => Err(PathError::Refuse(Reason::Local)),
-                RouteKind::Broadcast => Err(PathError::Refuse(Reason::Multicast)),
-            },
-        }
-    }
-
-    fn port(&self, ifindex: u32) -> Result<&Link, PathError> {
-        let link = self.net.link(ifindex).ok_or(PathError::Wait(Reason::LinkDown))?;
-        if !self.net.is_fastpath(link) {
-            return Err(PathError::Refuse(Reason::NotFastpathPort));
-        }
-        if !link.up {
-            return Err(PathError::Refuse(Reason::LinkDown));
-        }
-        Ok(link)
-    }
-
-    fn dir_path(&self, input: u32, route: &RouteInfo, dst: IpAddr) -> Result<DirPath, PathError> {
-        let inp = self.port(input)?;
-        let out = self.port(route.oif)?;
-        let nexthop = route.gateway.unwrap_or(dst);
-        let mac = if out.noarp {
-            Mac::default()
-        } else {
-            self.net
-                .neighbour(out.index, &nexthop)
-                .and_then(Neighbour::valid_mac)
-                .ok_or(PathError::Wait(Reason::NoNeighbour))?
-        };
-        let mtu = if route.mtu != 0 { route.mtu } else { out.mtu };
-        Ok(DirPath {
-            ident: RouteIdentity {
-                out_ifindex: out.index,
-                in_ifindex: inp.index,
-                mac,
-                mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
-            },
-            output: out.name,
-            input: inp.name,
-            nexthop,
-        })
-    }
-
-    /// Both directions' paths: the original direction enters where the client is reachable
-    /// and leaves towards the (post-DNAT) server; the reply direction the other way round.
-    fn paths(&self, flow: &Flow) -> Result<[Option<DirPath>; 2], PathError> {
-        let server = self.route_info(flow.routes[SERVER])?;
-        let client = self.route_info(flow.routes[CLIENT])?;
-        let orig = self.dir_path(client.oif, &server, flow.reply.src)?;
-        let reply = match flow.dirs {
-            Dirs::Both => Some(self.dir_path(server.oif, &client, flow.key.orig.src)?),
-            Dirs::OrigOnly => None,
-        };
-        Ok([Some(orig), reply])
     }
 
     fn hw_hash(&self, key: &HwKey) -> u64 {

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::core::hw::{RouteSpec, WalkedRoute};
+use crate::core::net::IfName;
 use crate::core::net::nud;
 use crate::core::policy::tests::ct as mk_ct;
 use crate::core::policy::{Cidr, UdpMode, tcp_state};
+use crate::core::route::RouteKind;
 
 const ETH0: u32 = 2; // client side, 10.1.0.0/24
 const ETH1: u32 = 3; // server side, 10.2.0.0/24
