@@ -16,6 +16,7 @@
 
 mod admission;
 mod config;
+mod hw_index;
 mod lifecycle;
 mod reconcile;
 mod resolution;
@@ -23,20 +24,20 @@ mod resync;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 pub use self::config::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
+use self::hw_index::{HwKey, hw_key};
 pub use self::lifecycle::{Flow, FlowState};
 use self::lifecycle::{NO_ROUTE, ORIG, REPLY, flag};
 use self::reconcile::Phase;
 use self::resolution::{DirPath, waits_for_network};
 use self::resync::{DumpKind, DumpRun};
 use crate::core::flow::key::proto;
-use crate::core::flow::{FlowId, FlowKey, FlowTable, Tuple};
+use crate::core::flow::{FlowId, FlowKey, FlowTable};
 use crate::core::hw::{
     CtSpec, HwEvent, HwFailure, HwOp, HwReply, HwRequest, HwResult, HwRoutes, HwTimeouts,
     RouteObjState, WalkedCt,
@@ -111,9 +112,6 @@ enum Pending {
     External,
 }
 
-/// Hardware key of a connection: cdx knows no zones.
-type HwKey = (u8, Tuple);
-
 /// The engine.
 pub struct Engine {
     cfg: EngineConfig,
@@ -152,10 +150,6 @@ pub struct Engine {
     programming: usize,
     ready: VecDeque<FlowId>,
     external: HashMap<u64, Result<HwReply, HwFailure>>,
-}
-
-fn hw_key(key: &FlowKey) -> HwKey {
-    (key.proto, key.orig)
 }
 
 impl Engine {
@@ -218,42 +212,6 @@ impl Engine {
 
     fn instant(&self, secs: u32) -> Instant {
         self.epoch + Duration::from_secs(u64::from(secs))
-    }
-
-    fn hw_hash(&self, key: &HwKey) -> u64 {
-        self.hw_hasher.hash_one(key)
-    }
-
-    fn hw_index_find(&self, key: &HwKey) -> Option<FlowId> {
-        let hash = self.hw_hash(key);
-        let slot = *self.hw_index.find(hash, |&s| {
-            self.table
-                .id_at(s)
-                .and_then(|id| self.table.get(id))
-                .is_some_and(|f| &hw_key(&f.key) == key)
-        })?;
-        self.table.id_at(slot)
-    }
-
-    fn hw_index_insert(&mut self, id: FlowId) {
-        let Some(flow) = self.table.get(id) else { return };
-        let key = hw_key(&flow.key);
-        if self.hw_index_find(&key).is_some() {
-            return;
-        }
-        let hash = self.hw_hash(&key);
-        let (table, hasher) = (&self.table, &self.hw_hasher);
-        self.hw_index.insert_unique(hash, id.slot(), |&s| {
-            table.id_at(s).and_then(|i| table.get(i)).map_or(0, |f| hasher.hash_one(hw_key(&f.key)))
-        });
-    }
-
-    fn hw_index_remove(&mut self, id: FlowId) {
-        let Some(flow) = self.table.get(id) else { return };
-        let hash = self.hw_hash(&hw_key(&flow.key));
-        if let Ok(entry) = self.hw_index.find_entry(hash, |&s| s == id.slot()) {
-            entry.remove();
-        }
     }
 
     fn program(&mut self, id: FlowId, paths: [Option<DirPath>; 2], now: Instant) {

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use super::HwKey;
 use super::*;
+use crate::core::flow::Tuple;
 use crate::core::hw::{RouteSpec, WalkedRoute};
 use crate::core::net::IfName;
 use crate::core::net::nud;
