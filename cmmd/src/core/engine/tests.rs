@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::HwKey;
 use super::*;
 use crate::core::flow::Tuple;
+use crate::core::hw::CtSpec;
 use crate::core::hw::{RouteSpec, WalkedRoute};
 use crate::core::net::IfName;
 use crate::core::net::nud;
