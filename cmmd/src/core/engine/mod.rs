@@ -22,6 +22,7 @@ mod programming;
 mod reconcile;
 mod resolution;
 mod resync;
+mod withdrawal;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -32,20 +33,19 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 pub use self::config::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
 use self::hw_index::{HwKey, hw_key};
+use self::lifecycle::flag;
 pub use self::lifecycle::{Flow, FlowState};
-use self::lifecycle::{NO_ROUTE, flag};
 use self::reconcile::Phase;
 use self::resolution::waits_for_network;
 use self::resync::{DumpKind, DumpRun};
 use crate::core::flow::key::proto;
 use crate::core::flow::{FlowId, FlowKey, FlowTable};
 use crate::core::hw::{
-    HwEvent, HwFailure, HwOp, HwReply, HwRequest, HwResult, HwRoutes, HwTimeouts, RouteObjState,
-    WalkedCt,
+    HwFailure, HwOp, HwReply, HwRequest, HwResult, HwRoutes, HwTimeouts, RouteObjState, WalkedCt,
 };
 use crate::core::net::{Link, Mac, Neighbour, NetView};
 use crate::core::policy::{CtInfo, Dirs, Policy, Verdict, status};
-use crate::core::route::{Lookup, RouteCache, RouteError, RouteInfo, RouteRef};
+use crate::core::route::{Lookup, RouteCache, RouteError, RouteInfo};
 use crate::core::stats::{Reason, Stats};
 
 /// What kind of conntrack message the engine is given.
@@ -222,75 +222,6 @@ impl Engine {
         }
     }
 
-    // ------------------------------------------------------------------ withdrawal
-
-    fn withdraw(&mut self, id: FlowId, reason: Reason, now: Instant) {
-        let Some(flow) = self.table.get_mut(id) else { return };
-        if reason != Reason::None || flow.state != FlowState::Offloaded {
-            flow.reason = reason;
-        }
-        match flow.state {
-            FlowState::Programming => flow.flags |= flag::WITHDRAW,
-            FlowState::Withdrawing => {}
-            _ if flow.flags & flag::IN_HW != 0 => {
-                flow.state = FlowState::Withdrawing;
-                if let Some(flow) = self.table.get(id) {
-                    let spec = self.ct_spec(flow, flow.hw);
-                    self.hw(HwOp::CtDeregister(spec), Pending::CtDeregister(id));
-                }
-            }
-            _ if waits_for_network(reason) => self.wait_for_network(id, reason, now),
-            _ => self.remove_flow(id, now),
-        }
-    }
-
-    fn release_route(&mut self, rid: u16) {
-        if self.hw_routes.release(rid) {
-            self.stats.hw_routes_released += 1;
-            self.hw(HwOp::RouteDeregister(rid), Pending::RouteDeregister(rid));
-        }
-    }
-
-    /// Give back what a connection holds because it was in the hardware: its index entry, its
-    /// route objects, and the permanent bit on the kernel's entry.
-    fn release_hardware(&mut self, id: FlowId) {
-        self.hw_index_remove(id);
-        let Some(flow) = self.table.get_mut(id) else { return };
-        let route_ids = flow.hw.into_iter().chain(flow.next_hw);
-        let route_ids: Vec<u16> = route_ids.filter(|&r| r != 0).collect();
-        (flow.hw, flow.next_hw) = ([0; 2], [0; 2]);
-        let permanent = flow.flags & flag::PERMANENT != 0 && flow.reason != Reason::Destroyed;
-        flow.flags &= !flag::PERMANENT;
-        let (key, status) = (flow.key, flow.status);
-        for rid in route_ids {
-            self.release_route(rid);
-        }
-        if permanent {
-            let bit = 1u32 << self.cfg.keepalive.permanent_bit;
-            self.actions.push_back(Action::KernelStatus { key, status: status & !bit });
-        }
-    }
-
-    fn remove_flow(&mut self, id: FlowId, now: Instant) {
-        self.release_hardware(id);
-        let Some(flow) = self.table.remove(id) else { return };
-        if flow.flags & flag::POLLING != 0 {
-            // Its poll may be due in hours (an eighth of the kernel's TCP timeout).
-            self.stale_polls += 1;
-            if self.stale_polls > 1024 && self.stale_polls * 2 > self.polls.len() {
-                let table = &self.table;
-                self.polls.retain(|Reverse((_, id))| table.get(*id).is_some());
-                self.stale_polls = 0;
-            }
-        }
-        for raw in flow.routes {
-            if raw != NO_ROUTE {
-                self.routes.release(RouteRef::from_raw(raw));
-            }
-        }
-        self.admit_from_retry(now);
-    }
-
     // ------------------------------------------------------------------ hardware results
 
     fn hw(&mut self, op: HwOp, pending: Pending) {
@@ -386,35 +317,6 @@ impl Engine {
                 self.external.insert(result.tag, result.outcome);
             }
         }
-    }
-
-    /// An unsolicited hardware event.
-    pub fn on_hw_event(&mut self, event: HwEvent, now: Instant) {
-        let HwEvent::Removed { proto, orig, .. } = event;
-        self.stats.hw_removed_events += 1;
-        let Some(id) = self.hw_index_find(&(proto, orig)) else {
-            self.stats.hw_removed_unknown += 1;
-            return;
-        };
-        self.hw_removed(id, now);
-    }
-
-    fn hw_removed(&mut self, id: FlowId, now: Instant) {
-        let on_removed = self.cfg.keepalive.on_removed;
-        let Some(flow) = self.table.get_mut(id) else { return };
-        if flow.flags & flag::IN_HW == 0 {
-            self.stats.hw_removed_unknown += 1;
-            return;
-        }
-        flow.flags &= !flag::IN_HW;
-        flow.reason = Reason::HwRemoved;
-        let (key, ct_id) = (flow.key, flow.ct_id);
-        self.stats.count(Reason::HwRemoved);
-        if on_removed == OnRemoved::Delete {
-            self.stats.kernel_deletes += 1;
-            self.actions.push_back(Action::KernelDelete { key, id: ct_id });
-        }
-        self.remove_flow(id, now);
     }
 
     // ------------------------------------------------------------------ keepalive

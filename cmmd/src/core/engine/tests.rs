@@ -10,6 +10,7 @@ use super::HwKey;
 use super::*;
 use crate::core::flow::Tuple;
 use crate::core::hw::CtSpec;
+use crate::core::hw::HwEvent;
 use crate::core::hw::{RouteSpec, WalkedRoute};
 use crate::core::net::IfName;
 use crate::core::net::nud;
