@@ -15,6 +15,7 @@
 //!   and start-up reconciliation all withdraw what the kernel no longer has.
 
 mod admission;
+mod commands;
 mod config;
 mod hw_index;
 mod lifecycle;
@@ -31,17 +32,17 @@ use std::time::{Duration, Instant};
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
+use self::commands::Pending;
 pub use self::config::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
 use self::hw_index::{HwKey, hw_key};
 use self::lifecycle::flag;
 pub use self::lifecycle::{Flow, FlowState};
 use self::reconcile::Phase;
-use self::resolution::waits_for_network;
 use self::resync::{DumpKind, DumpRun};
 use crate::core::flow::key::proto;
 use crate::core::flow::{FlowId, FlowKey, FlowTable};
 use crate::core::hw::{
-    HwFailure, HwOp, HwReply, HwRequest, HwResult, HwRoutes, HwTimeouts, RouteObjState, WalkedCt,
+    HwFailure, HwOp, HwReply, HwRequest, HwRoutes, HwTimeouts, RouteObjState, WalkedCt,
 };
 use crate::core::net::{Link, Mac, Neighbour, NetView};
 use crate::core::policy::{CtInfo, Dirs, Policy, Verdict, status};
@@ -97,20 +98,6 @@ pub enum Action {
         /// Its id (0 = any).
         id: u32,
     },
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Pending {
-    RouteRegister(u16),
-    RouteUpdate(u16),
-    RouteDeregister(u16),
-    Ct(FlowId),
-    CtDeregister(FlowId),
-    Orphan,
-    Poll(FlowId),
-    Config,
-    Walk,
-    External,
 }
 
 /// The engine.
@@ -219,103 +206,6 @@ impl Engine {
         if let Some(flow) = self.table.get_mut(id) {
             flow.epoch = flow.epoch.wrapping_add(1);
             self.timers.push(Reverse((at, id, flow.epoch)));
-        }
-    }
-
-    // ------------------------------------------------------------------ hardware results
-
-    fn hw(&mut self, op: HwOp, pending: Pending) {
-        self.next_tag += 1;
-        let tag = self.next_tag;
-        self.inflight.insert(tag, pending);
-        self.stats.hw_commands += 1;
-        self.actions.push_back(Action::Hw(HwRequest { tag, op }));
-    }
-
-    /// The offload worker's result for one command.
-    pub fn on_hw_result(&mut self, result: HwResult, now: Instant) {
-        let Some(pending) = self.inflight.remove(&result.tag) else { return };
-        match &result.outcome {
-            Ok(_) => self.stats.hw_ok += 1,
-            Err(HwFailure::Timeout) => {
-                self.stats.hw_failed += 1;
-                self.stats.hw_timeouts += 1;
-            }
-            Err(_) => self.stats.hw_failed += 1,
-        }
-        match pending {
-            Pending::RouteRegister(rid) => {
-                let ok = result.outcome.is_ok();
-                if !ok {
-                    tracing::warn!(route = rid, outcome = ?result.outcome, "route registration failed");
-                }
-                // A registration that timed out may have happened: the object counts as
-                // registered, so releasing it deregisters it and its id is not given to another
-                // route while the hardware may hold it. Its waiters back off all the same.
-                let maybe = result.outcome == Err(HwFailure::Timeout);
-                let (waiters, dereg) = self.hw_routes.registered(rid, ok || maybe);
-                if dereg {
-                    self.stats.hw_routes_released += 1;
-                    self.hw(HwOp::RouteDeregister(rid), Pending::RouteDeregister(rid));
-                }
-                for id in waiters {
-                    if ok {
-                        self.send_ct(id, now);
-                    } else {
-                        self.on_ct_failed(id, &HwFailure::Rejected(0), now);
-                    }
-                }
-            }
-            Pending::RouteUpdate(rid) => {
-                if result.outcome.is_err() {
-                    tracing::warn!(route = rid, outcome = ?result.outcome, "route update failed");
-                }
-            }
-            Pending::RouteDeregister(rid) => {
-                let ok = matches!(result.outcome, Ok(_) | Err(HwFailure::NotFound));
-                self.hw_routes.deregistered(rid, ok);
-                if !ok {
-                    self.route_retries.push((now + self.cfg.retry_base * 4, rid));
-                }
-            }
-            Pending::Ct(id) => match result.outcome {
-                Ok(_) => self.on_ct_done(id, now),
-                Err(f) => self.on_ct_failed(id, &f, now),
-            },
-            Pending::CtDeregister(id) => match result.outcome {
-                Ok(_) | Err(HwFailure::NotFound) => {
-                    let Some(flow) = self.table.get_mut(id) else { return };
-                    flow.flags &= !flag::IN_HW;
-                    self.stats.withdrawn += 1;
-                    let reason = flow.reason;
-                    if waits_for_network(reason) {
-                        self.wait_for_network(id, reason, now);
-                    } else {
-                        self.remove_flow(id, now);
-                    }
-                }
-                Err(f) => {
-                    tracing::warn!(outcome = ?f, "withdrawal failed; retrying");
-                    let delay = {
-                        let Some(flow) = self.table.get_mut(id) else { return };
-                        flow.attempts = flow.attempts.saturating_add(1);
-                        let exp = u32::from(flow.attempts.min(16).saturating_sub(1));
-                        self.cfg.retry_base.saturating_mul(1 << exp).min(self.cfg.retry_max)
-                    };
-                    self.arm(id, now + delay);
-                }
-            },
-            Pending::Orphan => {}
-            Pending::Poll(id) => self.on_poll(id, result.outcome, now),
-            Pending::Config => {
-                if let Err(f) = result.outcome {
-                    tracing::warn!(outcome = ?f, "hardware configuration command failed");
-                }
-            }
-            Pending::Walk => self.on_walk(result.outcome, now),
-            Pending::External => {
-                self.external.insert(result.tag, result.outcome);
-            }
         }
     }
 
@@ -863,23 +753,6 @@ impl Engine {
         if flush {
             self.set_active(false, now);
         }
-    }
-
-    /// Send a hardware command on behalf of the CLI (`query …`); its result is kept for
-    /// [`Engine::take_external`].
-    pub fn submit_external(&mut self, op: HwOp) -> u64 {
-        self.hw(op, Pending::External);
-        self.next_tag
-    }
-
-    /// The result of a command sent with [`Engine::submit_external`], once it arrived.
-    pub fn take_external(&mut self, tag: u64) -> Option<Result<HwReply, HwFailure>> {
-        self.external.remove(&tag)
-    }
-
-    /// True when no hardware command is outstanding.
-    pub fn hw_idle(&self) -> bool {
-        self.inflight.is_empty()
     }
 
     // ------------------------------------------------------------------ queries

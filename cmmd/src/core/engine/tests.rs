@@ -7,10 +7,12 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::HwKey;
+use super::Pending;
 use super::*;
 use crate::core::flow::Tuple;
 use crate::core::hw::CtSpec;
 use crate::core::hw::HwEvent;
+use crate::core::hw::HwResult;
 use crate::core::hw::{RouteSpec, WalkedRoute};
 use crate::core::net::IfName;
 use crate::core::net::nud;
