@@ -18,6 +18,7 @@ mod admission;
 mod commands;
 mod config;
 mod hw_index;
+mod keepalive;
 mod lifecycle;
 mod programming;
 mod reconcile;
@@ -45,7 +46,7 @@ use crate::core::hw::{
     HwFailure, HwOp, HwReply, HwRequest, HwRoutes, HwTimeouts, RouteObjState, WalkedCt,
 };
 use crate::core::net::{Link, Mac, Neighbour, NetView};
-use crate::core::policy::{CtInfo, Dirs, Policy, Verdict, status};
+use crate::core::policy::{CtInfo, Policy, Verdict};
 use crate::core::route::{Lookup, RouteCache, RouteError, RouteInfo};
 use crate::core::stats::{Reason, Stats};
 
@@ -207,113 +208,6 @@ impl Engine {
             flow.epoch = flow.epoch.wrapping_add(1);
             self.timers.push(Reverse((at, id, flow.epoch)));
         }
-    }
-
-    // ------------------------------------------------------------------ keepalive
-
-    /// Schedule the next activity poll of a connection in the hardware (one at a time).
-    fn schedule_poll(&mut self, id: FlowId, now: Instant) {
-        if self.cfg.keepalive.mode != KeepaliveMode::Refresh {
-            return;
-        }
-        let Some(flow) = self.table.get(id) else { return };
-        if flow.flags & (flag::POLLING | flag::IN_HW) != flag::IN_HW {
-            return;
-        }
-        let life = self.kernel_life(flow);
-        let period = self.cfg.keepalive.interval.max(Duration::from_secs(u64::from(life / 8)));
-        if let Some(flow) = self.table.get_mut(id) {
-            flow.flags |= flag::POLLING;
-        }
-        self.polls.push(Reverse((now + period, id)));
-    }
-
-    /// The timeout the kernel gives this connection when it sees a packet.
-    fn kernel_life(&self, flow: &Flow) -> u32 {
-        let k = self.cfg.kernel_timeouts;
-        let life = match flow.key.proto {
-            proto::TCP => k.tcp_established,
-            _ if flow.status & status::ASSURED != 0 => k.udp_stream,
-            _ => k.udp,
-        };
-        match self.cfg.keepalive.margin {
-            Some(m) => life.min(u32::try_from(m.as_secs()).unwrap_or(u32::MAX)),
-            None => life,
-        }
-    }
-
-    fn hw_life(&self, flow: &Flow) -> u32 {
-        let t = self.cfg.hw_timeouts;
-        match (flow.key.proto, flow.dirs) {
-            (proto::TCP, _) => t.tcp,
-            (proto::UDP, Dirs::Both) => t.udp,
-            (proto::UDP, Dirs::OrigOnly) => t.udp_unidir,
-            _ => t.other,
-        }
-    }
-
-    fn on_poll(&mut self, id: FlowId, outcome: Result<HwReply, HwFailure>, now: Instant) {
-        let Some(flow) = self.table.get_mut(id) else { return };
-        flow.flags &= !flag::POLLING;
-        if flow.state != FlowState::Offloaded {
-            // Being updated or withdrawn: poll again later if it stays in the hardware.
-            self.schedule_poll(id, now);
-            return;
-        }
-        match outcome {
-            Ok(HwReply::Remaining(remaining)) => {
-                let now_s = self.secs(now);
-                let Some(flow) = self.table.get(id) else { return };
-                let idle = self.hw_life(flow).saturating_sub(remaining);
-                let active = now_s.saturating_sub(idle).max(flow.hw_active);
-                let life = self.kernel_life(flow);
-                let target = active.saturating_add(life);
-                let slack = (life / 8).max(1);
-                // Extend when the hardware saw traffic the kernel did not; with a margin, also
-                // shorten so the kernel entry never outlives activity by more than the margin.
-                let wanted = target > flow.kernel_expires.saturating_add(slack)
-                    || (self.cfg.keepalive.margin.is_some()
-                        && target.saturating_add(slack) < flow.kernel_expires);
-                let key = flow.key;
-                if let Some(flow) = self.table.get_mut(id) {
-                    flow.hw_active = active;
-                }
-                if wanted && target > now_s && self.take_refresh_token(now) {
-                    if let Some(flow) = self.table.get_mut(id) {
-                        flow.kernel_expires = target;
-                    }
-                    self.stats.keepalive_refreshes += 1;
-                    self.actions.push_back(Action::KernelRefresh { key, timeout: target - now_s });
-                }
-                self.schedule_poll(id, now);
-            }
-            Err(HwFailure::NotFound) => {
-                // The hardware lost it and the REMOVED event with it.
-                self.hw_removed(id, now);
-            }
-            _ => self.schedule_poll(id, now),
-        }
-    }
-
-    fn take_refresh_token(&mut self, now: Instant) -> bool {
-        let rate = f64::from(self.cfg.keepalive.max_refresh_per_second);
-        let elapsed = now.saturating_duration_since(self.refresh_at).as_secs_f64();
-        self.refresh_at = now;
-        self.refresh_tokens = (self.refresh_tokens + elapsed * rate).min(rate.max(1.0));
-        if self.refresh_tokens >= 1.0 {
-            self.refresh_tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn set_permanent(&mut self, id: FlowId) {
-        let bit = 1u32 << self.cfg.keepalive.permanent_bit;
-        let Some(flow) = self.table.get_mut(id) else { return };
-        flow.flags |= flag::PERMANENT;
-        let (key, status) = (flow.key, flow.status | bit);
-        self.actions.push_back(Action::KernelStatus { key, status });
     }
 
     // ------------------------------------------------------------------ routing input

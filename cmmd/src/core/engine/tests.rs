@@ -16,6 +16,7 @@ use crate::core::hw::HwResult;
 use crate::core::hw::{RouteSpec, WalkedRoute};
 use crate::core::net::IfName;
 use crate::core::net::nud;
+use crate::core::policy::status;
 use crate::core::policy::tests::ct as mk_ct;
 use crate::core::policy::{Cidr, UdpMode, tcp_state};
 use crate::core::route::RouteKind;
