@@ -15,10 +15,15 @@ use crate::core::hw::HwEvent;
 use crate::core::hw::HwResult;
 use crate::core::hw::{RouteSpec, WalkedRoute};
 use crate::core::net::IfName;
+use crate::core::net::Link;
+use crate::core::net::Mac;
+use crate::core::net::Neighbour;
 use crate::core::net::nud;
 use crate::core::policy::status;
 use crate::core::policy::tests::ct as mk_ct;
 use crate::core::policy::{Cidr, UdpMode, tcp_state};
+use crate::core::route::RouteError;
+use crate::core::route::RouteInfo;
 use crate::core::route::RouteKind;
 
 const ETH0: u32 = 2; // client side, 10.1.0.0/24
