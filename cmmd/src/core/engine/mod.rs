@@ -25,6 +25,7 @@ mod programming;
 mod reconcile;
 mod resolution;
 mod resync;
+mod timers;
 mod withdrawal;
 
 use std::cmp::Reverse;
@@ -36,7 +37,6 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use self::commands::Pending;
 pub use self::config::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
 use self::hw_index::{HwKey, hw_key};
-use self::lifecycle::flag;
 pub use self::lifecycle::{Flow, FlowState};
 use self::reconcile::Phase;
 use self::resync::{DumpKind, DumpRun};
@@ -199,107 +199,6 @@ impl Engine {
 
     fn instant(&self, secs: u32) -> Instant {
         self.epoch + Duration::from_secs(u64::from(secs))
-    }
-
-    fn arm(&mut self, id: FlowId, at: Instant) {
-        if let Some(flow) = self.table.get_mut(id) {
-            flow.epoch = flow.epoch.wrapping_add(1);
-            self.timers.push(Reverse((at, id, flow.epoch)));
-        }
-    }
-
-    // ------------------------------------------------------------------ time
-
-    /// Run whatever is due.
-    pub fn on_timer(&mut self, now: Instant) {
-        while let Some(Reverse((at, id, epoch))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(flow) = self.table.get(id) else { continue };
-            if flow.epoch != epoch {
-                continue;
-            }
-            match flow.state {
-                FlowState::Backoff => {
-                    if let Some(flow) = self.table.get_mut(id) {
-                        flow.state = FlowState::Resolving;
-                    }
-                    self.resolve(id, now);
-                }
-                FlowState::Offloaded => self.resolve(id, now),
-                FlowState::Withdrawing => {
-                    let spec = self.ct_spec(flow, flow.hw);
-                    self.hw(HwOp::CtDeregister(spec), Pending::CtDeregister(id));
-                }
-                FlowState::Resolving | FlowState::Programming => {}
-            }
-        }
-        let mut i = 0;
-        while i < self.route_retries.len() {
-            if self.route_retries[i].0 <= now {
-                let (_, rid) = self.route_retries.swap_remove(i);
-                self.hw(HwOp::RouteDeregister(rid), Pending::RouteDeregister(rid));
-            } else {
-                i += 1;
-            }
-        }
-        while let Some(&Reverse((at, id))) = self.polls.peek() {
-            if at > now {
-                break;
-            }
-            self.polls.pop();
-            let Some(flow) = self.table.get(id) else {
-                self.stale_polls = self.stale_polls.saturating_sub(1);
-                continue;
-            };
-            if flow.state == FlowState::Offloaded {
-                // POLLING stays set until the answer arrives.
-                self.stats.keepalive_polls += 1;
-                let spec = self.ct_spec(flow, flow.hw);
-                self.hw(HwOp::CtRemaining(spec), Pending::Poll(id));
-            } else if let Some(flow) = self.table.get_mut(id) {
-                flow.flags &= !flag::POLLING;
-                self.schedule_poll(id, now);
-            }
-        }
-        if self.waiting_backstop.is_some_and(|t| t <= now) {
-            self.retry_waiting(now);
-        }
-        if self.next_sweep.is_some_and(|t| t <= now) {
-            self.next_sweep = self.cfg.sweep_interval.map(|i| now + i);
-            if self.active {
-                self.request_dump(DumpKind::Sweep, now);
-            }
-        }
-        if self.dump.is_none() && now >= self.resync_not_before {
-            match self.resync_wanted.take() {
-                Some(DumpKind::Initial) => self.start_dump(DumpKind::Initial, now),
-                Some(kind) if self.phase == Phase::Ready => self.start_dump(kind, now),
-                Some(kind) => self.resync_wanted = Some(kind),
-                None => {}
-            }
-        }
-    }
-
-    /// When [`Engine::on_timer`] must run next.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let mut take = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        };
-        take(self.timers.peek().map(|Reverse((at, _, _))| *at));
-        take(self.route_retries.iter().map(|(at, _)| *at).min());
-        take(self.polls.peek().map(|Reverse((at, _))| *at));
-        take(self.waiting_backstop);
-        take(self.next_sweep);
-        if self.resync_wanted.is_some() && self.dump.is_none() {
-            take(Some(self.resync_not_before));
-        }
-        next
     }
 
     /// The next action to execute.

@@ -1,0 +1,120 @@
+//! Time: everything that is due.
+//!
+//! Owns the per-connection timers (back-off retries, withdrawal retries) and the route
+//! deregistrations to retry. Contract: [`Engine::on_timer`] runs whatever is due at `now`
+//! and [`Engine::next_deadline`] says when it must run next; a connection's timer is
+//! ignored if another was armed after it (epoch), or if the connection ended; due activity
+//! polls, the backstop retry of connections waiting for the network, the periodic sweep and
+//! a wanted resync run here too.
+
+use std::cmp::Reverse;
+use std::time::Instant;
+
+use super::commands::Pending;
+use super::lifecycle::flag;
+use super::reconcile::Phase;
+use super::resync::DumpKind;
+use super::{Engine, FlowState};
+use crate::core::flow::FlowId;
+use crate::core::hw::HwOp;
+
+impl Engine {
+    pub(super) fn arm(&mut self, id: FlowId, at: Instant) {
+        if let Some(flow) = self.table.get_mut(id) {
+            flow.epoch = flow.epoch.wrapping_add(1);
+            self.timers.push(Reverse((at, id, flow.epoch)));
+        }
+    }
+
+    /// Run whatever is due.
+    pub fn on_timer(&mut self, now: Instant) {
+        while let Some(Reverse((at, id, epoch))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(flow) = self.table.get(id) else { continue };
+            if flow.epoch != epoch {
+                continue;
+            }
+            match flow.state {
+                FlowState::Backoff => {
+                    if let Some(flow) = self.table.get_mut(id) {
+                        flow.state = FlowState::Resolving;
+                    }
+                    self.resolve(id, now);
+                }
+                FlowState::Offloaded => self.resolve(id, now),
+                FlowState::Withdrawing => {
+                    let spec = self.ct_spec(flow, flow.hw);
+                    self.hw(HwOp::CtDeregister(spec), Pending::CtDeregister(id));
+                }
+                FlowState::Resolving | FlowState::Programming => {}
+            }
+        }
+        let mut i = 0;
+        while i < self.route_retries.len() {
+            if self.route_retries[i].0 <= now {
+                let (_, rid) = self.route_retries.swap_remove(i);
+                self.hw(HwOp::RouteDeregister(rid), Pending::RouteDeregister(rid));
+            } else {
+                i += 1;
+            }
+        }
+        while let Some(&Reverse((at, id))) = self.polls.peek() {
+            if at > now {
+                break;
+            }
+            self.polls.pop();
+            let Some(flow) = self.table.get(id) else {
+                self.stale_polls = self.stale_polls.saturating_sub(1);
+                continue;
+            };
+            if flow.state == FlowState::Offloaded {
+                // POLLING stays set until the answer arrives.
+                self.stats.keepalive_polls += 1;
+                let spec = self.ct_spec(flow, flow.hw);
+                self.hw(HwOp::CtRemaining(spec), Pending::Poll(id));
+            } else if let Some(flow) = self.table.get_mut(id) {
+                flow.flags &= !flag::POLLING;
+                self.schedule_poll(id, now);
+            }
+        }
+        if self.waiting_backstop.is_some_and(|t| t <= now) {
+            self.retry_waiting(now);
+        }
+        if self.next_sweep.is_some_and(|t| t <= now) {
+            self.next_sweep = self.cfg.sweep_interval.map(|i| now + i);
+            if self.active {
+                self.request_dump(DumpKind::Sweep, now);
+            }
+        }
+        if self.dump.is_none() && now >= self.resync_not_before {
+            match self.resync_wanted.take() {
+                Some(DumpKind::Initial) => self.start_dump(DumpKind::Initial, now),
+                Some(kind) if self.phase == Phase::Ready => self.start_dump(kind, now),
+                Some(kind) => self.resync_wanted = Some(kind),
+                None => {}
+            }
+        }
+    }
+
+    /// When [`Engine::on_timer`] must run next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut take = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        take(self.timers.peek().map(|Reverse((at, _, _))| *at));
+        take(self.route_retries.iter().map(|(at, _)| *at).min());
+        take(self.polls.peek().map(|Reverse((at, _))| *at));
+        take(self.waiting_backstop);
+        take(self.next_sweep);
+        if self.resync_wanted.is_some() && self.dump.is_none() {
+            take(Some(self.resync_not_before));
+        }
+        next
+    }
+}
