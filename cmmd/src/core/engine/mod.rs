@@ -21,6 +21,7 @@ mod hw_index;
 mod keepalive;
 mod lifecycle;
 mod network;
+mod operator;
 mod programming;
 mod reconcile;
 mod resolution;
@@ -40,13 +41,12 @@ use self::hw_index::{HwKey, hw_key};
 pub use self::lifecycle::{Flow, FlowState};
 use self::reconcile::Phase;
 use self::resync::{DumpKind, DumpRun};
-use crate::core::flow::key::proto;
 use crate::core::flow::{FlowId, FlowKey, FlowTable};
-use crate::core::hw::{HwFailure, HwOp, HwReply, HwRequest, HwRoutes, HwTimeouts, WalkedCt};
+use crate::core::hw::{HwFailure, HwReply, HwRequest, HwRoutes, WalkedCt};
 use crate::core::net::NetView;
-use crate::core::policy::{CtInfo, Policy, Verdict};
+use crate::core::policy::CtInfo;
 use crate::core::route::{Lookup, RouteCache};
-use crate::core::stats::{Reason, Stats};
+use crate::core::stats::Stats;
 
 /// What kind of conntrack message the engine is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,85 +222,6 @@ impl Engine {
         if self.inflight.capacity() > 4 * KEEP && self.inflight.len() < self.inflight.capacity() / 8
         {
             self.inflight.shrink_to(KEEP.max(2 * self.inflight.len()));
-        }
-    }
-
-    // ------------------------------------------------------------------ control
-
-    /// `set activate 0|1`: off withdraws everything and ignores events; on re-learns by dump.
-    pub fn set_active(&mut self, on: bool, now: Instant) {
-        if on == self.active {
-            return;
-        }
-        self.active = on;
-        if on {
-            tracing::info!("offload activated; re-learning the conntrack table");
-            if self.phase == Phase::Ready {
-                self.start_dump(DumpKind::Resync, now);
-            }
-        } else {
-            tracing::info!(flows = self.table.len(), "offload deactivated; withdrawing everything");
-            self.retry.clear();
-            self.retry_order.clear();
-            for id in self.table.ids_where(|_| true) {
-                self.withdraw(id, Reason::Deactivated, now);
-            }
-        }
-    }
-
-    /// True unless `set activate 0`.
-    pub fn is_active(&self) -> bool {
-        self.active
-    }
-
-    /// Change cdx's aging timeouts (CLI `set timeout`, SIGHUP).
-    pub fn set_hw_timeouts(&mut self, t: HwTimeouts) {
-        self.cfg.hw_timeouts = t;
-        for (proto, seconds, unidir) in
-            [(proto::TCP, t.tcp, 0), (proto::UDP, t.udp, t.udp_unidir), (0, t.other, 0)]
-        {
-            self.hw(HwOp::SetTimeout { proto, seconds, unidir }, Pending::Config);
-        }
-    }
-
-    /// Replace the keepalive settings (SIGHUP); polls already scheduled keep their time.
-    pub fn set_keepalive(&mut self, keepalive: Keepalive) {
-        self.cfg.keepalive = keepalive;
-    }
-
-    /// Replace the static policy (SIGHUP). Offloaded connections the new policy refuses are
-    /// withdrawn.
-    pub fn set_policy(&mut self, policy: Policy, now: Instant) {
-        self.cfg.policy = policy;
-        let ids = self.table.ids_where(|_| true);
-        for id in ids {
-            let Some(flow) = self.table.get(id) else { continue };
-            let ct = CtInfo {
-                key: flow.key,
-                reply: flow.reply,
-                status: flow.status,
-                tcp_state: (flow.key.proto == proto::TCP).then_some(flow.tcp_state),
-                mark: flow.mark,
-                id: flow.ct_id,
-                timeout: None,
-                helper: false,
-                seq_adjust: false,
-            };
-            if let Verdict::Refused(reason) = self.cfg.policy.classify(&ct) {
-                self.stats.count(reason);
-                self.withdraw(id, reason, now);
-            }
-        }
-    }
-
-    /// Shutting down: with `flush`, withdraw every connection from the hardware; otherwise
-    /// leave the hardware as it is (a restart adopts it).
-    pub fn shutdown(&mut self, flush: bool, now: Instant) {
-        self.next_sweep = None;
-        self.polls.clear();
-        self.stale_polls = 0;
-        if flush {
-            self.set_active(false, now);
         }
     }
 

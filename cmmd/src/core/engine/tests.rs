@@ -10,8 +10,10 @@ use super::HwKey;
 use super::Pending;
 use super::*;
 use crate::core::flow::Tuple;
+use crate::core::flow::key::proto;
 use crate::core::hw::CtSpec;
 use crate::core::hw::HwEvent;
+use crate::core::hw::HwOp;
 use crate::core::hw::HwResult;
 use crate::core::hw::{RouteSpec, WalkedRoute};
 use crate::core::net::IfName;
@@ -19,12 +21,14 @@ use crate::core::net::Link;
 use crate::core::net::Mac;
 use crate::core::net::Neighbour;
 use crate::core::net::nud;
+use crate::core::policy::Policy;
 use crate::core::policy::status;
 use crate::core::policy::tests::ct as mk_ct;
 use crate::core::policy::{Cidr, UdpMode, tcp_state};
 use crate::core::route::RouteError;
 use crate::core::route::RouteInfo;
 use crate::core::route::RouteKind;
+use crate::core::stats::Reason;
 
 const ETH0: u32 = 2; // client side, 10.1.0.0/24
 const ETH1: u32 = 3; // server side, 10.2.0.0/24
