@@ -8,7 +8,10 @@
 //! what the hardware holds would change, or withdrawn when it stops being a candidate. A
 //! DESTROY (or a conntrack replaced under the same tuple) withdraws it.
 
+use std::collections::VecDeque;
 use std::time::Instant;
+
+use hashbrown::HashMap;
 
 use super::lifecycle::{NO_ROUTE, flag};
 use super::reconcile::Phase;
@@ -18,6 +21,13 @@ use crate::core::flow::key::proto;
 use crate::core::flow::{FlowId, FlowKey};
 use crate::core::policy::{CtInfo, Dirs, Verdict};
 use crate::core::stats::Reason;
+
+/// Connections refused because the table was full, oldest first, bounded by `retry_queue`.
+#[derive(Default)]
+pub(super) struct RetryQueue {
+    pub(super) by_key: HashMap<FlowKey, CtInfo>,
+    pub(super) order: VecDeque<FlowKey>,
+}
 
 impl Engine {
     /// A conntrack message from the kernel.
@@ -32,7 +42,7 @@ impl Engine {
             return;
         }
         if kind == CtEventKind::Destroy {
-            if let Some(run) = self.dump.as_mut() {
+            if let Some(run) = self.dumps.run.as_mut() {
                 run.destroyed.insert((ct.key, ct.id));
             }
             self.forget_retry(&ct.key);
@@ -48,11 +58,12 @@ impl Engine {
             return;
         }
         if kind == CtEventKind::Dump
-            && self.dump.as_ref().is_some_and(|run| run.destroyed.contains(&(ct.key, ct.id)))
+            && self.dumps.run.as_ref().is_some_and(|run| run.destroyed.contains(&(ct.key, ct.id)))
         {
             return;
         }
-        let generation = self.dump.as_ref().map_or(self.generation, |run| run.generation);
+        let generation =
+            self.dumps.run.as_ref().map_or(self.dumps.generation, |run| run.generation);
         let now_s = self.secs(now);
         if let Some(id) = self.table.find(&ct.key) {
             self.on_tracked(id, ct, generation, now_s, now);
@@ -70,7 +81,7 @@ impl Engine {
             Verdict::Candidate(dirs) => {
                 if let Some(id) = self.admit(ct, dirs, generation, now) {
                     if kind == CtEventKind::Dump
-                        && self.dump.as_ref().is_some_and(|d| d.kind != DumpKind::Initial)
+                        && self.dumps.run.as_ref().is_some_and(|d| d.kind != DumpKind::Initial)
                     {
                         self.stats.resync_added += 1;
                     }
@@ -180,13 +191,13 @@ impl Engine {
         if self.cfg.retry_queue == 0 {
             return;
         }
-        if self.retry.insert(ct.key, *ct).is_none() {
-            self.retry_order.push_back(ct.key);
+        if self.retry.by_key.insert(ct.key, *ct).is_none() {
+            self.retry.order.push_back(ct.key);
         }
-        while self.retry.len() > self.cfg.retry_queue {
-            match self.retry_order.pop_front() {
+        while self.retry.by_key.len() > self.cfg.retry_queue {
+            match self.retry.order.pop_front() {
                 Some(old) => {
-                    self.retry.remove(&old);
+                    self.retry.by_key.remove(&old);
                 }
                 None => break,
             }
@@ -194,19 +205,20 @@ impl Engine {
     }
 
     fn forget_retry(&mut self, key: &FlowKey) {
-        self.retry.remove(key);
+        self.retry.by_key.remove(key);
     }
 
     /// Admit remembered table-full refusals while there is room.
     pub(super) fn admit_from_retry(&mut self, now: Instant) {
         while !self.table.is_full() {
-            let Some(key) = self.retry_order.pop_front() else { return };
-            let Some(ct) = self.retry.remove(&key) else { continue };
+            let Some(key) = self.retry.order.pop_front() else { return };
+            let Some(ct) = self.retry.by_key.remove(&key) else { continue };
             if self.table.find(&key).is_some() {
                 continue;
             }
             if let Verdict::Candidate(dirs) = self.cfg.policy.classify(&ct) {
-                let generation = self.dump.as_ref().map_or(self.generation, |run| run.generation);
+                let generation =
+                    self.dumps.run.as_ref().map_or(self.dumps.generation, |run| run.generation);
                 if let Some(id) = self.admit(&ct, dirs, generation, now) {
                     self.resolve(id, now);
                 }

@@ -10,6 +10,8 @@
 
 use std::time::Instant;
 
+use hashbrown::HashMap;
+
 use super::lifecycle::flag;
 use super::resolution::waits_for_network;
 use super::{Action, Engine};
@@ -30,18 +32,29 @@ pub(super) enum Pending {
     External,
 }
 
+/// The commands in flight and the results kept for the CLI.
+#[derive(Default)]
+pub(super) struct Commands {
+    /// What each command in flight is for, by tag.
+    pub(super) inflight: HashMap<u64, Pending>,
+    /// The last tag given out.
+    pub(super) next_tag: u64,
+    /// Results of [`Engine::submit_external`] commands not yet taken.
+    pub(super) external: HashMap<u64, Result<HwReply, HwFailure>>,
+}
+
 impl Engine {
     pub(super) fn hw(&mut self, op: HwOp, pending: Pending) {
-        self.next_tag += 1;
-        let tag = self.next_tag;
-        self.inflight.insert(tag, pending);
+        self.commands.next_tag += 1;
+        let tag = self.commands.next_tag;
+        self.commands.inflight.insert(tag, pending);
         self.stats.hw_commands += 1;
         self.actions.push_back(Action::Hw(HwRequest { tag, op }));
     }
 
     /// The offload worker's result for one command.
     pub fn on_hw_result(&mut self, result: HwResult, now: Instant) {
-        let Some(pending) = self.inflight.remove(&result.tag) else { return };
+        let Some(pending) = self.commands.inflight.remove(&result.tag) else { return };
         match &result.outcome {
             Ok(_) => self.stats.hw_ok += 1,
             Err(HwFailure::Timeout) => {
@@ -82,7 +95,7 @@ impl Engine {
                 let ok = matches!(result.outcome, Ok(_) | Err(HwFailure::NotFound));
                 self.hw_routes.deregistered(rid, ok);
                 if !ok {
-                    self.route_retries.push((now + self.cfg.retry_base * 4, rid));
+                    self.timers.route_retries.push((now + self.cfg.retry_base * 4, rid));
                 }
             }
             Pending::Ct(id) => match result.outcome {
@@ -121,7 +134,7 @@ impl Engine {
             }
             Pending::Walk => self.on_walk(result.outcome, now),
             Pending::External => {
-                self.external.insert(result.tag, result.outcome);
+                self.commands.external.insert(result.tag, result.outcome);
             }
         }
     }
@@ -130,16 +143,16 @@ impl Engine {
     /// [`Engine::take_external`].
     pub fn submit_external(&mut self, op: HwOp) -> u64 {
         self.hw(op, Pending::External);
-        self.next_tag
+        self.commands.next_tag
     }
 
     /// The result of a command sent with [`Engine::submit_external`], once it arrived.
     pub fn take_external(&mut self, tag: u64) -> Option<Result<HwReply, HwFailure>> {
-        self.external.remove(&tag)
+        self.commands.external.remove(&tag)
     }
 
     /// True when no hardware command is outstanding.
     pub fn hw_idle(&self) -> bool {
-        self.inflight.is_empty()
+        self.commands.inflight.is_empty()
     }
 }

@@ -10,6 +10,7 @@
 //! hardware holds it.
 
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use super::lifecycle::flag;
@@ -18,6 +19,29 @@ use crate::core::flow::FlowId;
 use crate::core::flow::key::proto;
 use crate::core::hw::{HwFailure, HwReply};
 use crate::core::policy::{Dirs, status};
+
+/// The activity polls and the refresh rate limit.
+pub(super) struct Polls {
+    /// Activity polls by due time; entries of connections that ended are skipped when due
+    /// and dropped in bulk once they are the majority (`stale` counts them).
+    pub(super) due: BinaryHeap<Reverse<(Instant, FlowId)>>,
+    pub(super) stale: usize,
+    /// Token bucket of kernel timeout refreshes.
+    pub(super) refresh_tokens: f64,
+    pub(super) refresh_at: Instant,
+}
+
+impl Polls {
+    /// No poll scheduled, a full bucket of `per_second` refreshes.
+    pub(super) fn new(per_second: u32, now: Instant) -> Polls {
+        Polls {
+            due: BinaryHeap::new(),
+            stale: 0,
+            refresh_tokens: f64::from(per_second),
+            refresh_at: now,
+        }
+    }
+}
 
 impl Engine {
     /// Schedule the next activity poll of a connection in the hardware (one at a time).
@@ -34,7 +58,7 @@ impl Engine {
         if let Some(flow) = self.table.get_mut(id) {
             flow.flags |= flag::POLLING;
         }
-        self.polls.push(Reverse((now + period, id)));
+        self.polls.due.push(Reverse((now + period, id)));
     }
 
     /// The timeout the kernel gives this connection when it sees a packet.
@@ -111,11 +135,11 @@ impl Engine {
 
     fn take_refresh_token(&mut self, now: Instant) -> bool {
         let rate = f64::from(self.cfg.keepalive.max_refresh_per_second);
-        let elapsed = now.saturating_duration_since(self.refresh_at).as_secs_f64();
-        self.refresh_at = now;
-        self.refresh_tokens = (self.refresh_tokens + elapsed * rate).min(rate.max(1.0));
-        if self.refresh_tokens >= 1.0 {
-            self.refresh_tokens -= 1.0;
+        let elapsed = now.saturating_duration_since(self.polls.refresh_at).as_secs_f64();
+        self.polls.refresh_at = now;
+        self.polls.refresh_tokens = (self.polls.refresh_tokens + elapsed * rate).min(rate.max(1.0));
+        if self.polls.refresh_tokens >= 1.0 {
+            self.polls.refresh_tokens -= 1.0;
             true
         } else {
             false

@@ -29,22 +29,25 @@ mod resync;
 mod timers;
 mod withdrawal;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use hashbrown::HashMap;
 
-use self::commands::Pending;
+use self::admission::RetryQueue;
+use self::commands::{Commands, Pending};
 pub use self::config::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
-use self::hw_index::{HwKey, hw_key};
+use self::hw_index::{HwIndex, HwKey, hw_key};
+use self::keepalive::Polls;
 pub use self::lifecycle::{Flow, FlowState};
+use self::network::Waiting;
+use self::programming::Window;
 use self::reconcile::Phase;
-use self::resync::{DumpKind, DumpRun};
+use self::resync::Dumps;
+use self::timers::Timers;
 use crate::core::flow::{FlowId, FlowKey, FlowTable};
-use crate::core::hw::{HwFailure, HwReply, HwRequest, HwRoutes, WalkedCt};
+use crate::core::hw::{HwRequest, HwRoutes, WalkedCt};
 use crate::core::net::NetView;
-use crate::core::policy::CtInfo;
 use crate::core::route::{Lookup, RouteCache};
 use crate::core::stats::Stats;
 
@@ -104,39 +107,22 @@ pub struct Engine {
     cfg: EngineConfig,
     epoch: Instant,
     table: FlowTable<Flow>,
-    hw_index: HashTable<u32>,
-    hw_hasher: DefaultHashBuilder,
+    hw_index: HwIndex,
     routes: RouteCache,
     hw_routes: HwRoutes,
     net: NetView,
     stats: Stats,
     actions: VecDeque<Action>,
-    inflight: HashMap<u64, Pending>,
-    next_tag: u64,
-    timers: BinaryHeap<Reverse<(Instant, FlowId, u32)>>,
-    route_retries: Vec<(Instant, u16)>,
-    /// Activity polls by due time; entries of connections that ended are skipped when due
-    /// and dropped in bulk once they are the majority (`stale_polls` counts them).
-    polls: BinaryHeap<Reverse<(Instant, FlowId)>>,
-    stale_polls: usize,
-    refresh_tokens: f64,
-    refresh_at: Instant,
-    waiting: Vec<FlowId>,
-    waiting_backstop: Option<Instant>,
-    retry: HashMap<FlowKey, CtInfo>,
-    retry_order: VecDeque<FlowKey>,
+    commands: Commands,
+    timers: Timers,
+    polls: Polls,
+    waiting: Waiting,
+    retry: RetryQueue,
     active: bool,
     phase: Phase,
-    dump: Option<DumpRun>,
-    generation: u32,
-    resync_wanted: Option<DumpKind>,
-    resync_not_before: Instant,
-    next_sweep: Option<Instant>,
+    dumps: Dumps,
     adoption: HashMap<HwKey, WalkedCt>,
-    orphans_pending: bool,
-    programming: usize,
-    ready: VecDeque<FlowId>,
-    external: HashMap<u64, Result<HwReply, HwFailure>>,
+    window: Window,
 }
 
 impl Engine {
@@ -144,10 +130,9 @@ impl Engine {
     /// the daemon before [`Engine::start`]).
     pub fn new(cfg: EngineConfig, net: NetView, now: Instant) -> Engine {
         let table = FlowTable::with_capacity(cfg.capacity);
-        let refresh_tokens = f64::from(cfg.keepalive.max_refresh_per_second);
         Engine {
-            hw_index: HashTable::with_capacity(cfg.capacity.min(1 << 16)),
-            hw_hasher: DefaultHashBuilder::default(),
+            hw_index: HwIndex::with_capacity(cfg.capacity),
+            polls: Polls::new(cfg.keepalive.max_refresh_per_second, now),
             cfg,
             epoch: now,
             table,
@@ -156,30 +141,15 @@ impl Engine {
             net,
             stats: Stats::default(),
             actions: VecDeque::new(),
-            inflight: HashMap::new(),
-            next_tag: 0,
-            timers: BinaryHeap::new(),
-            route_retries: Vec::new(),
-            polls: BinaryHeap::new(),
-            stale_polls: 0,
-            refresh_tokens,
-            refresh_at: now,
-            waiting: Vec::new(),
-            waiting_backstop: None,
-            retry: HashMap::new(),
-            retry_order: VecDeque::new(),
+            commands: Commands::default(),
+            timers: Timers::default(),
+            waiting: Waiting::default(),
+            retry: RetryQueue::default(),
             active: true,
             phase: Phase::Idle,
-            dump: None,
-            generation: 0,
-            resync_wanted: None,
-            resync_not_before: now,
-            next_sweep: None,
+            dumps: Dumps::new(now),
             adoption: HashMap::new(),
-            orphans_pending: false,
-            programming: 0,
-            ready: VecDeque::new(),
-            external: HashMap::new(),
+            window: Window::default(),
         }
     }
 
@@ -219,9 +189,9 @@ impl Engine {
         if self.actions.is_empty() && self.actions.capacity() > 4 * KEEP {
             self.actions.shrink_to(KEEP);
         }
-        if self.inflight.capacity() > 4 * KEEP && self.inflight.len() < self.inflight.capacity() / 8
-        {
-            self.inflight.shrink_to(KEEP.max(2 * self.inflight.len()));
+        let inflight = &mut self.commands.inflight;
+        if inflight.capacity() > 4 * KEEP && inflight.len() < inflight.capacity() / 8 {
+            inflight.shrink_to(KEEP.max(2 * inflight.len()));
         }
     }
 
@@ -269,7 +239,7 @@ impl Engine {
 
     /// Heap bytes held by the flow table.
     pub fn table_bytes(&self) -> usize {
-        self.table.heap_bytes() + self.hw_index.allocation_size()
+        self.table.heap_bytes() + self.hw_index.slots.allocation_size()
     }
 
     /// Route cache.

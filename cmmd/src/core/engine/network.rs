@@ -21,6 +21,15 @@ use crate::core::net::{Link, Mac, Neighbour, NetView};
 use crate::core::route::{RouteError, RouteInfo};
 use crate::core::stats::Reason;
 
+/// Connections that wait for the network (not in the hardware, or adopted and not yet
+/// confirmed), and the backstop retry of all of them.
+#[derive(Default)]
+pub(super) struct Waiting {
+    /// May hold a connection twice or one that ended: checked when retried.
+    pub(super) ids: Vec<FlowId>,
+    pub(super) backstop: Option<Instant>,
+}
+
 impl Engine {
     /// The kernel's answer to a route lookup.
     pub fn on_route_answer(
@@ -195,14 +204,14 @@ impl Engine {
     }
 
     pub(super) fn retry_waiting(&mut self, now: Instant) {
-        if self.waiting.is_empty() {
+        if self.waiting.ids.is_empty() {
             return;
         }
-        let mut waiting = std::mem::take(&mut self.waiting);
+        let mut waiting = std::mem::take(&mut self.waiting.ids);
         // A connection re-resolved while it waited was queued again: once is enough.
         waiting.sort_unstable();
         waiting.dedup();
-        self.waiting_backstop = None;
+        self.waiting.backstop = None;
         for id in waiting {
             if self
                 .table

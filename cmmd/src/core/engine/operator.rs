@@ -31,8 +31,8 @@ impl Engine {
             }
         } else {
             tracing::info!(flows = self.table.len(), "offload deactivated; withdrawing everything");
-            self.retry.clear();
-            self.retry_order.clear();
+            self.retry.by_key.clear();
+            self.retry.order.clear();
             for id in self.table.ids_where(|_| true) {
                 self.withdraw(id, Reason::Deactivated, now);
             }
@@ -87,9 +87,9 @@ impl Engine {
     /// Shutting down: with `flush`, withdraw every connection from the hardware; otherwise
     /// leave the hardware as it is (a restart adopts it).
     pub fn shutdown(&mut self, flush: bool, now: Instant) {
-        self.next_sweep = None;
-        self.polls.clear();
-        self.stale_polls = 0;
+        self.dumps.next_sweep = None;
+        self.polls.due.clear();
+        self.polls.stale = 0;
         if flush {
             self.set_active(false, now);
         }

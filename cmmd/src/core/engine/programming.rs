@@ -14,6 +14,7 @@
 //! ([`Engine::ct_spec`]), where a path change becomes a deregister and a new registration,
 //! and where route objects are split before their 16-bit reference count saturates.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::hw_index::hw_key;
@@ -23,6 +24,15 @@ use super::{Engine, Flow, FlowState, KeepaliveMode, Pending};
 use crate::core::flow::FlowId;
 use crate::core::hw::{CtSpec, HwFailure, HwOp, RouteObjState};
 use crate::core::stats::Reason;
+
+/// The connections being programmed and those waiting for a place among them.
+#[derive(Default)]
+pub(super) struct Window {
+    /// Connections in `Programming`.
+    pub(super) programming: usize,
+    /// Connections waiting for a place (`hw_busy`), in arrival order.
+    pub(super) ready: VecDeque<FlowId>,
+}
 
 impl Engine {
     pub(super) fn program(&mut self, id: FlowId, paths: [Option<DirPath>; 2], now: Instant) {
@@ -53,7 +63,7 @@ impl Engine {
             self.schedule_poll(id, now);
             return;
         }
-        if self.programming >= self.cfg.programming_window {
+        if self.window.programming >= self.cfg.programming_window {
             let queued = flow.reason == Reason::HwBusy && flow.state == FlowState::Resolving;
             if let Some(flow) = self.table.get_mut(id)
                 && !queued
@@ -63,7 +73,7 @@ impl Engine {
                     flow.reason = Reason::HwBusy;
                 }
                 self.stats.count(Reason::HwBusy);
-                self.ready.push_back(id);
+                self.window.ready.push_back(id);
             }
             return;
         }
@@ -103,7 +113,7 @@ impl Engine {
         let Some(flow) = self.table.get_mut(id) else { return };
         flow.next_hw = next;
         flow.state = FlowState::Programming;
-        self.programming += 1;
+        self.window.programming += 1;
         flow.flags &= !(flag::ADOPTED | flag::DIRTY);
         let mut ready = true;
         for rid in next.into_iter().filter(|&r| r != 0) {
@@ -176,9 +186,9 @@ impl Engine {
 
     /// A connection left `Programming`: let the next waiting one in.
     fn programmed(&mut self, now: Instant) {
-        self.programming = self.programming.saturating_sub(1);
-        while self.programming < self.cfg.programming_window {
-            let Some(id) = self.ready.pop_front() else { break };
+        self.window.programming = self.window.programming.saturating_sub(1);
+        while self.window.programming < self.cfg.programming_window {
+            let Some(id) = self.window.ready.pop_front() else { break };
             let Some(flow) = self.table.get(id) else { continue };
             let waiting = (flow.state == FlowState::Resolving && flow.reason == Reason::HwBusy)
                 || flow.state == FlowState::Offloaded;

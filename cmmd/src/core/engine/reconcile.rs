@@ -47,7 +47,7 @@ impl Engine {
             self.phase = Phase::Dumping;
             self.start_dump(DumpKind::Initial, now);
         }
-        self.next_sweep = self.cfg.sweep_interval.map(|i| now + i);
+        self.dumps.next_sweep = self.cfg.sweep_interval.map(|i| now + i);
     }
 
     /// True once the table reflects the kernel (the initial dump completed).
@@ -93,7 +93,6 @@ impl Engine {
             self.stats.reconcile_removed += 1;
             self.hw(HwOp::CtDeregister(ct.spec), Pending::Orphan);
         }
-        self.orphans_pending = true;
         self.release_unused_routes();
     }
 

@@ -101,7 +101,7 @@ impl Engine {
                     // hardware's routes and confirm later.
                     flow.state = FlowState::Offloaded;
                     flow.reason = Reason::None;
-                    self.waiting.push(id);
+                    self.waiting.ids.push(id);
                 }
             }
             Err(PathError::Refuse(reason)) => {
@@ -118,9 +118,9 @@ impl Engine {
         let Some(flow) = self.table.get_mut(id) else { return };
         flow.state = FlowState::Resolving;
         flow.reason = reason;
-        self.waiting.push(id);
-        if self.waiting_backstop.is_none() {
-            self.waiting_backstop = Some(now + WAITING_BACKSTOP);
+        self.waiting.ids.push(id);
+        if self.waiting.backstop.is_none() {
+            self.waiting.backstop = Some(now + WAITING_BACKSTOP);
         }
     }
 

@@ -30,23 +30,43 @@ pub(super) struct DumpRun {
     pub(super) destroyed: HashSet<(FlowKey, u32)>,
 }
 
+/// The dump in progress and what is wanted next.
+pub(super) struct Dumps {
+    pub(super) run: Option<DumpRun>,
+    /// Generation of the last dump started.
+    pub(super) generation: u32,
+    /// One more dump, after the one in progress.
+    pub(super) wanted: Option<DumpKind>,
+    /// No dump starts before this.
+    pub(super) not_before: Instant,
+    /// When the periodic sweep runs next.
+    pub(super) next_sweep: Option<Instant>,
+}
+
+impl Dumps {
+    /// No dump yet.
+    pub(super) fn new(now: Instant) -> Dumps {
+        Dumps { run: None, generation: 0, wanted: None, not_before: now, next_sweep: None }
+    }
+}
+
 impl Engine {
     pub(super) fn start_dump(&mut self, kind: DumpKind, now: Instant) {
-        self.generation = self.generation.wrapping_add(1);
-        self.dump = Some(DumpRun {
-            generation: self.generation,
+        self.dumps.generation = self.dumps.generation.wrapping_add(1);
+        self.dumps.run = Some(DumpRun {
+            generation: self.dumps.generation,
             kind,
             started: now,
             destroyed: HashSet::new(),
         });
-        self.actions.push_back(Action::Dump { generation: self.generation });
+        self.actions.push_back(Action::Dump { generation: self.dumps.generation });
     }
 
     pub(super) fn request_dump(&mut self, kind: DumpKind, now: Instant) {
-        if self.phase != Phase::Ready || self.dump.is_some() || now < self.resync_not_before {
+        if self.phase != Phase::Ready || self.dumps.run.is_some() || now < self.dumps.not_before {
             // Coalesce: one more dump after the current one (a resync wins over a sweep).
-            if self.resync_wanted != Some(DumpKind::Resync) {
-                self.resync_wanted = Some(kind);
+            if self.dumps.wanted != Some(DumpKind::Resync) {
+                self.dumps.wanted = Some(kind);
             }
             return;
         }
@@ -63,7 +83,7 @@ impl Engine {
 
     /// The dump of `generation` completed: sweep connections the kernel no longer has.
     pub fn on_dump_done(&mut self, generation: u32, now: Instant) {
-        let Some(run) = self.dump.take_if(|run| run.generation == generation) else { return };
+        let Some(run) = self.dumps.run.take_if(|run| run.generation == generation) else { return };
         let stale = self.table.ids_where(|f| f.generation != generation);
         for id in stale {
             if run.kind != DumpKind::Initial {
@@ -92,19 +112,19 @@ impl Engine {
             }
             DumpKind::Sweep => self.stats.sweeps += 1,
         }
-        self.resync_not_before = now + self.cfg.resync_min_interval;
+        self.dumps.not_before = now + self.cfg.resync_min_interval;
         self.admit_from_retry(now);
     }
 
     /// The dump of `generation` failed (it will be retried).
     pub fn on_dump_failed(&mut self, generation: u32, now: Instant) {
-        let Some(run) = self.dump.take_if(|run| run.generation == generation) else { return };
+        let Some(run) = self.dumps.run.take_if(|run| run.generation == generation) else { return };
         tracing::warn!(generation, "conntrack dump failed; retrying");
-        self.resync_not_before = now + self.cfg.resync_min_interval;
+        self.dumps.not_before = now + self.cfg.resync_min_interval;
         if run.kind == DumpKind::Initial {
-            self.resync_wanted = Some(DumpKind::Initial);
+            self.dumps.wanted = Some(DumpKind::Initial);
         } else {
-            self.resync_wanted = Some(DumpKind::Resync);
+            self.dumps.wanted = Some(DumpKind::Resync);
         }
     }
 }

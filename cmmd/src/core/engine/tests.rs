@@ -13,7 +13,9 @@ use crate::core::flow::Tuple;
 use crate::core::flow::key::proto;
 use crate::core::hw::CtSpec;
 use crate::core::hw::HwEvent;
+use crate::core::hw::HwFailure;
 use crate::core::hw::HwOp;
+use crate::core::hw::HwReply;
 use crate::core::hw::HwResult;
 use crate::core::hw::{RouteSpec, WalkedRoute};
 use crate::core::net::IfName;
@@ -21,6 +23,7 @@ use crate::core::net::Link;
 use crate::core::net::Mac;
 use crate::core::net::Neighbour;
 use crate::core::net::nud;
+use crate::core::policy::CtInfo;
 use crate::core::policy::Policy;
 use crate::core::policy::status;
 use crate::core::policy::tests::ct as mk_ct;
@@ -984,7 +987,11 @@ fn connections_that_end_leave_no_activity_poll_behind() {
         w.event(CtEventKind::Destroy, ct);
     }
     w.assert_no_leaks();
-    assert!(w.engine.polls.len() <= 2_048, "{} polls kept for ended flows", w.engine.polls.len());
+    assert!(
+        w.engine.polls.due.len() <= 2_048,
+        "{} polls kept for ended flows",
+        w.engine.polls.due.len()
+    );
 }
 
 #[test]
@@ -1003,7 +1010,7 @@ fn adopted_and_updated_flows_keep_being_polled() {
     assert!(w.engine.stats().keepalive_polls >= before + 2, "still polled after the update");
     // Exactly one poll is ever outstanding per connection.
     let polls_in_flight =
-        w.engine.inflight.values().filter(|p| matches!(p, Pending::Poll(_))).count();
+        w.engine.commands.inflight.values().filter(|p| matches!(p, Pending::Poll(_))).count();
     assert!(polls_in_flight <= 1);
 }
 

@@ -8,6 +8,7 @@
 //! a wanted resync run here too.
 
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use super::commands::Pending;
@@ -18,21 +19,30 @@ use super::{Engine, FlowState};
 use crate::core::flow::FlowId;
 use crate::core::hw::HwOp;
 
+/// Timers that are not activity polls.
+#[derive(Default)]
+pub(super) struct Timers {
+    /// Per-connection timers: due time, connection, and the epoch it was armed with.
+    pub(super) flows: BinaryHeap<Reverse<(Instant, FlowId, u32)>>,
+    /// Route deregistrations to send again, by due time.
+    pub(super) route_retries: Vec<(Instant, u16)>,
+}
+
 impl Engine {
     pub(super) fn arm(&mut self, id: FlowId, at: Instant) {
         if let Some(flow) = self.table.get_mut(id) {
             flow.epoch = flow.epoch.wrapping_add(1);
-            self.timers.push(Reverse((at, id, flow.epoch)));
+            self.timers.flows.push(Reverse((at, id, flow.epoch)));
         }
     }
 
     /// Run whatever is due.
     pub fn on_timer(&mut self, now: Instant) {
-        while let Some(Reverse((at, id, epoch))) = self.timers.peek().copied() {
+        while let Some(Reverse((at, id, epoch))) = self.timers.flows.peek().copied() {
             if at > now {
                 break;
             }
-            self.timers.pop();
+            self.timers.flows.pop();
             let Some(flow) = self.table.get(id) else { continue };
             if flow.epoch != epoch {
                 continue;
@@ -53,21 +63,21 @@ impl Engine {
             }
         }
         let mut i = 0;
-        while i < self.route_retries.len() {
-            if self.route_retries[i].0 <= now {
-                let (_, rid) = self.route_retries.swap_remove(i);
+        while i < self.timers.route_retries.len() {
+            if self.timers.route_retries[i].0 <= now {
+                let (_, rid) = self.timers.route_retries.swap_remove(i);
                 self.hw(HwOp::RouteDeregister(rid), Pending::RouteDeregister(rid));
             } else {
                 i += 1;
             }
         }
-        while let Some(&Reverse((at, id))) = self.polls.peek() {
+        while let Some(&Reverse((at, id))) = self.polls.due.peek() {
             if at > now {
                 break;
             }
-            self.polls.pop();
+            self.polls.due.pop();
             let Some(flow) = self.table.get(id) else {
-                self.stale_polls = self.stale_polls.saturating_sub(1);
+                self.polls.stale = self.polls.stale.saturating_sub(1);
                 continue;
             };
             if flow.state == FlowState::Offloaded {
@@ -80,20 +90,20 @@ impl Engine {
                 self.schedule_poll(id, now);
             }
         }
-        if self.waiting_backstop.is_some_and(|t| t <= now) {
+        if self.waiting.backstop.is_some_and(|t| t <= now) {
             self.retry_waiting(now);
         }
-        if self.next_sweep.is_some_and(|t| t <= now) {
-            self.next_sweep = self.cfg.sweep_interval.map(|i| now + i);
+        if self.dumps.next_sweep.is_some_and(|t| t <= now) {
+            self.dumps.next_sweep = self.cfg.sweep_interval.map(|i| now + i);
             if self.active {
                 self.request_dump(DumpKind::Sweep, now);
             }
         }
-        if self.dump.is_none() && now >= self.resync_not_before {
-            match self.resync_wanted.take() {
+        if self.dumps.run.is_none() && now >= self.dumps.not_before {
+            match self.dumps.wanted.take() {
                 Some(DumpKind::Initial) => self.start_dump(DumpKind::Initial, now),
                 Some(kind) if self.phase == Phase::Ready => self.start_dump(kind, now),
-                Some(kind) => self.resync_wanted = Some(kind),
+                Some(kind) => self.dumps.wanted = Some(kind),
                 None => {}
             }
         }
@@ -107,13 +117,13 @@ impl Engine {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        take(self.timers.peek().map(|Reverse((at, _, _))| *at));
-        take(self.route_retries.iter().map(|(at, _)| *at).min());
-        take(self.polls.peek().map(|Reverse((at, _))| *at));
-        take(self.waiting_backstop);
-        take(self.next_sweep);
-        if self.resync_wanted.is_some() && self.dump.is_none() {
-            take(Some(self.resync_not_before));
+        take(self.timers.flows.peek().map(|Reverse((at, _, _))| *at));
+        take(self.timers.route_retries.iter().map(|(at, _)| *at).min());
+        take(self.polls.due.peek().map(|Reverse((at, _))| *at));
+        take(self.waiting.backstop);
+        take(self.dumps.next_sweep);
+        if self.dumps.wanted.is_some() && self.dumps.run.is_none() {
+            take(Some(self.dumps.not_before));
         }
         next
     }

@@ -73,11 +73,11 @@ impl Engine {
         let Some(flow) = self.table.remove(id) else { return };
         if flow.flags & flag::POLLING != 0 {
             // Its poll may be due in hours (an eighth of the kernel's TCP timeout).
-            self.stale_polls += 1;
-            if self.stale_polls > 1024 && self.stale_polls * 2 > self.polls.len() {
+            self.polls.stale += 1;
+            if self.polls.stale > 1024 && self.polls.stale * 2 > self.polls.due.len() {
                 let table = &self.table;
-                self.polls.retain(|Reverse((_, id))| table.get(*id).is_some());
-                self.stale_polls = 0;
+                self.polls.due.retain(|Reverse((_, id))| table.get(*id).is_some());
+                self.polls.stale = 0;
             }
         }
         for raw in flow.routes {
