@@ -13,10 +13,10 @@ use std::time::Instant;
 
 use hashbrown::HashMap;
 
-use super::lifecycle::{NO_ROUTE, flag};
+use super::lifecycle::{Facts, NO_ROUTE, Stage};
 use super::reconcile::Phase;
 use super::resync::DumpKind;
-use super::{CtEventKind, Engine, Flow, FlowState, hw_key};
+use super::{CtEventKind, Engine, Flow, hw_key};
 use crate::core::flow::key::proto;
 use crate::core::flow::{FlowId, FlowKey};
 use crate::core::policy::{CtInfo, Dirs, Verdict};
@@ -134,7 +134,7 @@ impl Engine {
                 flow.dirs = dirs;
                 let mark_matters = mark_changed && fwmark_mask.is_some();
                 if mark_matters {
-                    flow.flags |= flag::DIRTY;
+                    flow.facts.set(Facts::DIRTY);
                 }
                 if dirs_changed || mark_matters {
                     self.resolve(id, now);
@@ -163,11 +163,11 @@ impl Engine {
             routes: [NO_ROUTE; 2],
             hw: [0; 2],
             next_hw: [0; 2],
-            state: FlowState::Resolving,
+            stage: Stage::ADMITTED,
             reason: Reason::RouteLookup,
             tcp_state: ct.tcp_state.unwrap_or(0),
             dirs,
-            flags: 0,
+            facts: Facts::default(),
             attempts: 0,
         };
         match self.table.insert(flow) {

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use hashbrown::HashMap;
 
-use super::lifecycle::flag;
+use super::lifecycle::{Stage, Transition};
 use super::resolution::waits_for_network;
 use super::{Action, Engine};
 use crate::core::flow::FlowId;
@@ -105,7 +105,12 @@ impl Engine {
             Pending::CtDeregister(id) => match result.outcome {
                 Ok(_) | Err(HwFailure::NotFound) => {
                     let Some(flow) = self.table.get_mut(id) else { return };
-                    flow.flags &= !flag::IN_HW;
+                    if flow.stage != Stage::Withdrawing {
+                        // A second answer: a back-off timer armed before the withdrawal sent
+                        // the deregister again; the first answer already moved it on.
+                        return;
+                    }
+                    flow.step(Transition::Deregistered);
                     self.stats.withdrawn += 1;
                     let reason = flow.reason;
                     if waits_for_network(reason) {

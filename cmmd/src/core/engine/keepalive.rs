@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use super::lifecycle::flag;
+use super::lifecycle::Facts;
 use super::{Action, Engine, Flow, FlowState, KeepaliveMode};
 use crate::core::flow::FlowId;
 use crate::core::flow::key::proto;
@@ -50,13 +50,13 @@ impl Engine {
             return;
         }
         let Some(flow) = self.table.get(id) else { return };
-        if flow.flags & (flag::POLLING | flag::IN_HW) != flag::IN_HW {
+        if flow.facts.has(Facts::POLLING) || !flow.stage.in_hw() {
             return;
         }
         let life = self.kernel_life(flow);
         let period = self.cfg.keepalive.interval.max(Duration::from_secs(u64::from(life / 8)));
         if let Some(flow) = self.table.get_mut(id) {
-            flow.flags |= flag::POLLING;
+            flow.facts.set(Facts::POLLING);
         }
         self.polls.due.push(Reverse((now + period, id)));
     }
@@ -92,8 +92,8 @@ impl Engine {
         now: Instant,
     ) {
         let Some(flow) = self.table.get_mut(id) else { return };
-        flow.flags &= !flag::POLLING;
-        if flow.state != FlowState::Offloaded {
+        flow.facts.clear(Facts::POLLING);
+        if flow.state() != FlowState::Offloaded {
             // Being updated or withdrawn: poll again later if it stays in the hardware.
             self.schedule_poll(id, now);
             return;
@@ -149,7 +149,7 @@ impl Engine {
     pub(super) fn set_permanent(&mut self, id: FlowId) {
         let bit = 1u32 << self.cfg.keepalive.permanent_bit;
         let Some(flow) = self.table.get_mut(id) else { return };
-        flow.flags |= flag::PERMANENT;
+        flow.facts.set(Facts::PERMANENT);
         let (key, status) = (flow.key, flow.status | bit);
         self.actions.push_back(Action::KernelStatus { key, status });
     }

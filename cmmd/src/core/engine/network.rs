@@ -48,7 +48,7 @@ impl Engine {
             let users = self.table.ids_where(|f| {
                 f.routes.contains(&raw)
                     && matches!(
-                        f.state,
+                        f.state(),
                         FlowState::Offloaded
                             | FlowState::Backoff
                             | FlowState::Programming
@@ -216,7 +216,7 @@ impl Engine {
             if self
                 .table
                 .get(id)
-                .is_some_and(|f| matches!(f.state, FlowState::Resolving | FlowState::Offloaded))
+                .is_some_and(|f| matches!(f.state(), FlowState::Resolving | FlowState::Offloaded))
             {
                 self.resolve(id, now);
             }
@@ -264,7 +264,7 @@ impl Engine {
         // Other changes lost with the events (an MTU) were replayed against a half-built
         // view; resolve every offloaded connection against the complete one. Connections
         // whose path did not change send nothing to the hardware.
-        for id in self.table.ids_where(|f| f.state == FlowState::Offloaded) {
+        for id in self.table.ids_where(|f| f.state() == FlowState::Offloaded) {
             self.resolve(id, now);
         }
         self.on_route_change(None, now);

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::hw_index::hw_key;
-use super::lifecycle::{ORIG, REPLY, flag};
+use super::lifecycle::{Facts, ORIG, REPLY, Stage, Then, Transition};
 use super::resolution::DirPath;
 use super::{Engine, Flow, FlowState, KeepaliveMode, Pending};
 use crate::core::flow::FlowId;
@@ -46,30 +46,29 @@ impl Engine {
             self.withdraw(id, Reason::Zone, now);
             return;
         }
-        let in_hw = flow.flags & flag::IN_HW != 0;
+        let in_hw = flow.stage.in_hw();
         let current = flow.hw;
         let unchanged = in_hw
             && (0..2).all(|d| match paths[d] {
                 Some(p) => self.hw_routes.get(current[d]).is_some_and(|o| o.ident == p.ident),
                 None => current[d] == 0,
             });
-        if unchanged && flow.flags & flag::DIRTY == 0 {
+        if unchanged && !flow.facts.has(Facts::DIRTY) {
             // Nothing the hardware holds would change (an adopted connection is confirmed).
             if let Some(flow) = self.table.get_mut(id) {
-                flow.flags &= !flag::ADOPTED;
-                flow.state = FlowState::Offloaded;
+                flow.step(Transition::Confirm);
                 flow.reason = Reason::None;
             }
             self.schedule_poll(id, now);
             return;
         }
         if self.window.programming >= self.cfg.programming_window {
-            let queued = flow.reason == Reason::HwBusy && flow.state == FlowState::Resolving;
+            let queued = flow.reason == Reason::HwBusy && flow.state() == FlowState::Resolving;
             if let Some(flow) = self.table.get_mut(id)
                 && !queued
             {
-                if flow.flags & flag::IN_HW == 0 {
-                    flow.state = FlowState::Resolving;
+                if !in_hw {
+                    flow.step(Transition::Wait);
                     flow.reason = Reason::HwBusy;
                 }
                 self.stats.count(Reason::HwBusy);
@@ -112,9 +111,9 @@ impl Engine {
         }
         let Some(flow) = self.table.get_mut(id) else { return };
         flow.next_hw = next;
-        flow.state = FlowState::Programming;
+        flow.step(Transition::Program);
         self.window.programming += 1;
-        flow.flags &= !(flag::ADOPTED | flag::DIRTY);
+        flow.facts.clear(Facts::DIRTY);
         let mut ready = true;
         for rid in next.into_iter().filter(|&r| r != 0) {
             if self.hw_routes.get(rid).is_some_and(|o| o.state == RouteObjState::Registering) {
@@ -140,7 +139,7 @@ impl Engine {
 
     pub(super) fn send_ct(&mut self, id: FlowId, now: Instant) {
         let Some(flow) = self.table.get(id) else { return };
-        if flow.state != FlowState::Programming {
+        if !matches!(flow.stage, Stage::Programming { .. }) {
             return;
         }
         // Every route must be registered; a failed one fails the connection.
@@ -157,11 +156,7 @@ impl Engine {
             return;
         }
         let spec = self.ct_spec(flow, flow.next_hw);
-        let op = if flow.flags & flag::IN_HW != 0 {
-            HwOp::CtUpdate(spec)
-        } else {
-            HwOp::CtRegister(spec)
-        };
+        let op = if flow.stage.in_hw() { HwOp::CtUpdate(spec) } else { HwOp::CtRegister(spec) };
         self.hw(op, Pending::Ct(id));
     }
 
@@ -175,10 +170,9 @@ impl Engine {
             self.cfg.retry_base.saturating_mul(1 << exp).min(self.cfg.retry_max)
         };
         let Some(flow) = self.table.get_mut(id) else { return };
-        if flow.flags & flag::IN_HW != 0 {
-            flow.state = FlowState::Offloaded;
-        } else {
-            flow.state = FlowState::Backoff;
+        let held = flow.stage.in_hw();
+        flow.step(Transition::Refused);
+        if !held {
             self.hw_index_remove(id);
         }
         self.arm(id, now + delay);
@@ -190,11 +184,11 @@ impl Engine {
         while self.window.programming < self.cfg.programming_window {
             let Some(id) = self.window.ready.pop_front() else { break };
             let Some(flow) = self.table.get(id) else { continue };
-            let waiting = (flow.state == FlowState::Resolving && flow.reason == Reason::HwBusy)
-                || flow.state == FlowState::Offloaded;
+            let waiting = (flow.state() == FlowState::Resolving && flow.reason == Reason::HwBusy)
+                || flow.state() == FlowState::Offloaded;
             if waiting {
                 if let Some(flow) = self.table.get_mut(id)
-                    && flow.state == FlowState::Resolving
+                    && flow.state() == FlowState::Resolving
                 {
                     flow.reason = Reason::RouteLookup;
                 }
@@ -205,21 +199,21 @@ impl Engine {
 
     pub(super) fn on_ct_done(&mut self, id: FlowId, now: Instant) {
         let now_us = self.micros(now);
-        if self.table.get(id).is_some_and(|f| f.state == FlowState::Programming) {
+        if self.table.get(id).is_some_and(|f| f.state() == FlowState::Programming) {
             self.programmed(now);
         }
-        let (old, first, flags, admitted_us) = {
+        let (old, first, then, admitted_us) = {
             let Some(flow) = self.table.get_mut(id) else { return };
+            let then = flow.stage.then();
             let old = flow.hw;
             flow.hw = flow.next_hw;
             flow.next_hw = [0; 2];
-            flow.flags |= flag::IN_HW;
-            flow.state = FlowState::Offloaded;
+            flow.step(Transition::Programmed);
             flow.reason = Reason::None;
             flow.attempts = 0;
-            let first = flow.flags & flag::COUNTED == 0;
-            flow.flags |= flag::COUNTED;
-            (old, first, flow.flags, flow.admitted_us)
+            let first = !flow.facts.has(Facts::COUNTED);
+            flow.facts.set(Facts::COUNTED);
+            (old, first, then, flow.admitted_us)
         };
         for rid in old.into_iter().filter(|&r| r != 0) {
             self.release_route(rid);
@@ -232,35 +226,32 @@ impl Engine {
             }
         }
         self.schedule_poll(id, now);
-        if flags & flag::WITHDRAW != 0 {
-            if let Some(flow) = self.table.get_mut(id) {
-                flow.flags &= !(flag::WITHDRAW | flag::REPROGRAM);
-                let reason = flow.reason;
-                self.withdraw(
-                    id,
-                    if reason == Reason::None { Reason::Destroyed } else { reason },
-                    now,
-                );
+        match then {
+            Then::Withdraw => {
+                if let Some(flow) = self.table.get(id) {
+                    let reason = flow.reason;
+                    self.withdraw(
+                        id,
+                        if reason == Reason::None { Reason::Destroyed } else { reason },
+                        now,
+                    );
+                }
             }
-        } else if flags & flag::REPROGRAM != 0 {
-            if let Some(flow) = self.table.get_mut(id) {
-                flow.flags &= !flag::REPROGRAM;
-            }
-            self.resolve(id, now);
+            Then::Resolve => self.resolve(id, now),
+            Then::Settle => {}
         }
     }
 
     pub(super) fn on_ct_failed(&mut self, id: FlowId, failure: &HwFailure, now: Instant) {
-        if self.table.get(id).is_none_or(|f| f.state != FlowState::Programming) {
+        if self.table.get(id).is_none_or(|f| f.state() != FlowState::Programming) {
             return;
         }
         self.programmed(now);
         let Some(flow) = self.table.get_mut(id) else { return };
         let next = std::mem::take(&mut flow.next_hw);
-        let flags = flow.flags;
-        flow.flags &= !(flag::WITHDRAW | flag::REPROGRAM);
+        let (held, then) = (flow.stage.in_hw(), flow.stage.then());
         if *failure == HwFailure::Timeout
-            && flags & flag::IN_HW == 0
+            && !held
             && let Some(flow) = self.table.get(id)
         {
             // The registration may have happened: undo it (cdx answers "not found" if it did
@@ -272,13 +263,9 @@ impl Engine {
             self.release_route(rid);
         }
         let reason = if *failure == HwFailure::Full { Reason::HwFull } else { Reason::HwError };
-        if flags & flag::WITHDRAW != 0 {
+        if then == Then::Withdraw {
             if let Some(flow) = self.table.get_mut(id) {
-                flow.state = if flags & flag::IN_HW != 0 {
-                    FlowState::Offloaded
-                } else {
-                    FlowState::Backoff
-                };
+                flow.step(Transition::Refused);
                 let reason = flow.reason;
                 self.withdraw(id, reason, now);
             }

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use super::lifecycle::{ORIG, REPLY, flag};
+use super::lifecycle::{Facts, ORIG, REPLY, Transition};
 use super::resync::DumpKind;
 use super::{Engine, Pending};
 use crate::core::flow::FlowId;
@@ -113,7 +113,8 @@ impl Engine {
         self.hw_index_insert(id);
         if let Some(flow) = self.table.get_mut(id) {
             flow.hw = held;
-            flow.flags |= flag::IN_HW | flag::ADOPTED | flag::COUNTED;
+            flow.step(Transition::Adopt);
+            flow.facts.set(Facts::COUNTED);
         }
         self.stats.adopted += 1;
     }

@@ -15,8 +15,8 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::lifecycle::{CLIENT, NO_ROUTE, SERVER, flag};
-use super::{Action, Engine, Flow, FlowState};
+use super::lifecycle::{CLIENT, NO_ROUTE, SERVER, Stage, Then, Transition};
+use super::{Action, Engine, Flow};
 use crate::core::flow::FlowId;
 use crate::core::hw::RouteIdentity;
 use crate::core::net::{IfName, Link, Mac, Neighbour};
@@ -53,12 +53,12 @@ enum PathError {
 impl Engine {
     pub(super) fn resolve(&mut self, id: FlowId, now: Instant) {
         let Some(flow) = self.table.get_mut(id) else { return };
-        match flow.state {
-            FlowState::Programming => {
-                flow.flags |= flag::REPROGRAM;
+        match flow.stage {
+            Stage::Programming { .. } => {
+                flow.step(Transition::Defer(Then::Resolve));
                 return;
             }
-            FlowState::Withdrawing => return,
+            Stage::Withdrawing => return,
             _ => {}
         }
         let dsts = [flow.reply.src, flow.key.orig.src];
@@ -79,11 +79,11 @@ impl Engine {
             let r = RouteRef::from_raw(flow.routes[side]);
             if self.routes.state(r) == RouteState::Pending {
                 self.routes.wait(r, id);
-                let in_hw = flow.flags & flag::IN_HW != 0;
+                let in_hw = flow.stage.in_hw();
                 if let Some(flow) = self.table.get_mut(id)
                     && !in_hw
                 {
-                    flow.state = FlowState::Resolving;
+                    flow.step(Transition::Wait);
                     flow.reason = Reason::RouteLookup;
                 }
                 return;
@@ -93,13 +93,13 @@ impl Engine {
             Ok(paths) => self.program(id, paths, now),
             Err(PathError::Wait(reason)) => {
                 let Some(flow) = self.table.get_mut(id) else { return };
-                if flow.flags & flag::IN_HW == 0 {
+                if !flow.stage.in_hw() {
                     self.stats.count(reason);
                     self.wait_for_network(id, reason, now);
-                } else if flow.flags & flag::ADOPTED != 0 {
+                } else if flow.stage.adopted() {
                     // An adopted connection whose neighbour is not known yet: keep the
                     // hardware's routes and confirm later.
-                    flow.state = FlowState::Offloaded;
+                    flow.step(Transition::KeepAdopted);
                     flow.reason = Reason::None;
                     self.waiting.ids.push(id);
                 }
@@ -116,7 +116,7 @@ impl Engine {
     pub(super) fn wait_for_network(&mut self, id: FlowId, reason: Reason, now: Instant) {
         self.release_hardware(id);
         let Some(flow) = self.table.get_mut(id) else { return };
-        flow.state = FlowState::Resolving;
+        flow.step(Transition::Wait);
         flow.reason = reason;
         self.waiting.ids.push(id);
         if self.waiting.backstop.is_none() {

@@ -101,7 +101,7 @@ impl Engine {
                     ms = took.as_millis() as u64,
                     "initial conntrack dump done"
                 );
-                for id in self.table.ids_where(|f| f.state == FlowState::Resolving) {
+                for id in self.table.ids_where(|f| f.state() == FlowState::Resolving) {
                     self.resolve(id, now);
                 }
             }

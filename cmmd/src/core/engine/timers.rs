@@ -12,7 +12,7 @@ use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use super::commands::Pending;
-use super::lifecycle::flag;
+use super::lifecycle::{Facts, Stage, Transition};
 use super::reconcile::Phase;
 use super::resync::DumpKind;
 use super::{Engine, FlowState};
@@ -47,19 +47,19 @@ impl Engine {
             if flow.epoch != epoch {
                 continue;
             }
-            match flow.state {
-                FlowState::Backoff => {
+            match flow.stage {
+                Stage::Backoff => {
                     if let Some(flow) = self.table.get_mut(id) {
-                        flow.state = FlowState::Resolving;
+                        flow.step(Transition::Retry);
                     }
                     self.resolve(id, now);
                 }
-                FlowState::Offloaded => self.resolve(id, now),
-                FlowState::Withdrawing => {
+                Stage::Offloaded { .. } => self.resolve(id, now),
+                Stage::Withdrawing => {
                     let spec = self.ct_spec(flow, flow.hw);
                     self.hw(HwOp::CtDeregister(spec), Pending::CtDeregister(id));
                 }
-                FlowState::Resolving | FlowState::Programming => {}
+                Stage::Resolving { .. } | Stage::Programming { .. } => {}
             }
         }
         let mut i = 0;
@@ -80,13 +80,13 @@ impl Engine {
                 self.polls.stale = self.polls.stale.saturating_sub(1);
                 continue;
             };
-            if flow.state == FlowState::Offloaded {
+            if flow.state() == FlowState::Offloaded {
                 // POLLING stays set until the answer arrives.
                 self.stats.keepalive_polls += 1;
                 let spec = self.ct_spec(flow, flow.hw);
                 self.hw(HwOp::CtRemaining(spec), Pending::Poll(id));
             } else if let Some(flow) = self.table.get_mut(id) {
-                flow.flags &= !flag::POLLING;
+                flow.facts.clear(Facts::POLLING);
                 self.schedule_poll(id, now);
             }
         }

@@ -12,7 +12,7 @@
 use std::cmp::Reverse;
 use std::time::Instant;
 
-use super::lifecycle::{NO_ROUTE, flag};
+use super::lifecycle::{Facts, NO_ROUTE, Stage, Then, Transition};
 use super::resolution::waits_for_network;
 use super::{Action, Engine, FlowState, OnRemoved, Pending};
 use crate::core::flow::FlowId;
@@ -23,14 +23,14 @@ use crate::core::stats::Reason;
 impl Engine {
     pub(super) fn withdraw(&mut self, id: FlowId, reason: Reason, now: Instant) {
         let Some(flow) = self.table.get_mut(id) else { return };
-        if reason != Reason::None || flow.state != FlowState::Offloaded {
+        if reason != Reason::None || flow.state() != FlowState::Offloaded {
             flow.reason = reason;
         }
-        match flow.state {
-            FlowState::Programming => flow.flags |= flag::WITHDRAW,
-            FlowState::Withdrawing => {}
-            _ if flow.flags & flag::IN_HW != 0 => {
-                flow.state = FlowState::Withdrawing;
+        match flow.stage {
+            Stage::Programming { .. } => flow.step(Transition::Defer(Then::Withdraw)),
+            Stage::Withdrawing => {}
+            stage if stage.in_hw() => {
+                flow.step(Transition::Withdraw);
                 if let Some(flow) = self.table.get(id) {
                     let spec = self.ct_spec(flow, flow.hw);
                     self.hw(HwOp::CtDeregister(spec), Pending::CtDeregister(id));
@@ -56,8 +56,8 @@ impl Engine {
         let route_ids = flow.hw.into_iter().chain(flow.next_hw);
         let route_ids: Vec<u16> = route_ids.filter(|&r| r != 0).collect();
         (flow.hw, flow.next_hw) = ([0; 2], [0; 2]);
-        let permanent = flow.flags & flag::PERMANENT != 0 && flow.reason != Reason::Destroyed;
-        flow.flags &= !flag::PERMANENT;
+        let permanent = flow.facts.has(Facts::PERMANENT) && flow.reason != Reason::Destroyed;
+        flow.facts.clear(Facts::PERMANENT);
         let (key, status) = (flow.key, flow.status);
         for rid in route_ids {
             self.release_route(rid);
@@ -71,7 +71,7 @@ impl Engine {
     pub(super) fn remove_flow(&mut self, id: FlowId, now: Instant) {
         self.release_hardware(id);
         let Some(flow) = self.table.remove(id) else { return };
-        if flow.flags & flag::POLLING != 0 {
+        if flow.facts.has(Facts::POLLING) {
             // Its poll may be due in hours (an eighth of the kernel's TCP timeout).
             self.polls.stale += 1;
             if self.polls.stale > 1024 && self.polls.stale * 2 > self.polls.due.len() {
@@ -102,11 +102,11 @@ impl Engine {
     pub(super) fn hw_removed(&mut self, id: FlowId, now: Instant) {
         let on_removed = self.cfg.keepalive.on_removed;
         let Some(flow) = self.table.get_mut(id) else { return };
-        if flow.flags & flag::IN_HW == 0 {
+        if !flow.stage.in_hw() {
             self.stats.hw_removed_unknown += 1;
             return;
         }
-        flow.flags &= !flag::IN_HW;
+        // The hardware let go by itself: the connection leaves the table from where it is.
         flow.reason = Reason::HwRemoved;
         let (key, ct_id) = (flow.key, flow.ct_id);
         self.stats.count(Reason::HwRemoved);
