@@ -7,58 +7,25 @@
 
 use std::net::IpAddr;
 
+use conntrack::{Status, TcpState};
+
 use crate::core::flow::{Family, FlowKey, Tuple, key::proto};
 use crate::core::stats::Reason;
 
-/// Conntrack status bits the engine reads (kernel `enum ip_conntrack_status`).
-pub mod status {
-    /// IPS_SEEN_REPLY.
-    pub const SEEN_REPLY: u32 = 1 << 1;
-    /// IPS_ASSURED.
-    pub const ASSURED: u32 = 1 << 2;
-    /// IPS_CONFIRMED.
-    pub const CONFIRMED: u32 = 1 << 3;
-    /// IPS_SEQ_ADJUST.
-    pub const SEQ_ADJUST: u32 = 1 << 6;
-    /// IPS_HELPER.
-    pub const HELPER: u32 = 1 << 13;
-}
-
-/// Kernel TCP conntrack state numbers (`enum tcp_conntrack`).
-pub mod tcp_state {
-    /// TCP_CONNTRACK_ESTABLISHED.
-    pub const ESTABLISHED: u8 = 3;
-
-    /// Upper-case state name as `conntrack -L` prints it.
-    pub fn name(state: u8) -> &'static str {
-        match state {
-            0 => "NONE",
-            1 => "SYN_SENT",
-            2 => "SYN_RECV",
-            3 => "ESTABLISHED",
-            4 => "FIN_WAIT",
-            5 => "CLOSE_WAIT",
-            6 => "LAST_ACK",
-            7 => "TIME_WAIT",
-            8 => "CLOSE",
-            9 => "SYN_SENT2",
-            _ => "UNKNOWN",
-        }
-    }
-}
-
 /// What the engine knows about one kernel conntrack, translated from the ctnetlink message at
-/// the edge of the daemon.
+/// the edge of the daemon. The kernel's values keep the `conntrack` crate's types (status
+/// bits, TCP state) all the way to the decision; the protocol is the kernel's number, named
+/// in [`crate::core::flow::key::proto`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CtInfo {
     /// Zone, protocol and original tuple.
     pub key: FlowKey,
     /// Reply tuple (NAT shows here).
     pub reply: Tuple,
-    /// `IPS_*` status bits.
-    pub status: u32,
+    /// `IPS_*` status bits, unknown ones kept.
+    pub status: Status,
     /// TCP state, for TCP.
-    pub tcp_state: Option<u8>,
+    pub tcp_state: Option<TcpState>,
     /// Conntrack mark.
     pub mark: u32,
     /// Conntrack id (0 when the kernel did not send one).
@@ -191,15 +158,16 @@ impl Policy {
             proto::TCP if !self.tcp => return Verdict::Refused(Reason::Disabled),
             proto::UDP if !self.udp => return Verdict::Refused(Reason::Disabled),
             proto::TCP => {
-                if ct.tcp_state != Some(tcp_state::ESTABLISHED) {
+                if ct.tcp_state != Some(TcpState::Established) {
                     return Verdict::NotYet;
                 }
                 Dirs::Both
             }
             proto::UDP => {
-                if ct.status & status::ASSURED != 0 {
+                if ct.status.contains(Status::ASSURED) {
                     Dirs::Both
-                } else if self.udp_mode == UdpMode::Confirmed && ct.status & status::CONFIRMED != 0
+                } else if self.udp_mode == UdpMode::Confirmed
+                    && ct.status.contains(Status::CONFIRMED)
                 {
                     Dirs::OrigOnly
                 } else {
@@ -225,8 +193,8 @@ impl Policy {
         if is_multicast_or_broadcast(&o.dst) || is_multicast_or_broadcast(&r.src) {
             return Verdict::Refused(Reason::Multicast);
         }
-        let helper = ct.helper || ct.status & status::HELPER != 0;
-        let seq_adjust = ct.seq_adjust || ct.status & status::SEQ_ADJUST != 0;
+        let helper = ct.helper || ct.status.contains(Status::HELPER);
+        let seq_adjust = ct.seq_adjust || ct.status.contains(Status::SEQ_ADJUST);
         if self.exclude_helpers && (helper || seq_adjust) {
             return Verdict::Refused(Reason::Helper);
         }
@@ -251,8 +219,8 @@ pub(crate) mod tests {
         CtInfo {
             key: FlowKey { zone: 0, proto, orig },
             reply: orig.inverse(),
-            status: status::CONFIRMED | status::SEEN_REPLY | status::ASSURED,
-            tcp_state: (proto == proto::TCP).then_some(tcp_state::ESTABLISHED),
+            status: Status::CONFIRMED | Status::SEEN_REPLY | Status::ASSURED,
+            tcp_state: (proto == proto::TCP).then_some(TcpState::Established),
             mark: 0,
             id: 1,
             timeout: Some(432_000),
@@ -273,7 +241,7 @@ pub(crate) mod tests {
     #[test]
     fn tcp_before_established_is_not_yet() {
         let mut c = established();
-        c.tcp_state = Some(1);
+        c.tcp_state = Some(TcpState::SynSent);
         assert_eq!(Policy::default().classify(&c), Verdict::NotYet);
         c.tcp_state = None;
         assert_eq!(Policy::default().classify(&c), Verdict::NotYet);
@@ -282,12 +250,12 @@ pub(crate) mod tests {
     #[test]
     fn udp_waits_for_assured_unless_confirmed_mode() {
         let mut c = ct(proto::UDP, "10.1.0.2", 5000, "10.2.0.2", 53);
-        c.status = status::CONFIRMED;
+        c.status = Status::CONFIRMED;
         let mut p = Policy::default();
         assert_eq!(p.classify(&c), Verdict::NotYet);
         p.udp_mode = UdpMode::Confirmed;
         assert_eq!(p.classify(&c), Verdict::Candidate(Dirs::OrigOnly));
-        c.status |= status::ASSURED;
+        c.status |= Status::ASSURED;
         assert_eq!(p.classify(&c), Verdict::Candidate(Dirs::Both));
     }
 

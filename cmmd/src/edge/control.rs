@@ -13,12 +13,12 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use cli::{Command, ConnectionFilter, DebugCategory, Session, TimeoutClass};
+use conntrack::{Status, TcpState};
 
 use crate::core::engine::{Engine, Flow, FlowState};
 use crate::core::flow::key::{Family, proto_name};
 use crate::core::hw::{HwFailure, HwOp, HwReply, HwTimeouts, WalkedCt, WalkedRoute};
 use crate::core::net::{IfName, nud};
-use crate::core::policy::{status, tcp_state};
 use crate::core::route::RouteState;
 use crate::core::stats::Reason;
 use crate::edge::telemetry::{DebugLevels, Telemetry};
@@ -314,9 +314,10 @@ fn matches(f: &ConnectionFilter, flow: &Flow) -> bool {
         return false;
     }
     if let Some(state) = f.state {
-        let want = state.as_str().to_ascii_uppercase();
+        let want = tcp_state_of_word(state.as_str());
         if key.proto != crate::core::flow::key::proto::TCP
-            || tcp_state::name(flow.tcp_state()) != want
+            || want.is_none()
+            || flow.tcp_state() != want
         {
             return false;
         }
@@ -336,6 +337,33 @@ fn matches(f: &ConnectionFilter, flow: &Flow) -> bool {
         return (f.offloaded && off) || (f.pending && pend) || (f.refused && refused);
     }
     true
+}
+
+/// The kernel's TCP states as `conntrack -L` names them: `show connections` prints these
+/// names, and its `state` filter takes them in lower case. The one table of TCP state words.
+const TCP_STATE_NAMES: [(TcpState, &str); 10] = [
+    (TcpState::None, "NONE"),
+    (TcpState::SynSent, "SYN_SENT"),
+    (TcpState::SynRecv, "SYN_RECV"),
+    (TcpState::Established, "ESTABLISHED"),
+    (TcpState::FinWait, "FIN_WAIT"),
+    (TcpState::CloseWait, "CLOSE_WAIT"),
+    (TcpState::LastAck, "LAST_ACK"),
+    (TcpState::TimeWait, "TIME_WAIT"),
+    (TcpState::Close, "CLOSE"),
+    (TcpState::SynSent2, "SYN_SENT2"),
+];
+
+/// The name `conntrack -L` prints for a state (`NONE` when none was reported, `UNKNOWN` for
+/// a state this table does not name).
+pub fn tcp_state_name(state: Option<TcpState>) -> &'static str {
+    let state = state.unwrap_or(TcpState::None);
+    TCP_STATE_NAMES.iter().find(|(s, _)| *s == state).map_or("UNKNOWN", |(_, name)| name)
+}
+
+/// The state a word of the `state` filter names (any case), if any.
+pub fn tcp_state_of_word(word: &str) -> Option<TcpState> {
+    TCP_STATE_NAMES.iter().find(|(_, name)| name.eq_ignore_ascii_case(word)).map(|(s, _)| *s)
 }
 
 fn tuple(out: &mut String, src: &IpAddr, dst: &IpAddr, sport: u16, dport: u16, ports: bool) {
@@ -358,15 +386,15 @@ pub fn connection_line(out: &mut String, flow: &Flow, now_s: u32) {
     let _ = write!(out, "{l3:<8} {l3num} {:<8} {} {timeout} ", proto_name(key.proto), key.proto);
     let is_tcp = key.proto == crate::core::flow::key::proto::TCP;
     if is_tcp {
-        let _ = write!(out, "{} ", tcp_state::name(flow.tcp_state()));
+        let _ = write!(out, "{} ", tcp_state_name(flow.tcp_state()));
     }
     let ports = is_tcp || key.proto == crate::core::flow::key::proto::UDP;
     tuple(out, &key.orig.src, &key.orig.dst, key.orig.src_port, key.orig.dst_port, ports);
-    if flow.status() & status::SEEN_REPLY == 0 {
+    if !flow.status().contains(Status::SEEN_REPLY) {
         out.push_str("[UNREPLIED] ");
     }
     tuple(out, &reply.src, &reply.dst, reply.src_port, reply.dst_port, ports);
-    if flow.status() & status::ASSURED != 0 {
+    if flow.status().contains(Status::ASSURED) {
         out.push_str("[ASSURED] ");
     }
     let _ = write!(out, "mark={} zone={} id={}", flow.mark(), key.zone, flow.ct_id());
@@ -537,4 +565,20 @@ pub fn render_walk(query: Query, result: Result<HwReply, HwFailure>, out: &mut S
         }
     }
     out.reply_done();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_word_of_the_grammar_names_a_kernel_state() {
+        for word in cli::TcpState::KEYWORDS {
+            let state = tcp_state_of_word(word);
+            assert!(state.is_some(), "{word}");
+            assert_eq!(tcp_state_name(state), word.to_ascii_uppercase());
+        }
+        assert_eq!(tcp_state_name(Some(TcpState::Other(42))), "UNKNOWN");
+        assert_eq!(tcp_state_name(None), "NONE");
+    }
 }

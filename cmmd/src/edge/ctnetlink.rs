@@ -12,7 +12,8 @@ use std::io;
 use std::time::Instant;
 
 use conntrack::{
-    Conntrack, CtSocket, Datagram, Delivery, EventKind, Message, RecvBatch, RecvError, request,
+    Conntrack, CtSocket, Datagram, Delivery, EventKind, Message, RecvBatch, RecvError, Status,
+    request,
 };
 
 use crate::core::engine::{CtEventKind, Engine};
@@ -42,8 +43,8 @@ pub(crate) fn ct_info(ct: &Conntrack) -> CtInfo {
     CtInfo {
         key: FlowKey { zone: ct.zone, proto: ct.orig.proto, orig: tuple(&ct.orig) },
         reply: tuple(&ct.reply),
-        status: ct.status.bits(),
-        tcp_state: ct.tcp.map(|t| u8::from(t.state)),
+        status: ct.status,
+        tcp_state: ct.tcp.map(|t| t.state),
         mark: ct.mark.unwrap_or(0),
         id: ct.id.unwrap_or(0),
         timeout: ct.timeout,
@@ -281,13 +282,10 @@ impl CtIo {
     }
 
     /// Set a kernel conntrack's status bits.
-    pub(crate) fn set_status(&mut self, key: &FlowKey, status: u32) {
+    pub(crate) fn set_status(&mut self, key: &FlowKey, status: Status) {
         self.tx.clear();
         let seq = self.requests.next_seq();
-        let change = request::Update {
-            status: Some(conntrack::Status::from_bits_retain(status)),
-            ..request::Update::default()
-        };
+        let change = request::Update { status: Some(status), ..request::Update::default() };
         request::update(&mut self.tx, &kernel_tuple(key), key.zone, change, seq, false);
         self.send_request();
     }
@@ -339,7 +337,7 @@ mod tests {
         assert_eq!(info.key.proto, 6);
         assert_eq!(info.key.orig.src, ct.orig.src);
         assert_eq!(info.reply.src_port, ct.reply.src_port);
-        assert_eq!(info.tcp_state, Some(crate::core::policy::tcp_state::ESTABLISHED));
-        assert_ne!(info.status & crate::core::policy::status::ASSURED, 0);
+        assert_eq!(info.tcp_state, Some(conntrack::TcpState::Established));
+        assert_ne!(info.status & Status::ASSURED, Status::empty());
     }
 }

@@ -108,7 +108,7 @@ impl Engine {
         flow.generation = generation;
         flow.status = ct.status;
         if let Some(state) = ct.tcp_state {
-            flow.tcp_state = state;
+            flow.tcp_state = Some(state);
         }
         if let Some(t) = ct.timeout {
             flow.kernel_expires = now_s.saturating_add(t);
@@ -165,7 +165,7 @@ impl Engine {
             next_hw: [0; 2],
             stage: Stage::ADMITTED,
             reason: Reason::RouteLookup,
-            tcp_state: ct.tcp_state.unwrap_or(0),
+            tcp_state: ct.tcp_state,
             dirs,
             facts: Facts::default(),
             attempts: 0,

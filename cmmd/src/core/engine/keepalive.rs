@@ -13,12 +13,14 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
+use conntrack::Status;
+
 use super::lifecycle::Facts;
 use super::{Action, Engine, Flow, FlowState, KeepaliveMode};
 use crate::core::flow::FlowId;
 use crate::core::flow::key::proto;
 use crate::core::hw::{HwFailure, HwReply};
-use crate::core::policy::{Dirs, status};
+use crate::core::policy::Dirs;
 
 /// The activity polls and the refresh rate limit.
 pub(super) struct Polls {
@@ -66,7 +68,7 @@ impl Engine {
         let k = self.cfg.kernel_timeouts;
         let life = match flow.key.proto {
             proto::TCP => k.tcp_established,
-            _ if flow.status & status::ASSURED != 0 => k.udp_stream,
+            _ if flow.status.contains(Status::ASSURED) => k.udp_stream,
             _ => k.udp,
         };
         match self.cfg.keepalive.margin {
@@ -147,10 +149,15 @@ impl Engine {
     }
 
     pub(super) fn set_permanent(&mut self, id: FlowId) {
-        let bit = 1u32 << self.cfg.keepalive.permanent_bit;
+        let permanent = self.permanent_bit();
         let Some(flow) = self.table.get_mut(id) else { return };
         flow.facts.set(Facts::PERMANENT);
-        let (key, status) = (flow.key, flow.status | bit);
+        let (key, status) = (flow.key, flow.status | permanent);
         self.actions.push_back(Action::KernelStatus { key, status });
+    }
+
+    /// IPS_PERMANENT as this kernel numbers it (`keepalive.permanent_bit`).
+    pub(super) fn permanent_bit(&self) -> Status {
+        Status::from_bits_retain(1u32 << self.cfg.keepalive.permanent_bit)
     }
 }

@@ -26,6 +26,8 @@
 //! Every connection that is not offloaded carries a [`Reason`]. The struct is compact on
 //! purpose: one exists per tracked connection (up to `CMM_MAX_CONNECTIONS`).
 
+use conntrack::{Status, TcpState};
+
 use crate::core::flow::{FlowKey, Keyed, Tuple};
 use crate::core::policy::Dirs;
 use crate::core::stats::Reason;
@@ -260,7 +262,7 @@ pub struct Flow {
     pub(crate) key: FlowKey,
     pub(crate) reply: Tuple,
     pub(crate) ct_id: u32,
-    pub(crate) status: u32,
+    pub(crate) status: Status,
     pub(crate) mark: u32,
     /// Engine seconds at which the kernel conntrack expires (estimate).
     pub(crate) kernel_expires: u32,
@@ -282,7 +284,7 @@ pub struct Flow {
     /// Where it is in its offload life (the only field a transition changes).
     pub(crate) stage: Stage,
     pub(crate) reason: Reason,
-    pub(crate) tcp_state: u8,
+    pub(crate) tcp_state: Option<TcpState>,
     pub(crate) dirs: Dirs,
     pub(crate) facts: Facts,
     pub(crate) attempts: u8,
@@ -308,15 +310,15 @@ impl Flow {
         self.ct_id
     }
     /// Conntrack status bits.
-    pub fn status(&self) -> u32 {
+    pub fn status(&self) -> Status {
         self.status
     }
     /// Conntrack mark.
     pub fn mark(&self) -> u32 {
         self.mark
     }
-    /// TCP state number (0 for UDP).
-    pub fn tcp_state(&self) -> u8 {
+    /// TCP state (`None` for other protocols).
+    pub fn tcp_state(&self) -> Option<TcpState> {
         self.tcp_state
     }
     /// Offload state.

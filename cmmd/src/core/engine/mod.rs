@@ -32,6 +32,7 @@ mod withdrawal;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use conntrack::Status;
 use hashbrown::HashMap;
 
 use self::admission::RetryQueue;
@@ -91,7 +92,7 @@ pub enum Action {
         /// Which conntrack.
         key: FlowKey,
         /// Complete new status value.
-        status: u32,
+        status: Status,
     },
     /// Delete the kernel conntrack.
     KernelDelete {

@@ -70,7 +70,7 @@ impl Engine {
                 key: flow.key,
                 reply: flow.reply,
                 status: flow.status,
-                tcp_state: (flow.key.proto == proto::TCP).then_some(flow.tcp_state),
+                tcp_state: flow.tcp_state.filter(|_| flow.key.proto == proto::TCP),
                 mark: flow.mark,
                 id: flow.ct_id,
                 timeout: None,

@@ -63,8 +63,8 @@ impl Engine {
             self.release_route(rid);
         }
         if permanent {
-            let bit = 1u32 << self.cfg.keepalive.permanent_bit;
-            self.actions.push_back(Action::KernelStatus { key, status: status & !bit });
+            let status = status.difference(self.permanent_bit());
+            self.actions.push_back(Action::KernelStatus { key, status });
         }
     }
 

@@ -7,7 +7,7 @@ fn leaving_established_withdraws() {
     let mut w = World::new(EngineConfig::default());
     let mut ct = forwarded();
     w.event(CtEventKind::Update, ct);
-    ct.tcp_state = Some(4); // FIN_WAIT
+    ct.tcp_state = Some(TcpState::FinWait);
     w.event(CtEventKind::Update, ct);
     w.assert_no_leaks();
     assert_eq!(count(&w, Reason::NotEstablished), 1);
@@ -18,7 +18,7 @@ fn leaving_established_withdraws() {
 fn connections_are_not_programmed_before_established() {
     let mut w = World::new(EngineConfig::default());
     let mut ct = forwarded();
-    ct.tcp_state = Some(tcp_state::ESTABLISHED - 2);
+    ct.tcp_state = Some(TcpState::SynSent);
     w.event(CtEventKind::New, ct);
     assert!(w.engine.is_empty());
     assert!(w.cdx.cts.is_empty());
@@ -86,11 +86,11 @@ fn udp_confirmed_mode_offloads_the_originator_first() {
     cfg.policy.udp_mode = UdpMode::Confirmed;
     let mut w = World::new(cfg);
     let mut ct = mk_ct(proto::UDP, "10.1.0.2", 5000, "10.2.0.2", 5001);
-    ct.status = status::CONFIRMED;
+    ct.status = Status::CONFIRMED;
     w.event(CtEventKind::New, ct);
     let hw = w.cdx.cts[&(proto::UDP, ct.key.orig)];
     assert!(hw.route_orig != 0 && hw.route_reply == 0);
-    ct.status |= status::SEEN_REPLY | status::ASSURED;
+    ct.status |= Status::SEEN_REPLY | Status::ASSURED;
     w.event(CtEventKind::Update, ct);
     let hw = w.cdx.cts[&(proto::UDP, ct.key.orig)];
     assert!(hw.route_orig != 0 && hw.route_reply != 0, "both directions once assured");
