@@ -260,7 +260,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
             let verb = w.next().unwrap_or_default();
             let mut socket = None;
             let mut ports = Vec::new();
-            let mut capacity = 32_768;
+            let mut capacity = config::defaults::SIM_CAPACITY.get() as usize;
             let mut words = Vec::new();
             while let Some(word) = w.next() {
                 match word.as_str() {

@@ -61,9 +61,15 @@ pub struct HwTimeouts {
     pub other: u32,
 }
 
-impl Default for HwTimeouts {
-    fn default() -> Self {
-        HwTimeouts { tcp: 432_000, udp: 180, udp_unidir: 30, other: 600 }
+impl From<&config::Timeouts> for HwTimeouts {
+    /// The `[timeouts]` table.
+    fn from(t: &config::Timeouts) -> Self {
+        HwTimeouts {
+            tcp: t.tcp.get(),
+            udp: t.udp.get(),
+            udp_unidir: t.udp_unidirectional.get(),
+            other: t.other.get(),
+        }
     }
 }
 

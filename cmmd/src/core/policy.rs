@@ -58,17 +58,7 @@ pub enum Verdict {
     Refused(Reason),
 }
 
-/// How UDP flows become candidates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UdpMode {
-    /// Both directions once the kernel marks the flow ASSURED.
-    Assured,
-    /// Vendor behaviour: the originator direction as soon as the flow is confirmed, both once
-    /// ASSURED.
-    Confirmed,
-}
-
-pub use config::{Cidr, ExcludeRule as Rule};
+pub use config::{Cidr, ExcludeRule as Rule, UdpPolicy};
 
 fn opt_eq<T: PartialEq>(want: &Option<T>, have: T) -> bool {
     want.as_ref().is_none_or(|w| *w == have)
@@ -112,8 +102,9 @@ pub struct Policy {
     pub ipv4: bool,
     /// Offload IPv6.
     pub ipv6: bool,
-    /// UDP candidate rule.
-    pub udp_mode: UdpMode,
+    /// UDP candidate rule: both directions once ASSURED, or (the vendor's) the originator
+    /// direction as soon as the flow is confirmed, both once ASSURED.
+    pub udp_policy: UdpPolicy,
     /// Exclude connections with a helper or sequence adjustment.
     pub exclude_helpers: bool,
     /// Zones to offload; empty means all.
@@ -122,18 +113,26 @@ pub struct Policy {
     pub rules: Vec<Rule>,
 }
 
-impl Default for Policy {
-    fn default() -> Self {
+impl Policy {
+    /// The rules of the `[offload]` table (its deny rules and those of the fastforward file).
+    pub fn new(o: &config::OffloadConfig) -> Policy {
         Policy {
-            tcp: true,
-            udp: true,
-            ipv4: true,
-            ipv6: true,
-            udp_mode: UdpMode::Assured,
-            exclude_helpers: true,
-            zones: Vec::new(),
-            rules: config::defaults::exclude_rules(),
+            tcp: o.offloads(config::L4Protocol::Tcp),
+            udp: o.offloads(config::L4Protocol::Udp),
+            ipv4: o.ipv4,
+            ipv6: o.ipv6,
+            udp_policy: o.udp_policy,
+            exclude_helpers: o.exclude_helpers,
+            zones: o.zones.clone(),
+            rules: o.deny_rules().cloned().collect(),
         }
+    }
+}
+
+impl Default for Policy {
+    /// The rules of a default `[offload]` table.
+    fn default() -> Self {
+        Policy::new(&config::OffloadConfig::default())
     }
 }
 
@@ -166,7 +165,7 @@ impl Policy {
             proto::UDP => {
                 if ct.status.contains(Status::ASSURED) {
                     Dirs::Both
-                } else if self.udp_mode == UdpMode::Confirmed
+                } else if self.udp_policy == UdpPolicy::Confirmed
                     && ct.status.contains(Status::CONFIRMED)
                 {
                     Dirs::OrigOnly
@@ -253,7 +252,7 @@ pub(crate) mod tests {
         c.status = Status::CONFIRMED;
         let mut p = Policy::default();
         assert_eq!(p.classify(&c), Verdict::NotYet);
-        p.udp_mode = UdpMode::Confirmed;
+        p.udp_policy = UdpPolicy::Confirmed;
         assert_eq!(p.classify(&c), Verdict::Candidate(Dirs::OrigOnly));
         c.status |= Status::ASSURED;
         assert_eq!(p.classify(&c), Verdict::Candidate(Dirs::Both));

@@ -26,9 +26,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::core::engine::{Action, Engine};
-use crate::core::hw::{HwEvent, HwFailure, HwResult};
+use crate::core::engine::{Action, Engine, EngineConfig};
+use crate::core::hw::{HwEvent, HwFailure, HwResult, HwTimeouts};
 use crate::core::net::{IfName, NetView};
+use crate::core::policy::Policy;
 use crate::edge::backend::{Backend, BackendError};
 use crate::edge::cli_server::CliServer;
 use crate::edge::control::{self, ConnectionsJob, Ctx, Next, Query, SimControl};
@@ -318,7 +319,7 @@ impl Daemon {
             None => None,
         };
         let now = Instant::now();
-        let mut engine = Engine::new(setup::engine_config(cfg, setup::kernel_timeouts()), net, now);
+        let mut engine = Engine::new(EngineConfig::new(cfg, setup::kernel_timeouts()), net, now);
         engine.start(now);
         let config_text = loaded.render_effective();
         Ok(Daemon {
@@ -539,11 +540,12 @@ impl Daemon {
             }
         }
         let cfg = &new.config;
-        self.engine.set_policy(setup::policy(cfg), now);
-        if setup::hw_timeouts(cfg) != self.engine.config().hw_timeouts {
-            self.engine.set_hw_timeouts(setup::hw_timeouts(cfg));
+        self.engine.set_policy(Policy::new(&cfg.offload), now);
+        let hw_timeouts = HwTimeouts::from(&cfg.timeouts);
+        if hw_timeouts != self.engine.config().hw_timeouts {
+            self.engine.set_hw_timeouts(hw_timeouts);
         }
-        self.engine.set_keepalive(setup::keepalive(cfg));
+        self.engine.set_keepalive(cfg.keepalive);
         if let Some(t) = self.telemetry.as_mut()
             && t.filter() != cfg.log.level
             && let Err(e) = t.set_filter(&cfg.log.level)

@@ -1,32 +1,18 @@
 //! What the engine is configured with.
 //!
 //! Contract: these are plain values the engine reads; it never writes them except through
-//! the run-time setters (SIGHUP, CLI).
+//! the run-time setters (SIGHUP, CLI). They come from the configuration ([`EngineConfig::new`]);
+//! every default is the configuration crate's (`config::defaults`), including the engine's
+//! own tuning that has no configuration key and the kernel timeouts assumed when the
+//! namespace's sysctls cannot be read.
 
 use std::time::Duration;
 
+use config::defaults;
+pub use config::{KeepaliveConfig, KeepaliveMode, OnRemoved};
+
 use crate::core::hw::HwTimeouts;
 use crate::core::policy::Policy;
-
-/// How kernel conntracks of offloaded connections are kept alive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeepaliveMode {
-    /// Refresh CTA_TIMEOUT from the hardware's activity (stock kernels).
-    Refresh,
-    /// Set IPS_PERMANENT on offloaded conntracks (ASK-patched kernels).
-    Permanent,
-    /// Do nothing.
-    Off,
-}
-
-/// What to do with the kernel conntrack when the hardware ages a connection out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnRemoved {
-    /// Delete it (vendor behaviour): the next packet creates a fresh conntrack.
-    Delete,
-    /// Leave it to expire in the kernel.
-    Expire,
-}
 
 /// The kernel's own conntrack timeouts (read from the namespace's sysctls at start).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,37 +26,12 @@ pub struct KernelTimeouts {
 }
 
 impl Default for KernelTimeouts {
+    /// The kernel's own defaults.
     fn default() -> Self {
-        KernelTimeouts { tcp_established: 432_000, udp_stream: 120, udp: 30 }
-    }
-}
-
-/// Keepalive settings.
-#[derive(Clone, Copy, Debug)]
-pub struct Keepalive {
-    /// Mechanism.
-    pub mode: KeepaliveMode,
-    /// Shortest period between two activity polls of one connection.
-    pub interval: Duration,
-    /// Upper bound of a refreshed kernel timeout (`None`: the kernel's own timeout).
-    pub margin: Option<Duration>,
-    /// Kernel timeout refreshes per second, at most.
-    pub max_refresh_per_second: u32,
-    /// Bit number of IPS_PERMANENT (permanent mode).
-    pub permanent_bit: u8,
-    /// Reaction to hardware aging.
-    pub on_removed: OnRemoved,
-}
-
-impl Default for Keepalive {
-    fn default() -> Self {
-        Keepalive {
-            mode: KeepaliveMode::Refresh,
-            interval: Duration::from_secs(10),
-            margin: None,
-            max_refresh_per_second: 20_000,
-            permanent_bit: 15,
-            on_removed: OnRemoved::Delete,
+        KernelTimeouts {
+            tcp_established: defaults::KERNEL_TCP_TIMEOUT_ESTABLISHED,
+            udp_stream: defaults::KERNEL_UDP_TIMEOUT_STREAM,
+            udp: defaults::KERNEL_UDP_TIMEOUT,
         }
     }
 }
@@ -86,8 +47,8 @@ pub struct EngineConfig {
     pub hw_timeouts: HwTimeouts,
     /// The kernel's timeouts.
     pub kernel_timeouts: KernelTimeouts,
-    /// Keepalive.
-    pub keepalive: Keepalive,
+    /// Keepalive (the `[keepalive]` table).
+    pub keepalive: KeepaliveConfig,
     /// Pass the conntrack mark to cdx as its QoS fwmark, under this mask.
     pub fwmark_mask: Option<u32>,
     /// Periodic dump-and-sweep.
@@ -107,22 +68,30 @@ pub struct EngineConfig {
     pub programming_window: usize,
 }
 
-impl Default for EngineConfig {
-    fn default() -> Self {
+impl EngineConfig {
+    /// The engine's settings from the daemon's configuration and the kernel's timeouts.
+    pub fn new(cfg: &config::Config, kernel_timeouts: KernelTimeouts) -> EngineConfig {
         EngineConfig {
-            capacity: 131_072,
-            policy: Policy::default(),
-            hw_timeouts: HwTimeouts::default(),
-            kernel_timeouts: KernelTimeouts::default(),
-            keepalive: Keepalive::default(),
-            fwmark_mask: None,
-            sweep_interval: Some(Duration::from_secs(60)),
-            resync_min_interval: Duration::from_secs(1),
-            retry_base: Duration::from_secs(1),
-            retry_max: Duration::from_secs(60),
-            reconcile: true,
-            retry_queue: 4096,
-            programming_window: 4096,
+            capacity: cfg.max_connections.get() as usize,
+            policy: Policy::new(&cfg.offload),
+            hw_timeouts: HwTimeouts::from(&cfg.timeouts),
+            kernel_timeouts,
+            keepalive: cfg.keepalive,
+            fwmark_mask: cfg.offload.fwmark_from_ctmark.then_some(cfg.offload.fwmark_mask),
+            sweep_interval: cfg.netlink.sweep_interval,
+            resync_min_interval: cfg.netlink.resync_min_interval,
+            retry_base: defaults::ENGINE_RETRY_BASE,
+            retry_max: defaults::ENGINE_RETRY_MAX,
+            reconcile: defaults::ENGINE_RECONCILE,
+            retry_queue: defaults::ENGINE_RETRY_QUEUE,
+            programming_window: defaults::ENGINE_PROGRAMMING_WINDOW,
         }
+    }
+}
+
+impl Default for EngineConfig {
+    /// The engine of a default configuration on a kernel with its own default timeouts.
+    fn default() -> Self {
+        EngineConfig::new(&config::Config::default(), KernelTimeouts::default())
     }
 }

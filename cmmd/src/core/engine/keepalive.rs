@@ -136,7 +136,7 @@ impl Engine {
     }
 
     fn take_refresh_token(&mut self, now: Instant) -> bool {
-        let rate = f64::from(self.cfg.keepalive.max_refresh_per_second);
+        let rate = f64::from(self.cfg.keepalive.max_refresh_per_second.get());
         let elapsed = now.saturating_duration_since(self.polls.refresh_at).as_secs_f64();
         self.polls.refresh_at = now;
         self.polls.refresh_tokens = (self.polls.refresh_tokens + elapsed * rate).min(rate.max(1.0));

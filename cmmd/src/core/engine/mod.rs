@@ -37,7 +37,7 @@ use hashbrown::HashMap;
 
 use self::admission::RetryQueue;
 use self::commands::{Commands, Pending};
-pub use self::config::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
+pub use self::config::{EngineConfig, KeepaliveConfig, KeepaliveMode, KernelTimeouts, OnRemoved};
 use self::hw_index::{HwIndex, HwKey, hw_key};
 use self::keepalive::Polls;
 pub use self::lifecycle::{Flow, FlowState};
@@ -133,7 +133,7 @@ impl Engine {
         let table = FlowTable::with_capacity(cfg.capacity);
         Engine {
             hw_index: HwIndex::with_capacity(cfg.capacity),
-            polls: Polls::new(cfg.keepalive.max_refresh_per_second, now),
+            polls: Polls::new(cfg.keepalive.max_refresh_per_second.get(), now),
             cfg,
             epoch: now,
             table,

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::commands::Pending;
 use super::reconcile::Phase;
 use super::resync::DumpKind;
-use super::{Engine, Keepalive};
+use super::{Engine, KeepaliveConfig};
 use crate::core::flow::key::proto;
 use crate::core::hw::{HwOp, HwTimeouts};
 use crate::core::policy::{CtInfo, Policy, Verdict};
@@ -55,7 +55,7 @@ impl Engine {
     }
 
     /// Replace the keepalive settings (SIGHUP); polls already scheduled keep their time.
-    pub fn set_keepalive(&mut self, keepalive: Keepalive) {
+    pub fn set_keepalive(&mut self, keepalive: KeepaliveConfig) {
         self.cfg.keepalive = keepalive;
     }
 

@@ -83,7 +83,7 @@ fn full_table_refuses_counts_and_admits_when_room_appears() {
 #[test]
 fn udp_confirmed_mode_offloads_the_originator_first() {
     let mut cfg = EngineConfig::default();
-    cfg.policy.udp_mode = UdpMode::Confirmed;
+    cfg.policy.udp_policy = UdpPolicy::Confirmed;
     let mut w = World::new(cfg);
     let mut ct = mk_ct(proto::UDP, "10.1.0.2", 5000, "10.2.0.2", 5001);
     ct.status = Status::CONFIRMED;

@@ -14,7 +14,7 @@ use crate::core::hw::{
 };
 use crate::core::net::{IfName, Link, Mac, Neighbour, nud};
 use crate::core::policy::tests::ct as mk_ct;
-use crate::core::policy::{Cidr, CtInfo, Policy, UdpMode};
+use crate::core::policy::{Cidr, CtInfo, Policy, UdpPolicy};
 use crate::core::route::{RouteError, RouteInfo, RouteKind};
 use crate::core::stats::Reason;
 use conntrack::{Status, TcpState};
