@@ -9,6 +9,7 @@
 //! DESTROY (or a conntrack replaced under the same tuple) withdraws it.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use hashbrown::HashMap;
@@ -144,7 +145,7 @@ impl Engine {
     }
 
     fn admit(&mut self, ct: &CtInfo, dirs: Dirs, generation: u32, now: Instant) -> Option<FlowId> {
-        if self.net.is_local(&ct.key.orig.src) || self.net.is_local(&ct.reply.src) {
+        if self.is_host_address(&ct.key.orig.src, &ct.reply.src) {
             self.stats.count(Reason::Local);
             return None;
         }
@@ -224,5 +225,21 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// True when a connection is the host's own (host-originated or host-terminated): its
+    /// client (the original source) or its server (the reply's source, after DNAT) is an
+    /// address of this host, or it was refused as `local` on its way out. Such a connection
+    /// is never admitted; one tracked before its address became local is what
+    /// `show connections local` lists.
+    pub fn is_local(&self, flow: &Flow) -> bool {
+        flow.reason == Reason::Local || self.is_host_address(&flow.key.orig.src, &flow.reply.src)
+    }
+
+    /// The one test of "the host's own" by address, for admission and [`Engine::is_local`].
+    /// (Where the kernel's per-direction fast-path information is present, an input
+    /// interface of 0 says the same.)
+    fn is_host_address(&self, client: &IpAddr, server: &IpAddr) -> bool {
+        self.net.is_local(client) || self.net.is_local(server)
     }
 }

@@ -278,7 +278,7 @@ impl ConnectionsJob {
             let slot = self.cursor;
             self.cursor += 1;
             let Some(flow) = engine.flow_at(slot) else { continue };
-            if !matches(&self.filter, flow) {
+            if !matches(&self.filter, flow, engine) {
                 continue;
             }
             line.clear();
@@ -296,18 +296,7 @@ impl ConnectionsJob {
     }
 }
 
-fn status_class(flow: &Flow) -> (bool, bool, bool) {
-    // (offloaded, pending, refused)
-    match flow.state() {
-        FlowState::Offloaded => (true, false, false),
-        FlowState::Resolving | FlowState::Programming | FlowState::Withdrawing => {
-            (false, true, false)
-        }
-        FlowState::Backoff => (false, false, true),
-    }
-}
-
-fn matches(f: &ConnectionFilter, flow: &Flow) -> bool {
+fn matches(f: &ConnectionFilter, flow: &Flow, engine: &Engine) -> bool {
     let key = flow.key();
     let reply = flow.reply();
     if f.protocol.is_some_and(|p| p != key.proto) {
@@ -333,8 +322,14 @@ fn matches(f: &ConnectionFilter, flow: &Flow) -> bool {
         return false;
     }
     if f.offloaded || f.pending || f.refused || f.local {
-        let (off, pend, refused) = status_class(flow);
-        return (f.offloaded && off) || (f.pending && pend) || (f.refused && refused);
+        // The status flags: a connection matches if it has any of those given.
+        let state = flow.state();
+        let pending =
+            matches!(state, FlowState::Resolving | FlowState::Programming | FlowState::Withdrawing);
+        return (f.offloaded && state == FlowState::Offloaded)
+            || (f.pending && pending)
+            || (f.refused && state == FlowState::Backoff)
+            || (f.local && engine.is_local(flow));
     }
     true
 }
@@ -568,17 +563,4 @@ pub fn render_walk(query: Query, result: Result<HwReply, HwFailure>, out: &mut S
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_state_word_of_the_grammar_names_a_kernel_state() {
-        for word in cli::TcpState::KEYWORDS {
-            let state = tcp_state_of_word(word);
-            assert!(state.is_some(), "{word}");
-            assert_eq!(tcp_state_name(state), word.to_ascii_uppercase());
-        }
-        assert_eq!(tcp_state_name(Some(TcpState::Other(42))), "UNKNOWN");
-        assert_eq!(tcp_state_name(None), "NONE");
-    }
-}
+mod tests;
