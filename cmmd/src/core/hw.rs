@@ -171,8 +171,11 @@ pub enum HwFailure {
     Linked,
     /// The entry does not exist.
     NotFound,
-    /// Another return code.
+    /// Another return code of cdx (never 0: that is success).
     Rejected(u16),
+    /// The command could not be written in cdx's format, so nothing was sent (a value cdx
+    /// cannot hold, such as addresses of two families in one connection); the text says what.
+    Unencodable(&'static str),
     /// No reply in time.
     Timeout,
     /// The transport failed (errno or description).

@@ -61,6 +61,9 @@ reasons! {
     HwError => "hw_error",
     /// The hardware table is full (retried with back-off).
     HwFull => "hw_full",
+    /// The connection could not be written in cdx's format; nothing was sent (retried with
+    /// back-off).
+    Unencodable => "unencodable",
     /// Waiting for room in the window of connections being programmed (bursts, cold start).
     HwBusy => "hw_busy",
     /// TCP left ESTABLISHED (FIN/RST seen by the kernel).

@@ -26,11 +26,20 @@ use crate::edge::worker::Executor;
 /// Longest walk accepted (entries), a guard against a table that never ends.
 const WALK_LIMIT: usize = 1 << 20;
 
-fn fpp_tuple<F: Family>(t: &Tuple) -> Option<fpp::Tuple<F::Addr>> {
-    Some(fpp::Tuple::new(F::addr_from_ip(t.src)?, F::addr_from_ip(t.dst)?, t.src_port, t.dst_port))
+/// A command that cannot be written in cdx's format: nothing is sent, and the engine is told
+/// why (never as a return code of cdx's).
+const MIXED_FAMILIES: HwFailure =
+    HwFailure::Unencodable("addresses of two families in one connection");
+const LONG_IFNAME: HwFailure = HwFailure::Unencodable("an interface name longer than cdx holds");
+const NO_FIT: HwFailure = HwFailure::Unencodable("a value that does not fit its FPP layout");
+const NOT_SINGLE: HwFailure = HwFailure::Unencodable("reset and walk are not single commands");
+
+fn fpp_tuple<F: Family>(t: &Tuple) -> Result<fpp::Tuple<F::Addr>, HwFailure> {
+    let addr = |ip| F::addr_from_ip(ip).ok_or(MIXED_FAMILIES);
+    Ok(fpp::Tuple::new(addr(t.src)?, addr(t.dst)?, t.src_port, t.dst_port))
 }
 
-fn ct_cmd<F: Family>(action: Action, spec: &CtSpec) -> Option<CtCmd<F>> {
+fn ct_cmd<F: Family>(action: Action, spec: &CtSpec) -> Result<CtCmd<F>, HwFailure> {
     let mut cmd = CtCmd::<F>::new(
         action,
         spec.proto,
@@ -48,7 +57,7 @@ fn ct_cmd<F: Family>(action: Action, spec: &CtSpec) -> Option<CtCmd<F>> {
         flags = flags | CtFlags::REP_DISABLED;
     }
     cmd.flags = flags;
-    Some(cmd)
+    Ok(cmd)
 }
 
 fn ip_tuple<A: Into<IpAddr> + Copy>(t: &fpp::Tuple<A>) -> Tuple {
@@ -69,10 +78,10 @@ where
     }
 }
 
-fn route_cmd(action: Action, r: &RouteSpec) -> Option<RouteCmd> {
-    let output = fpp::IfName::new(r.output.as_str()).ok()?;
-    let input = fpp::IfName::new(r.input.as_str()).ok()?;
-    Some(RouteCmd::new(action, u32::from(r.id), output, input, r.mac.0, r.mtu))
+fn route_cmd(action: Action, r: &RouteSpec) -> Result<RouteCmd, HwFailure> {
+    let output = fpp::IfName::new(r.output.as_str()).map_err(|_| LONG_IFNAME)?;
+    let input = fpp::IfName::new(r.input.as_str()).map_err(|_| LONG_IFNAME)?;
+    Ok(RouteCmd::new(action, u32::from(r.id), output, input, r.mac.0, r.mtu))
 }
 
 fn if_name(n: &fpp::IfName) -> IfName {
@@ -85,20 +94,20 @@ struct Encoded {
     payload: Vec<u8>,
 }
 
-fn encode<P: Payload>(fcode: FCode, p: &P) -> Option<Encoded> {
+fn encode<P: Payload>(fcode: FCode, p: &P) -> Result<Encoded, HwFailure> {
     let mut payload = vec![0u8; p.buffer_len()];
-    p.emit(&mut payload).ok()?;
-    Some(Encoded { fcode, payload })
+    p.emit(&mut payload).map_err(|_| NO_FIT)?;
+    Ok(Encoded { fcode, payload })
 }
 
-fn encode_ct(action: Action, spec: &CtSpec) -> Option<Encoded> {
+fn encode_ct(action: Action, spec: &CtSpec) -> Result<Encoded, HwFailure> {
     match spec.orig.src {
         IpAddr::V4(_) => encode(FCode::Ipv4Conntrack, &ct_cmd::<V4>(action, spec)?),
         IpAddr::V6(_) => encode(FCode::Ipv6Conntrack, &ct_cmd::<V6>(action, spec)?),
     }
 }
 
-fn encode_remaining(spec: &CtSpec) -> Option<Encoded> {
+fn encode_remaining(spec: &CtSpec) -> Result<Encoded, HwFailure> {
     match spec.orig.src {
         IpAddr::V4(_) => encode(FCode::Ipv4GetTimeout, &ct_cmd::<V4>(Action::Register, spec)?),
         IpAddr::V6(_) => encode(FCode::Ipv6GetTimeout, &ct_cmd::<V6>(Action::Register, spec)?),
@@ -106,7 +115,7 @@ fn encode_remaining(spec: &CtSpec) -> Option<Encoded> {
 }
 
 /// The single-command form of an op (everything but reset and walk).
-fn encode_op(op: &HwOp) -> Option<Encoded> {
+fn encode_op(op: &HwOp) -> Result<Encoded, HwFailure> {
     match op {
         HwOp::RouteRegister(r) => encode(FCode::IpRoute, &route_cmd(Action::Register, r)?),
         HwOp::RouteUpdate(r) => encode(FCode::IpRoute, &route_cmd(Action::Update, r)?),
@@ -135,7 +144,7 @@ fn encode_op(op: &HwOp) -> Option<Encoded> {
                 value2: *unidir,
             },
         ),
-        HwOp::Reset | HwOp::Walk => None,
+        HwOp::Reset | HwOp::Walk => Err(NOT_SINGLE),
     }
 }
 
@@ -155,7 +164,7 @@ fn classify(op: &HwOp, rc: ReturnCode, payload: &[u8]) -> Result<HwReply, HwFail
         (HwOp::CtUpdate(_) | HwOp::CtDeregister(_), R::CtEntryNotFound) => Err(HwFailure::NotFound),
         (HwOp::CtRemaining(_), R::Ok) => match TimeoutCmd::parse(payload) {
             Ok(t) => Ok(HwReply::Remaining(t.value1)),
-            Err(_) => Err(HwFailure::Rejected(0)),
+            Err(e) => Err(HwFailure::Io(format!("bad GET_TIMEOUT reply: {e}"))),
         },
         (HwOp::CtRemaining(_), R::CmdErr) => Err(HwFailure::NotFound),
         (HwOp::CtRegister(_), R::Failure) => Err(HwFailure::Full),
@@ -205,19 +214,19 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
             }
             HwOp::Walk => self.walk(),
             HwOp::CtRegister(spec) => {
-                let e = encode_op(op).ok_or(HwFailure::Rejected(0))?;
+                let e = encode_op(op)?;
                 let reply = self.call(&e).map_err(|e| failure(&e))?;
                 if reply.rc == ReturnCode::CtEntryAlreadyRegistered {
                     // Registered before (a restart without reconcile, a lost reply): make the
                     // hardware hold exactly this entry.
-                    let update = encode_ct(Action::Update, spec).ok_or(HwFailure::Rejected(0))?;
+                    let update = encode_ct(Action::Update, spec)?;
                     let reply = self.call(&update).map_err(|e| failure(&e))?;
                     return classify(&HwOp::CtUpdate(*spec), reply.rc, &reply.payload);
                 }
                 classify(op, reply.rc, &reply.payload)
             }
             _ => {
-                let e = encode_op(op).ok_or(HwFailure::Rejected(0))?;
+                let e = encode_op(op)?;
                 let reply = self.call(&e).map_err(|e| failure(&e))?;
                 classify(op, reply.rc, &reply.payload)
             }
@@ -230,7 +239,7 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
     {
         let mut query = CtCmd::<F>::walk_step(Action::Query);
         for _ in 0..WALK_LIMIT {
-            let e = encode(F::CONNTRACK, &query).ok_or(HwFailure::Rejected(0))?;
+            let e = encode(F::CONNTRACK, &query)?;
             let reply = self.call(&e).map_err(|e| failure(&e))?;
             match reply.rc {
                 ReturnCode::Ok => {
@@ -254,7 +263,7 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
         let mut routes = Vec::new();
         let mut query = RouteCmd::walk_step(Action::Query);
         for _ in 0..WALK_LIMIT {
-            let e = encode(FCode::IpRoute, &query).ok_or(HwFailure::Rejected(0))?;
+            let e = encode(FCode::IpRoute, &query)?;
             let reply = self.call(&e).map_err(|e| failure(&e))?;
             match reply.rc {
                 ReturnCode::Ok => {
@@ -286,8 +295,8 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
         while next < batch.len() || !sent.is_empty() {
             while next < batch.len() && sent.len() < self.transport.window() {
                 match encode_op(&batch[next].op) {
-                    None => results[next] = Some(Err(HwFailure::Rejected(0))),
-                    Some(e) => match self.transport.send(e.fcode, &e.payload) {
+                    Err(unencodable) => results[next] = Some(Err(unencodable)),
+                    Ok(e) => match self.transport.send(e.fcode, &e.payload) {
                         Ok(seq) => sent.push((seq, next)),
                         Err(FciError::WindowFull(_)) => break,
                         Err(err) => results[next] = Some(Err(failure(&err))),
@@ -521,6 +530,32 @@ mod tests {
             matches!(&results[0], Err(HwFailure::Io(m)) if m.contains("netlink error 5")),
             "{results:?}"
         );
+    }
+
+    #[test]
+    fn a_command_that_cannot_be_encoded_is_not_reported_as_a_cdx_answer() {
+        let (_sim, commands, _events) = sim::spawn(SimConfig {
+            interfaces: vec!["eth0".into(), "eth1".into()],
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let mut exec = FciExecutor::new(Transport::new(commands), Duration::from_secs(2));
+        // One direction IPv4, the other IPv6: no FPP conntrack command holds that.
+        let mut mixed = spec(t("10.1.0.2", 40000, "10.2.0.2", 443), 0, 0);
+        mixed.reply = t("fd02::2", 443, "fd01::2", 40000);
+        let results = run(
+            &mut exec,
+            vec![
+                HwOp::CtRegister(mixed),
+                HwOp::CtUpdate(mixed),
+                HwOp::CtRemaining(mixed),
+                HwOp::RouteRegister(route(1, "eth1", "eth0")),
+            ],
+        );
+        for result in &results[..3] {
+            assert!(matches!(result, Err(HwFailure::Unencodable(_))), "{results:?}");
+        }
+        assert_eq!(results[3], Ok(HwReply::Done), "the transport is not disturbed");
     }
 
     #[test]

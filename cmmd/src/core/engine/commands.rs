@@ -82,7 +82,7 @@ impl Engine {
                     if ok {
                         self.send_ct(id, now);
                     } else {
-                        self.on_ct_failed(id, &HwFailure::Rejected(0), now);
+                        self.ct_not_sent(id, now);
                     }
                 }
             }

@@ -152,7 +152,7 @@ impl Engine {
             }) {
                 return;
             }
-            self.on_ct_failed(id, &HwFailure::Rejected(0), now);
+            self.ct_not_sent(id, now);
             return;
         }
         let spec = self.ct_spec(flow, flow.next_hw);
@@ -242,7 +242,26 @@ impl Engine {
         }
     }
 
+    /// The hardware did not take a connection's register or update.
     pub(super) fn on_ct_failed(&mut self, id: FlowId, failure: &HwFailure, now: Instant) {
+        let reason = match failure {
+            HwFailure::Full => Reason::HwFull,
+            HwFailure::Unencodable(_) => Reason::Unencodable,
+            _ => Reason::HwError,
+        };
+        tracing::debug!(outcome = ?failure, "hardware refused a connection; backing off");
+        self.ct_refused(id, reason, *failure == HwFailure::Timeout, now);
+    }
+
+    /// A route object a connection needs failed to register: its command is never sent.
+    pub(super) fn ct_not_sent(&mut self, id: FlowId, now: Instant) {
+        self.ct_refused(id, Reason::HwError, false, now);
+    }
+
+    /// A connection being programmed ends up not (or no longer updated) in the hardware for
+    /// `reason`; `maybe_registered`: its register may have happened (no answer), so it is
+    /// undone before the routes it would reference are released.
+    fn ct_refused(&mut self, id: FlowId, reason: Reason, maybe_registered: bool, now: Instant) {
         if self.table.get(id).is_none_or(|f| f.state() != FlowState::Programming) {
             return;
         }
@@ -250,7 +269,7 @@ impl Engine {
         let Some(flow) = self.table.get_mut(id) else { return };
         let next = std::mem::take(&mut flow.next_hw);
         let (held, then) = (flow.stage.in_hw(), flow.stage.then());
-        if *failure == HwFailure::Timeout
+        if maybe_registered
             && !held
             && let Some(flow) = self.table.get(id)
         {
@@ -262,7 +281,6 @@ impl Engine {
         for rid in next.into_iter().filter(|&r| r != 0) {
             self.release_route(rid);
         }
-        let reason = if *failure == HwFailure::Full { Reason::HwFull } else { Reason::HwError };
         if then == Then::Withdraw {
             if let Some(flow) = self.table.get_mut(id) {
                 flow.step(Transition::Refused);
@@ -271,7 +289,6 @@ impl Engine {
             }
             return;
         }
-        tracing::debug!(outcome = ?failure, "hardware refused a connection; backing off");
         self.fail_program(id, reason, now);
     }
 }

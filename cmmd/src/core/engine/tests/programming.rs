@@ -187,3 +187,18 @@ fn at_most_a_window_of_connections_is_programmed_at_once() {
     assert_eq!(w.cdx.cts.len(), 5);
     assert!(w.engine.flows().all(|(_, f)| f.state() == FlowState::Offloaded));
 }
+
+#[test]
+fn a_connection_cdx_cannot_hold_backs_off_as_unencodable_not_as_a_refusal() {
+    let mut w = World::new(EngineConfig::default());
+    w.cdx.fail.push_back(("ct_register", HwFailure::Unencodable("two families")));
+    let ct = forwarded();
+    w.event(CtEventKind::Update, ct);
+    assert_eq!(w.state(&ct), Some((FlowState::Backoff, Reason::Unencodable)));
+    assert_eq!((count(&w, Reason::Unencodable), count(&w, Reason::HwError)), (1, 0));
+    assert!(w.cdx.routes.is_empty(), "its route objects are released");
+    w.advance(Duration::from_secs(1));
+    assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
+    w.event(CtEventKind::Destroy, ct);
+    w.assert_no_leaks();
+}
