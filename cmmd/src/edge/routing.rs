@@ -49,9 +49,7 @@ pub(crate) struct Routing {
     pub(crate) dumps: NlSocket,
     queue: VecDeque<Lookup>,
     in_flight: HashMap<u32, InFlight>,
-    dump_queue: VecDeque<DumpKind>,
-    dump_seq: u32,
-    dump_running: Option<u32>,
+    net_dump: NetDump,
     rx: Vec<u8>,
     msgs: Vec<RtnlMsg>,
     /// Counters.
@@ -137,9 +135,7 @@ impl Routing {
             dumps,
             queue: VecDeque::new(),
             in_flight: HashMap::new(),
-            dump_queue: VecDeque::new(),
-            dump_seq: 100,
-            dump_running: None,
+            net_dump: NetDump::default(),
             rx: vec![0; RX],
             msgs: Vec::new(),
             counters: RtnlCounters::default(),
@@ -245,20 +241,12 @@ impl Routing {
 
     /// Re-dump links, addresses and neighbours (after an overrun).
     pub(crate) fn start_net_dump(&mut self, engine: &mut Engine) {
-        if self.dump_running.is_some() || !self.dump_queue.is_empty() {
+        if self.net_dump.under_way() {
             return;
         }
         engine.net_mut().clear();
-        self.dump_queue.extend([DumpKind::Links, DumpKind::Addresses, DumpKind::Neighbours]);
-        self.next_dump();
-    }
-
-    fn next_dump(&mut self) {
-        let Some(kind) = self.dump_queue.pop_front() else { return };
-        self.dump_seq += 1;
-        if self.dumps.send(&rtnl::dump_request(kind, self.dump_seq)).is_ok() {
-            self.dump_running = Some(self.dump_seq);
-        }
+        let dumps = &self.dumps;
+        self.net_dump.start(&mut |request| dumps.send(request));
     }
 
     /// Read dump replies.
@@ -275,18 +263,69 @@ impl Routing {
             for msg in msgs {
                 match msg {
                     RtnlMsg::Done { seq } | RtnlMsg::Error { seq, .. }
-                        if Some(seq) == self.dump_running =>
+                        if self.net_dump.is_running(seq) =>
                     {
-                        self.dump_running = None;
-                        if self.dump_queue.is_empty() {
+                        let dumps = &self.dumps;
+                        if self.net_dump.ended(&mut |request| dumps.send(request)) {
                             engine.on_net_resynced(now);
-                        } else {
-                            self.next_dump();
                         }
                     }
                     other => apply(other, engine, now),
                 }
             }
         }
+    }
+}
+
+/// The re-dump of links, addresses and neighbours on the dump socket, one kind after the
+/// other (the kernel runs one dump at a time per socket).
+struct NetDump {
+    /// Kinds still to dump.
+    queue: VecDeque<DumpKind>,
+    /// Sequence number of the last request.
+    seq: u32,
+    /// Sequence number of the dump being read.
+    running: Option<u32>,
+}
+
+impl Default for NetDump {
+    fn default() -> Self {
+        NetDump { queue: VecDeque::new(), seq: 100, running: None }
+    }
+}
+
+impl NetDump {
+    /// A re-dump is under way.
+    fn under_way(&self) -> bool {
+        self.running.is_some() || !self.queue.is_empty()
+    }
+
+    /// `seq` is the dump being read.
+    fn is_running(&self, seq: u32) -> bool {
+        self.running == Some(seq)
+    }
+
+    /// Begin with the links.
+    fn start(&mut self, send: &mut dyn FnMut(&[u8]) -> io::Result<()>) {
+        self.queue.extend([DumpKind::Links, DumpKind::Addresses, DumpKind::Neighbours]);
+        self.next(send);
+    }
+
+    fn next(&mut self, send: &mut dyn FnMut(&[u8]) -> io::Result<()>) {
+        let Some(kind) = self.queue.pop_front() else { return };
+        self.seq += 1;
+        if send(&rtnl::dump_request(kind, self.seq)).is_ok() {
+            self.running = Some(self.seq);
+        }
+    }
+
+    /// The dump being read ended: go on with the next kind. True when the last one ended.
+    fn ended(&mut self, send: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> bool {
+        self.running = None;
+        if self.queue.is_empty() {
+            return true;
+        }
+        self.next(send);
+        false
     }
 }
