@@ -197,6 +197,8 @@ pub struct Stats {
     pub hw_routes_released: u64,
     /// rtnetlink overruns (the route/neighbour/link view was re-dumped).
     pub rtnl_overruns: u64,
+    /// Re-dumps of the route/neighbour/link view that failed (each is retried with back-off).
+    pub rtnl_dump_failures: u64,
     /// Per-reason decision counters, indexed by `Reason as usize`.
     pub reasons: [u64; REASONS],
     /// Candidate → programmed latency.
@@ -246,6 +248,7 @@ impl Stats {
             ("hw_routes_registered", self.hw_routes_registered),
             ("hw_routes_released", self.hw_routes_released),
             ("rtnl_overruns", self.rtnl_overruns),
+            ("rtnl_dump_failures", self.rtnl_dump_failures),
         ]
     }
 }

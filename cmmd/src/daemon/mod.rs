@@ -468,7 +468,7 @@ impl Daemon {
                         self.engine.on_dump_failed(generation, now);
                     }
                 }
-                Action::NetDump => self.routing.start_net_dump(&mut self.engine),
+                Action::NetDump => self.routing.start_net_dump(&mut self.engine, now),
                 Action::KernelRefresh { key, timeout } => self.ct.refresh(&key, timeout),
                 Action::KernelStatus { key, status } => self.ct.set_status(&key, status),
                 Action::KernelDelete { key, id } => self.ct.delete(&key, id),
@@ -591,6 +591,9 @@ impl Daemon {
     fn ready(&self) -> Result<(), &'static str> {
         if !self.engine.is_ready() {
             return Err("initial conntrack dump not done\n");
+        }
+        if self.engine.net_redump_failures() > 0 {
+            return Err("rtnetlink re-dump failed; retrying\n");
         }
         if self.engine.stats().hw_ok == 0 || self.hw_failures_in_row >= 3 {
             return Err("hardware backend not answering\n");

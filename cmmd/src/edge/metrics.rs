@@ -99,7 +99,7 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
     family(&mut out, "cmmd_hw_routes", "gauge", "Route objects (ids) in use in the hardware.");
     sample(&mut out, "cmmd_hw_routes", "", engine.hw_routes().len() as u64);
 
-    let counters: [(&str, &str, u64); 16] = [
+    let counters: [(&str, &str, u64); 17] = [
         ("cmmd_overruns_total", "Event-socket overruns (ENOBUFS): events were lost.", s.overruns),
         ("cmmd_resyncs_total", "Resync dumps completed after overruns.", s.resyncs),
         ("cmmd_sweeps_total", "Periodic verification dumps completed.", s.sweeps),
@@ -139,6 +139,11 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
             "cmmd_rtnl_overruns_total",
             "rtnetlink overruns (the view was re-dumped).",
             s.rtnl_overruns,
+        ),
+        (
+            "cmmd_rtnl_dump_failures_total",
+            "rtnetlink re-dumps that failed (each retried with back-off).",
+            s.rtnl_dump_failures,
         ),
     ];
     for (name, help, v) in counters {

@@ -4,7 +4,8 @@
 //! answers always fit the socket's buffer (a reply that does not fit is dropped by the kernel),
 //! and a lookup unanswered for [`LOOKUP_TIMEOUT`] is sent again, then reported to the engine as
 //! failed. Dumps (start-up, and after an rtnetlink overrun) run on their own socket, one kind
-//! after the other.
+//! after the other; a re-dump that cannot complete (a request refused, an error answer, the
+//! dump socket overrun) is reported to the engine, which retries it with back-off.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -239,14 +240,30 @@ impl Routing {
         true
     }
 
-    /// Re-dump links, addresses and neighbours (after an overrun).
-    pub(crate) fn start_net_dump(&mut self, engine: &mut Engine) {
+    /// Re-dump links, addresses and neighbours (after an overrun). The view is cleared once
+    /// the first request is out; a request the kernel refuses is reported to the engine,
+    /// which retries with back-off.
+    pub(crate) fn start_net_dump(&mut self, engine: &mut Engine, now: Instant) {
         if self.net_dump.under_way() {
             return;
         }
-        engine.net_mut().clear();
         let dumps = &self.dumps;
-        self.net_dump.start(&mut |request| dumps.send(request));
+        match self.net_dump.start(&mut |request| dumps.send(request)) {
+            Ok(()) => engine.net_mut().clear(),
+            Err(e) => {
+                tracing::warn!(error = %e, "rtnetlink re-dump not started");
+                engine.on_net_dump_failed(now);
+            }
+        }
+    }
+
+    /// The re-dump under way cannot complete: it is dropped and the engine retries it.
+    fn net_dump_failed(&mut self, engine: &mut Engine, why: &str, now: Instant) {
+        if self.net_dump.under_way() {
+            tracing::warn!(why, "rtnetlink re-dump failed");
+            self.net_dump.abort();
+            engine.on_net_dump_failed(now);
+        }
     }
 
     /// Read dump replies.
@@ -254,20 +271,41 @@ impl Routing {
         loop {
             let len = match self.dumps.recv(&mut self.rx) {
                 Ok(Recv::Data(len)) => len,
-                Ok(Recv::Empty) | Err(_) => return,
-                Ok(Recv::Overrun) => continue,
+                Ok(Recv::Empty) => return,
+                Ok(Recv::Overrun) => {
+                    self.net_dump_failed(
+                        engine,
+                        "dump socket overrun: part of the dump is lost",
+                        now,
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    self.net_dump_failed(engine, &e.to_string(), now);
+                    return;
+                }
             };
             self.msgs.clear();
             rtnl::decode(&self.rx[..len], &mut self.msgs);
             let msgs: Vec<RtnlMsg> = self.msgs.drain(..).collect();
             for msg in msgs {
                 match msg {
+                    RtnlMsg::Error { seq, errno }
+                        if errno != 0 && self.net_dump.is_running(seq) =>
+                    {
+                        self.net_dump_failed(engine, "the kernel refused a dump", now);
+                    }
                     RtnlMsg::Done { seq } | RtnlMsg::Error { seq, .. }
                         if self.net_dump.is_running(seq) =>
                     {
                         let dumps = &self.dumps;
-                        if self.net_dump.ended(&mut |request| dumps.send(request)) {
-                            engine.on_net_resynced(now);
+                        match self.net_dump.ended(&mut |request| dumps.send(request)) {
+                            Ok(true) => engine.on_net_resynced(now),
+                            Ok(false) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "rtnetlink re-dump not continued");
+                                engine.on_net_dump_failed(now);
+                            }
                         }
                     }
                     other => apply(other, engine, now),
@@ -278,7 +316,8 @@ impl Routing {
 }
 
 /// The re-dump of links, addresses and neighbours on the dump socket, one kind after the
-/// other (the kernel runs one dump at a time per socket).
+/// other (the kernel runs one dump at a time per socket). A request the socket refuses ends
+/// the re-dump at once (nothing stays queued behind it), so the next one can start.
 struct NetDump {
     /// Kinds still to dump.
     queue: VecDeque<DumpKind>,
@@ -306,26 +345,70 @@ impl NetDump {
     }
 
     /// Begin with the links.
-    fn start(&mut self, send: &mut dyn FnMut(&[u8]) -> io::Result<()>) {
+    fn start(&mut self, send: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
         self.queue.extend([DumpKind::Links, DumpKind::Addresses, DumpKind::Neighbours]);
-        self.next(send);
+        self.next(send)
     }
 
-    fn next(&mut self, send: &mut dyn FnMut(&[u8]) -> io::Result<()>) {
-        let Some(kind) = self.queue.pop_front() else { return };
+    fn next(&mut self, send: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        let Some(kind) = self.queue.pop_front() else { return Ok(()) };
         self.seq += 1;
-        if send(&rtnl::dump_request(kind, self.seq)).is_ok() {
-            self.running = Some(self.seq);
+        match send(&rtnl::dump_request(kind, self.seq)) {
+            Ok(()) => {
+                self.running = Some(self.seq);
+                Ok(())
+            }
+            Err(e) => {
+                self.abort();
+                Err(e)
+            }
         }
     }
 
-    /// The dump being read ended: go on with the next kind. True when the last one ended.
-    fn ended(&mut self, send: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> bool {
+    /// The dump being read ended: go on with the next kind. `Ok(true)` when the last one
+    /// ended; an error when the next request was refused (the re-dump is over).
+    fn ended(&mut self, send: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<bool> {
         self.running = None;
         if self.queue.is_empty() {
-            return true;
+            return Ok(true);
         }
-        self.next(send);
-        false
+        self.next(send).map(|()| false)
+    }
+
+    /// Forget the re-dump under way.
+    fn abort(&mut self) {
+        self.running = None;
+        self.queue.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kinds of the dump requests in `sent`, in order.
+    fn kinds(sent: &[Vec<u8>]) -> Vec<u16> {
+        sent.iter().map(|bytes| u16::from_ne_bytes([bytes[4], bytes[5]])).collect()
+    }
+
+    #[test]
+    fn a_redump_whose_request_is_refused_does_not_stop_the_next_one() {
+        let refused = &mut |_: &[u8]| Err(io::Error::from_raw_os_error(libc::ENOBUFS));
+        let mut sent = Vec::new();
+        let mut accepted = |request: &[u8]| {
+            sent.push(request.to_vec());
+            Ok(())
+        };
+        // The first request is refused: nothing is under way afterwards.
+        let mut dump = NetDump::default();
+        let _ = dump.start(refused);
+        assert!(!dump.under_way());
+        let _ = dump.start(&mut accepted);
+        // Links went out; the addresses are refused after the links ended.
+        let mut links_done = NetDump::default();
+        let _ = links_done.start(&mut |_| Ok(()));
+        let _ = links_done.ended(refused);
+        assert!(!links_done.under_way(), "a refused request ends the re-dump");
+        assert_eq!(kinds(&sent), [libc::RTM_GETLINK]);
     }
 }

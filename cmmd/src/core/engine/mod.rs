@@ -41,7 +41,7 @@ pub use self::config::{EngineConfig, KeepaliveConfig, KeepaliveMode, KernelTimeo
 use self::hw_index::{HwIndex, HwKey, hw_key};
 use self::keepalive::Polls;
 pub use self::lifecycle::{Flow, FlowState};
-use self::network::Waiting;
+use self::network::{NetRedump, Waiting};
 use self::programming::Window;
 use self::reconcile::Phase;
 use self::resync::Dumps;
@@ -78,7 +78,8 @@ pub enum Action {
         /// Generation to pass back.
         generation: u32,
     },
-    /// Re-dump links, addresses, neighbours; then call [`Engine::on_net_resynced`].
+    /// Re-dump links, addresses, neighbours; then call [`Engine::on_net_resynced`] (or
+    /// [`Engine::on_net_dump_failed`]). The engine asks for one at a time.
     NetDump,
     /// Set the kernel conntrack's timeout.
     KernelRefresh {
@@ -118,6 +119,7 @@ pub struct Engine {
     timers: Timers,
     polls: Polls,
     waiting: Waiting,
+    net_redump: NetRedump,
     retry: RetryQueue,
     active: bool,
     phase: Phase,
@@ -145,6 +147,7 @@ impl Engine {
             commands: Commands::default(),
             timers: Timers::default(),
             waiting: Waiting::default(),
+            net_redump: NetRedump::default(),
             retry: RetryQueue::default(),
             active: true,
             phase: Phase::Idle,

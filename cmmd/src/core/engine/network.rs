@@ -8,7 +8,9 @@
 //! (or moves only its own connections when another next hop keeps the old MAC), and one that
 //! failed withdraws its connections; a neighbour deleted by the kernel's garbage collection
 //! disturbs nothing. Every change retries the connections that wait for the network. After an
-//! rtnetlink overrun the view is dumped again and everything in use is checked against it.
+//! rtnetlink overrun the view is dumped again (one re-dump at a time; overruns meanwhile
+//! coalesce) and everything in use is checked against it; a re-dump that fails is counted,
+//! reported until one completes, and retried with back-off.
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -28,6 +30,17 @@ pub(super) struct Waiting {
     /// May hold a connection twice or one that ended: checked when retried.
     pub(super) ids: Vec<FlowId>,
     pub(super) backstop: Option<Instant>,
+}
+
+/// The re-dump of the view after an rtnetlink overrun: asked, or failed and put off.
+#[derive(Default)]
+pub(super) struct NetRedump {
+    /// [`Action::NetDump`] was asked and has not completed or failed.
+    pub(super) running: bool,
+    /// Re-dumps failed in a row.
+    pub(super) failures: u32,
+    /// When a failed re-dump is tried again.
+    pub(super) retry_at: Option<Instant>,
 }
 
 impl Engine {
@@ -226,7 +239,43 @@ impl Engine {
     /// rtnetlink lost messages: the view must be re-dumped.
     pub fn on_rtnl_overrun(&mut self, _now: Instant) {
         self.stats.rtnl_overruns += 1;
-        self.actions.push_back(Action::NetDump);
+        if !self.net_redump.running && self.net_redump.retry_at.is_none() {
+            self.net_redump.running = true;
+            self.actions.push_back(Action::NetDump);
+        }
+    }
+
+    /// The re-dump asked by [`Action::NetDump`] could not complete (a request refused, an
+    /// error answer, the dump socket overrun): the view may be partial until it is retried,
+    /// after `retry_base`, doubling up to `retry_max` while it keeps failing.
+    pub fn on_net_dump_failed(&mut self, now: Instant) {
+        self.stats.rtnl_dump_failures += 1;
+        let redump = &mut self.net_redump;
+        redump.running = false;
+        redump.failures = redump.failures.saturating_add(1);
+        let exp = redump.failures.min(16).saturating_sub(1);
+        let delay = self.cfg.retry_base.saturating_mul(1 << exp).min(self.cfg.retry_max);
+        redump.retry_at = Some(now + delay);
+        tracing::warn!(
+            failures = redump.failures,
+            retry_in_ms = delay.as_millis() as u64,
+            "rtnetlink re-dump failed; the network view may be incomplete until it is retried"
+        );
+    }
+
+    /// Re-dumps of the network view that failed in a row (0 once one completes): while not
+    /// 0, the view may miss links, addresses or neighbours, and `/readyz` says so.
+    pub fn net_redump_failures(&self) -> u32 {
+        self.net_redump.failures
+    }
+
+    /// Start the re-dump a failure put off, when its time has come (from the timers).
+    pub(super) fn retry_net_dump(&mut self, now: Instant) {
+        if self.net_redump.retry_at.is_some_and(|t| t <= now) {
+            self.net_redump.retry_at = None;
+            self.net_redump.running = true;
+            self.actions.push_back(Action::NetDump);
+        }
     }
 
     /// Clear the view before a re-dump (links, addresses, neighbours arrive again as updates).
@@ -236,6 +285,10 @@ impl Engine {
 
     /// The re-dump after an rtnetlink overrun completed: everything may have changed.
     pub fn on_net_resynced(&mut self, now: Instant) {
+        self.net_redump.running = false;
+        if std::mem::take(&mut self.net_redump.failures) > 0 {
+            tracing::info!("rtnetlink re-dump completed after failures");
+        }
         // MAC changes of next hops in use.
         let objs: Vec<(u16, u32, IpAddr, Mac)> = self
             .hw_routes

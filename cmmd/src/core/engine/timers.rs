@@ -90,6 +90,7 @@ impl Engine {
                 self.schedule_poll(id, now);
             }
         }
+        self.retry_net_dump(now);
         if self.waiting.backstop.is_some_and(|t| t <= now) {
             self.retry_waiting(now);
         }
@@ -121,6 +122,7 @@ impl Engine {
         take(self.timers.route_retries.iter().map(|(at, _)| *at).min());
         take(self.polls.due.peek().map(|Reverse((at, _))| *at));
         take(self.waiting.backstop);
+        take(self.net_redump.retry_at);
         take(self.dumps.next_sweep);
         if self.dumps.wanted.is_some() && self.dumps.run.is_none() {
             take(Some(self.dumps.not_before));

@@ -231,3 +231,34 @@ fn lookups_in_flight_are_shared_and_answers_after_destroy_are_harmless() {
     w.release_lookups();
     w.assert_no_leaks();
 }
+
+#[test]
+fn a_failed_rtnetlink_redump_is_counted_retried_with_back_off_and_reported_until_one_completes() {
+    let mut w = World::new(EngineConfig::default());
+    let net_dumps = |w: &mut World| {
+        std::iter::from_fn(|| w.engine.pop_action()).filter(|a| *a == Action::NetDump).count()
+    };
+    let later = |w: &mut World, ms: u64| {
+        w.now += Duration::from_millis(ms);
+        w.engine.on_timer(w.now);
+    };
+    w.engine.on_rtnl_overrun(w.now);
+    assert_eq!(net_dumps(&mut w), 1);
+    w.engine.on_net_dump_failed(w.now);
+    assert_eq!(w.engine.net_redump_failures(), 1, "what /readyz reports");
+    w.engine.on_rtnl_overrun(w.now);
+    assert_eq!(net_dumps(&mut w), 0, "an overrun meanwhile waits for the retry");
+    later(&mut w, 999);
+    assert_eq!(net_dumps(&mut w), 0);
+    later(&mut w, 1);
+    assert_eq!(net_dumps(&mut w), 1, "retried after the back-off");
+    w.engine.on_net_dump_failed(w.now);
+    later(&mut w, 1_999);
+    assert_eq!(net_dumps(&mut w), 0, "the back-off doubles");
+    later(&mut w, 1);
+    assert_eq!(net_dumps(&mut w), 1);
+    w.engine.on_net_resynced(w.now);
+    assert_eq!(w.engine.net_redump_failures(), 0);
+    assert_eq!(w.engine.stats().rtnl_dump_failures, 2);
+    w.run();
+}
