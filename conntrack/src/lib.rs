@@ -72,7 +72,7 @@ pub use crate::error::{DecodeError, EmitError, RecvError, RequestError};
 pub use crate::message::{CtMessage, Datagram, Delivery, EventKind, Header, Message, MessageKind};
 pub use crate::nla::{Nest, RawAttr};
 pub use crate::request::{Create, Update};
-pub use crate::socket::{CtSocket, Groups, RecvBatch};
+pub use crate::socket::{CtSocket, Groups, RecvBatch, set_receive_buffer};
 pub use crate::status::Status;
 pub use crate::tcp::{MaskedTcpFlags, TcpFlags, TcpInfo, TcpState};
 pub use crate::tuple::{Family, Icmp, Tuple};

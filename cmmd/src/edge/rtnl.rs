@@ -14,7 +14,6 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::AsFd;
 
 use netlink_packet_core::{
     NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload,
@@ -367,12 +366,9 @@ impl NlSocket {
     }
 
     /// Set the receive buffer, beyond `rmem_max` when privileged; returns the effective size.
+    /// The rule is every cmmd netlink socket's ([`conntrack::set_receive_buffer`]).
     pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<usize> {
-        use nix::sys::socket::{getsockopt, setsockopt, sockopt};
-        if setsockopt(&self.0.as_fd(), sockopt::RcvBufForce, &bytes).is_err() {
-            setsockopt(&self.0.as_fd(), sockopt::RcvBuf, &bytes)?;
-        }
-        Ok(getsockopt(&self.0.as_fd(), sockopt::RcvBuf)?)
+        conntrack::set_receive_buffer(&self.0, bytes)
     }
 
     /// Send one request.
@@ -415,6 +411,17 @@ mod tests {
 
     fn emit(seq: u32, inner: RouteNetlinkMessage) -> Vec<u8> {
         request(seq, 0, inner)
+    }
+
+    #[test]
+    fn a_receive_buffer_larger_than_the_kernel_holds_is_clamped_not_wrapped() {
+        // The kernel doubles the size as an int. 4 GiB must give the largest buffer there is
+        // (with CAP_NET_ADMIN) or net.core.rmem_max (without), never a wrapped, tiny one.
+        let rmem_max: usize =
+            std::fs::read_to_string("/proc/sys/net/core/rmem_max").unwrap().trim().parse().unwrap();
+        let socket = NlSocket::route(&[]).unwrap();
+        let effective = socket.set_receive_buffer(1 << 32).unwrap();
+        assert!(effective >= 2 * rmem_max.min(1 << 30), "{effective} bytes");
     }
 
     #[test]
