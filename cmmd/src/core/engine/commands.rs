@@ -14,7 +14,7 @@ use hashbrown::HashMap;
 
 use super::lifecycle::{Stage, Transition};
 use super::resolution::waits_for_network;
-use super::{Action, Engine};
+use super::{Action, Engine, LOG_TARGET};
 use crate::core::flow::FlowId;
 use crate::core::hw::{HwFailure, HwOp, HwReply, HwRequest, HwResult};
 
@@ -67,7 +67,7 @@ impl Engine {
             Pending::RouteRegister(rid) => {
                 let ok = result.outcome.is_ok();
                 if !ok {
-                    tracing::warn!(route = rid, outcome = ?result.outcome, "route registration failed");
+                    tracing::warn!(target: LOG_TARGET, route = rid, outcome = ?result.outcome, "route registration failed");
                 }
                 // A registration that timed out may have happened: the object counts as
                 // registered, so releasing it deregisters it and its id is not given to another
@@ -88,7 +88,7 @@ impl Engine {
             }
             Pending::RouteUpdate(rid) => {
                 if result.outcome.is_err() {
-                    tracing::warn!(route = rid, outcome = ?result.outcome, "route update failed");
+                    tracing::warn!(target: LOG_TARGET, route = rid, outcome = ?result.outcome, "route update failed");
                 }
             }
             Pending::RouteDeregister(rid) => {
@@ -120,7 +120,7 @@ impl Engine {
                     }
                 }
                 Err(f) => {
-                    tracing::warn!(outcome = ?f, "withdrawal failed; retrying");
+                    tracing::warn!(target: LOG_TARGET, outcome = ?f, "withdrawal failed; retrying");
                     let delay = {
                         let Some(flow) = self.table.get_mut(id) else { return };
                         flow.attempts = flow.attempts.saturating_add(1);
@@ -134,7 +134,7 @@ impl Engine {
             Pending::Poll(id) => self.on_poll(id, result.outcome, now),
             Pending::Config => {
                 if let Err(f) = result.outcome {
-                    tracing::warn!(outcome = ?f, "hardware configuration command failed");
+                    tracing::warn!(target: LOG_TARGET, outcome = ?f, "hardware configuration command failed");
                 }
             }
             Pending::Walk => self.on_walk(result.outcome, now),

@@ -28,6 +28,7 @@
 
 use conntrack::{Status, TcpState};
 
+use super::LOG_TARGET;
 use crate::core::flow::{FlowKey, Keyed, Tuple};
 use crate::core::policy::Dirs;
 use crate::core::stats::Reason;
@@ -354,7 +355,7 @@ impl Flow {
         match self.stage.after(transition) {
             Ok(stage) => self.stage = stage,
             Err(illegal) => {
-                tracing::error!(key = %self.key, %illegal, "offload lifecycle: transition refused");
+                tracing::error!(target: LOG_TARGET, key = %self.key, %illegal, "offload lifecycle: transition refused");
                 #[cfg(test)]
                 panic!("{illegal}");
             }

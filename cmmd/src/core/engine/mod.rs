@@ -10,9 +10,42 @@
 //! - A route object is registered before any connection that references it, and removed only
 //!   after the last connection referencing it has been removed or moved.
 //! - A connection is never evicted to make room; a full table refuses and counts.
-//! - Every connection that is not offloaded has a [`Reason`], and every decision is counted.
+//! - Every connection that is not offloaded has a [`Reason`](crate::core::stats::Reason), and
+//!   every decision is counted.
 //! - Nothing is left in the hardware without a kernel conntrack: DESTROY events, resync sweeps
 //!   and start-up reconciliation all withdraw what the kernel no longer has.
+//!
+//! # Where things are
+//!
+//! [`Engine`] (this file) is the composition: the table, the views, the counters, the queue
+//! of actions, and one piece of state per concern; each concern is an `impl Engine` of its
+//! own file, whose module documentation states what it owns and its contract.
+//!
+//! | File | Concern |
+//! | --- | --- |
+//! | `lifecycle.rs` | a tracked connection ([`Flow`]); its stages and every transition between them, in one table |
+//! | `config.rs` | [`EngineConfig`], taken from the configuration |
+//! | `admission.rs` | conntrack messages in; what enters the table; the table-full queue; what is the host's own |
+//! | `resolution.rs` | a connection's path, one direction at a time; waiting for the network |
+//! | `programming.rs` | route objects before connections; the connection command; the programming window; back-off |
+//! | `hw_index.rs` | the hardware's key (no zone) to the connection it holds |
+//! | `commands.rs` | hardware commands sent and their results routed back |
+//! | `withdrawal.rs` | out of the hardware, out of the table; REMOVED from cdx |
+//! | `keepalive.rs` | activity polls, kernel timeout refreshes, the permanent bit |
+//! | `resync.rs` | conntrack dumps, mark and sweep, coalesced resyncs |
+//! | `reconcile.rs` | start-up: the hardware walk, adoption, orphans |
+//! | `network.rs` | route answers and changes, links, addresses, neighbours, the rtnetlink re-dump |
+//! | `timers.rs` | what is due, and when next |
+//! | `operator.rs` | `set activate`, `set timeout`, SIGHUP, shutdown |
+//!
+//! Where the planned features go: the ASK kernel's per-direction fast-path information
+//! (ingress interface, underlying port) enters `resolution.rs` (a direction's input port) and
+//! `admission.rs` (`is_local`: input interface 0); policy-routed lookups (source, input
+//! interface, mark) are the `RouteKey` built in `resolution.rs`; the two cdx ABIs and the QoS
+//! mark shape `Engine::ct_spec` in `programming.rs` (the bytes are the offload edge's);
+//! re-registration on a path change and route objects split before their 16-bit reference
+//! count saturates belong to `programming.rs` (with `crate::core::hw::HwRoutes`); bridges,
+//! VLANs and PPPoE are egress and ingress ports of `resolution.rs` (with `crate::core::net`).
 
 mod admission;
 mod commands;
@@ -51,6 +84,10 @@ use crate::core::hw::{HwRequest, HwRoutes, WalkedCt};
 use crate::core::net::NetView;
 use crate::core::route::{Lookup, RouteCache};
 use crate::core::stats::Stats;
+
+/// The target of the engine's log lines, whatever file they come from: log filters name it
+/// (`CMM_LOG=info,cmmd::engine=debug`).
+const LOG_TARGET: &str = "cmmd::engine";
 
 /// What kind of conntrack message the engine is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

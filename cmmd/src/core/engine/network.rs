@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use super::commands::Pending;
-use super::{Action, Engine, FlowState};
+use super::{Action, Engine, FlowState, LOG_TARGET};
 use crate::core::flow::FlowId;
 use crate::core::hw::{HwOp, RouteObjState};
 use crate::core::net::{Link, Mac, Neighbour, NetView};
@@ -193,7 +193,7 @@ impl Engine {
         }
         for rid in ids {
             if let Some(spec) = self.hw_routes.change_mac(rid, mac) {
-                tracing::info!(route = rid, %addr, %mac, "next hop moved; updating route");
+                tracing::info!(target: LOG_TARGET, route = rid, %addr, %mac, "next hop moved; updating route");
                 self.hw(HwOp::RouteUpdate(spec), Pending::RouteUpdate(rid));
             }
         }
@@ -256,7 +256,7 @@ impl Engine {
         let exp = redump.failures.min(16).saturating_sub(1);
         let delay = self.cfg.retry_base.saturating_mul(1 << exp).min(self.cfg.retry_max);
         redump.retry_at = Some(now + delay);
-        tracing::warn!(
+        tracing::warn!(target: LOG_TARGET,
             failures = redump.failures,
             retry_in_ms = delay.as_millis() as u64,
             "rtnetlink re-dump failed; the network view may be incomplete until it is retried"
@@ -287,7 +287,7 @@ impl Engine {
     pub fn on_net_resynced(&mut self, now: Instant) {
         self.net_redump.running = false;
         if std::mem::take(&mut self.net_redump.failures) > 0 {
-            tracing::info!("rtnetlink re-dump completed after failures");
+            tracing::info!(target: LOG_TARGET, "rtnetlink re-dump completed after failures");
         }
         // MAC changes of next hops in use.
         let objs: Vec<(u16, u32, IpAddr, Mac)> = self

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::commands::Pending;
 use super::reconcile::Phase;
 use super::resync::DumpKind;
-use super::{Engine, KeepaliveConfig};
+use super::{Engine, KeepaliveConfig, LOG_TARGET};
 use crate::core::flow::key::proto;
 use crate::core::hw::{HwOp, HwTimeouts};
 use crate::core::policy::{CtInfo, Policy, Verdict};
@@ -25,12 +25,12 @@ impl Engine {
         }
         self.active = on;
         if on {
-            tracing::info!("offload activated; re-learning the conntrack table");
+            tracing::info!(target: LOG_TARGET, "offload activated; re-learning the conntrack table");
             if self.phase == Phase::Ready {
                 self.start_dump(DumpKind::Resync, now);
             }
         } else {
-            tracing::info!(flows = self.table.len(), "offload deactivated; withdrawing everything");
+            tracing::info!(target: LOG_TARGET, flows = self.table.len(), "offload deactivated; withdrawing everything");
             self.retry.by_key.clear();
             self.retry.order.clear();
             for id in self.table.ids_where(|_| true) {

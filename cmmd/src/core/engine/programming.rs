@@ -20,7 +20,7 @@ use std::time::Instant;
 use super::hw_index::hw_key;
 use super::lifecycle::{Facts, ORIG, REPLY, Stage, Then, Transition};
 use super::resolution::DirPath;
-use super::{Engine, Flow, FlowState, KeepaliveMode, Pending};
+use super::{Engine, Flow, FlowState, KeepaliveMode, LOG_TARGET, Pending};
 use crate::core::flow::FlowId;
 use crate::core::hw::{CtSpec, HwFailure, HwOp, RouteObjState};
 use crate::core::stats::Reason;
@@ -97,7 +97,7 @@ impl Engine {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot program connection");
+                    tracing::warn!(target: LOG_TARGET, error = %e, "cannot program connection");
                     for rid in next.into_iter().filter(|&r| r != 0) {
                         self.release_route(rid);
                     }
@@ -249,7 +249,7 @@ impl Engine {
             HwFailure::Unencodable(_) => Reason::Unencodable,
             _ => Reason::HwError,
         };
-        tracing::debug!(outcome = ?failure, "hardware refused a connection; backing off");
+        tracing::debug!(target: LOG_TARGET, outcome = ?failure, "hardware refused a connection; backing off");
         self.ct_refused(id, reason, *failure == HwFailure::Timeout, now);
     }
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::lifecycle::{Facts, ORIG, REPLY, Transition};
 use super::resync::DumpKind;
-use super::{Engine, Pending};
+use super::{Engine, LOG_TARGET, Pending};
 use crate::core::flow::FlowId;
 use crate::core::flow::key::proto;
 use crate::core::hw::{HwFailure, HwOp, HwReply, RouteIdentity, RouteSpec, WalkedCt};
@@ -64,13 +64,13 @@ impl Engine {
             for ct in conntracks {
                 self.adoption.insert((ct.spec.proto, ct.spec.orig), ct);
             }
-            tracing::info!(
+            tracing::info!(target: LOG_TARGET,
                 conntracks = self.adoption.len(),
                 routes = self.hw_routes.len(),
                 "read the hardware tables for reconciliation"
             );
         } else {
-            tracing::warn!(result = ?reply, "could not read the hardware tables; not adopting");
+            tracing::warn!(target: LOG_TARGET, result = ?reply, "could not read the hardware tables; not adopting");
         }
         self.phase = Phase::Dumping;
         self.start_dump(DumpKind::Initial, now);

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use hashbrown::HashSet;
 
-use super::{Action, Engine, FlowState, Phase};
+use super::{Action, Engine, FlowState, LOG_TARGET, Phase};
 use crate::core::flow::FlowKey;
 use crate::core::stats::Reason;
 
@@ -96,7 +96,7 @@ impl Engine {
             DumpKind::Initial => {
                 self.phase = Phase::Ready;
                 self.finish_reconcile();
-                tracing::info!(
+                tracing::info!(target: LOG_TARGET,
                     entries = self.table.len(),
                     ms = took.as_millis() as u64,
                     "initial conntrack dump done"
@@ -108,7 +108,7 @@ impl Engine {
             DumpKind::Resync => {
                 self.stats.resyncs += 1;
                 self.stats.last_resync_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-                tracing::info!(ms = self.stats.last_resync_ms, "resync done");
+                tracing::info!(target: LOG_TARGET, ms = self.stats.last_resync_ms, "resync done");
             }
             DumpKind::Sweep => self.stats.sweeps += 1,
         }
@@ -119,7 +119,7 @@ impl Engine {
     /// The dump of `generation` failed (it will be retried).
     pub fn on_dump_failed(&mut self, generation: u32, now: Instant) {
         let Some(run) = self.dumps.run.take_if(|run| run.generation == generation) else { return };
-        tracing::warn!(generation, "conntrack dump failed; retrying");
+        tracing::warn!(target: LOG_TARGET, generation, "conntrack dump failed; retrying");
         self.dumps.not_before = now + self.cfg.resync_min_interval;
         if run.kind == DumpKind::Initial {
             self.dumps.wanted = Some(DumpKind::Initial);
