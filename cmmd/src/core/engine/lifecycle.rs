@@ -2,26 +2,26 @@
 //! between them, in one place.
 //!
 //! ```text
-//!                           wait (route answer, network, programming window)
-//!                         ┌──────────────┐
-//!                         ▼              │
-//!  admit ──▶ Resolving ───┴── program ──▶ Programming ── programmed ──▶ Offloaded
-//!  adopt ──▶ Resolving (adopted) ─ confirm / keep_adopted ─────────────▶ Offloaded (adopted)
-//!              ▲   ▲                     │    ▲ │ (then: resolve, withdraw)    │ │ │
-//!              │   └─ retry ─ Backoff ◀──┘    │ └─ refused (held) ─▶ Offloaded │ │ │
-//!              │              (refused,       └──────── program (update) ──────┘ │ │
-//!              │               not held)                                         │ │
-//!              └────────── deregistered ◀── Withdrawing ◀──── withdraw ──────────┘ │
-//!                          (waits for the network, or leaves the table)             │
-//!                                                     REMOVED, "not found" ─────────┘─▶ leaves the table
+//!  admit ─▶ Resolving ─program─▶ Programming ─programmed─▶ Offloaded ─withdraw─▶ Withdrawing
+//!            │  ▲  ▲                 │     ▲                     │                     │
+//!            │  │  └─retry── Backoff ◀┘     └───program (update)──┘                     │
+//!            │  │       (refused, not held)  (refused, held: back to Offloaded)         │
+//!            │  └──── wait (not held: a route answer, the network, a programming place) │
+//!            │                 ◀── deregistered (waits for the network, or leaves) ◀───┘
+//!            └─adopt─▶ Resolving (adopted) ─confirm─▶ Offloaded
+//!                                          ─keep adopted─▶ Offloaded (adopted)
 //! ```
+//!
+//! While programming, what else happened waits for the result (`Then`: resolve again, or
+//! withdraw, which wins). A stage the hardware does not hold leaves the table when the
+//! connection ends; a stage it holds leaves it only through a deregistration, or when the
+//! hardware drops the connection by itself (REMOVED, or "not found" to a poll).
 //!
 //! [`Stage`] is where a connection is, with what that stage needs to know; [`Stage::after`]
 //! is the transition table, the only place a stage changes, and it rejects whatever the
 //! diagram does not allow. The hardware holds a connection exactly in the stages
 //! [`Stage::in_hw`] names, so "in the hardware" is no separate flag that could disagree.
-//! [`Facts`] are what stays true independently of the stage. A connection leaves the table
-//! from a stage the hardware does not hold, or when the hardware drops it by itself.
+//! [`Facts`] are what stays true independently of the stage.
 //!
 //! Every connection that is not offloaded carries a [`Reason`]. The struct is compact on
 //! purpose: one exists per tracked connection (up to `CMM_MAX_CONNECTIONS`).

@@ -141,28 +141,38 @@ pub enum Action {
     },
 }
 
-/// The engine.
+/// The engine: the shared state every concern reads, and each concern's own.
 pub struct Engine {
     cfg: EngineConfig,
+    /// Instant 0 of the engine's seconds and microseconds.
     epoch: Instant,
+    /// The tracked connections.
     table: FlowTable<Flow>,
-    hw_index: HwIndex,
+    /// Route cache: destination to the kernel's route (`resolution.rs`, `network.rs`).
     routes: RouteCache,
+    /// Route objects and their ids (`programming.rs`, `withdrawal.rs`).
     hw_routes: HwRoutes,
+    /// Mirror of the kernel's links, addresses and neighbours (`network.rs`).
     net: NetView,
     stats: Stats,
+    /// What the daemon must do, in order.
     actions: VecDeque<Action>,
+    /// `set activate`: events are ignored while false (`operator.rs`).
+    active: bool,
+    hw_index: HwIndex,
     commands: Commands,
     timers: Timers,
     polls: Polls,
     waiting: Waiting,
     net_redump: NetRedump,
     retry: RetryQueue,
-    active: bool,
-    phase: Phase,
     dumps: Dumps,
-    adoption: HashMap<HwKey, WalkedCt>,
     window: Window,
+    /// Start-up phase (`reconcile.rs`).
+    phase: Phase,
+    /// Connections read back from the hardware at start-up, until the kernel's dump shows
+    /// them (`reconcile.rs`).
+    adoption: HashMap<HwKey, WalkedCt>,
 }
 
 impl Engine {
