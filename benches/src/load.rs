@@ -6,7 +6,7 @@
 //! in [`crate::world`] routes — so every connection is forwarded traffic the engine offloads.
 //!
 //! Event sequences follow what the kernel sends (DESIGN.md, "Kernel facts"): TCP is NEW
-//! (TcpState::SynSent) then UPDATE (ESTABLISHED with ASSURED in the same event); UDP is NEW, UPDATE
+//! (SYN_SENT) then UPDATE (ESTABLISHED with ASSURED in the same event); UDP is NEW, UPDATE
 //! when the reply is seen, UPDATE when ASSURED. Both end with DESTROY.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -452,7 +452,7 @@ fn set_commands_and_stop_need_enable_then_take_effect() {
     assert_eq!(cli.command("set debug info 1").unwrap(), "");
     wait_for(WAIT, POLL, || {
         let log = flows.daemon.log();
-        log.contains("log filter changed from the CLI filter=info,cmmd::edge::offload=debug")
+        log.contains("log filter changed from the CLI filter=info,cmmd::offload=debug")
             .then_some(())
     })
     .unwrap_or_else(|| panic!("the filter change is logged:\n{}", flows.daemon.log()));

@@ -73,7 +73,7 @@ fn bad_environment_values_exit_2_with_one_line_naming_the_variable() {
         (
             "CMM_LOG",
             "info,[[[",
-            "expected a log filter such as \"info\" or \"info,cmmd::core::engine=debug\"",
+            "expected a log filter such as \"info\" or \"info,cmmd::engine=debug\"",
         ),
         ("CMM_LOG_FORMAT", "xml", "expected \"text\" or \"json\""),
         (
@@ -327,10 +327,7 @@ fn sighup_applies_rules_and_log_level_and_reports_what_needs_a_restart() {
     let log = daemon.log();
     let (until_reload, since_reload) = log.split_at(log.find("SIGHUP:").unwrap());
     assert!(!until_reload.contains(" TRACE "), "info level before");
-    assert!(
-        since_reload.contains(" TRACE cmmd::edge::offload: hardware command"),
-        "{since_reload}"
-    );
+    assert!(since_reload.contains(" TRACE cmmd::offload: hardware command"), "{since_reload}");
     assert!(daemon.ctl("show debug_level").unwrap().starts_with("command:\tprinted\n"));
 
     // A broken file: reported with its line, and the running configuration stays.
