@@ -35,11 +35,10 @@ use crate::tuple::{Family, Tuple};
 /// Buffers for [`CtSocket::recv_batch`]: `count` slots of `slot` bytes each, reused for every
 /// call (no allocation per receive).
 ///
-/// The rule of a `recvmmsg(2)` batch, which the software cdx's request batch in `cdx-sys`
-/// follows too (the libraries do not import each other): one call takes what is queued, up to
-/// the batch's capacity; a datagram longer than its slot is reported as truncated
-/// (`MSG_TRUNC`), never handed on cut short as if whole; `EINTR` is retried; `ENOBUFS` is an
-/// overrun, not an I/O error.
+/// The rule of a `recvmmsg(2)` batch: one call takes what is queued, up to the batch's
+/// capacity; a datagram longer than its slot is reported as truncated (`MSG_TRUNC`), never
+/// handed on cut short as if whole; `EINTR` is retried; `ENOBUFS` is an overrun, not an I/O
+/// error. (A batch in another library, which cannot import this one, writes the same rule.)
 pub struct RecvBatch {
     slots: Vec<Box<[u8]>>,
     lens: Vec<usize>,
