@@ -1,5 +1,5 @@
 //! The operator CLI of the running daemon, over real TCP: every command through `cmmd --backend
-//! sim` checked against the output format `cmmd::edge::control` documents, the real `telnet` client
+//! sim` checked against the output format `cmmd::control` documents, the real `telnet` client
 //! under `expect` (login, `?`, TAB, history), a raw client that never negotiates, `cmmd ctl`,
 //! and the abuse and security bounds (issue 5 item 6, issue 8 item 4).
 //!
