@@ -72,8 +72,10 @@ pub use crate::error::{DecodeError, EmitError, RecvError, RequestError};
 pub use crate::message::{CtMessage, Datagram, Delivery, EventKind, Header, Message, MessageKind};
 pub use crate::nla::{Nest, RawAttr};
 pub use crate::request::{Create, Update};
-pub use crate::socket::set_receive_buffer;
 pub use crate::socket::{CtSocket, Groups, RecvBatch};
 pub use crate::status::Status;
 pub use crate::tcp::{MaskedTcpFlags, TcpFlags, TcpInfo, TcpState};
 pub use crate::tuple::{Family, Icmp, Tuple};
+
+// Not only for ctnetlink: the receive-buffer rule every netlink socket of cmmd follows.
+pub use crate::socket::set_receive_buffer;
