@@ -92,12 +92,24 @@ fn show_connections_local_lists_the_connections_of_the_host_itself() {
 }
 
 #[test]
-fn every_state_word_of_the_grammar_names_a_kernel_state() {
-    for word in cli::TcpState::KEYWORDS {
-        let state = tcp_state_of_word(word);
-        assert!(state.is_some(), "{word}");
-        assert_eq!(tcp_state_name(state), word.to_ascii_uppercase());
+fn the_state_filter_selects_by_the_kernel_s_tcp_state() {
+    let now = Instant::now();
+    let mut engine = engine_with(&[established([10, 1, 0, 2], 40001)], now);
+    assert_eq!(engine.len(), 1);
+    let out = run(&mut engine, "show connections state established", now);
+    assert!(out.contains(" ESTABLISHED src=10.1.0.2 "), "{out}");
+    assert!(out.contains("1 connections printed"), "{out}");
+    let out = run(&mut engine, "show connections state time_wait", now);
+    assert!(out.contains("0 connections printed"), "{out}");
+}
+
+#[test]
+fn every_tcp_state_name_is_one_word_of_the_filter() {
+    for (state, name) in TCP_STATE_NAMES {
+        assert_eq!(tcp_state_of_word(&name.to_ascii_lowercase()), Some(state), "{name}");
+        assert_eq!(tcp_state_name(Some(state)), name);
     }
     assert_eq!(tcp_state_name(Some(TcpState::Other(42))), "UNKNOWN");
     assert_eq!(tcp_state_name(None), "NONE");
+    assert_eq!(tcp_state_of_word("open"), None);
 }
