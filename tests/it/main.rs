@@ -9,3 +9,4 @@ mod offload;
 mod packaging; // Kubernetes manifests, the DPA wrapper script, the example configuration // cmmd end to end: real flows through a router namespace programmed into the software cdx
 mod privilege; // least privilege: exit 1 naming CAP_NET_ADMIN without it; nobody with only it runs and offloads
 mod soak; // load and soak: churn plus real traffic; memory, event loss, leaks, latency (CMM_SOAK_SECS)
+mod vm; // the VM harness proven: VLAN, PPPoE over it, masquerade and conntrack in Debian's kernel under QEMU
