@@ -2,12 +2,15 @@
 //! (`cmmd_tests::vm`), a PPPoE session over an 802.1Q VLAN carries real, masqueraded TCP from
 //! the client through the router to the server. Each test is one function with two halves: on
 //! the host it boots the VM and re-runs itself there; in the VM it builds the network and
-//! asserts on what the kernel holds.
+//! asserts on what the kernel holds. cmmd (the host's `cmmd-test` binary, software cdx) runs in
+//! the guest's router as it does in the host's namespace tests.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use cmmd_tests::daemon::Daemon;
 use cmmd_tests::scenario::hold_tcp;
 use cmmd_tests::traffic::{TCP_REPLY_PREFIX, TcpHoldServer, wait_for};
 use cmmd_tests::wan::{self, PppoeOverVlan};
@@ -55,6 +58,15 @@ fn pppoe_over_vlan_carries_masqueraded_tcp_tracked_by_the_router() {
     topology.masquerade().expect("the router's ruleset loads");
     phases.done("nft");
 
+    // The daemon as the later VLAN and PPPoE tests run it: a host binary, in the router.
+    let daemon = Daemon::start(
+        Path::new(env!("CARGO_BIN_EXE_cmmd-test")),
+        &topology.router,
+        &["--backend", "sim", "--ports", "r0,r1", "--log", "info,cmmd=debug"],
+    )
+    .expect("cmmd starts in the guest's router");
+    phases.done("cmmd");
+
     // The session the kernel holds is the one pppd negotiated, with the concentrator's VLAN
     // device as peer, on the router's VLAN device; ppp0 carries PPPoE's MTU.
     let router = &topology.router;
@@ -97,6 +109,18 @@ fn pppoe_over_vlan_carries_masqueraded_tcp_tracked_by_the_router() {
         Some(wan::ROUTER_PPP_V4.to_string().as_str()),
         "masqueraded to the router's PPP address: {}",
         entry.line
+    );
+    // cmmd heard of it from ctnetlink; what it may do with a flow through ppp0 is the VLAN and
+    // PPPoE work's to assert (today: counted under a reason, not offloaded).
+    let heard = wait_for(Duration::from_secs(30), Duration::from_millis(500), || {
+        daemon.counters().ok().filter(|c| c.get("events_new").is_some_and(|n| n != "0"))
+    });
+    let counters = heard
+        .unwrap_or_else(|| panic!("cmmd in the guest got the NEW event; log:\n{}", daemon.log()));
+    eprintln!(
+        "cmmd: events_new={:?} not_fastpath_port={:?}",
+        counters.get("events_new"),
+        counters.get("not_fastpath_port")
     );
 
     // Several full-size segments each way, then a normal close.

@@ -12,7 +12,8 @@
 //!   `nf_conntrack`, `nf_tables`, `nft_masq`, `veth`, `bridge`…
 //! - **Root filesystem.** The host's `/`, shared read-only over virtio 9p: the guest runs the
 //!   host's binaries at their host paths (the test binary, `target/debug/cmmd-test`, `ip`, `nft`,
-//!   `conntrack`, `pppd`, `pppoe-server`). `/etc`, `/var` and `/usr/lib` are writable overlays
+//!   `conntrack`, `pppd`, `pppoe-server`), except what the host keeps under `/tmp`, `/run` or
+//!   `/var/tmp`. `/etc`, `/var` and `/usr/lib` are writable overlays
 //!   whose writes stay in the guest; `/run`, `/tmp` and `/var/tmp` are empty tmpfs.
 //! - **Scratch.** A host temporary directory, shared read-write and mounted at the same path in
 //!   the guest; the command finds it in `CMMD_VM_SCRATCH`. Its output (standard output and error
@@ -24,8 +25,9 @@
 //!   `CMMD_VM_ACCEL=tcg|kvm` skips the probe. No network
 //!   device: tests build their own network from namespaces and veth pairs inside the guest.
 //! - **Time.** The guest kills the command after [`VmCommand::timeout`]; the host kills QEMU
-//!   [`BOOT_ALLOWANCE`] later if the guest has not powered off by then. Booting to the command
-//!   takes about 9 s of wall time under TCG on the CI machines.
+//!   [`BOOT_ALLOWANCE`] later if the guest has not powered off by then. A test process runs one
+//!   VM at a time (others wait their turn). Booting to the command takes about 3 s of guest
+//!   time, 5 s of wall time, under TCG on the CI machines.
 //!
 //! Boot sequence: QEMU loads the kernel and the cached initramfs (a static busybox, the 9p and
 //! overlay modules, a first-stage `/init`), which mounts the host's root and hands PID 1 to
@@ -76,7 +78,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Set (to `1`) in the environment of a command run inside the VM.
@@ -348,6 +350,10 @@ impl VmCommand {
     /// Boots a VM, runs the command in it, and returns once the guest has powered off. An error
     /// means the VM itself failed (it did not boot, or overran its time), not the command.
     pub fn run(&self) -> io::Result<VmRun> {
+        // One VM at a time per test process: emulated CPUs are slow enough without sharing the
+        // machine's two cores among several guests and the rest of the suite.
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let kernel = kernel()?;
         let accel = accelerator(kernel);
         let dir = tempfile::Builder::new().prefix("cmmd-vm-").tempdir()?;
