@@ -151,3 +151,40 @@ fn pppoe_over_vlan_carries_masqueraded_tcp_tracked_by_the_router() {
     assert!(server_received >= 6, "the server's VLAN device received them: {server_received}");
     phases.done("checks");
 }
+
+#[test]
+fn a_vm_command_returns_its_status_output_and_files_and_is_killed_at_its_timeout() {
+    require_root();
+    let kernel = vm::kernel().expect("the kernel cache");
+    let script = r#"echo to-stdout; echo to-stderr >&2
+        uname -r >"$CMMD_VM_SCRATCH/release"
+        test "$CMMD_IN_VM" = 1 || exit 1
+        touch /etc/written-in-the-guest || exit 2
+        modprobe 8021q && grep -q '^8021q ' /proc/modules || exit 3
+        exit 7"#;
+    let run = vm::VmCommand::new("/bin/sh").args(["-c", script]).run().expect("the VM runs");
+    assert_eq!(run.status, 7, "the command's own exit status: {}", run.output);
+    assert_eq!(run.output, "to-stdout\nto-stderr\n", "standard output and error, in order");
+    assert_eq!(run.scratch_file("release").unwrap().trim(), kernel.release, "Debian's kernel ran");
+    assert!(
+        !Path::new("/etc/written-in-the-guest").exists(),
+        "the guest's writes stay in the guest"
+    );
+    eprintln!(
+        "VM command: boot_s={:.1} total_s={:.1}",
+        run.boot.as_secs_f64(),
+        run.elapsed.as_secs_f64()
+    );
+
+    let slow = vm::VmCommand::new("/bin/sleep")
+        .args(["600"])
+        .timeout(Duration::from_secs(2))
+        .run()
+        .expect("the VM runs");
+    assert_eq!(slow.status, 143, "killed by SIGTERM at its timeout: {}", slow.output);
+    assert!(
+        slow.elapsed < Duration::from_secs(60),
+        "and the VM ended soon after: {:?}",
+        slow.elapsed
+    );
+}
