@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::PasswordHasher as _;
 use cmmd_tests::daemon::Daemon;
 use cmmd_tests::scenario::service_server;
-use cmmd_tests::telnet::{CliClient, ENABLED_PROMPT, PROMPT, run_expect};
+use cmmd_tests::telnet::{CliClient, ENABLED_PROMPT, PROMPT, TELNET_LOGIN, run_expect};
 use cmmd_tests::topology::{self, Topology};
 use cmmd_tests::traffic::{IO_TIMEOUT, TcpHoldServer, wait_for};
 use cmmd_tests::{Netns, require_root};
@@ -522,13 +522,9 @@ fn telnet_client_logs_in_and_uses_help_completion_and_history() {
     let table = flows.daemon.ctl("show connections").unwrap();
     let transcript = run_expect(
         &topo.router,
-        r#"
-spawn telnet 127.0.0.1 2103
-want "Username: "
-send "admin\r"
-want "Password: "
-send "admin\r"
-want "cmm> "
+        &format!(
+            "{TELNET_LOGIN}{}",
+            r#"
 send "show connections\r"
 want "2 connections printed"
 want "cmm> "
@@ -549,7 +545,8 @@ want "cmm# "
 send "quit\r"
 want "Connection closed by foreign host."
 expect eof
-"#,
+"#
+        ),
     )
     .unwrap();
     // The server echoes the user name, never the password.

@@ -8,7 +8,7 @@ use std::process::Command;
 use cmmd_tests::daemon::Daemon;
 use cmmd_tests::require_root;
 use cmmd_tests::scenario::service_server;
-use cmmd_tests::telnet::{CliClient, NEGOTIATION, run_expect};
+use cmmd_tests::telnet::{CliClient, NEGOTIATION, TELNET_LOGIN, run_expect};
 use cmmd_tests::topology::{self, Topology};
 use cmmd_tests::traffic::wait_for;
 
@@ -28,13 +28,9 @@ fn a_telnet_session_frames_errors_and_filters_as_libcli() {
     let flows = router_with_two_flows(&topo, &[]);
     let transcript = run_expect(
         &topo.router,
-        r#"
-spawn telnet 127.0.0.1 2103
-want "Username: "
-send "admin\r"
-want "Password: "
-send "admin\r"
-want "cmm> "
+        &format!(
+            "{TELNET_LOGIN}{}",
+            r#"
 send "show activate\r"
 want "cmm> "
 send "\r"
@@ -63,7 +59,8 @@ send "history\r"
 want "cmm> "
 send "quit\r"
 expect eof
-"#,
+"#
+        ),
     )
     .unwrap();
     let table = flows.daemon.ctl("show connections").unwrap();

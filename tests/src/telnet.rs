@@ -316,6 +316,17 @@ proc want_re {pattern} {
 }
 "#;
 
+/// The start of an expect script for [`run_expect`]: the real `telnet` to the CLI on
+/// 127.0.0.1:2103, logged in as admin/admin, at the `cmm> ` prompt.
+pub const TELNET_LOGIN: &str = r#"
+spawn telnet 127.0.0.1 2103
+want "Username: "
+send "admin\r"
+want "Password: "
+send "admin\r"
+want "cmm> "
+"#;
+
 /// Run `expect` with [`EXPECT_PRELUDE`] followed by `script` inside `netns`; returns what the
 /// spawned programs printed (the terminal's view, CR LF line ends). A failed `want` is an
 /// error carrying the transcript.
