@@ -123,6 +123,22 @@ proptest! {
         let _ = tab(&complete(&line, &|_| true));
     }
 
+    /// Any POSIX pattern either translates to a regex that compiles, or is refused; a pattern
+    /// made only of ordinary characters always matches itself.
+    #[test]
+    fn posix_translation_is_total_and_literals_match_themselves(
+        pattern in r"[\[\](){}|*+?.^$\\a-c:=\-]{0,24}",
+        literal in "[a-z0-9 _/=,]{1,16}",
+        extended in any::<bool>(),
+    ) {
+        if let Some(regex) = crate::posix::translate(&pattern, extended) {
+            let _ = regex::Regex::new(&regex);
+        }
+        let translated = crate::posix::translate(&literal, extended).expect("literal");
+        let regex = regex::Regex::new(&translated).expect("compiles");
+        prop_assert!(regex.is_match(&literal), "{literal:?} -> {translated:?}");
+    }
+
     #[test]
     fn the_client_survives_any_bytes(input in telnet_noise(), chunk in 1usize..64) {
         let mut client = CtlClient::new(CtlRequest {
