@@ -117,6 +117,26 @@ fn a_raw_session_is_byte_for_byte_libcli() {
     );
 }
 
+/// A failed login as libcli prints it (recorded from libcli 1.10.7): an empty user name asks
+/// again, Ctrl-C rings, `Access denied`, then `Username:` again (here after cmmd's delay).
+#[test]
+fn a_failed_login_is_byte_for_byte_libcli() {
+    let mut session = Session::new(SessionConfig::default());
+    session.start(t0());
+    for chunk in [&b"\r"[..], b"adm\x03in\r", b"wrong\r"] {
+        session.receive(chunk, t0());
+    }
+    assert!(matches!(requests(&mut session).as_slice(), [Request::Authenticate { .. }]));
+    session.authenticated(false, t0());
+    let delay = session.next_deadline().expect("the login delay");
+    session.on_timer(delay);
+    assert_eq!(
+        String::from_utf8_lossy(&session.pending_output()[12..]),
+        "Welcome to the CMM (Conntrack Monitor Module) CLI\r\n\r\nUsername: \r\n\r\nUsername: \
+         adm\u{7}in\r\nPassword: Access denied\r\n\r\nUsername: "
+    );
+}
+
 /// libcli's filters on the same reply lines, byte for byte (recorded from libcli 1.10.7).
 #[test]
 fn filters_are_byte_for_byte_libcli() {
