@@ -252,7 +252,7 @@ impl Session {
         }
     }
 
-    /// Queue the negotiation (`IAC WILL ECHO, IAC WILL SGA, IAC DO SGA, IAC DO NAWS`), the
+    /// Queue libcli's negotiation (`IAC WILL SGA, IAC WILL ECHO, IAC DO SGA, IAC DO ECHO`), the
     /// banner and `Username: `. Calling it again does nothing.
     pub fn start(&mut self, now: Instant) {
         if self.phase != Phase::NotStarted {

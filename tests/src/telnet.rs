@@ -29,9 +29,9 @@ use crate::netns::Netns;
 pub const PROMPT: &str = "cmm> ";
 /// The privileged prompt (after `enable`).
 pub const ENABLED_PROMPT: &str = "cmm# ";
-/// What the server sends first: `IAC WILL ECHO, IAC WILL SGA, IAC DO SGA, IAC DO NAWS`.
+/// What the server sends first, as libcli: `IAC WILL SGA, IAC WILL ECHO, IAC DO SGA, IAC DO ECHO`.
 pub const NEGOTIATION: [u8; 12] =
-    [0xFF, 0xFB, 0x01, 0xFF, 0xFB, 0x03, 0xFF, 0xFD, 0x03, 0xFF, 0xFD, 0x1F];
+    [0xFF, 0xFB, 0x03, 0xFF, 0xFB, 0x01, 0xFF, 0xFD, 0x03, 0xFF, 0xFD, 0x01];
 /// Default deadline of one wait.
 pub const WAIT: Duration = Duration::from_secs(15);
 

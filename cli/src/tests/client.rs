@@ -4,7 +4,7 @@ use crate::auth::Secret;
 use crate::client::{CtlClient, CtlRequest, Finished, command_line, is_error_reply};
 use crate::command::{Command, ConnectionFilter};
 use crate::session::{Request, Session, SessionConfig};
-use crate::telnet::{DONT, IAC, OPT_ECHO, OPT_NAWS, OPT_SGA, WONT};
+use crate::telnet::{DONT, IAC, OPT_ECHO, OPT_SGA, WONT};
 use crate::tests::t0;
 
 fn request(command: &str, password: &str) -> CtlRequest {
@@ -146,7 +146,7 @@ fn the_client_refuses_telnet_options_and_answers_the_login() {
     let mut client = CtlClient::new(request("show version", "admin"));
     client.receive(session.pending_output());
     let mut expected =
-        vec![IAC, DONT, OPT_ECHO, IAC, DONT, OPT_SGA, IAC, WONT, OPT_SGA, IAC, WONT, OPT_NAWS];
+        vec![IAC, DONT, OPT_SGA, IAC, DONT, OPT_ECHO, IAC, WONT, OPT_SGA, IAC, WONT, OPT_ECHO];
     expected.extend_from_slice(b"admin\r\n");
     assert_eq!(client.pending_output(), expected);
     assert!(client.finished().is_none());

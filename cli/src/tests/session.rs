@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use crate::command::{Command, ConnectionFilter, Privilege};
 use crate::session::{CloseReason, Request, Session, SessionConfig};
-use crate::telnet::{DO, IAC, OPT_ECHO, OPT_NAWS, OPT_SGA, OPT_TIMING_MARK, SB, SE, WILL};
+use crate::telnet::{DO, IAC, OPT_ECHO, OPT_NAWS, OPT_SGA, OPT_TIMING_MARK, SB, SE, WILL, WONT};
 use crate::tests::{t0, visible};
 
-/// What a telnet client answers to the server's negotiation, plus a 100x40 window.
+/// What a telnet client answers to the server's negotiation (libcli's), plus a 100x40 window.
 const TELNET_HELLO: &[u8] = &[
-    IAC, DO, OPT_ECHO, IAC, DO, OPT_SGA, IAC, WILL, OPT_SGA, IAC, WILL, OPT_NAWS, IAC, SB,
-    OPT_NAWS, 0, 100, 0, 40, IAC, SE,
+    IAC, DO, OPT_SGA, IAC, DO, OPT_ECHO, IAC, WILL, OPT_SGA, IAC, WONT, OPT_ECHO, IAC, WILL,
+    OPT_NAWS, IAC, SB, OPT_NAWS, 0, 100, 0, 40, IAC, SE,
 ];
 
 /// Take the pending output, made visible.
@@ -64,7 +64,7 @@ fn start_sends_negotiation_banner_and_username_prompt() {
     let mut session = Session::new(SessionConfig::default());
     assert_eq!(session.pending_output(), b"");
     session.start(t0());
-    let mut expected = vec![0xFF, 0xFB, 0x01, 0xFF, 0xFB, 0x03, 0xFF, 0xFD, 0x03, 0xFF, 0xFD, 0x1F];
+    let mut expected = vec![0xFF, 0xFB, 0x03, 0xFF, 0xFB, 0x01, 0xFF, 0xFD, 0x03, 0xFF, 0xFD, 0x01];
     expected
         .extend_from_slice(b"Welcome to the CMM (Conntrack Monitor Module) CLI\r\n\r\nUsername: ");
     assert_eq!(session.pending_output(), expected);
@@ -73,7 +73,7 @@ fn start_sends_negotiation_banner_and_username_prompt() {
 }
 
 /// The bytes libcli 1.10.7 with cmm's print callback sends for the same input (recorded from
-/// libcli itself), after the negotiation: the command line echoed even to a client that never
+/// libcli itself), from the negotiation on: the command line echoed even to a client that never
 /// agreed to echo, `\r\n` before each prompt, libcli's error texts and `history` layout.
 #[test]
 fn a_raw_session_is_byte_for_byte_libcli() {
@@ -107,6 +107,10 @@ fn a_raw_session_is_byte_for_byte_libcli() {
         }
     }
     let output = session.pending_output();
+    assert_eq!(
+        output[..12],
+        [0xFF, 0xFB, 0x03, 0xFF, 0xFB, 0x01, 0xFF, 0xFD, 0x03, 0xFF, 0xFD, 0x01]
+    );
     assert_eq!(
         String::from_utf8_lossy(&output[12..]),
         "Welcome to the CMM (Conntrack Monitor Module) CLI\r\n\r\nUsername: admin\r\nPassword:  \
@@ -211,7 +215,7 @@ fn raw_tcp_clients_are_echoed_as_libcli_does_and_may_end_lines_with_lf() {
     session.start(t0());
     assert_eq!(
         take(&mut session),
-        "<ff><fb><01><ff><fb><03><ff><fd><03><ff><fd><1f>\\r\\nUsername: "
+        "<ff><fb><03><ff><fb><01><ff><fd><03><ff><fd><01>\\r\\nUsername: "
     );
     // libcli echoes what is typed even to a client that never agreed to echo; a lone LF is
     // Enter here (libcli waits for CR).
@@ -256,7 +260,7 @@ fn telnet_client_login_echoes_the_user_but_not_the_password() {
     session.start(t0());
     take(&mut session);
     session.receive(TELNET_HELLO, t0());
-    assert_eq!(take(&mut session), "", "agreeing to what we asked needs no answer");
+    assert_eq!(take(&mut session), "<ff><fd><1f>", "only the offered NAWS is answered");
     assert_eq!(session.window_size(), Some((100, 40)));
     session.receive(b"adm", t0());
     assert_eq!(take(&mut session), "adm");
