@@ -241,39 +241,59 @@ pub(crate) fn help_lines(name: &str, help: &str) -> Vec<String> {
     }
 }
 
-/// What TAB does with a completion.
+/// What TAB does with a completion (libcli's `cli_loop`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TabAction {
-    /// Insert this text at the cursor.
-    Insert(String),
-    /// Show these labels.
+    /// Replace the word being typed with this text (the whole word, then a blank if complete).
+    Replace(String),
+    /// Show these entries (on a second TAB).
     List(Vec<String>),
-    /// Nothing to offer.
+    /// Ring the bell; a second TAB lists.
+    Bell,
+    /// Write nothing (one argument name); a second TAB lists.
+    Wait,
+    /// Nothing can follow: ring the bell.
     Nothing,
 }
 
-/// Decide what TAB does: complete a unique word (plus a blank), extend to the longest common
-/// prefix, or list the choices.
-pub(crate) fn tab(completion: &Completion) -> TabAction {
-    let mut words: Vec<&'static str> = Vec::new();
-    for word in completion.candidates.iter().filter_map(|candidate| candidate.word) {
-        if !words.contains(&word) {
-            words.push(word);
-        }
-    }
-    let typed = completion.partial.len();
-    let labels = || completion.candidates.iter().map(|candidate| candidate.label.clone()).collect();
-    match words.as_slice() {
-        [] if completion.candidates.is_empty() => TabAction::Nothing,
-        [] => TabAction::List(labels()),
-        [only] => TabAction::Insert(format!("{} ", only.get(typed..).unwrap_or_default())),
+/// libcli's TAB: the entries are the words and argument names that may follow (`<cr>` is not
+/// one). No entry: the bell. A second TAB in a row lists them. One word: it replaces the typed
+/// part, followed by a blank; one argument name: nothing is written. Several: the typed part is replaced by their common prefix (case
+/// ignored), unless an argument name is among them; else the bell.
+pub(crate) fn tab(completion: &Completion, second: bool) -> TabAction {
+    let entries: Vec<&str> = completion
+        .candidates
+        .iter()
+        .filter(|candidate| candidate.label != CR_LABEL)
+        .map(|candidate| candidate.word.unwrap_or(candidate.label.as_str()))
+        .collect();
+    match entries.as_slice() {
+        [] => TabAction::Nothing,
+        _ if second => TabAction::List(entries.iter().map(|entry| (*entry).to_owned()).collect()),
+        [only] if !only.starts_with(['[', '<']) => TabAction::Replace(format!("{only} ")),
+        [_] => TabAction::Wait,
         [first, rest @ ..] => {
-            let common = rest.iter().fold(first.len(), |common, word| {
-                first.bytes().zip(word.bytes()).take(common).take_while(|(a, b)| a == b).count()
-            });
-            match first.get(typed..common) {
-                Some(extension) if !extension.is_empty() => TabAction::Insert(extension.to_owned()),
-                _ => TabAction::List(labels()),
+            let first = first.strip_prefix('[').unwrap_or(first);
+            let placeholder = |entry: &str| entry.starts_with('<');
+            let mut common = if placeholder(first) { 0 } else { first.len() };
+            for entry in rest {
+                if placeholder(entry) {
+                    common = 0;
+                }
+                let entry = entry.strip_prefix('[').unwrap_or(entry);
+                common = first
+                    .bytes()
+                    .zip(entry.bytes())
+                    .take(common)
+                    .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+                    .count();
+            }
+            let last_optional = rest.last().is_some_and(|entry| entry.starts_with('['));
+            match first.get(..common) {
+                Some(prefix) if common > 0 && !last_optional => {
+                    TabAction::Replace(prefix.to_owned())
+                }
+                _ => TabAction::Bell,
             }
         }
     }

@@ -178,6 +178,11 @@ impl LineEditor {
         self.cursor
     }
 
+    /// The cursor is at the end of the line.
+    pub(crate) fn cursor_at_end(&self) -> bool {
+        self.cursor == self.chars.len()
+    }
+
     /// History, oldest first.
     pub(crate) fn history(&self) -> impl Iterator<Item = &str> {
         self.history.iter().map(String::as_str)
@@ -218,11 +223,30 @@ impl LineEditor {
         out.push_repeated(BACKSPACE, self.chars.len() - self.cursor);
     }
 
-    /// Insert text at the cursor (completion), with echo when `echo` is set.
-    pub(crate) fn insert_str(&mut self, text: &str, echo: bool, out: &mut OutputBuffer) {
-        for ch in text.chars() {
-            self.insert(ch, echo, out);
+    /// TAB's completion as libcli writes it: back over the `typed` characters before the cursor
+    /// (at the end of the line) and write `text` in their place. Refused (bell) when the line
+    /// would pass its limit.
+    pub(crate) fn complete_word(
+        &mut self,
+        typed: usize,
+        text: &str,
+        echo: bool,
+        out: &mut OutputBuffer,
+    ) {
+        let keep = self.chars.len().saturating_sub(typed);
+        let kept: usize = self.chars.iter().take(keep).map(|ch| ch.len_utf8()).sum();
+        if kept + text.len() > self.max_bytes {
+            out.push_byte(BELL);
+            return;
         }
+        if echo {
+            out.push_repeated(BACKSPACE, self.chars.len() - keep);
+            out.push_text(text);
+        }
+        self.chars.truncate(keep);
+        self.chars.extend(text.chars());
+        self.bytes = kept + text.len();
+        self.cursor = self.chars.len();
     }
 
     /// Process one data byte.

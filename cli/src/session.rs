@@ -225,6 +225,8 @@ pub struct Session {
     /// The client sends nothing more: close once its input is answered.
     input_ended: bool,
     window: Option<(u16, u16)>,
+    /// The last key was a TAB that left choices: the next TAB lists them (libcli).
+    tab_pending: bool,
     stats: SessionStats,
 }
 
@@ -248,6 +250,7 @@ impl Session {
             idle_restart: false,
             input_ended: false,
             window: None,
+            tab_pending: false,
             stats: SessionStats::default(),
         }
     }
@@ -580,6 +583,7 @@ impl Session {
     }
 
     fn edit(&mut self, byte: u8) {
+        let second_tab = std::mem::take(&mut self.tab_pending);
         let mode = self.edit_mode();
         let Some(event) = self.editor.key(byte, mode, &mut self.output) else { return };
         match event {
@@ -599,7 +603,7 @@ impl Session {
                 self.end_input_line();
                 self.close(CloseReason::Quit);
             }
-            EditorEvent::Complete => self.tab_complete(),
+            EditorEvent::Complete => self.tab_complete(second_tab),
             EditorEvent::Help => match self.help_lines(&self.editor.before_cursor()) {
                 Some(lines) => self.notice(&lines),
                 // libcli rings the bell when nothing can follow.
@@ -778,17 +782,26 @@ impl Session {
         }
     }
 
-    fn tab_complete(&mut self) {
-        let completion = self.completion(&self.editor.before_cursor());
-        match complete::tab(&completion) {
-            TabAction::Insert(text) => {
-                self.editor.insert_str(&text, self.edit_mode().echo, &mut self.output)
+    /// TAB as libcli: complete in place, or ring the bell and list on a second TAB. Only at
+    /// the end of the line.
+    fn tab_complete(&mut self, second: bool) {
+        if self.editor.cursor_at_end() {
+            let completion = self.completion(&self.editor.before_cursor());
+            let typed = completion.partial.chars().count();
+            match complete::tab(&completion, second) {
+                TabAction::Replace(text) => {
+                    let echo = self.edit_mode().echo;
+                    self.editor.complete_word(typed, &text, echo, &mut self.output);
+                    self.tab_pending = !text.ends_with(' ');
+                }
+                TabAction::List(entries) => self.notice(&listing::rows(&entries)),
+                TabAction::Bell => {
+                    self.output.push_byte(0x07);
+                    self.tab_pending = true;
+                }
+                TabAction::Wait => self.tab_pending = true,
+                TabAction::Nothing => self.output.push_byte(0x07),
             }
-            TabAction::List(labels) => {
-                let rows = listing::rows(&labels);
-                self.notice(&rows);
-            }
-            TabAction::Nothing => self.output.push_byte(0x07),
         }
     }
 

@@ -566,12 +566,13 @@ expect eof
         assert!(table.lines().any(|l| l.contains(&row[row.find(" ESTABLISHED").unwrap()..])));
     }
     // `?` lists the choices and gives the line back; ^U erases it in place; TAB completes
-    // `sh` to `show ` and `cou` to `counters `.
+    // `sh` to `show ` and `cou` to `counters `, rewriting the typed part as libcli does.
     let erase = format!("{0}{1}{0}", "\u{8}".repeat(7), " ".repeat(7));
     let help_and_tab = format!(
         "cmm> show co\r\n  connections          Show the table of fast forwarded connections\r\n  \
          counters             Show counters by reason\r\n  config               Show the \
-         effective configuration\r\n\r\ncmm> show co{erase}show counters \r\ntable_entries: 2\r\n"
+         effective configuration\r\n\r\ncmm> show co{erase}sh\u{8}\u{8}show cou\u{8}\u{8}\u{8}\
+         counters \r\ntable_entries: 2\r\n"
     );
     assert!(transcript.contains(&help_and_tab), "{help_and_tab:?} in {transcript:?}");
     // The up arrow recalls the last line as typed (libcli keeps the trailing blank).

@@ -229,7 +229,7 @@ fn control_characters_are_ignored() {
 }
 
 #[test]
-fn redraw_and_insert_str() {
+fn redraw_and_complete_word() {
     let mut editor = editor_with("show co");
     keys(&mut editor, ECHO, b"\x1b[D\x1b[D");
     let mut out = OutputBuffer::default();
@@ -237,8 +237,16 @@ fn redraw_and_insert_str() {
     assert_eq!(visible(out.pending()), "show co\\b\\b");
     let mut out = OutputBuffer::default();
     keys(&mut editor, ECHO, b"\x05");
-    editor.insert_str("nnections ", true, &mut out);
-    assert_eq!(visible(out.pending()), "nnections ");
+    assert!(editor.cursor_at_end());
+    // libcli backs over the typed part and writes the whole word.
+    editor.complete_word(2, "connections ", true, &mut out);
+    assert_eq!(visible(out.pending()), "\\b\\bconnections ");
     assert_eq!(editor.line(), "show connections ");
     assert_eq!(editor.before_cursor(), "show connections ");
+    // Past the line limit: the bell, nothing changes.
+    let mut short = LineEditor::new(8, 4);
+    keys(&mut short, ECHO, b"show co");
+    let mut out = OutputBuffer::default();
+    short.complete_word(2, "connections ", true, &mut out);
+    assert_eq!((visible(out.pending()).as_str(), short.line().as_str()), ("\\a", "show co"));
 }

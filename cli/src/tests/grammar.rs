@@ -485,14 +485,26 @@ fn help_lines_are_laid_out_as_libcli_does() {
 
 #[test]
 fn tab_completes_unique_words_and_common_prefixes() {
-    let insert = |text: &str| match tab(&complete(text, &everything)) {
-        TabAction::Insert(text) => text,
+    let first = |text: &str| tab(&complete(text, &everything), false);
+    let replace = |text: &str| match first(text) {
+        TabAction::Replace(text) => text,
         other => panic!("{other:?}"),
     };
-    assert_eq!(insert("sh"), "ow ");
-    assert_eq!(insert("show fpp"), "_route ");
-    assert_eq!(insert("show asym"), "_f");
-    assert_eq!(insert("show version | inc"), "lude ");
-    assert!(matches!(tab(&complete("show a", &everything)), TabAction::List(_)));
-    assert_eq!(tab(&complete("bogus ", &everything)), TabAction::Nothing);
+    // libcli replaces the typed part with the whole word, or with the common prefix.
+    assert_eq!(replace("sh"), "show ");
+    assert_eq!(replace("SH"), "show ");
+    assert_eq!(replace("show fpp"), "fpp_route ");
+    assert_eq!(replace("show asym"), "asym_f");
+    assert_eq!(replace("show a"), "a");
+    assert_eq!(replace("show version | inc"), "include ");
+    // No common prefix: the bell; a second TAB lists.
+    assert_eq!(first("show "), TabAction::Bell);
+    assert_eq!(
+        tab(&complete("show a", &everything), true),
+        TabAction::List(vec!["activate".into(), "asym_fastforward".into(), "asym_ff_rules".into()])
+    );
+    // An argument name alone is not written; optional ones are not extended.
+    assert_eq!(first("sim fault capacity "), TabAction::Wait);
+    assert_eq!(first("set timeout tcp 10 "), TabAction::Bell);
+    assert_eq!(first("bogus "), TabAction::Nothing);
 }

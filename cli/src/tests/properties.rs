@@ -120,7 +120,8 @@ proptest! {
     #[test]
     fn parsing_and_completion_never_panic(line in "[ -~\\t]{0,80}") {
         let _ = parse_line(&line, &|_| true);
-        let _ = tab(&complete(&line, &|_| true));
+        let _ = tab(&complete(&line, &|_| true), false);
+        let _ = tab(&complete(&line, &|_| true), true);
     }
 
     /// Any POSIX pattern either translates to a regex that compiles, or is refused; a pattern

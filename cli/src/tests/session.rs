@@ -705,15 +705,36 @@ cmm> show ";
     assert_eq!(listing, expected);
 }
 
+/// TAB as libcli (bytes recorded from libcli 1.10.7): the typed part is rewritten with the
+/// word, a common prefix or the bell; a second TAB lists four entries a row.
 #[test]
 fn tab_completes_in_place_and_lists_choices() {
     let mut session = telnet();
     session.receive(b"sh\t", t0());
-    assert_eq!(take(&mut session), "show ");
-    session.receive(b"co\t", t0());
-    assert_eq!(take(&mut session), "co\\r\\nconnections counters config\\r\\n\\r\\ncmm> show co");
-    session.receive(b"nn\t", t0());
-    assert_eq!(take(&mut session), "nnections ");
+    assert_eq!(take(&mut session), "sh\\b\\bshow ");
+    session.receive(b"a\t", t0());
+    assert_eq!(take(&mut session), "a\\ba");
+    session.receive(b"\t", t0());
+    assert_eq!(
+        take(&mut session),
+        "\\r\\nactivate asym_fastforward asym_ff_rules\\r\\n\\r\\ncmm> show a"
+    );
+    session.receive(b"\x15s\t", t0());
+    assert!(take(&mut session).ends_with("s\\bs"));
+    session.receive(b"\t", t0());
+    assert_eq!(take(&mut session), "\\r\\nshow set\\r\\n\\r\\ncmm> s");
+    // Another key in between: the next TAB starts over.
+    session.receive(b"h\tco\t", t0());
+    assert_eq!(take(&mut session), "h\\b\\bshow co\\b\\bco");
+    session.receive(b"n\t\t", t0());
+    assert_eq!(
+        take(&mut session),
+        "n\\b\\b\\bcon\\r\\nconnections config\\r\\n\\r\\ncmm> show con"
+    );
+    session.receive(b"n\t", t0());
+    assert_eq!(take(&mut session), "n\\b\\b\\b\\bconnections ");
+    session.receive(b"\t", t0());
+    assert_eq!(take(&mut session), "\\a");
     session.receive(b"\t", t0());
     assert!(take(&mut session).starts_with("\\r\\n[proto] [state] [addr] [port]\\r\\n"));
     session.receive(b"\x15show bogus \t", t0());
