@@ -17,9 +17,13 @@
 //! - Back-pressure: stop producing reply lines while [`Session::output_len`] is above your
 //!   high-water mark. The session itself never holds more than `max_output` bytes: a client that
 //!   floods input without reading its output is disconnected.
-//! - Until the client agrees to `WILL ECHO`, nothing is echoed and `?`/TAB are not special, so a
-//!   raw TCP client (ncat) that sends whole lines ending in LF sees clean output; `show ?` at the
-//!   end of such a line still lists the choices.
+//! - The bytes are libcli 1.10's with cmm's print callback: its negotiation, banner and prompts
+//!   (a new line before `Username: ` and the command prompt), the echo of every line but
+//!   passwords whatever the client negotiated, its error texts, `?`, TAB, `help` and `history`
+//!   layouts; reply lines end in CR LF and a new line precedes the next prompt.
+//! - Until the client agrees to `WILL ECHO`, `?`, TAB and the arrows are not special: a raw TCP
+//!   client (ncat) may end lines in LF alone, and `show ?` at the end of a line lists the
+//!   choices.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
