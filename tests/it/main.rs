@@ -2,6 +2,7 @@
 //! network namespaces; they need root and run in CI.
 
 mod cli; // the telnet CLI of the running daemon: every command, telnet/expect, ncat, ctl, abuse and security
+mod cli_vendor; // the CLI byte for byte as libcli and cmm print it; the vendor's command line
 mod config_errors; // bad configuration: exit 2 and one precise line; check-config sources; SIGHUP reload
 mod conntrack_kernel; // the conntrack crate against the real kernel: events, dump, update, delete, overrun
 mod faults; // fault injection: event storms, rtnetlink overrun, hardware faults, kernel changes, SIGKILL
