@@ -39,6 +39,8 @@ pub struct ManifestArgs {
     pub image: Option<String>,
     /// `--profile PROFILE`.
     pub profile: Option<String>,
+    /// `--max-connections N`: `CMM_MAX_CONNECTIONS` and the memory sized for it.
+    pub max_connections: Option<String>,
 }
 
 /// `cmmd sim …`.
@@ -101,7 +103,7 @@ usage: cmmd [run] [--config PATH] [--backend cdx|sim] [--max-connections N] [--p
        cmmd check-config [same options]
        cmmd ctl [--addr HOST:PORT] [--user USER] [--password-file FILE] [--timeout S] COMMAND...
        cmmd hash-password            (reads the password from stdin)
-       cmmd manifests [--namespace NS] [--image IMAGE] [--profile PROFILE]
+       cmmd manifests [--namespace NS] [--image IMAGE] [--profile PROFILE] [--max-connections N]
        cmmd sim serve --socket PATH [--ports IF,IF] [--capacity N]
        cmmd sim ctl --socket PATH show | activate all | activate SRC DST SPORT DPORT | fault ...
        cmmd --version | --help
@@ -250,6 +252,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
                     "--namespace" | "-n" => m.namespace = Some(w.value(&word)?),
                     "--image" => m.image = Some(w.value(&word)?),
                     "--profile" => m.profile = Some(w.value(&word)?),
+                    "--max-connections" => m.max_connections = Some(w.value(&word)?),
                     _ => return Err(ArgError(format!("unknown option {word:?} for manifests"))),
                 }
             }

@@ -4,6 +4,8 @@
 mod cli; // the telnet CLI of the running daemon: every command, telnet/expect, ncat, ctl, abuse and security
 mod config_errors; // bad configuration: exit 2 and one precise line; check-config sources; SIGHUP reload
 mod conntrack_kernel; // the conntrack crate against the real kernel: events, dump, update, delete, overrun
+mod dpa_wrapper; // the DPA wrapper and init of the image, run with sh; the Containerfile's inputs
+mod external_checks; // checkov on `cmmd manifests`; PromQL of the dashboard and alert rules
 mod faults; // fault injection: event storms, rtnetlink overrun, hardware faults, kernel changes, SIGKILL
 mod metrics; // /metrics: gauges that count connections, decisions; the probes under a connection flood
 mod offload; // cmmd end to end: real flows through a router namespace programmed into the software cdx
