@@ -20,8 +20,9 @@ fn binary() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_BIN_EXE_cmmd-test"))
 }
 
-/// What a probe may take under the flood: the kubelet's probes here time out after 2 s.
-const PROBE_BOUND: Duration = Duration::from_millis(500);
+/// What a probe may take under the flood: half the kubelet's timeout in the DaemonSet (2 s).
+/// Unanswered, it fails at once; answered, it takes about a millisecond.
+const PROBE_BOUND: Duration = Duration::from_secs(1);
 
 fn metrics_addr() -> SocketAddr {
     METRICS.parse().expect("address")
@@ -72,7 +73,8 @@ fn assert_probes_answer(netns: &Netns, when: &str) {
 }
 
 /// 300 connections that send half a request line and wait, then the probes: each answers at
-/// once, however many times it is asked while the flood holds, and so does `/metrics`.
+/// once, however many times it is asked while the flood holds and grows (to 550), and so does
+/// `/metrics`. Before the server evicted idle clients, the first /healthz got no answer at all.
 #[test]
 fn probes_answer_while_300_clients_hold_half_a_request() {
     require_root();
@@ -84,9 +86,9 @@ fn probes_answer_while_300_clients_hold_half_a_request() {
     for round in 0..5 {
         assert_probes_answer(&netns, &format!("during the flood, round {round}"));
         // More of the same between the probes: the flood keeps coming.
-        flood.extend(half_requests(&netns, 100));
+        flood.extend(half_requests(&netns, 50));
     }
-    assert_eq!(flood.len(), 800);
+    assert_eq!(flood.len(), 550);
     let (status, took) = get(&netns, "/metrics");
     assert_eq!(status, "HTTP/1.0 200 OK", "/metrics during the flood");
     assert!(took <= PROBE_BOUND, "/metrics took {took:?}");
