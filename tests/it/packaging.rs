@@ -203,6 +203,57 @@ fn daemonset_runs_cmm_on_the_host_network_of_profiled_nodes_only() {
     assert!((5..=30).contains(&grace), "terminationGracePeriodSeconds {grace}");
 }
 
+/// The second profile's overlay patches the base by name (strategic merge): every container,
+/// variable and volume it names exists in the base, and it moves every place the base names the
+/// profile. (`kubectl kustomize` itself is not on the test machines.)
+#[test]
+fn the_second_profile_overlay_patches_what_the_base_has() {
+    let overlay: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read(
+        &packaging().join("k8s/overlays/ls1043a-rdb/kustomization.yaml"),
+    ))
+    .expect("overlay parses");
+    let patch_text = overlay["patches"]
+        .as_sequence()
+        .expect("patches")
+        .iter()
+        .find(|p| p["target"]["kind"].as_str() == Some("DaemonSet"))
+        .and_then(|p| p["patch"].as_str())
+        .expect("DaemonSet patch");
+    let patch: DaemonSet = serde_yaml_ng::from_str(patch_text).expect("a DaemonSet patch");
+    let patched = patch.spec.and_then(|s| s.template.spec).expect("pod spec patch");
+    let original = pod_spec();
+    let base_inits = original.init_containers.clone().unwrap_or_default();
+    for (patched, base) in [
+        (patched.init_containers.clone().unwrap_or_default(), base_inits),
+        (patched.containers.clone(), original.containers.clone()),
+    ] {
+        for c in &patched {
+            let original = container(&base, &c.name);
+            for var in c.env.iter().flatten() {
+                assert!(
+                    env_value(original, &var.name).is_some(),
+                    "{}: {} not in the base",
+                    c.name,
+                    var.name
+                );
+                assert_eq!(var.value.as_deref(), Some("ls1043a-rdb"));
+            }
+        }
+    }
+    let volumes = original.volumes.clone().unwrap_or_default();
+    for v in patched.volumes.iter().flatten() {
+        assert!(volumes.iter().any(|b| b.name == v.name), "volume {} not in the base", v.name);
+        for item in v.config_map.iter().flat_map(|c| c.items.iter().flatten()) {
+            assert!(item.key.starts_with("_profiles.ls1043a-rdb."), "{}", item.key);
+            assert_eq!(item.path, item.key.replacen('.', "/", 2));
+        }
+    }
+    // Every place the base's DaemonSet names its profile, the patch names the other one.
+    let base_text = read(&base().join("daemonset.yaml"));
+    let places = base_text.matches(PROFILE).count();
+    assert_eq!(patch_text.matches("ls1043a-rdb").count(), places, "{patch_text}");
+}
+
 fn quantity(resources: &ResourceRequirements, limits: bool, key: &str) -> Option<String> {
     let map = if limits { &resources.limits } else { &resources.requests };
     map.as_ref().and_then(|m| m.get(key)).map(|q| q.0.clone())
