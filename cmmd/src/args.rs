@@ -44,6 +44,8 @@ pub struct ManifestArgs {
     pub image: Option<String>,
     /// `--profile PROFILE`.
     pub profile: Option<String>,
+    /// `--max-connections N`: `CMM_MAX_CONNECTIONS` and the memory sized for it.
+    pub max_connections: Option<String>,
 }
 
 /// `cmmd sim …`.
@@ -108,7 +110,7 @@ usage: cmmd [run] [--config PATH] [--backend cdx|sim] [--max-connections N] [--p
        cmmd -f FASTFORWARD_FILE -n MAX_CONNECTIONS  (the vendor's cmm command line)
        cmmd -c COMMAND...            (as cmmd ctl COMMAND...)
        cmmd hash-password            (reads the password from stdin)
-       cmmd manifests [--namespace NS] [--image IMAGE] [--profile PROFILE]
+       cmmd manifests [--namespace NS] [--image IMAGE] [--profile PROFILE] [--max-connections N]
        cmmd sim serve --socket PATH [--ports IF,IF] [--capacity N]
        cmmd sim ctl --socket PATH show | activate all | activate SRC DST SPORT DPORT | fault ...
        cmmd --version | -v | --help | -h
@@ -288,6 +290,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
                     "--namespace" | "-n" => m.namespace = Some(w.value(&word)?),
                     "--image" => m.image = Some(w.value(&word)?),
                     "--profile" => m.profile = Some(w.value(&word)?),
+                    "--max-connections" => m.max_connections = Some(w.value(&word)?),
                     _ => return Err(ArgError(format!("unknown option {word:?} for manifests"))),
                 }
             }
