@@ -585,6 +585,8 @@ impl Daemon {
                 + self.ct.counters.truncated
                 + self.routing.counters.malformed,
             events_discarded: self.ct.counters.discarded,
+            http_evicted: self.http.as_ref().map_or(0, HttpServer::evicted),
+            ready: self.ready().is_ok(),
         }
     }
 

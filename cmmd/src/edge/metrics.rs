@@ -28,6 +28,10 @@ pub struct Extra {
     pub netlink_malformed: u64,
     /// Conntrack events dropped unread after an overrun (older than the resync dump).
     pub events_discarded: u64,
+    /// HTTP connections closed to make room for new ones (a flood of idle clients).
+    pub http_evicted: u64,
+    /// True while `/readyz` answers 200 (initial dump done, hardware answering).
+    pub ready: bool,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -62,10 +66,37 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
         &mut out,
         "cmmd_decisions_total",
         "counter",
-        "Connections not offloaded (or withdrawn), by reason.",
+        "Decisions not to offload a connection, or to withdraw it, by reason. Counts decisions, \
+         not connections: every event, sweep and hardware retry of a connection decides again.",
     );
     for r in Reason::ALL.iter().filter(|r| **r != Reason::None) {
         sample(&mut out, "cmmd_decisions_total", &format!("reason=\"{}\"", r.name()), s.reason(*r));
+    }
+
+    // Connections, not decisions: every tracked connection not in the hardware, by the reason
+    // it carries, plus the refusals remembered until the full table has room. Connections the
+    // policy refuses are not held, so they are only in cmmd_decisions_total.
+    let mut waiting = [0u64; Reason::ALL.len()];
+    for (_, f) in engine.flows() {
+        if f.state() != FlowState::Offloaded
+            && let Some(n) = waiting.get_mut(f.reason() as usize)
+        {
+            *n += 1;
+        }
+    }
+    if let Some(n) = waiting.get_mut(Reason::TableFull as usize) {
+        *n += engine.waiting_for_room() as u64;
+    }
+    family(
+        &mut out,
+        "cmmd_connections_not_offloaded",
+        "gauge",
+        "Connections cmmd holds that are not in the hardware, by reason (tracked and waiting, \
+         being programmed or withdrawn, and table-full refusals waiting for room).",
+    );
+    for r in Reason::ALL.iter().filter(|r| **r != Reason::None) {
+        let n = waiting.get(*r as usize).copied().unwrap_or(0);
+        sample(&mut out, "cmmd_connections_not_offloaded", &format!("reason=\"{}\"", r.name()), n);
     }
 
     let mut by_state = [0u64; 5];
@@ -230,8 +261,20 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
         "Log lines dropped because stdout did not drain.",
     );
     sample(&mut out, "cmmd_log_lines_dropped_total", "", extra.log_lines_dropped);
-    family(&mut out, "cmmd_ready", "gauge", "1 once the initial dump completed.");
-    sample(&mut out, "cmmd_ready", "", u64::from(engine.is_ready()));
+    family(
+        &mut out,
+        "cmmd_http_evicted_total",
+        "counter",
+        "Connections to this endpoint closed before their request was whole, to make room.",
+    );
+    sample(&mut out, "cmmd_http_evicted_total", "", extra.http_evicted);
+    family(
+        &mut out,
+        "cmmd_ready",
+        "gauge",
+        "1 while /readyz answers 200: initial dump done and the hardware answering.",
+    );
+    sample(&mut out, "cmmd_ready", "", u64::from(extra.ready));
     family(&mut out, "cmmd_active", "gauge", "0 after `set activate 0`.");
     sample(&mut out, "cmmd_active", "", u64::from(engine.is_active()));
     out
@@ -250,6 +293,9 @@ mod tests {
         let text = render(&e, &Extra { cli_sessions: 2, ..Extra::default() });
         assert!(text.contains("cmmd_table_capacity 131072\n"));
         assert!(text.contains("cmmd_decisions_total{reason=\"table_full\"} 0\n"));
+        assert!(text.contains("cmmd_connections_not_offloaded{reason=\"table_full\"} 0\n"));
+        assert!(!text.contains("reason=\"none\""), "no reason is not a reason");
+        assert!(text.contains("cmmd_ready 0\n"), "not ready until the daemon says so");
         assert!(text.contains("cmmd_cli_sessions 2\n"));
         for line in text.lines() {
             if line.starts_with('#') {

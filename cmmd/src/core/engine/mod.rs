@@ -288,6 +288,12 @@ impl Engine {
         self.table.capacity()
     }
 
+    /// Connections refused because the table was full, remembered to be admitted when room
+    /// appears (at most `EngineConfig::retry_queue`; older ones are left to the next sweep).
+    pub fn waiting_for_room(&self) -> usize {
+        self.retry.by_key.len()
+    }
+
     /// Heap bytes held by the flow table.
     pub fn table_bytes(&self) -> usize {
         self.table.heap_bytes() + self.hw_index.slots.allocation_size()

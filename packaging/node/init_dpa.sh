@@ -1,5 +1,5 @@
 #!/bin/sh
-# dpa-init.sh - reference DPA init, started by select-dpa-config.sh.
+# init_dpa.sh - the DPA init the image ships as /bin/init_dpa.sh, started by select-dpa-config.sh.
 #
 # The vendor dpa_app has fixed input paths and no options: /etc/cdx_cfg.xml, /etc/cdx_pcd.xml,
 # /etc/cdx_sp.xml and /etc/fmc/config/hxs_pdl_v3.xml. This script copies the four files chosen by the
@@ -22,7 +22,7 @@ root="${DPA_ROOT:-}"
 done_file="${DPA_DONE_FILE:-}"
 
 if [ -n "$done_file" ] && [ -e "$done_file" ]; then
-    echo "dpa-init: $done_file exists: the FMan was programmed since boot, dpa_app not run again"
+    echo "init_dpa: $done_file exists: the FMan was programmed since boot, dpa_app not run again"
     exit 0
 fi
 
@@ -31,7 +31,7 @@ install_file() {
     dst="$root$2"
     mkdir -p "${dst%/*}"
     cp "$src" "$dst"
-    echo "dpa-init: $src -> $dst"
+    echo "init_dpa: $src -> $dst"
 }
 
 install_file "${CDX_CFG_FILE:?is not set: run select-dpa-config.sh}" /etc/cdx_cfg.xml
@@ -40,13 +40,13 @@ install_file "${CDX_SP_FILE:?is not set: run select-dpa-config.sh}" /etc/cdx_sp.
 install_file "${CDX_PDL_FILE:?is not set: run select-dpa-config.sh}" /etc/fmc/config/hxs_pdl_v3.xml
 
 [ -x "$app" ] || {
-    echo "dpa-init: $app is missing or not executable (set DPA_APP)" >&2
+    echo "init_dpa: $app is missing or not executable (set DPA_APP)" >&2
     exit 1
 }
-echo "dpa-init: running $app"
+echo "init_dpa: running $app"
 "$app"
 if [ -n "$done_file" ]; then
     mkdir -p "${done_file%/*}"
     : >"$done_file"
-    echo "dpa-init: created $done_file"
+    echo "init_dpa: created $done_file"
 fi
