@@ -297,3 +297,30 @@ fn invalid_interface_names_are_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A reply the command socket has no room for is dropped (`netlink_unicast` with
+/// `MSG_DONTWAIT`) and the socket's next receive reports `ENOBUFS`: every reply either
+/// arrives or is reported lost, none is waited for.
+#[test]
+fn replies_a_full_socket_cannot_take_are_reported_as_lost() {
+    const COMMANDS: u32 = 3000;
+    let (handle, commands, _events) = sim::spawn(config(Duration::from_millis(100))).unwrap();
+    let mut transport = Transport::with_window(commands, COMMANDS as usize);
+    for id in 1..=COMMANDS {
+        transport.send_payload(FCode::IpRoute, &route(id)).unwrap();
+    }
+    eventually("every command executed", || handle.snapshot().routes.len() == COMMANDS as usize);
+    let (mut answered, mut lost) = (0u64, 0u64);
+    loop {
+        match transport.recv_until(Instant::now() + Duration::from_millis(300)) {
+            Ok(_) => answered += 1,
+            Err(FciError::RepliesLost) => lost += 1,
+            Err(FciError::Timeout) => break,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    let stats = handle.stats();
+    assert!(stats.replies_undeliverable > 0, "the socket filled up: {stats:?}");
+    assert!(lost >= 1 && stats.overruns_reported >= 1, "and said so: {lost} {stats:?}");
+    assert_eq!(answered + stats.replies_undeliverable, u64::from(COMMANDS));
+}
