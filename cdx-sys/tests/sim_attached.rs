@@ -96,3 +96,24 @@ fn aging_sends_removed_events_on_the_event_socket() {
     assert!(handle.snapshot().conntracks.is_empty());
     handle.shutdown();
 }
+
+#[test]
+fn the_flowtable_owner_and_the_other_abi_are_refused_in_the_callers_thread_too() {
+    let config = cdx_sys::sim::SimConfig {
+        abi: cdx_sys::fpp::Abi::Ask,
+        ..config(Duration::from_millis(100))
+    };
+    let (handle, socket, _events) = sim::attach(config).unwrap();
+    let mut t = Transport::new(FciSocket::from(socket));
+    t.call_payload(FCode::IpRoute, &route(1), Duration::from_secs(1)).unwrap();
+    let lsdk = t.call_payload(FCode::Ipv4Conntrack, &flow(1), Duration::from_secs(1)).unwrap();
+    assert_eq!(lsdk.rc, ReturnCode::WrongCommandSize, "an LSDK-sized command to the ASK port");
+    assert_eq!(
+        cdx_sys::detect::detect(&mut t, Duration::from_secs(1)).unwrap().abi,
+        cdx_sys::fpp::Abi::Ask
+    );
+    handle.inject(Fault::OffloadOwnerFlowtable).unwrap();
+    let refused = t.call_payload(FCode::IpRoute, &route(2), Duration::from_secs(1)).unwrap_err();
+    assert!(refused.is_offload_refused(), "{refused:?}");
+    handle.shutdown();
+}

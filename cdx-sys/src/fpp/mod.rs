@@ -53,9 +53,9 @@ enum_with_unknown! {
         L2FlowEntry = 0x000d,
         /// `FPP_CMD_IP_ROUTE`: register/update/deregister/query a route object (84 B).
         IpRoute = 0x0313,
-        /// `FPP_CMD_IPV4_CONNTRACK` (44 B basic, 72 B extended).
+        /// `FPP_CMD_IPV4_CONNTRACK` (44/72 B LSDK, 48/76 B ASK).
         Ipv4Conntrack = 0x0314,
-        /// `FPP_CMD_IPV4_CONNTRACK_CHANGE`: event, action REMOVED or TCP_FIN (44 B).
+        /// `FPP_CMD_IPV4_CONNTRACK_CHANGE`: event, action REMOVED or TCP_FIN (44/48 B).
         Ipv4ConntrackChange = 0x0315,
         /// `FPP_CMD_IPV4_RESET`: remove every conntrack (IPv4 and IPv6) and route. No payload.
         Ipv4Reset = 0x0316,
@@ -67,9 +67,9 @@ enum_with_unknown! {
         Ipv4GetTimeout = 0x0320,
         /// `FPP_CMD_IPV4_FF_CONTROL` (4 B).
         Ipv4FfControl = 0x0321,
-        /// `FPP_CMD_IPV6_CONNTRACK` (92 B basic, 120 B extended).
+        /// `FPP_CMD_IPV6_CONNTRACK` (92/120 B LSDK, 96/124 B ASK).
         Ipv6Conntrack = 0x0414,
-        /// `FPP_CMD_IPV6_CONNTRACK_CHANGE`: event (92 B).
+        /// `FPP_CMD_IPV6_CONNTRACK_CHANGE`: event (92/96 B).
         Ipv6ConntrackChange = 0x0415,
         /// `FPP_CMD_IPV6_RESET`: a no-op in cdx that answers OK.
         Ipv6Reset = 0x0416,
@@ -81,7 +81,7 @@ enum_with_unknown! {
         PppoeEntry = 0x0601,
         /// `FPP_CMD_VOICE_BUFFER_RESET`: answered OK by cdx's dispatcher itself.
         VoiceBufferReset = 0x0824,
-        /// `FPP_CMD_VLAN_ENTRY` (36 B).
+        /// `FPP_CMD_VLAN_ENTRY` (36 B LSDK, 44 B ASK).
         VlanEntry = 0x0901,
         /// `FPP_CMD_VLAN_RESET`.
         VlanReset = 0x0902,

@@ -184,7 +184,7 @@ fn register_collisions_answer_7_only_for_the_ipv4_inverse_flow() {
 /// `__timer_add` and `IPv6_HandleIP_Get_Timeout` compare signed 32-bit values. From 2³¹
 /// ticks (2 147 484 s at HZ 1000) IPv6 GET_TIMEOUT reports 0 and the aging handler runs at
 /// every tick; IPv4's rounding wraps near 2³²; from 2³² ticks (4 294 968 s) the timeout
-/// itself wraps (here to 704 ticks).
+/// itself wraps (here to 704 ticks); 0 s never ages.
 #[test]
 fn set_timeout_is_seconds_times_hz_in_32_bits() {
     let mut rig = Rig::new();
@@ -208,6 +208,14 @@ fn set_timeout_is_seconds_times_hz_in_32_bits() {
     let removed: Vec<SimTuple> =
         rig.cdx.tick(rig.at(S)).iter().map(|e| SimTuple::from(e.event().orig())).collect();
     assert_eq!(removed, vec![SimTuple::from(wrapped.orig)], "49.7 days became 0.704 s");
+
+    // 0 s: `cdx_timer_add(timer, 0)` deletes the timer, so the flow never ages.
+    let mut rig = Rig::new();
+    assert_eq!(rig.set_timeout(Duration::ZERO, 0, 0, 0), ReturnCode::Ok);
+    let icmp = flow4(1, 4, (0, 0));
+    assert_eq!(rig.ct4(&icmp), ReturnCode::Ok);
+    assert!(rig.cdx.tick(rig.at(1_000_000 * S)).is_empty());
+    assert_eq!(rig.cdx.conntrack_count(), 1);
 }
 
 /// `control_ipv4.c` `IPv4_HandleIP_FF_CONTROL`: 1 and 0 only (else `WRONG_COMMAND_PARAM`);
