@@ -182,8 +182,8 @@ fn register_collisions_answer_7_only_for_the_ipv4_inverse_flow() {
 
 /// `control_ipv4.c` `IPv4_HandleIP_SET_TIMEOUT`: seconds × HZ in a `u32`; `cdx_timer.c`
 /// `__timer_add` and `IPv6_HandleIP_Get_Timeout` compare signed 32-bit values. From 2³¹
-/// ticks (2 147 484 s at HZ 1000) IPv6 GET_TIMEOUT reports 0 and the aging handler runs at
-/// every tick; IPv4's rounding wraps near 2³²; from 2³² ticks (4 294 968 s) the timeout
+/// ticks (2 147 484 s at HZ 1000) the aging handler runs at every tick and IPv6 GET_TIMEOUT
+/// reports 0 while 2³¹ ticks or more are left; IPv4's rounding wraps near 2³²; from 2³² ticks (4 294 968 s) the timeout
 /// itself wraps (here to 704 ticks); 0 s never ages.
 #[test]
 fn set_timeout_is_seconds_times_hz_in_32_bits() {
