@@ -22,7 +22,7 @@
 //! [`DetectError::OffloadOwnerNotCmm`].
 //!
 //! The sans-IO half is [`probe`] (the bytes to send) and [`decide`] (the ABI from the two
-//! answers); [`detect`] runs both over an [`fci::Transport`].
+//! answers); [`detect`] runs both over a [`crate::fci::Transport`].
 
 use std::fmt;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! IPv6), the ASK port a 64-bit `qosconnmark` (48 / 96 B). The extended layout appends 28 B
 //! of IPsec SA handles and tunnel route ids and turns the reserved field at offset 2 into
 //! `format`. cdx accepts exactly its ABI's basic and extended sizes. Change events
-//! ([`event`]) use the basic layout.
+//! ([`CtChange`], [`CtEvent`]) use the basic layout.
 //!
 //! The owned value, [`CtCmd<F>`], is the same for both ABIs and both families ([`V4`],
 //! [`V6`]); it carries the mark as 64 bits ([`CtCmd::qos_mark`]), which the LSDK layout

@@ -85,6 +85,12 @@ impl Rig {
         seconds(&self.send_at(offset, FCode::Ipv6GetTimeout, &bytes))
     }
 
+    /// Runs aging at `offset`; the original tuples of the pairs it removed.
+    fn aged(&mut self, offset: Duration) -> Vec<SimTuple> {
+        let now = self.at(offset);
+        self.cdx.tick(now).iter().map(|e| SimTuple::from(e.event().orig())).collect()
+    }
+
     fn snapshot(&self) -> SimTable {
         self.cdx.snapshot(self.t0)
     }
@@ -102,6 +108,17 @@ impl Rig {
     ) -> ReturnCode {
         let cmd = TimeoutCmd { protocol, sam_4o6: 0, value1, value2 };
         self.send_at(offset, FCode::Ipv4SetTimeout, &cmd.to_vec()).rc()
+    }
+
+    /// Routes 1 and 2, a UDP flow through them (in hardware) and one with no routes
+    /// (software only).
+    fn udp_in_and_out_of_hardware(&mut self) -> (Ct4Cmd, Ct4Cmd) {
+        self.two_routes();
+        let in_hw = flow4(17, 1, (1, 2));
+        let software_only = flow4(17, 2, (0, 0));
+        assert_eq!(self.ct4(&in_hw), ReturnCode::Ok);
+        assert_eq!(self.ct4(&software_only), ReturnCode::Ok);
+        (in_hw, software_only)
     }
 
     fn two_routes(&mut self) {

@@ -114,15 +114,9 @@ fn aging_removes_idle_pairs_with_an_exact_removed_event() {
 #[test]
 fn marking_active_keeps_pairs_in_hardware_alive() {
     let mut rig = Rig::new();
-    rig.two_routes();
-    let hw = flow4(17, 1, (1, 2));
-    let software_only = flow4(17, 2, (0, 0));
-    assert_eq!(rig.ct4(&hw), ReturnCode::Ok);
-    assert_eq!(rig.ct4(&software_only), ReturnCode::Ok);
+    let (hw, software_only) = rig.udp_in_and_out_of_hardware();
     assert_eq!(rig.cdx.mark_active(&FlowMatch::All, rig.at(100 * S)), 1);
-    let events = rig.cdx.tick(rig.at(180 * S));
-    let removed: Vec<SimTuple> = events.iter().map(|e| SimTuple::from(e.event().orig())).collect();
-    assert_eq!(removed, vec![SimTuple::from(software_only.orig)]);
+    assert_eq!(rig.aged(180 * S), vec![SimTuple::from(software_only.orig)]);
     assert_eq!(rig.remaining4(180 * S, &hw), (ReturnCode::Ok, 100));
     assert!(rig.cdx.tick(rig.at(279 * S)).is_empty());
     assert_eq!(rig.cdx.mark_active(&FlowMatch::Orig(hw.orig.into()), rig.at(279 * S)), 1);
@@ -144,9 +138,7 @@ fn shorter_timeouts_apply_at_once_longer_ones_at_expiry() {
     assert_eq!(rig.ct4(&udp), ReturnCode::Ok);
     assert_eq!(rig.set_timeout(5 * S, 6, 10, 0), ReturnCode::Ok);
     assert_eq!(rig.set_timeout(5 * S, 17, 1000, 0), ReturnCode::Ok);
-    let events = rig.cdx.tick(rig.at(10 * S));
-    let removed: Vec<SimTuple> = events.iter().map(|e| SimTuple::from(e.event().orig())).collect();
-    assert_eq!(removed, vec![SimTuple::from(tcp.orig)]);
+    assert_eq!(rig.aged(10 * S), vec![SimTuple::from(tcp.orig)]);
     assert!(rig.cdx.tick(rig.at(180 * S)).is_empty(), "the UDP timer fires at 180 s and re-arms");
     assert!(rig.cdx.tick(rig.at(999 * S)).is_empty());
     assert_eq!(rig.cdx.tick(rig.at(1000 * S)).len(), 1);
