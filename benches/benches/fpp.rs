@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use cdx_sys::fci::{self, PairSocket, Transport};
 use cdx_sys::fpp::{
-    Action, Ct4Cmd, Ct6Cmd, CtExtension, FCode, IfName, Payload, ReturnCode, RouteCmd, Tuple,
+    Abi, AbiPayload, Action, Ct4Cmd, Ct6Cmd, CtExtension, FCode, IfName, Payload, ReturnCode,
+    RouteCmd, Tuple,
 };
 use cdx_sys::sim::{self, Cdx, SimConfig, SimHandle};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -22,7 +23,7 @@ fn tcp4(sport: u16) -> Ct4Cmd {
     let mut reply = orig.inverse();
     reply.dst = Ipv4Addr::new(203, 0, 113, 5);
     let mut cmd = Ct4Cmd::new(Action::Register, 6, orig, reply);
-    (cmd.route_id, cmd.route_id_reply, cmd.fwmark) = (1, 2, 0x10);
+    (cmd.route_id, cmd.route_id_reply, cmd.qos_mark) = (1, 2, 0x10);
     cmd
 }
 
@@ -47,20 +48,20 @@ fn codec(c: &mut Criterion) {
     let rt = route(7);
     let mut buf = [0u8; 256];
     group.bench_function("encode ipv4 conntrack (44 B)", |b| {
-        b.iter(|| black_box(&ct4).emit(&mut buf))
+        b.iter(|| black_box(&ct4).emit_for(Abi::Lsdk, &mut buf))
     });
     group.bench_function("encode ipv6 conntrack (120 B)", |b| {
-        b.iter(|| black_box(&ct6).emit(&mut buf))
+        b.iter(|| black_box(&ct6).emit_for(Abi::Lsdk, &mut buf))
     });
     group.bench_function("encode route (84 B)", |b| b.iter(|| black_box(&rt).emit(&mut buf)));
-    let ct4_bytes = ct4.to_vec();
-    let ct6_bytes = ct6.to_vec();
+    let ct4_bytes = ct4.to_vec_for(Abi::Lsdk);
+    let ct6_bytes = ct6.to_vec_for(Abi::Lsdk);
     let rt_bytes = rt.to_vec();
     group.bench_function("decode ipv4 conntrack", |b| {
-        b.iter(|| Ct4Cmd::parse(black_box(&ct4_bytes)))
+        b.iter(|| Ct4Cmd::parse_for(Abi::Lsdk, black_box(&ct4_bytes)))
     });
     group.bench_function("decode ipv6 conntrack", |b| {
-        b.iter(|| Ct6Cmd::parse(black_box(&ct6_bytes)))
+        b.iter(|| Ct6Cmd::parse_for(Abi::Lsdk, black_box(&ct6_bytes)))
     });
     group.bench_function("decode route", |b| b.iter(|| RouteCmd::parse(black_box(&rt_bytes))));
     let mut frame = [0u8; fci::MAX_FRAME];
@@ -75,14 +76,15 @@ fn codec(c: &mut Criterion) {
 
 /// The model alone: REGISTER then DEREGISTER of one flow with both routes in hardware.
 fn model(c: &mut Criterion) {
-    let ports = ["eth0", "eth1"].map(|n| IfName::new(n).unwrap_or(IfName::EMPTY));
-    let mut cdx = Cdx::new(ports, 32_768);
+    let config =
+        SimConfig { interfaces: vec!["eth0".into(), "eth1".into()], ..SimConfig::default() };
+    let Ok(mut cdx) = Cdx::new(&config) else { panic!("cannot build the model") };
     let now = Instant::now();
     for id in [1, 2] {
         cdx.handle(FCode::IpRoute, &route(id).to_vec(), now);
     }
-    let register = tcp4(1000).to_vec();
-    let deregister = tcp4(1000).basic(Action::Deregister).to_vec();
+    let register = tcp4(1000).to_vec_for(Abi::Lsdk);
+    let deregister = tcp4(1000).basic(Action::Deregister).to_vec_for(Abi::Lsdk);
     let mut group = c.benchmark_group("sim model");
     group.throughput(Throughput::Elements(2));
     group.bench_function("register + deregister", |b| {
@@ -116,7 +118,9 @@ fn start_sim() -> (SimHandle, Transport<PairSocket>) {
 fn sim_rate(c: &mut Criterion) {
     let (handle, mut transport) = start_sim();
     let commands: Vec<Vec<u8>> = (0..32u16)
-        .flat_map(|i| [tcp4(i).to_vec(), tcp4(i).basic(Action::Deregister).to_vec()])
+        .flat_map(|i| {
+            [tcp4(i).to_vec_for(Abi::Lsdk), tcp4(i).basic(Action::Deregister).to_vec_for(Abi::Lsdk)]
+        })
         .collect();
     let timeout = Duration::from_secs(5);
     let mut group = c.benchmark_group("sim over socket pair");

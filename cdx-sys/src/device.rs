@@ -18,7 +18,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::ioctl;
-use crate::raw::{AddConnInfo, McEntryInfo, McGroupInfo, MuramData, QosConfigInfo, SetDpaParams};
+use crate::raw::{
+    AddConnInfo, McEntryInfo, McGroupInfo, MuramData, QosConfigInfo, SetDpaParams, SetDpaParamsAsk,
+};
 
 /// Where udev creates the device node.
 pub const DEVICE_PATH: &str = "/dev/cdx_ctrl";
@@ -110,6 +112,23 @@ impl CdxDevice {
         // SAFETY: the request's size is `size_of::<SetDpaParams>()` and `params` is an
         // exclusive borrow of one, valid for the call; the pointees are the caller's
         // obligation, stated in this function's contract.
+        unsafe { self.ioctl("CDX_CTRL_DPA_SET_PARAMS", ioctl::CDX_CTRL_DPA_SET_PARAMS, params) }
+    }
+
+    /// `CDX_CTRL_DPA_SET_PARAMS` in the ASK port's layout (same request number).
+    ///
+    /// # Safety
+    /// As [`CdxDevice::set_dpa_params`], with the ASK port's `cdx_fman_info` layout.
+    ///
+    /// # Errors
+    /// [`DeviceError::Ioctl`] with the module's errno.
+    pub unsafe fn set_dpa_params_ask(
+        &self,
+        params: &mut SetDpaParamsAsk,
+    ) -> Result<(), DeviceError> {
+        // SAFETY: the request's size is `size_of::<SetDpaParams>()`, which a const assertion in
+        // `raw` pins equal to `size_of::<SetDpaParamsAsk>()`, and `params` is an exclusive
+        // borrow of one, valid for the call; the pointees are the caller's obligation.
         unsafe { self.ioctl("CDX_CTRL_DPA_SET_PARAMS", ioctl::CDX_CTRL_DPA_SET_PARAMS, params) }
     }
 
@@ -276,6 +295,13 @@ mod tests {
         };
         // SAFETY: /dev/null does not implement the request, so no pointer is followed.
         check(unsafe { device.set_dpa_params(&mut params) }, "CDX_CTRL_DPA_SET_PARAMS");
+        let mut ask = SetDpaParamsAsk {
+            fman_info: std::ptr::null_mut(),
+            ipr_info: std::ptr::null_mut(),
+            num_fmans: 0,
+        };
+        // SAFETY: as above.
+        check(unsafe { device.set_dpa_params_ask(&mut ask) }, "CDX_CTRL_DPA_SET_PARAMS");
         let mut conns = AddConnInfo { num_conn: 0, conn_info: std::ptr::null_mut() };
         // SAFETY: as above.
         check(unsafe { device.connadd(&mut conns) }, "CDX_CTRL_DPA_CONNADD");

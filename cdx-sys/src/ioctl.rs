@@ -135,6 +135,7 @@ mod tests {
         const PTR: (usize, usize) = (8, 8);
         const U32: (usize, usize) = (4, 4);
         assert_eq!(c_layout(&[U32, PTR, PTR]), size_of::<raw::SetDpaParams>());
+        assert_eq!(c_layout(&[PTR, PTR, U32]), size_of::<raw::SetDpaParamsAsk>(), "ASK order");
         assert_eq!(c_layout(&[U32, PTR]), size_of::<raw::AddConnInfo>());
         assert_eq!(c_layout(&[PTR, U32]), size_of::<raw::MuramData>());
     }

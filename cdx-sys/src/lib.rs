@@ -12,6 +12,7 @@
 //! | [`fpp`] | bytes ⇄ typed commands. Every payload has a packed wire struct (a zero-copy view whose size and field offsets are pinned at compile time) and an owned value with `parse`/`emit`/`buffer_len`. Parsing never panics and checks exact sizes; addresses and ports are network order, every other integer host order. |
 //! | [`fci`] | FCI framing (netlink header + `u16 fcode` + `u16 length` + ≤ 256 B) and a [`fci::Transport`] that numbers requests, matches replies by sequence number, pipelines, and times out instead of blocking forever. It is generic over [`fci::DatagramSocket`]: the netlink socket of `fci.ko` ([`fci::NetlinkFf`]) or one end of a socket pair ([`fci::PairSocket`]). |
 //! | [`ioctl`], [`raw`], [`device`] | `/dev/cdx_ctrl`: request numbers, `#[repr(C)]` argument structs with layout assertions, and [`device::CdxDevice`], the safe owner of the fd. `device` is the only module with `unsafe`. |
+//! | [`detect`] | which ABI cdx speaks, from a command that changes nothing: the probe's bytes and the decision (sans-IO), and [`detect::detect`] over a transport. |
 //! | [`sim`] | a software cdx: a pure, clock-free model ([`sim::Cdx`]) and a thread that serves it over socket pairs with the same framing as `fci.ko`, with fault injection. |
 //!
 //! This crate knows nothing about conntrack, flows or policy: it speaks cdx's language and
@@ -47,6 +48,7 @@
 #[macro_use]
 mod macros;
 
+pub mod detect;
 pub mod device;
 pub mod fci;
 pub mod fpp;

@@ -3,7 +3,8 @@
 //!
 //! Field names follow the module's header (`cdx_ioctl.h`) in Rust case. Structs with user
 //! pointers (`SetDpaParams`, `AddConnInfo`, `MuramData`) are 24/16/16 bytes on LP64 and
-//! 12/8/8 on ILP32; the others are the same everywhere. The pointees of `SetDpaParams`
+//! 12/8/8 on ILP32; the others are the same everywhere. Of these, only
+//! `cdx_ctrl_set_dpa_params` differs between the two cdx ABIs ([`SetDpaParamsAsk`]). The pointees of `SetDpaParams`
 //! (`cdx_fman_info`, `cdx_ipr_info`) and `AddConnInfo` (`test_conn_info`) belong to
 //! `dpa_app` and are not modelled: they are `*mut c_void` here.
 
@@ -11,7 +12,7 @@ use std::ffi::c_void;
 use std::mem::offset_of;
 use std::ptr;
 
-/// `struct cdx_ctrl_set_dpa_params`.
+/// `struct cdx_ctrl_set_dpa_params` of NXP's cdx (LSDK).
 #[derive(Debug)]
 #[repr(C)]
 pub struct SetDpaParams {
@@ -21,6 +22,20 @@ pub struct SetDpaParams {
     pub fman_info: *mut c_void,
     /// One `cdx_ipr_info`.
     pub ipr_info: *mut c_void,
+}
+
+/// `struct cdx_ctrl_set_dpa_params` of the ASK port: the same fields, the count last
+/// (`cdx_ioctl.h`). The struct has the same size as NXP's (padding), so the request number
+/// is the same: the layout is chosen by the ABI, not by the number.
+#[derive(Debug)]
+#[repr(C)]
+pub struct SetDpaParamsAsk {
+    /// `cdx_fman_info[num_fmans]` (the ASK port's, a different layout from NXP's).
+    pub fman_info: *mut c_void,
+    /// One `cdx_ipr_info`.
+    pub ipr_info: *mut c_void,
+    /// Number of `cdx_fman_info` entries at `fman_info`.
+    pub num_fmans: u32,
 }
 
 /// `struct add_conn_info`.
@@ -131,6 +146,11 @@ const _: () = {
     assert!(offset_of!(SetDpaParams, num_fmans) == 0);
     assert!(offset_of!(SetDpaParams, fman_info) == PTR);
     assert!(offset_of!(SetDpaParams, ipr_info) == 2 * PTR);
+    // ASK: fman_info, ipr_info, num_fmans; padded to the same size.
+    assert!(size_of::<SetDpaParamsAsk>() == size_of::<SetDpaParams>());
+    assert!(offset_of!(SetDpaParamsAsk, fman_info) == 0);
+    assert!(offset_of!(SetDpaParamsAsk, ipr_info) == PTR);
+    assert!(offset_of!(SetDpaParamsAsk, num_fmans) == 2 * PTR);
     assert!(size_of::<AddConnInfo>() == 2 * PTR);
     assert!(offset_of!(AddConnInfo, conn_info) == PTR);
     assert!(size_of::<MuramData>() == 2 * PTR);

@@ -41,9 +41,9 @@ fn faults_behave_as_with_the_spawned_sim() {
     t.call_payload(FCode::IpRoute, &route(1), Duration::from_secs(1)).unwrap();
     handle.inject(Fault::DropReply { count: 1 }).unwrap();
     let started = Instant::now();
-    let lost = t.call_payload(FCode::Ipv4Conntrack, &flow(1), Duration::from_millis(200));
-    assert!(matches!(lost, Err(FciError::Timeout)), "{lost:?}");
-    assert!(started.elapsed() >= Duration::from_millis(200), "waited until the deadline");
+    let lost = t.call_payload(FCode::Ipv4Conntrack, &flow(1), Duration::from_secs(5));
+    assert!(matches!(lost, Err(FciError::RepliesLost)), "{lost:?}");
+    assert!(started.elapsed() < Duration::from_secs(1), "ENOBUFS, not a wait for the deadline");
     assert_eq!(handle.snapshot().conntracks.len(), 1, "the command took effect");
     handle.inject(Fault::Eio { count: 1 }).unwrap();
     let eio = t.call_payload(FCode::Ipv4Conntrack, &flow(2), Duration::from_secs(1));
@@ -94,5 +94,26 @@ fn aging_sends_removed_events_on_the_event_socket() {
     assert_eq!(event.kind(), Action::Removed);
     assert_eq!(event.orig().sport, 7);
     assert!(handle.snapshot().conntracks.is_empty());
+    handle.shutdown();
+}
+
+#[test]
+fn the_flowtable_owner_and_the_other_abi_are_refused_in_the_callers_thread_too() {
+    let config = cdx_sys::sim::SimConfig {
+        abi: cdx_sys::fpp::Abi::Ask,
+        ..config(Duration::from_millis(100))
+    };
+    let (handle, socket, _events) = sim::attach(config).unwrap();
+    let mut t = Transport::new(FciSocket::from(socket));
+    t.call_payload(FCode::IpRoute, &route(1), Duration::from_secs(1)).unwrap();
+    let lsdk = t.call_payload(FCode::Ipv4Conntrack, &flow(1), Duration::from_secs(1)).unwrap();
+    assert_eq!(lsdk.rc, ReturnCode::WrongCommandSize, "an LSDK-sized command to the ASK port");
+    assert_eq!(
+        cdx_sys::detect::detect(&mut t, Duration::from_secs(1)).unwrap().abi,
+        cdx_sys::fpp::Abi::Ask
+    );
+    handle.inject(Fault::OffloadOwnerFlowtable).unwrap();
+    let refused = t.call_payload(FCode::IpRoute, &route(2), Duration::from_secs(1)).unwrap_err();
+    assert!(refused.is_offload_refused(), "{refused:?}");
     handle.shutdown();
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use cdx_sys::fci::{self, DatagramSocket, FciError, Frame, PairSocket, Transport};
 use cdx_sys::fpp::CtEvent;
-use cdx_sys::fpp::{Action, FCode, Payload, ReturnCode};
+use cdx_sys::fpp::{AbiPayload, Action, FCode, ReturnCode};
 use cdx_sys::sim::{self, Fault, FlowMatch, SimConfig, SimError, SimHandle, SimTuple};
 
 mod common;
@@ -20,7 +20,11 @@ fn start(tick: Duration) -> (SimHandle, Transport<PairSocket>, PairSocket) {
     (handle, Transport::new(commands), events)
 }
 
-fn call(transport: &mut Transport<PairSocket>, fcode: FCode, payload: &impl Payload) -> ReturnCode {
+fn call(
+    transport: &mut Transport<PairSocket>,
+    fcode: FCode,
+    payload: &impl AbiPayload,
+) -> ReturnCode {
     transport.call_payload(fcode, payload, LONG).unwrap().rc
 }
 
@@ -106,7 +110,7 @@ fn idle_flows_age_out_with_a_removed_event() {
     let event = next_event(&events, LONG).expect("REMOVED");
     let CtEvent::V4(change) = event else { panic!("{event:?}") };
     assert_eq!(change.kind(), Action::Removed);
-    assert_eq!((change.conntrack.orig, change.conntrack.reply), (flow.orig, flow.reply));
+    assert_eq!((change.orig, change.reply), (flow.orig, flow.reply));
     assert!(handle.snapshot().conntracks.is_empty());
     assert_eq!(handle.stats().events_sent, 1);
 }
@@ -150,18 +154,25 @@ fn error_code_fault_answers_without_executing() {
     assert!(handle.pending_faults().is_empty());
 }
 
+/// fci.ko drops a reply a full socket cannot take (`netlink_unicast` with `MSG_DONTWAIT`)
+/// and the socket's next `recvmsg` fails with `ENOBUFS`: the transport reports lost replies
+/// at once instead of waiting for its deadline.
 #[test]
-fn dropped_reply_times_out_but_the_command_took_effect() {
+fn dropped_reply_reports_lost_replies_and_the_command_took_effect() {
     let (handle, mut transport, _events) = start(Duration::from_millis(100));
     handle.inject(Fault::DropReply { count: 1 }).unwrap();
-    let outcome = transport.call_payload(FCode::IpRoute, &route(4), Duration::from_millis(100));
-    assert!(matches!(outcome, Err(FciError::Timeout)), "{outcome:?}");
+    let started = Instant::now();
+    let outcome = transport.call_payload(FCode::IpRoute, &route(4), LONG);
+    assert!(matches!(outcome, Err(FciError::RepliesLost)), "{outcome:?}");
+    assert!(started.elapsed() < LONG, "reported, not waited for");
     assert!(handle.snapshot().route(4).is_some());
     assert_eq!(
         call(&mut transport, FCode::IpRoute, &route(4)),
         ReturnCode::RtEntryAlreadyRegistered
     );
-    assert_eq!(handle.stats().replies_dropped, 1);
+    let stats = handle.stats();
+    assert_eq!((stats.replies_dropped, stats.overruns_reported), (1, 1));
+    assert_eq!(transport.stats().replies_lost, 1);
 }
 
 #[test]
@@ -213,10 +224,7 @@ fn spurious_and_duplicate_removed_events() {
         .unwrap();
     let event = next_event(&events, LONG).expect("spurious REMOVED");
     let CtEvent::V4(change) = event else { panic!("{event:?}") };
-    assert_eq!(
-        (change.kind(), change.conntrack.orig, change.conntrack.protocol),
-        (Action::Removed, ghost.orig, 17)
-    );
+    assert_eq!((change.kind(), change.orig, change.protocol), (Action::Removed, ghost.orig, 17));
 
     handle.inject(Fault::DuplicateRemoved { count: 1 }).unwrap();
     let flow = udp_flow(5, (0, 0));
@@ -288,4 +296,31 @@ fn invalid_interface_names_are_refused() {
         Err(SimError::Interface { name, .. }) => assert_eq!(name, "a-very-long-ifname"),
         other => panic!("{other:?}"),
     }
+}
+
+/// A reply the command socket has no room for is dropped (`netlink_unicast` with
+/// `MSG_DONTWAIT`) and the socket's next receive reports `ENOBUFS`: every reply either
+/// arrives or is reported lost, none is waited for.
+#[test]
+fn replies_a_full_socket_cannot_take_are_reported_as_lost() {
+    const COMMANDS: u32 = 3000;
+    let (handle, commands, _events) = sim::spawn(config(Duration::from_millis(100))).unwrap();
+    let mut transport = Transport::with_window(commands, COMMANDS as usize);
+    for id in 1..=COMMANDS {
+        transport.send_payload(FCode::IpRoute, &route(id)).unwrap();
+    }
+    eventually("every command executed", || handle.snapshot().routes.len() == COMMANDS as usize);
+    let (mut answered, mut lost) = (0u64, 0u64);
+    loop {
+        match transport.recv_until(Instant::now() + Duration::from_millis(300)) {
+            Ok(_) => answered += 1,
+            Err(FciError::RepliesLost) => lost += 1,
+            Err(FciError::Timeout) => break,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    let stats = handle.stats();
+    assert!(stats.replies_undeliverable > 0, "the socket filled up: {stats:?}");
+    assert!(lost >= 1 && stats.overruns_reported >= 1, "and said so: {lost} {stats:?}");
+    assert_eq!(answered + stats.replies_undeliverable, u64::from(COMMANDS));
 }

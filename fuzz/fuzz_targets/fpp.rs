@@ -5,10 +5,10 @@
 
 use cdx_sys::fci;
 use cdx_sys::fpp::{
-    Ct4Change, Ct4Cmd, Ct6Change, Ct6Cmd, CtEvent, FCode, FfControl, Payload, RouteCmd, TimeoutCmd,
-    VlanEntry, query,
+    Abi, AbiPayload, Ct4Change, Ct4Cmd, Ct6Change, Ct6Cmd, CtEvent, FCode, FfControl, Payload,
+    RouteCmd, TimeoutCmd, V4, V6, VlanEntry, query,
 };
-use cdx_sys::sim::Cdx;
+use cdx_sys::sim::{Cdx, SimConfig, UnwrittenFill};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -25,26 +25,37 @@ fuzz_target!(|data: &[u8]| {
         }
         1 => {
             let _ = RouteCmd::parse(rest).map(|c| c.buffer_len());
-            let _ = Ct4Cmd::parse(rest).map(|c| c.buffer_len());
-            let _ = Ct6Cmd::parse(rest).map(|c| c.buffer_len());
-            let _ = Ct4Change::parse(rest);
-            let _ = Ct6Change::parse(rest);
             let _ = TimeoutCmd::parse(rest);
             let _ = FfControl::parse(rest);
-            let _ = VlanEntry::parse(rest);
+            for abi in Abi::ALL {
+                let _ = Ct4Cmd::parse_for(abi, rest).map(|c| c.len_for(abi));
+                let _ = Ct6Cmd::parse_for(abi, rest).map(|c| c.len_for(abi));
+                let _ = Ct4Change::parse_for(abi, rest);
+                let _ = Ct6Change::parse_for(abi, rest);
+                let _ = VlanEntry::parse_for(abi, rest);
+            }
         }
         2 => {
-            let _ = query::entry_from_reply::<RouteCmd>(rest);
-            let _ = query::entry_from_reply::<Ct4Cmd>(rest);
-            let _ = query::entry_from_reply::<Ct6Cmd>(rest);
+            let _ = query::route_from_walk(rest);
+            for abi in Abi::ALL {
+                let _ = query::conntrack_from_walk::<V4>(abi, rest);
+                let _ = query::conntrack_from_walk::<V6>(abi, rest);
+            }
             let _ = CtEvent::parse(FCode::Ipv4ConntrackChange, rest);
             let _ = CtEvent::parse(FCode::Ipv6ConntrackChange, rest);
         }
         _ => {
             // The software cdx answering any command: it must never panic either.
             let Some((code, payload)) = rest.split_first_chunk::<2>() else { return };
-            let ports = ["eth0", "eth1"].map(|p| cdx_sys::fpp::IfName::new(p).expect("valid"));
-            let mut cdx = Cdx::new(ports, 16);
+            let abi = if code[0] & 1 == 0 { Abi::Lsdk } else { Abi::Ask };
+            let config = SimConfig {
+                interfaces: vec!["eth0".into(), "eth1".into()],
+                capacity: 16,
+                abi,
+                unwritten: UnwrittenFill::GARBAGE,
+                ..SimConfig::default()
+            };
+            let mut cdx = Cdx::new(&config).expect("valid names");
             let now = std::time::Instant::now();
             let _ = cdx.handle(FCode::from(u16::from_ne_bytes(*code)), payload, now);
             let _ = cdx.tick(now + std::time::Duration::from_secs(1_000_000));

@@ -18,6 +18,26 @@
 //! events) so that replies are matched and a reply that arrives after its request timed out
 //! is recognised and dropped.
 //!
+//! # Request framing (`nlmsg_len` and the datagram)
+//!
+//! libfci (`__fci_cmd`, `libfci.c`) sets `nlmsg_len = NLMSG_SPACE(4 + len)`, the aligned
+//! size, but sends only the unaligned iovec sum, so for a payload that is not a multiple of
+//! 4 bytes the datagram is 2 bytes shorter than `nlmsg_len`. [`encode_request`] pads the
+//! datagram with zeros to `nlmsg_len`: the two always agree. The fci builds in the field:
+//!
+//! | fci.ko | check | libfci's short frame | this crate's frame |
+//! | --- | --- | --- | --- |
+//! | NXP LSDK `d38ebd01`, ASK master/`mt-6.12.y` | none (reads `length` bytes, even past the datagram) | accepted | accepted |
+//! | ASK `fix/security-hardening` (ISSUES.md C2, as merged) | datagram ≥ 20 B and FCI `length` ≤ datagram − 20, `nlmsg_len` ignored | accepted | accepted |
+//! | C2's first attempt (`nlmsg_len` > datagram refused), never merged | — | dropped without a reply | accepted |
+//!
+//! Every FPP payload cdx-sys encodes is a multiple of 4 bytes long (84, 44/48, 72/76,
+//! 92/96, 120/124, 36/44, 12, 4, 0), so for them both framings are the same bytes. No fci in
+//! the field refuses either, so there is no setting: this crate always sends `nlmsg_len` ==
+//! datagram length. fci.ko handles only the first netlink message of a datagram
+//! (`__fci_fe_inbound_data` reads `nlmsg_hdr(skb)` once); [`read_request_as_fci`] reads a
+//! request as the hardened fci.ko does, for the software cdx.
+//!
 //! [`decode`] / [`frames`] turn bytes into [`Frame`]s and never panic; the `encode_*`
 //! functions write frames (requests for the daemon, replies and events for [`crate::sim`]).
 //! [`Transport`] runs the request/reply protocol over any [`DatagramSocket`].
@@ -50,7 +70,14 @@ pub const FCI_HDRLEN: usize = 4;
 pub const MAX_FRAME: usize = nlmsg_align(NLMSG_HDRLEN + FCI_HDRLEN + MAX_PAYLOAD);
 
 const NLMSG_ERROR: u16 = 2;
+/// `NLMSG_OVERRUN`: never sent by the kernel, used by the software cdx to carry
+/// "replies were lost" (`ENOBUFS`) over a socket pair ([`Frame::Overrun`]).
+const NLMSG_OVERRUN: u16 = 4;
 const NLM_F_REQUEST: u16 = 0x1;
+
+/// `EOPNOTSUPP`: the netlink error cdx answers every command with when the Linux flowtable
+/// owns the hardware (`offload_owner=flowtable`).
+pub const EOPNOTSUPP: i32 = libc::EOPNOTSUPP;
 
 const fn nlmsg_align(len: usize) -> usize {
     (len + 3) & !3
@@ -122,6 +149,10 @@ pub enum Frame<'a> {
         /// Positive errno (0 would be an acknowledgement, which FCI never requests).
         errno: i32,
     },
+    /// Messages for this socket were lost (`NLMSG_OVERRUN`). The kernel reports this as
+    /// `ENOBUFS` from `recvmsg`; the software cdx, whose socket pair cannot carry an errno,
+    /// sends this message instead. [`Transport`] turns both into [`FciError::RepliesLost`].
+    Overrun,
 }
 
 /// What is wrong with a frame.
@@ -196,6 +227,13 @@ pub enum FciError {
     /// The event socket overflowed (ENOBUFS): events were lost.
     #[error("event socket overrun: events were lost")]
     Overrun,
+    /// A typed payload could not be encoded (too large, or a mark the ABI cannot hold).
+    #[error("cannot encode the payload: {0}")]
+    Encode(#[from] crate::fpp::FppError),
+    /// The command socket overflowed (ENOBUFS): `fci.ko` dropped replies it had no room
+    /// for. Which requests they answered is unknown.
+    #[error("command socket overrun: cdx's replies were lost")]
+    RepliesLost,
 }
 
 impl FciError {
@@ -205,6 +243,13 @@ impl FciError {
             FciError::Netlink { seq, .. } => Some(*seq),
             _ => None,
         }
+    }
+
+    /// `true` for the netlink `EOPNOTSUPP` cdx answers every command with when it does not
+    /// own FCI (`offload_owner=flowtable`, `comcerto_fpp_send_command` in the ASK port's
+    /// `cdx_cmdhandler.c`; `fci.ko` turns the negative return into an `NLMSG_ERROR`).
+    pub fn is_offload_refused(&self) -> bool {
+        matches!(self, FciError::Netlink { errno: EOPNOTSUPP, .. })
     }
 }
 
@@ -263,6 +308,7 @@ fn decode_one(bytes: &[u8]) -> Result<(Frame<'_>, usize), Malformed> {
     let seq = header.seq.get();
     match header.ty.get() {
         0 => {}
+        NLMSG_OVERRUN => return Ok((Frame::Overrun, consumed)),
         NLMSG_ERROR => {
             let (error, _) =
                 I32::read_from_prefix(body).map_err(|_| Malformed::Truncated(message.len()))?;
@@ -420,6 +466,73 @@ pub fn encode_netlink_error(
     code.copy_from_slice(&errno.saturating_neg().to_ne_bytes());
     tail.copy_from_slice(original.as_bytes());
     Ok(LEN)
+}
+
+/// Writes the `NLMSG_OVERRUN` message the software cdx sends where `fci.ko` would make the
+/// client's next `recvmsg` fail with `ENOBUFS` ([`Frame::Overrun`]).
+///
+/// # Errors
+/// [`FciError::BufferTooShort`] below 16 bytes.
+pub fn encode_overrun(out: &mut [u8]) -> Result<usize, FciError> {
+    let available = out.len();
+    let frame = out
+        .get_mut(..NLMSG_HDRLEN)
+        .ok_or(FciError::BufferTooShort { needed: NLMSG_HDRLEN, actual: available })?;
+    let header = NlMsgHdr {
+        len: U32::new(NLMSG_HDRLEN as u32),
+        ty: U16::new(NLMSG_OVERRUN),
+        flags: U16::new(0),
+        seq: U32::new(0),
+        pid: U32::new(0),
+    };
+    frame.copy_from_slice(header.as_bytes());
+    Ok(NLMSG_HDRLEN)
+}
+
+/// A command as `fci.ko` reads it from one datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FciRequest<'a> {
+    /// `nlmsg_seq`, echoed in the reply.
+    pub seq: u32,
+    /// `nlmsg_len` as sent (echoed in a netlink error; not checked).
+    pub nlmsg_len: u32,
+    /// The command code.
+    pub fcode: FCode,
+    /// The FPP payload (FCI `length` bytes).
+    pub payload: &'a [u8],
+    /// Bytes after the first message (further messages): `fci.ko` never reads them.
+    pub ignored: usize,
+}
+
+/// Reads the first request of `datagram` as the hardened `fci.ko` does
+/// (`__fci_fe_inbound_data`, ASK `fix/security-hardening`): the datagram's length is
+/// authoritative, `nlmsg_len`, type and flags are not checked, only the first message is
+/// read, and a datagram shorter than the headers or an FCI `length` beyond the datagram (or
+/// 256) is dropped without a reply. NXP's fci.ko checks nothing at all and would read past
+/// the datagram; the software cdx drops those instead.
+///
+/// # Errors
+/// [`Malformed::Truncated`] or [`Malformed::PayloadLength`]: `fci.ko` drops the datagram.
+pub fn read_request_as_fci(datagram: &[u8]) -> Result<FciRequest<'_>, Malformed> {
+    let (header, body) =
+        NlMsgHdr::ref_from_prefix(datagram).map_err(|_| Malformed::Truncated(datagram.len()))?;
+    let (fci, rest) =
+        FciHdr::ref_from_prefix(body).map_err(|_| Malformed::Truncated(datagram.len()))?;
+    let fci_len = fci.length.get();
+    let len = usize::from(fci_len);
+    let payload = rest
+        .get(..len)
+        .filter(|_| len <= MAX_PAYLOAD)
+        .ok_or(Malformed::PayloadLength { fci_len, room: rest.len().min(MAX_PAYLOAD) })?;
+    let declared = usize::try_from(header.len.get()).unwrap_or(usize::MAX);
+    let first = nlmsg_align(declared.max(NLMSG_HDRLEN + FCI_HDRLEN + len));
+    Ok(FciRequest {
+        seq: header.seq.get(),
+        nlmsg_len: header.len.get(),
+        fcode: FCode::from(fci.fcode.get()),
+        payload,
+        ignored: datagram.len().saturating_sub(first),
+    })
 }
 
 #[cfg(test)]

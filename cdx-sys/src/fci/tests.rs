@@ -428,3 +428,68 @@ fn netlink_ff_needs_fci_ko() {
         Err(error) => assert_eq!(error.raw_os_error(), Some(libc::EPROTONOSUPPORT), "{error}"),
     }
 }
+
+// ---- framing as fci.ko reads it ----
+
+/// Every FPP payload this crate encodes is a multiple of 4 bytes long: its request frame is
+/// the exact size, `nlmsg_len` equals the datagram, and libfci's framing (aligned
+/// `nlmsg_len`, unaligned datagram) is the same bytes. A payload of another length is
+/// padded, so `nlmsg_len` still equals the datagram.
+#[test]
+fn requests_keep_nlmsg_len_equal_to_the_datagram() {
+    let mut out = [0xAAu8; MAX_FRAME];
+    for size in [0, 4, 12, 36, 44, 48, 72, 76, 84, 92, 96, 120, 124] {
+        let len = encode_request(1, FCode::Ipv4Conntrack, &vec![7; size], &mut out).unwrap();
+        assert_eq!(len, NLMSG_HDRLEN + FCI_HDRLEN + size, "{size} B: no padding needed");
+        assert_eq!(u32::from_ne_bytes(out[..4].try_into().unwrap()) as usize, len);
+    }
+    let len = encode_request(1, FCode::Ipv4FfControl, &[1, 0], &mut out).unwrap();
+    assert_eq!((len, u32::from_ne_bytes(out[..4].try_into().unwrap())), (24, 24));
+}
+
+#[test]
+fn requests_are_read_as_the_hardened_fci_reads_them() {
+    let mut out = [0u8; 2 * MAX_FRAME];
+    // libfci: nlmsg_len = NLMSG_SPACE(4 + 2) = 24, only 22 bytes sent.
+    let len = encode_request(3, FCode::Ipv4FfControl, &[1, 0], &mut out).unwrap();
+    let short = &out[..len - 2];
+    assert!(matches!(decode(short), Err(FciError::Malformed(Malformed::MessageLength { .. }))));
+    let request = read_request_as_fci(short).unwrap();
+    assert_eq!(
+        (request.seq, request.nlmsg_len, request.fcode, request.payload, request.ignored),
+        (3, 24, FCode::Ipv4FfControl, &[1u8, 0][..], 0)
+    );
+    // Two messages in one datagram: only the first is read.
+    let first = encode_request(4, FCode::Ipv4Reset, &[], &mut out).unwrap();
+    let second = encode_request(5, FCode::Ipv6Reset, &[], &mut out[first..]).unwrap();
+    let request = read_request_as_fci(&out[..first + second]).unwrap();
+    assert_eq!((request.seq, request.ignored), (4, second));
+    // Type and flags are not looked at; a datagram shorter than the headers, or a length
+    // beyond the datagram, is dropped.
+    let mut event = [0u8; MAX_FRAME];
+    let len = encode_event(FCode::Ipv4Reset, &[], &mut event).unwrap();
+    assert_eq!(read_request_as_fci(&event[..len]).unwrap().seq, 0);
+    assert_eq!(read_request_as_fci(&out[..19]), Err(Malformed::Truncated(19)));
+    let mut lying = header(24, 0, 1, 6);
+    lying.extend_from_slice(&[0x21, 0x03, 8, 0, 1, 0]);
+    assert_eq!(read_request_as_fci(&lying), Err(Malformed::PayloadLength { fci_len: 8, room: 2 }));
+}
+
+#[test]
+fn overrun_reports_lost_replies_once_and_matching_goes_on() {
+    let (ours, peer) = PairSocket::pair().unwrap();
+    let mut transport = Transport::new(ours);
+    let first = transport.send(FCode::Ipv4Reset, &[]).unwrap();
+    let second = transport.send(FCode::Ipv4Reset, &[]).unwrap();
+    let mut marker = [0u8; 32];
+    let len = encode_overrun(&mut marker).unwrap();
+    assert_eq!(decode(&marker[..len]).unwrap(), Frame::Overrun);
+    peer.send(&marker[..len]).unwrap();
+    reply(&peer, second, FCode::Ipv4Reset, ReturnCode::Ok, &[]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    assert!(matches!(transport.recv_until(deadline), Err(FciError::RepliesLost)));
+    assert_eq!(transport.recv_until(deadline).unwrap().seq, second);
+    assert_eq!(transport.in_flight(), &[first], "the lost one stays until given up");
+    assert_eq!(transport.stats().replies_lost, 1);
+    assert!(FciError::Netlink { seq: 1, errno: EOPNOTSUPP }.is_offload_refused());
+}

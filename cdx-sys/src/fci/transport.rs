@@ -10,15 +10,19 @@
 //! Replies are matched by sequence number. A reply or netlink error whose number is not in
 //! flight (it arrived after its request was given up with [`Transport::forget`] or timed
 //! out in [`Transport::call`]) is dropped and counted as unmatched; malformed messages and
-//! events arriving on the command socket are dropped and counted too. The transport never
-//! blocks past a deadline and never panics on what it receives.
+//! events arriving on the command socket are dropped and counted too. When `fci.ko` drops a
+//! reply because the socket is full, the next receive fails with `ENOBUFS` (the software
+//! cdx sends [`super::Frame::Overrun`] instead): [`Transport::recv_until`] returns
+//! [`FciError::RepliesLost`] once, and the requests stay in flight (their replies may be
+//! among the lost ones; give them up with [`Transport::forget`]). The transport never blocks
+//! past a deadline and never panics on what it receives.
 
 use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
 use super::{DatagramSocket, FciError, Frame, MAX_FRAME, encode_request, frames, wait_readable};
-use crate::fpp::{FCode, Payload, ReturnCode};
+use crate::fpp::{Abi, AbiPayload, FCode, ReturnCode};
 
 /// Requests in flight by default.
 pub const DEFAULT_WINDOW: usize = 64;
@@ -54,12 +58,15 @@ pub struct TransportStats {
     pub stray: u64,
     /// Requests given up (timed out in `call`, or forgotten).
     pub abandoned: u64,
+    /// Times the socket reported lost replies (`ENOBUFS`, or the sim's overrun message).
+    pub replies_lost: u64,
 }
 
 /// The FCI request/reply protocol over a command socket.
 #[derive(Debug)]
 pub struct Transport<S> {
     socket: S,
+    abi: Abi,
     next_seq: u32,
     window: usize,
     in_flight: Vec<u32>,
@@ -79,6 +86,7 @@ impl<S: DatagramSocket> Transport<S> {
     pub fn with_window(socket: S, window: usize) -> Transport<S> {
         Transport {
             socket,
+            abi: Abi::default(),
             next_seq: 1,
             window: window.max(1),
             in_flight: Vec::with_capacity(window.max(1)),
@@ -111,14 +119,28 @@ impl<S: DatagramSocket> Transport<S> {
         Ok(seq)
     }
 
-    /// [`Transport::send`] for a typed payload.
+    /// The ABI typed payloads are encoded in ([`Abi::Lsdk`] until set).
+    pub fn abi(&self) -> Abi {
+        self.abi
+    }
+
+    /// Encodes typed payloads in `abi` from now on (for example after
+    /// [`crate::detect::detect`]).
+    pub fn set_abi(&mut self, abi: Abi) {
+        self.abi = abi;
+    }
+
+    /// [`Transport::send`] for a typed payload, encoded in the transport's ABI.
     ///
     /// # Errors
-    /// As [`Transport::send`].
-    pub fn send_payload<P: Payload>(&mut self, fcode: FCode, payload: &P) -> Result<u32, FciError> {
+    /// As [`Transport::send`]; [`FciError::Encode`] if the payload cannot be encoded.
+    pub fn send_payload<P: AbiPayload>(
+        &mut self,
+        fcode: FCode,
+        payload: &P,
+    ) -> Result<u32, FciError> {
         let mut buf = [0u8; super::MAX_PAYLOAD];
-        let len =
-            payload.emit(&mut buf).map_err(|_| FciError::PayloadTooLarge(payload.buffer_len()))?;
+        let len = payload.emit_for(self.abi, &mut buf)?;
         self.send(fcode, buf.get(..len).unwrap_or_default())
     }
 
@@ -137,6 +159,10 @@ impl<S: DatagramSocket> Transport<S> {
                 Ok(0) => return Err(FciError::Closed),
                 Ok(len) => self.absorb(len),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => {
+                    self.stats.replies_lost += 1;
+                    return Err(FciError::RepliesLost);
+                }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     let now = Instant::now();
                     if now >= deadline {
@@ -153,8 +179,8 @@ impl<S: DatagramSocket> Transport<S> {
     /// in flight that arrive meanwhile are kept for [`Transport::recv_until`].
     ///
     /// # Errors
-    /// As [`Transport::send`] and [`Transport::recv_until`]; on [`FciError::Timeout`] the
-    /// request is given up, so a late reply is dropped.
+    /// As [`Transport::send`] and [`Transport::recv_until`]; on [`FciError::Timeout`] and
+    /// [`FciError::RepliesLost`] the request is given up, so a late reply is dropped.
     pub fn call(
         &mut self,
         fcode: FCode,
@@ -171,7 +197,7 @@ impl<S: DatagramSocket> Transport<S> {
                 Ok(reply) => others.push(Ok(reply)),
                 Err(error @ FciError::Netlink { .. }) => others.push(Err(error)),
                 Err(error) => {
-                    if matches!(error, FciError::Timeout) {
+                    if matches!(error, FciError::Timeout | FciError::RepliesLost) {
                         self.forget(seq);
                     }
                     break Err(error);
@@ -184,19 +210,18 @@ impl<S: DatagramSocket> Transport<S> {
         outcome
     }
 
-    /// [`Transport::call`] for a typed payload.
+    /// [`Transport::call`] for a typed payload, encoded in the transport's ABI.
     ///
     /// # Errors
-    /// As [`Transport::call`].
-    pub fn call_payload<P: Payload>(
+    /// As [`Transport::call`]; [`FciError::Encode`] if the payload cannot be encoded.
+    pub fn call_payload<P: AbiPayload>(
         &mut self,
         fcode: FCode,
         payload: &P,
         timeout: Duration,
     ) -> Result<Reply, FciError> {
         let mut buf = [0u8; super::MAX_PAYLOAD];
-        let len =
-            payload.emit(&mut buf).map_err(|_| FciError::PayloadTooLarge(payload.buffer_len()))?;
+        let len = payload.emit_for(self.abi, &mut buf)?;
         self.call(fcode, buf.get(..len).unwrap_or_default(), timeout)
     }
 
@@ -248,6 +273,11 @@ impl<S: DatagramSocket> Transport<S> {
                 }
                 Ok(Frame::Event { .. } | Frame::Request { .. }) => {
                     self.stats.stray += 1;
+                    continue;
+                }
+                Ok(Frame::Overrun) => {
+                    self.stats.replies_lost += 1;
+                    self.ready.push_back(Err(FciError::RepliesLost));
                     continue;
                 }
                 Err(_) => {

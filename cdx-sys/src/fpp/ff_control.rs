@@ -1,7 +1,9 @@
 //! `FPP_CMD_IPV4_FF_CONTROL` (0x0321): `{u16 enable; u16 reserved}`, 4 bytes.
 //!
 //! cdx stores `enable` in a global nothing else reads; enabling also resets every
-//! conntrack's activity timestamp.
+//! conntrack's activity timestamp (until the next refresh from the hardware). cdx accepts
+//! only 0 and 1 and answers any other value `WRONG_COMMAND_PARAM`
+//! (`IPv4_HandleIP_FF_CONTROL`); this value reads any non-zero `enable` as on.
 
 use std::mem::offset_of;
 

@@ -18,17 +18,23 @@
 //!   [`std::net`] types; the conversion happens in `parse`/`emit`.
 //! - Reserved and padding bytes are emitted as zero and ignored when parsing.
 //!
-//! The ABI followed is cdx `4f0e3a7b` / cmm `cmm_13_01_1` built with `LS1043`; see the
-//! crate README.
+//! Two ABIs exist ([`abi`]): NXP's cdx `4f0e3a7b` / cmm `cmm_13_01_1` built with `LS1043`
+//! (the default), and the maintained ASK port. Payloads whose layout differs implement
+//! [`AbiPayload`] only. Walk replies and change events carry fields cdx never writes
+//! ([`unwritten`]); their decoders ([`query`], [`CtEvent`]) neither read nor fail on them.
 
+pub mod abi;
 pub mod conntrack;
 pub mod ff_control;
 mod ifname;
+pub mod mark;
 pub mod query;
 pub mod route;
 pub mod timeout;
+pub mod unwritten;
 pub mod vlan;
 
+pub use abi::{Abi, AbiParseError, AbiPayload, AbiSetting};
 pub use conntrack::{
     Ct4Change, Ct4Cmd, Ct6Change, Ct6Cmd, CtChange, CtCmd, CtEvent, CtExtension, CtFlags, CtFormat,
     Family, SaInfo, Tuple, V4, V6,
@@ -47,9 +53,9 @@ enum_with_unknown! {
         L2FlowEntry = 0x000d,
         /// `FPP_CMD_IP_ROUTE`: register/update/deregister/query a route object (84 B).
         IpRoute = 0x0313,
-        /// `FPP_CMD_IPV4_CONNTRACK` (44 B basic, 72 B extended).
+        /// `FPP_CMD_IPV4_CONNTRACK` (44/72 B LSDK, 48/76 B ASK).
         Ipv4Conntrack = 0x0314,
-        /// `FPP_CMD_IPV4_CONNTRACK_CHANGE`: event, action REMOVED or TCP_FIN (44 B).
+        /// `FPP_CMD_IPV4_CONNTRACK_CHANGE`: event, action REMOVED or TCP_FIN (44/48 B).
         Ipv4ConntrackChange = 0x0315,
         /// `FPP_CMD_IPV4_RESET`: remove every conntrack (IPv4 and IPv6) and route. No payload.
         Ipv4Reset = 0x0316,
@@ -61,9 +67,9 @@ enum_with_unknown! {
         Ipv4GetTimeout = 0x0320,
         /// `FPP_CMD_IPV4_FF_CONTROL` (4 B).
         Ipv4FfControl = 0x0321,
-        /// `FPP_CMD_IPV6_CONNTRACK` (92 B basic, 120 B extended).
+        /// `FPP_CMD_IPV6_CONNTRACK` (92/120 B LSDK, 96/124 B ASK).
         Ipv6Conntrack = 0x0414,
-        /// `FPP_CMD_IPV6_CONNTRACK_CHANGE`: event (92 B).
+        /// `FPP_CMD_IPV6_CONNTRACK_CHANGE`: event (92/96 B).
         Ipv6ConntrackChange = 0x0415,
         /// `FPP_CMD_IPV6_RESET`: a no-op in cdx that answers OK.
         Ipv6Reset = 0x0416,
@@ -75,7 +81,7 @@ enum_with_unknown! {
         PppoeEntry = 0x0601,
         /// `FPP_CMD_VOICE_BUFFER_RESET`: answered OK by cdx's dispatcher itself.
         VoiceBufferReset = 0x0824,
-        /// `FPP_CMD_VLAN_ENTRY` (36 B).
+        /// `FPP_CMD_VLAN_ENTRY` (36 B LSDK, 44 B ASK).
         VlanEntry = 0x0901,
         /// `FPP_CMD_VLAN_RESET`.
         VlanReset = 0x0902,
@@ -375,6 +381,24 @@ pub enum FppError {
     /// An interface-name field is not a valid NUL-terminated name.
     #[error("interface name: {0}")]
     IfName(#[from] IfNameError),
+    /// The payload has a size of the other ABI: cdx (or the peer) speaks `expected.other()`.
+    #[error("{what}: payload of {actual} bytes is the {} layout, not the {expected} one", expected.other())]
+    OtherAbi {
+        /// The payload kind.
+        what: &'static str,
+        /// The ABI asked for.
+        expected: Abi,
+        /// The length received.
+        actual: usize,
+    },
+    /// A conntrack mark wider than the ABI's mark field (LSDK: 32 bits).
+    #[error("QoS mark {mark:#x} does not fit the {abi} conntrack mark field")]
+    MarkTooWide {
+        /// The mark.
+        mark: u64,
+        /// The ABI.
+        abi: Abi,
+    },
 }
 
 /// Parse, emit and size of an FPP payload. Implemented by every owned payload value.
@@ -404,6 +428,9 @@ pub trait Payload: Sized {
         out
     }
 }
+
+/// Room for any walk entry cdx sends (the largest is the ASK IPv6 extended conntrack, 124 B).
+pub(crate) const MAX_ENTRY: usize = crate::fci::MAX_PAYLOAD;
 
 /// Copies `wire` to the start of `buf` (the shared tail of every `emit`).
 pub(crate) fn emit_bytes(wire: &[u8], buf: &mut [u8]) -> Result<usize, FppError> {

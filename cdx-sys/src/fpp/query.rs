@@ -1,45 +1,167 @@
-//! Table walks: the reply layout of QUERY / QUERY_CONT.
+//! Table walks: the replies of QUERY / QUERY_CONT, and what of them can be trusted.
 //!
-//! cdx answers a walk step in place: it copies the entry (a full extended conntrack command,
-//! or a route command) to offset 0 of the reply buffer, writes the return code over the
-//! entry's first two bytes (its `action`), and replies with `2 + entry` bytes. After the
-//! return code a reply therefore holds the entry from its third byte on, then two bytes of
-//! padding; the end of the walk is a bare 2-byte return code (`CT_ENTRY_NOT_FOUND` /
-//! `RT_ENTRY_NOT_FOUND`). The `action` of a walked entry is meaningless and reads as
-//! REGISTER.
+//! cdx answers a walk step in place: it copies the entry (an extended conntrack command, or
+//! a route command) from its snapshot to offset 0 of the reply buffer, writes the return
+//! code over the entry's first two bytes (its `action`), and replies with `2 + entry`
+//! bytes. After the return code a reply therefore holds the entry from its third byte on,
+//! then two bytes past the entry; the end of a walk is a bare 2-byte return code
+//! (`CT_ENTRY_NOT_FOUND` / `RT_ENTRY_NOT_FOUND`).
+//!
+//! The snapshot is `kmalloc`ed and only some fields are written ([`super::unwritten`]). The
+//! decoders here ([`conntrack_from_walk`], [`route_from_walk`]) read only the written
+//! fields, never fail on what the others hold, and return values that do not pretend
+//! otherwise: [`WalkedConntrack`] keeps the unwritten route ids and flags apart, under
+//! [`WalkedConntrack::unwritten_by_cdx`], and [`WalkedRoute`] has no underlying input or
+//! flags at all.
 
-use super::{FppError, Payload};
+use super::route::{LEN as ROUTE_LEN, RouteWire};
+use super::{
+    Abi, AbiPayload, CtCmd, CtFormat, Family, FppError, IfName, ReturnCode, Tuple, wrong_size,
+};
+use zerocopy::FromBytes;
 
-/// Parses the entry of a walk reply from the bytes after the return code.
-///
-/// # Errors
-/// [`FppError::WrongSize`] if `body` is not an entry of the command's size (as `P::parse`
-/// reports it, counting the entry's two overwritten bytes).
-pub fn entry_from_reply<P: Payload>(body: &[u8]) -> Result<P, FppError> {
-    let mut entry = [0u8; 2 + crate::fci::MAX_PAYLOAD];
-    let copied = body.len().saturating_sub(2);
-    let dst = entry
-        .get_mut(2..2 + copied)
-        .ok_or(FppError::BufferTooShort { needed: copied + 2, actual: crate::fci::MAX_PAYLOAD })?;
-    dst.copy_from_slice(body.get(..copied).unwrap_or_default());
-    P::parse(entry.get(..2 + copied).unwrap_or_default())
+/// A conntrack as a walk reports it: the fields cdx writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WalkedConntrack<F: Family> {
+    /// Original tuple.
+    pub orig: Tuple<F::Addr>,
+    /// Reply tuple.
+    pub reply: Tuple<F::Addr>,
+    /// IP protocol.
+    pub protocol: u16,
+    /// The mark as cdx reports it ([`super::mark::cdx_walk_mark`]): not the command's
+    /// mark, but what cdx kept of it.
+    pub qos_mark: u64,
+    /// 0, or `SECURE` for an IPsec flow.
+    pub format: CtFormat,
+    /// SA handles of the original direction (non-zero ones; written only when secure).
+    pub sa_count: u8,
+    /// SA handles of the reply direction.
+    pub sa_reply_count: u8,
+    /// Fields cdx never writes in a walk entry.
+    pub unwritten_by_cdx: UnwrittenByCdx,
 }
 
-/// Writes a walk reply (return code + entry + padding) to `buf`, as cdx does; returns its
-/// length.
+/// Fields a conntrack walk entry carries that cdx never writes: on a board they hold what
+/// earlier snapshots left in recycled memory, never this conntrack's values. They are kept
+/// only so that code which used to trust them can be found and fixed; do not rely on them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct UnwrittenByCdx {
+    /// `flags` (which directions are disabled): not written.
+    pub flags: u16,
+    /// `route_id`: not written.
+    pub route_id: u32,
+    /// `route_id_reply`: not written.
+    pub route_id_reply: u32,
+}
+
+/// A route as a walk reports it: the fields cdx writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WalkedRoute {
+    /// Route id (cdx keeps 16 bits of it).
+    pub id: u32,
+    /// MTU as stored (0 was stored as 0xFFFF).
+    pub mtu: u16,
+    /// Next-hop MAC.
+    pub mac: [u8; 6],
+    /// Output interface; `None` if cdx no longer knows it (or wrote no valid name).
+    pub output: Option<IfName>,
+    /// Input interface; `None` if cdx did not know it when the route was registered.
+    pub input: Option<IfName>,
+    /// The route's extra information (tunnel remote address; zero for a plain route).
+    pub tunnel_dst: [u8; 16],
+}
+
+/// Rebuilds the entry (with a zero `action`) from the reply bytes after the return code.
+fn entry_of<'a>(body: &[u8], entry: &'a mut [u8; 2 + super::MAX_ENTRY]) -> &'a [u8] {
+    let len = body.len().min(super::MAX_ENTRY);
+    let copied = len.saturating_sub(2);
+    if let (Some(dst), Some(src)) = (entry.get_mut(2..2 + copied), body.get(..copied)) {
+        dst.copy_from_slice(src);
+    }
+    entry.get(..len.max(2)).unwrap_or_default()
+}
+
+/// Decodes the reply body (after the return code) of a conntrack walk step in `abi`.
 ///
 /// # Errors
-/// [`FppError::BufferTooShort`] if `buf` is shorter than `2 + entry.buffer_len()`.
-pub fn emit_reply<P: Payload>(
-    rc: super::ReturnCode,
+/// [`FppError::OtherAbi`] or [`FppError::WrongSize`] if `body` is not an extended entry of
+/// `abi`; nothing else: unwritten bytes are never read.
+pub fn conntrack_from_walk<F: Family>(
+    abi: Abi,
+    body: &[u8],
+) -> Result<WalkedConntrack<F>, FppError> {
+    let size_error = || {
+        let what = F::CONNTRACK_NAME;
+        let extended = |abi: Abi| F::sizes(abi).get(1..).unwrap_or_default();
+        super::abi::size_error(what, abi, extended, body.len())
+    };
+    if body.len() != F::extended_len(abi) {
+        return Err(size_error());
+    }
+    let mut buf = [0u8; 2 + super::MAX_ENTRY];
+    let entry = CtCmd::<F>::parse_for(abi, entry_of(body, &mut buf)).map_err(|_| size_error())?;
+    let extension = entry.extension.unwrap_or_default();
+    Ok(WalkedConntrack {
+        orig: entry.orig,
+        reply: entry.reply,
+        protocol: entry.protocol,
+        qos_mark: entry.qos_mark,
+        format: extension.format,
+        sa_count: extension.sa.count,
+        sa_reply_count: extension.sa_reply.count,
+        unwritten_by_cdx: UnwrittenByCdx {
+            flags: entry.flags.bits(),
+            route_id: entry.route_id,
+            route_id_reply: entry.route_id_reply,
+        },
+    })
+}
+
+/// A name field as cdx wrote it: up to its first NUL; `None` when empty or unterminated.
+fn written_name(field: &[u8; super::IFNAMSIZ]) -> Option<IfName> {
+    IfName::from_field(field).ok().filter(|name| !name.is_empty())
+}
+
+/// Decodes the reply body (after the return code) of a route walk step (the same in both
+/// ABIs).
+///
+/// # Errors
+/// [`FppError::WrongSize`] if `body` is not `2 + 84 - 2` bytes; nothing else.
+pub fn route_from_walk(body: &[u8]) -> Result<WalkedRoute, FppError> {
+    if body.len() != ROUTE_LEN {
+        return Err(wrong_size("FPP_CMD_IP_ROUTE walk reply", &[ROUTE_LEN], body.len()));
+    }
+    let mut buf = [0u8; 2 + super::MAX_ENTRY];
+    let wire = RouteWire::ref_from_bytes(entry_of(body, &mut buf))
+        .map_err(|_| wrong_size("FPP_CMD_IP_ROUTE walk reply", &[ROUTE_LEN], body.len()))?;
+    Ok(WalkedRoute {
+        id: wire.id.get(),
+        mtu: wire.mtu.get(),
+        mac: wire.dst_mac,
+        output: written_name(&wire.output_device),
+        input: written_name(&wire.input_device),
+        tunnel_dst: wire.dst_addr,
+    })
+}
+
+/// Writes a walk reply as cdx does (return code over the entry's action, the entry's other
+/// bytes, two zero bytes past it) to `buf`; returns its length. Unwritten fields hold what
+/// `entry` holds; the software cdx overwrites them afterwards ([`super::unwritten`]).
+///
+/// # Errors
+/// [`FppError::BufferTooShort`]; errors of [`AbiPayload::emit_for`].
+pub fn emit_reply<P: AbiPayload>(
+    abi: Abi,
+    rc: ReturnCode,
     entry: &P,
     buf: &mut [u8],
 ) -> Result<usize, FppError> {
-    let len = 2 + entry.buffer_len();
+    let len = entry.len_for(abi) + super::unwritten::WALK_REPLY_TAIL;
     let available = buf.len();
     let out =
         buf.get_mut(..len).ok_or(FppError::BufferTooShort { needed: len, actual: available })?;
-    entry.emit(out)?;
+    entry.emit_for(abi, out)?;
     out.get_mut(..2).unwrap_or_default().copy_from_slice(&rc.value().to_ne_bytes());
     out.get_mut(len - 2..).unwrap_or_default().fill(0);
     Ok(len)
@@ -50,10 +172,10 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::fpp::{Action, Ct4Cmd, CtExtension, IfName, ReturnCode, RouteCmd, Tuple};
+    use crate::fpp::unwritten;
+    use crate::fpp::{Action, Ct4Cmd, Ct6Cmd, CtExtension, RouteCmd, V4, V6};
 
-    #[test]
-    fn conntrack_walk_reply_is_rc_entry_tail_and_padding() {
+    fn udp4() -> Ct4Cmd {
         let mut entry = Ct4Cmd::new(
             Action::Register,
             17,
@@ -61,19 +183,56 @@ mod tests {
             Tuple::new(Ipv4Addr::new(10, 0, 1, 1), Ipv4Addr::new(10, 0, 0, 1), 53, 1000),
         );
         entry.extension = Some(CtExtension::default());
-        let mut buf = [0xAAu8; 300];
-        let len = emit_reply(ReturnCode::Ok, &entry, &mut buf).unwrap();
-        assert_eq!(len, 74);
-        let full = entry.to_vec();
-        assert_eq!(&buf[..2], &[0, 0], "return code over the action");
-        assert_eq!(&buf[2..72], &full[2..72]);
-        assert_eq!(&buf[72..74], &[0, 0]);
-        let parsed: Ct4Cmd = entry_from_reply(&buf[2..74]).unwrap();
-        assert_eq!(parsed, entry);
+        entry.qos_mark = 0x8004_0003;
+        entry
     }
 
     #[test]
-    fn route_walk_reply_round_trips() {
+    fn conntrack_walk_reply_is_rc_entry_tail_and_two_more_bytes() {
+        for (abi, len) in [(Abi::Lsdk, 74), (Abi::Ask, 78)] {
+            let mut buf = [0xAAu8; 300];
+            assert_eq!(emit_reply(abi, ReturnCode::Ok, &udp4(), &mut buf).unwrap(), len);
+            let full = udp4().to_vec_for(abi);
+            assert_eq!(&buf[..2], &[0, 0], "return code over the action");
+            assert_eq!(&buf[2..len - 2], &full[2..]);
+            assert_eq!(&buf[len - 2..len], &[0, 0]);
+            let walked: WalkedConntrack<V4> = conntrack_from_walk(abi, &buf[2..len]).unwrap();
+            assert_eq!((walked.orig, walked.reply), (udp4().orig, udp4().reply));
+            assert_eq!((walked.protocol, walked.qos_mark), (17, 0x8004_0003));
+            assert!(matches!(
+                conntrack_from_walk::<V4>(abi.other(), &buf[2..len]),
+                Err(FppError::OtherAbi { .. })
+            ));
+        }
+    }
+
+    /// Random bytes (no NUL) in every field cdx does not write change nothing.
+    #[test]
+    fn unwritten_bytes_never_change_a_walked_value() {
+        for abi in Abi::ALL {
+            let mut buf = [0u8; 300];
+            let len = emit_reply(abi, ReturnCode::Ok, &udp4(), &mut buf).unwrap();
+            let clean: WalkedConntrack<V4> = conntrack_from_walk(abi, &buf[2..len]).unwrap();
+            let mut dirty = buf;
+            for range in unwritten::conntrack_walk_entry::<V4>(abi) {
+                dirty[range].fill(0xC3);
+            }
+            dirty[len - 2..len].fill(0x7F);
+            let walked: WalkedConntrack<V4> = conntrack_from_walk(abi, &dirty[2..len]).unwrap();
+            assert_eq!(walked.unwritten_by_cdx.route_id, 0xC3C3_C3C3, "kept apart, by name");
+            assert_eq!(
+                WalkedConntrack { unwritten_by_cdx: clean.unwritten_by_cdx, ..walked },
+                clean
+            );
+            let v6 = Ct6Cmd::walk_step(Action::Register);
+            let len = emit_reply(abi, ReturnCode::Ok, &v6, &mut buf).unwrap();
+            assert_eq!(len, V6::extended_len(abi) + 2);
+            assert!(conntrack_from_walk::<V6>(abi, &buf[2..len]).is_ok());
+        }
+    }
+
+    #[test]
+    fn route_walk_reply_decodes_without_its_unwritten_names() {
         let route = RouteCmd::new(
             Action::Register,
             42,
@@ -83,23 +242,39 @@ mod tests {
             1500,
         );
         let mut buf = [0u8; 86];
-        assert_eq!(emit_reply(ReturnCode::Ok, &route, &mut buf).unwrap(), 86);
-        assert_eq!(entry_from_reply::<RouteCmd>(&buf[2..]).unwrap(), route);
+        assert_eq!(emit_reply(Abi::Lsdk, ReturnCode::Ok, &route, &mut buf).unwrap(), 86);
+        let expected = WalkedRoute {
+            id: 42,
+            mtu: 1500,
+            mac: [2, 0, 0, 0, 0, 9],
+            output: Some(IfName::new("fm1-mac1").unwrap()),
+            input: Some(IfName::new("fm1-mac2").unwrap()),
+            tunnel_dst: [0; 16],
+        };
+        assert_eq!(route_from_walk(&buf[2..]).unwrap(), expected);
+        // cdx leaves the underlying input, flags, pad and the name tails unwritten: random
+        // bytes without a NUL there still decode to the same route.
+        for range in unwritten::route_walk_entry(8, 8) {
+            buf[range].fill(b'Z');
+        }
+        buf[84..86].fill(b'Z');
+        assert_eq!(route_from_walk(&buf[2..]).unwrap(), expected);
+        // No input known to cdx: only its first byte is written.
+        buf[28] = 0;
+        assert_eq!(route_from_walk(&buf[2..]).unwrap().input, None);
     }
 
     #[test]
     fn wrong_sized_walk_replies_are_errors() {
         assert!(matches!(
-            entry_from_reply::<Ct4Cmd>(&[0; 71]),
+            conntrack_from_walk::<V4>(Abi::Lsdk, &[0; 71]),
             Err(FppError::WrongSize { actual: 71, .. })
         ));
         assert!(matches!(
-            entry_from_reply::<Ct4Cmd>(&[]),
-            Err(FppError::WrongSize { actual: 2, .. })
+            conntrack_from_walk::<V4>(Abi::Lsdk, &[]),
+            Err(FppError::WrongSize { actual: 0, .. })
         ));
-        assert!(matches!(
-            entry_from_reply::<RouteCmd>(&[0; 400]),
-            Err(FppError::BufferTooShort { .. })
-        ));
+        assert!(matches!(route_from_walk(&[0; 400]), Err(FppError::WrongSize { .. })));
+        assert!(matches!(route_from_walk(&[0; 83]), Err(FppError::WrongSize { .. })));
     }
 }

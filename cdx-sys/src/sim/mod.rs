@@ -1,5 +1,6 @@
 //! A software cdx: what `cmmd --backend sim` and the integration tests run instead of the
-//! kernel module.
+//! kernel module. It is as strict as cdx: every rule is read from cdx's source, and the
+//! crate README lists them, rule by rule, with what the model still does not do.
 //!
 //! # Layers
 //!
@@ -7,68 +8,65 @@
 //!   reply payload cdx would produce, `tick(now)` runs aging and returns the REMOVED events.
 //!   No threads, no clock, no I/O: every rule is unit-tested with exact bytes and codes.
 //! - [`spawn`] runs the model on a thread behind two socket pairs with the framing of
-//!   `fci.ko`: the daemon's worker talks to the command end exactly as to the kernel (same
-//!   requests, replies, sequence numbers, netlink errors), and its event loop reads REMOVED
-//!   events from the event end as from group 1. [`SimHandle`] inspects the model
-//!   ([`SimHandle::snapshot`], [`SimHandle::stats`]), stands in for traffic
-//!   ([`SimHandle::mark_active`]), moves its clock ([`SimHandle::advance`]) and injects
-//!   faults ([`SimHandle::inject`]).
+//!   `fci.ko`; [`attach`] answers commands inside the caller's `send`, as `fci.ko` answers
+//!   inside `sendmsg`. [`SimHandle`] inspects the model ([`SimHandle::snapshot`],
+//!   [`SimHandle::stats`]), stands in for traffic ([`SimHandle::mark_active`]), moves its
+//!   clock ([`SimHandle::advance`]) and injects faults ([`SimHandle::inject`]).
 //!
-//! # What it models (as the cdx sources do it)
+//! # Which cdx
 //!
-//! - Exact payload sizes (`WRONG_COMMAND_SIZE`), unknown actions, unknown command codes.
-//! - Routes: id uniqueness (200), unknown output interface (5), UPDATE keeps the MTU, MTU
-//!   0 stored as 0xFFFF, DEREGISTER of an unknown id (201) or of a route conntracks still
-//!   reference (202), QUERY/QUERY_CONT walks.
-//! - Conntracks: duplicate registration (100), the inverse flow already registered (7),
-//!   unknown entry on UPDATE/DEREGISTER (101); a direction whose route id is not
-//!   registered (or which is disabled) is accepted but not in hardware, and UPDATE
-//!   re-applies flags, marks and route ids; hardware insertion only for TCP and UDP and
-//!   within the configured capacity, failing the command with `0xFFFF`; QUERY/QUERY_CONT
-//!   with the extended layout and one cursor per family shared by every client.
-//! - `IPV4_RESET` clears both families and every route; `IPV6_RESET` is a no-op.
-//! - Timeouts: cdx's defaults (TCP 432 000 s, UDP 180 s / 30 s one-way, other 600 s),
-//!   SET_TIMEOUT (protocol 6, 17, 0, anything else `UNKNOWN_ACTION`), GET_TIMEOUT
-//!   (remaining seconds; IPv4 rounds up, IPv6 truncates; unknown → `0xFFFE`).
-//! - Aging from hardware hit timestamps: a pair's timer fires after its timeout; it is
-//!   re-armed if the pair was active since, else a `*_CONNTRACK_CHANGE` REMOVED event is
-//!   sent and the pair removed (kept and retried a tick later if the event cannot be
-//!   delivered; dropped silently if nobody listens). Timers are shortened at once when a
-//!   timeout shrinks and lengthened only at expiry. FF_CONTROL enable resets activity.
-//! - VLAN registration makes the VLAN name a valid route interface (600/601).
-//!
-//! # What it does not model
-//!
-//! IPsec SAs and tunnel routes (the extension is stored, not interpreted), multicast,
-//! PPPoE, QoS, statistics, sockets and every other module (their codes answer
-//! `UNKNOWN_COMMAND`); per-packet forwarding (activity comes from
-//! [`SimHandle::mark_active`]); interface removal; the 16-bit split of `fwmark`
-//! (bit 31 set: `orig | reply << 16`) follows the query encoding and is inferred.
+//! [`SimConfig::abi`] picks the payload layouts and, where the two builds behave
+//! differently, the behaviour: [`Abi::Lsdk`] is NXP's cdx (the default), [`Abi::Ask`] the
+//! maintained ASK port. A command sized for the other ABI is answered `WRONG_COMMAND_SIZE`,
+//! as cdx answers it. [`SimConfig::interfaces`] are the FMan ports `dpa_app` configured:
+//! cdx knows those and the VLAN interfaces registered over FCI, nothing else.
 
+mod aging;
+mod batch;
+mod clock;
+mod env;
+mod faults;
+mod fill;
 mod model;
+mod routes;
 mod runner;
 mod table;
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::str::FromStr;
+use std::time::Duration;
 
 pub use crate::fpp::CtEvent;
-use crate::fpp::{CtFlags, Family, Tuple};
+use crate::fpp::{Abi, CtFlags, Family, Tuple};
 
-pub use model::{Cdx, DEFAULT_CAPACITY, SimReply};
-pub use runner::{Fault, SimError, SimHandle, SimSocket, SimStats, attach, spawn};
-pub use table::Timeouts;
+pub use faults::{Fault, SimError, SimStats};
+pub use fill::{FillParseError, UnwrittenFill};
+pub use model::{Cdx, DEFAULT_CAPACITY, SimEvent, SimReply};
+pub use runner::{SimHandle, SimSocket, attach, spawn};
 
-/// Configuration of a spawned sim.
+/// Configuration of a software cdx.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimConfig {
-    /// The ports cdx knows (as dpa_app registers FMan ports); other names are
-    /// `UNKNOWN_INTERFACE`.
+    /// The FMan ports dpa_app configured: the interfaces cdx knows at start (VLAN
+    /// interfaces registered over FCI are added to them). Other names are
+    /// `UNKNOWN_INTERFACE` as outputs and "no interface" as inputs.
     pub interfaces: Vec<String>,
     /// Conntrack pairs the hardware table holds.
     pub capacity: usize,
-    /// Aging tick (cdx: 100 ms).
+    /// Aging tick (cdx's timer thread: 100 ms).
     pub tick: Duration,
+    /// The cdx modelled: its payload layouts and, where they differ, its behaviour.
+    pub abi: Abi,
+    /// What the fields cdx does not write in walk replies and events hold.
+    pub unwritten: UnwrittenFill,
+    /// How IPv6 `GET_TIMEOUT` sees activity; `None`: as the ABI's build does (NXP: only
+    /// when the aging timer runs; ASK: refreshed by every query).
+    pub ipv6_activity: Option<Ipv6Activity>,
+    /// The kernel's `HZ` (cdx's ticks per second; 1000 on the ASK kernels).
+    pub hz: u32,
+    /// Time one hardware insert or delete takes (an FMan host command); a command's reply
+    /// and the aging tick wait for theirs, holding cdx's single control mutex.
+    pub hw_latency: Duration,
 }
 
 impl Default for SimConfig {
@@ -77,8 +75,107 @@ impl Default for SimConfig {
             interfaces: Vec::new(),
             capacity: DEFAULT_CAPACITY,
             tick: Duration::from_millis(100),
+            abi: Abi::Lsdk,
+            unwritten: UnwrittenFill::Zeros,
+            ipv6_activity: None,
+            hz: 1000,
+            hw_latency: Duration::ZERO,
         }
     }
+}
+
+impl SimConfig {
+    /// The IPv6 activity rule in force.
+    pub fn ipv6_activity(&self) -> Ipv6Activity {
+        self.ipv6_activity.unwrap_or(match self.abi {
+            Abi::Lsdk => Ipv6Activity::AgingTimer,
+            Abi::Ask => Ipv6Activity::Refreshed,
+        })
+    }
+}
+
+/// How IPv6 `GET_TIMEOUT` sees a flow's activity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ipv6Activity {
+    /// NXP's cdx (`IPv6_HandleIP_Get_Timeout`, `control_ipv6.c`): from the activity time
+    /// the aging timer last copied from the hardware; an active flow looks idle in between.
+    AgingTimer,
+    /// The ASK port: refreshed from the hardware on every query, as IPv4 is.
+    Refreshed,
+}
+
+/// A name that is no IPv6 activity rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown IPv6 activity rule {0:?}: expected aging-timer or refreshed")]
+pub struct Ipv6ActivityParseError(pub String);
+
+impl FromStr for Ipv6Activity {
+    type Err = Ipv6ActivityParseError;
+
+    /// `aging-timer` (also `nxp`, `lsdk`) or `refreshed` (also `ask`).
+    fn from_str(text: &str) -> Result<Ipv6Activity, Ipv6ActivityParseError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "aging-timer" | "nxp" | "lsdk" => Ok(Ipv6Activity::AgingTimer),
+            "refreshed" | "ask" => Ok(Ipv6Activity::Refreshed),
+            _ => Err(Ipv6ActivityParseError(text.to_string())),
+        }
+    }
+}
+
+/// cdx's aging timeouts, in seconds as SET_TIMEOUT set them (cdx multiplies them by `HZ`
+/// in 32 bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP.
+    pub tcp: u32,
+    /// UDP with both directions offloaded.
+    pub udp: u32,
+    /// UDP with one direction offloaded.
+    pub udp_unidir: u32,
+    /// Every other protocol.
+    pub other: u32,
+}
+
+impl Default for Timeouts {
+    /// cdx's defaults (`fe.h`): TCP 432 000 s, UDP 180 s / 30 s one-way, other 600 s.
+    fn default() -> Timeouts {
+        Timeouts { tcp: 432_000, udp: 180, udp_unidir: 30, other: 600 }
+    }
+}
+
+impl Timeouts {
+    /// `get_timeout_value`: the seconds for a flow.
+    pub fn for_flow(&self, protocol: u16, bidirectional: bool) -> u32 {
+        match protocol {
+            env::IPPROTO_TCP => self.tcp,
+            env::IPPROTO_UDP if bidirectional => self.udp,
+            env::IPPROTO_UDP => self.udp_unidir,
+            _ => self.other,
+        }
+    }
+}
+
+/// What the model counted (all since start).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimCounters {
+    /// Hardware entries inserted (FMan host commands).
+    pub hw_inserts: u64,
+    /// Hardware entries deleted.
+    pub hw_deletes: u64,
+    /// Insertions cdx's `insert_entry_in_classif_table` would fail (0xFFFF on REGISTER,
+    /// silent on UPDATE).
+    pub insert_failures: u64,
+    /// Links refused because the route's 16-bit reference count was saturated (the
+    /// direction silently stays out of hardware).
+    pub links_refused: u64,
+    /// Routes registered with an id above 0xFFFF (accepted, never found again).
+    pub unreachable_routes: u64,
+    /// Commands with a module byte NXP's cdx has no slot for (it is then wedged).
+    pub out_of_table_commands: u64,
+    /// IPv6 UPDATE/DEREGISTER with the tuples swapped: cdx's lookup lets them through and
+    /// its `container_of` then reads the wrong object; the model answers 0 and changes
+    /// nothing.
+    pub undefined_commands: u64,
 }
 
 /// A tuple of either family, for inspection and matching.
@@ -135,12 +232,44 @@ pub struct SimRoute {
     pub output: String,
     /// Input interface (empty if cdx did not know it).
     pub input: String,
+    /// Underlying input interface (the input if cdx did not know it; empty if neither).
+    pub underlying_input: String,
     /// Next-hop MAC.
     pub mac: [u8; 6],
     /// MTU as stored (0 was stored as 0xFFFF).
     pub mtu: u16,
-    /// Conntrack directions linked to it.
+    /// Conntrack directions linked to it (16 bits in cdx; links refused at 0xFFFF).
     pub refcount: u32,
+}
+
+impl SimRoute {
+    fn of(id: u32, route: &env::Route) -> SimRoute {
+        let name =
+            |name: Option<crate::fpp::IfName>| name.map(|n| n.to_string()).unwrap_or_default();
+        SimRoute {
+            id,
+            output: route.output.to_string(),
+            input: name(route.input),
+            underlying_input: name(route.underlying_input),
+            mac: route.mac,
+            mtu: route.mtu,
+            refcount: u32::from(route.refcount),
+        }
+    }
+}
+
+/// What a direction's hardware entry forwards with: the output port, MAC and input copied
+/// from its route when it was inserted, and its current MTU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimHwEntry {
+    /// Output interface.
+    pub output: String,
+    /// Input interface.
+    pub input: String,
+    /// Next-hop MAC.
+    pub mac: [u8; 6],
+    /// MTU (0 after an UPDATE left the direction without a route on NXP's cdx).
+    pub mtu: u16,
 }
 
 /// A conntrack pair as the model holds it.
@@ -152,35 +281,57 @@ pub struct SimConntrack {
     pub reply: SimTuple,
     /// IP protocol.
     pub protocol: u16,
-    /// Disabled directions.
+    /// Disabled directions, as last set.
     pub flags: CtFlags,
-    /// The mark as a query reports it.
-    pub fwmark: u32,
-    /// Route id of the original direction as registered.
+    /// The mark as a walk reports it.
+    pub qos_mark: u64,
+    /// Route id of the original direction as last given.
     pub route_id: u32,
-    /// Route id of the reply direction as registered.
+    /// Route id of the reply direction as last given.
     pub route_id_reply: u32,
+    /// The route the original direction holds a reference on.
+    pub linked_orig: Option<u32>,
+    /// The route the reply direction holds a reference on.
+    pub linked_reply: Option<u32>,
     /// Original direction has a hardware entry.
     pub in_hw_orig: bool,
     /// Reply direction has a hardware entry.
     pub in_hw_reply: bool,
-    /// Time left before aging removes it without further activity.
+    /// What the original direction's hardware entry forwards with.
+    pub hw_orig: Option<SimHwEntry>,
+    /// What the reply direction's hardware entry forwards with.
+    pub hw_reply: Option<SimHwEntry>,
+    /// Time left before aging removes it without further activity (what a refreshing
+    /// `GET_TIMEOUT` would report).
     pub remaining: Duration,
 }
 
 impl SimConntrack {
-    fn of<F: Family>(pair: &table::Pair<F>, env: &table::Env, now: Instant) -> SimConntrack {
+    fn of<F: Family>(pair: &table::Pair<F>, cdx: &Cdx, now32: u32) -> SimConntrack {
+        let hw = |dir: &table::Direction| {
+            dir.hw.map(|hw| SimHwEntry {
+                output: hw.output.to_string(),
+                input: hw.input.to_string(),
+                mac: hw.mac,
+                mtu: hw.mtu,
+            })
+        };
+        let (orig, reply) = (&pair.dirs.orig, &pair.dirs.reply);
         SimConntrack {
-            orig: pair.orig.into(),
-            reply: pair.reply.into(),
+            orig: pair.tuples.orig.into(),
+            reply: pair.tuples.reply.into(),
             protocol: pair.protocol,
-            flags: pair.flags,
-            fwmark: pair.fwmark(),
-            route_id: pair.route_ids.orig,
-            route_id_reply: pair.route_ids.reply,
-            in_hw_orig: pair.in_hw.orig,
-            in_hw_reply: pair.in_hw.reply,
-            remaining: pair.remaining(env, now),
+            flags: pair.flags(),
+            qos_mark: pair.walk_mark(cdx.env.build),
+            route_id: orig.route_id,
+            route_id_reply: reply.route_id,
+            linked_orig: orig.link,
+            linked_reply: reply.link,
+            in_hw_orig: orig.hw.is_some(),
+            in_hw_reply: reply.hw.is_some(),
+            hw_orig: hw(orig),
+            hw_reply: hw(reply),
+            remaining: cdx.clock.duration(u64::from(pair.remaining_now(now32))),
         }
     }
 }
@@ -192,6 +343,8 @@ pub struct SimTable {
     pub routes: Vec<SimRoute>,
     /// Conntracks, IPv4 first.
     pub conntracks: Vec<SimConntrack>,
+    /// The interfaces cdx knows: FMan ports, then registered VLANs.
+    pub interfaces: Vec<String>,
 }
 
 impl SimTable {

@@ -1,85 +1,40 @@
-//! The conntrack table of the model, generic over the address family, and the state it
-//! shares with routes and the hardware budget.
+//! The conntrack table of the model, generic over the address family: registration,
+//! update and removal with cdx's lookups, links and hardware entries. Timing (aging,
+//! `GET_TIMEOUT`) is in [`super::aging`].
+//!
+//! cdx keeps each connection as a pair of entries, one per direction, both hashed by their
+//! own tuple in one table (`ct_cache`); a lookup finds an entry whatever its direction
+//! (`IPv4_find_ctentry`, `IPv6_find_ctentry`). The model does the same with one index of
+//! both tuples.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
 
+use crate::fpp::mark::{cdx_direction_marks, cdx_walk_mark};
 use crate::fpp::{
-    Action, CtChange, CtCmd, CtExtension, CtFlags, FCode, Family, IfName, Payload, ReturnCode,
-    TimeoutCmd, Tuple, query,
+    Abi, Action, CtChange, CtCmd, CtExtension, CtFlags, FCode, Family, ReturnCode, Tuple,
 };
 
-use super::model::SimReply;
-
-/// Protocols FMan has hash tables for.
-const IPPROTO_TCP: u16 = 6;
-const IPPROTO_UDP: u16 = 17;
-
-/// Default aging timeouts of cdx, in seconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    /// TCP.
-    pub tcp: u32,
-    /// UDP with both directions offloaded.
-    pub udp: u32,
-    /// UDP with one direction offloaded.
-    pub udp_unidir: u32,
-    /// Every other protocol.
-    pub other: u32,
-}
-
-impl Default for Timeouts {
-    fn default() -> Timeouts {
-        Timeouts { tcp: 432_000, udp: 180, udp_unidir: 30, other: 600 }
-    }
-}
-
-impl Timeouts {
-    fn for_flow(&self, protocol: u16, bidirectional: bool) -> Duration {
-        let seconds = match protocol {
-            IPPROTO_TCP => self.tcp,
-            IPPROTO_UDP if bidirectional => self.udp,
-            IPPROTO_UDP => self.udp_unidir,
-            _ => self.other,
-        };
-        Duration::from_secs(u64::from(seconds))
-    }
-}
-
-/// A registered route object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Route {
-    pub(super) output: IfName,
-    pub(super) input: IfName,
-    pub(super) underlying_input: IfName,
-    pub(super) dst_mac: [u8; 6],
-    pub(super) mtu: u16,
-    pub(super) flags: u32,
-    pub(super) tunnel_dst: [u8; 16],
-    /// Conntrack directions linked to this route.
-    pub(super) refcount: u32,
-}
-
-/// What conntrack tables share: routes, interfaces, the hardware budget, timeouts.
-#[derive(Debug)]
-pub(super) struct Env {
-    pub(super) interfaces: HashSet<IfName>,
-    pub(super) routes: BTreeMap<u32, Route>,
-    /// Pairs with at least one direction in the hardware table, and the limit.
-    pub(super) hw_pairs: usize,
-    pub(super) capacity: usize,
-    /// Index 0: normal flows; 1: the 4o6/4rd variants (stored, not used by any flow).
-    pub(super) timeouts: [Timeouts; 2],
-}
+use super::clock::{Timer, jiffies32};
+use super::env::{Env, HwEntry};
 
 /// A direction of a pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Dir {
     Orig,
     Reply,
 }
 
-const DIRECTIONS: [Dir; 2] = [Dir::Orig, Dir::Reply];
+impl Dir {
+    pub(super) const BOTH: [Dir; 2] = [Dir::Orig, Dir::Reply];
+
+    /// The other direction of the pair.
+    pub(super) fn twin(self) -> Dir {
+        match self {
+            Dir::Orig => Dir::Reply,
+            Dir::Reply => Dir::Orig,
+        }
+    }
+}
 
 /// One value per direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,110 +44,137 @@ pub(super) struct PerDir<T> {
 }
 
 impl<T> PerDir<T> {
-    fn get(&self, dir: Dir) -> &T {
+    pub(super) fn from_fn(mut value: impl FnMut(Dir) -> T) -> PerDir<T> {
+        PerDir { orig: value(Dir::Orig), reply: value(Dir::Reply) }
+    }
+
+    pub(super) fn get(&self, dir: Dir) -> &T {
         match dir {
             Dir::Orig => &self.orig,
             Dir::Reply => &self.reply,
         }
     }
 
-    fn get_mut(&mut self, dir: Dir) -> &mut T {
+    pub(super) fn get_mut(&mut self, dir: Dir) -> &mut T {
         match dir {
             Dir::Orig => &mut self.orig,
             Dir::Reply => &mut self.reply,
         }
     }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &T> {
+        [&self.orig, &self.reply].into_iter()
+    }
+
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        [&mut self.orig, &mut self.reply].into_iter()
+    }
 }
 
-/// One registered connection: both directions, as cdx holds a pair of entries.
+/// One direction of a pair (`CtEntry`, `control_ipv4.h`).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Direction {
+    /// `CONNTRACK_FF_DISABLED`.
+    pub(super) disabled: bool,
+    /// The mark cdx keeps for this direction.
+    pub(super) mark: u32,
+    /// `route_id` as last given.
+    pub(super) route_id: u32,
+    /// `pRtEntry`: the route this direction holds a reference on.
+    pub(super) link: Option<u32>,
+    /// `CONNTRACK_HWSET`: the hardware entry and what it forwards with.
+    pub(super) hw: Option<HwEntry>,
+    /// The hardware entry's timestamp (FMan stamps it on every hit).
+    pub(super) hw_stamp: u32,
+    /// `last_ct_timer`: the software copy of the activity time.
+    pub(super) last_ct_timer: u32,
+}
+
+impl Direction {
+    /// Whether cdx puts this direction in hardware: linked to a route (NXP's cdx), and on
+    /// the ASK port also enabled (`is_CT_COMPLETE`).
+    pub(super) fn complete(&self, build: Abi) -> bool {
+        self.link.is_some() && (build == Abi::Lsdk || !self.disabled)
+    }
+
+    /// Activity as cdx would see it after refreshing from the hardware.
+    pub(super) fn activity(&self) -> u32 {
+        if self.hw.is_some() { self.hw_stamp } else { self.last_ct_timer }
+    }
+}
+
+/// One registered connection: both directions, as cdx allocates a pair of entries.
 #[derive(Clone, Debug)]
 pub(super) struct Pair<F: Family> {
-    pub(super) orig: Tuple<F::Addr>,
-    pub(super) reply: Tuple<F::Addr>,
+    /// Tuples of the original and reply directions.
+    pub(super) tuples: PerDir<Tuple<F::Addr>>,
     pub(super) protocol: u16,
-    pub(super) flags: CtFlags,
-    /// 16-bit marks of each direction (cdx stores marks per entry).
-    pub(super) marks: [u16; 2],
-    pub(super) route_ids: PerDir<u32>,
+    pub(super) dirs: PerDir<Direction>,
     pub(super) extension: Option<CtExtension>,
-    /// Route id each direction is linked to (route registered and direction enabled).
-    pub(super) linked: PerDir<Option<u32>>,
-    /// Whether each direction has a hardware entry.
-    pub(super) in_hw: PerDir<bool>,
-    /// The latest hardware hit (or registration, or FF_CONTROL enable).
-    pub(super) last_activity: Instant,
-    /// When the aging timer fires next.
-    pub(super) timer_at: Instant,
+    pub(super) timer: Timer,
 }
 
 impl<F: Family> Pair<F> {
-    fn enabled(&self, direction: Dir) -> bool {
-        let disabled = match direction {
-            Dir::Orig => CtFlags::ORIG_DISABLED,
-            Dir::Reply => CtFlags::REP_DISABLED,
-        };
-        !self.flags.contains(disabled)
-    }
-
-    fn bidirectional(&self) -> bool {
-        self.enabled(Dir::Orig) && self.enabled(Dir::Reply)
-    }
-
-    pub(super) fn timeout(&self, env: &Env) -> Duration {
-        env.timeouts[0].for_flow(self.protocol, self.bidirectional())
-    }
-
-    /// Time left before aging removes the pair (zero once expired).
-    pub(super) fn remaining(&self, env: &Env, now: Instant) -> Duration {
-        (self.last_activity + self.timeout(env)).saturating_duration_since(now)
+    pub(super) fn bidirectional(&self) -> bool {
+        self.dirs.iter().all(|dir| !dir.disabled)
     }
 
     pub(super) fn in_hardware(&self) -> bool {
-        self.in_hw.orig || self.in_hw.reply
+        self.dirs.iter().any(|dir| dir.hw.is_some())
     }
 
-    /// The mark as a query reports it: one 16-bit mark, or both with bit 31 when they differ.
-    pub(super) fn fwmark(&self) -> u32 {
-        let [orig, reply] = self.marks.map(u32::from);
-        if orig == reply { orig } else { orig | reply << 16 | 0x8000_0000 }
+    /// `flags` as the command last set them.
+    pub(super) fn flags(&self) -> CtFlags {
+        let mut flags = CtFlags::EMPTY;
+        if self.dirs.orig.disabled {
+            flags = flags | CtFlags::ORIG_DISABLED;
+        }
+        if self.dirs.reply.disabled {
+            flags = flags | CtFlags::REP_DISABLED;
+        }
+        flags
     }
 
-    /// The pair as a command (query replies and events).
-    pub(super) fn to_cmd(&self, action: Action) -> CtCmd<F> {
-        CtCmd {
-            action,
-            orig: self.orig,
-            reply: self.reply,
+    /// The mark a walk reports.
+    pub(super) fn walk_mark(&self, build: Abi) -> u64 {
+        cdx_walk_mark(build, [self.dirs.orig.mark, self.dirs.reply.mark])
+    }
+
+    /// The REMOVED event cdx sends for it.
+    pub(super) fn removed(&self) -> CtChange<F> {
+        CtChange {
+            kind: Action::Removed,
             protocol: self.protocol,
-            flags: self.flags,
-            fwmark: self.fwmark(),
-            route_id: self.route_ids.orig,
-            route_id_reply: self.route_ids.reply,
-            extension: None,
+            orig: self.tuples.orig,
+            reply: self.tuples.reply,
         }
     }
 }
 
-/// Splits a command's mark into the two 16-bit marks cdx stores: bit 31 set means
-/// `orig | reply << 16`, otherwise both directions use the low 16 bits.
-fn split_mark(fwmark: u32) -> [u16; 2] {
-    let orig = (fwmark & 0xffff) as u16;
-    if fwmark & 0x8000_0000 != 0 { [orig, ((fwmark >> 16) & 0x7fff) as u16] } else { [orig, orig] }
-}
-
+/// Lookup key: a tuple and the protocol.
 type Key<A> = (Tuple<A>, u16);
+
+/// How a command's tuples name a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Named {
+    /// The command's original tuple is the pair's original one.
+    Pair(usize),
+    /// Both tuples hit the same pair the other way round: IPv6's lookup lets this through
+    /// and then treats the reply entry as the pair (`container_of`), which is undefined.
+    Swapped,
+    Nothing,
+}
 
 /// The conntrack table of one family.
 #[derive(Debug)]
 pub(super) struct CtTable<F: Family> {
-    slots: Vec<Option<Pair<F>>>,
+    pub(super) slots: Vec<Option<Pair<F>>>,
     free: Vec<usize>,
-    by_orig: HashMap<Key<F::Addr>, usize>,
-    by_reply: HashMap<Key<F::Addr>, usize>,
+    index: HashMap<Key<F::Addr>, (usize, Dir)>,
     /// The walk cursor, shared by every client as in cdx: next slot to look at.
-    cursor: usize,
-    /// No pair's timer fires before this (a lower bound that spares most tick scans).
-    earliest_timer: Option<Instant>,
+    pub(super) cursor: usize,
+    /// No timer is due before this (a lower bound that spares most aging scans).
+    pub(super) earliest_due: Option<u64>,
 }
 
 impl<F: Family> Default for CtTable<F> {
@@ -200,81 +182,85 @@ impl<F: Family> Default for CtTable<F> {
         CtTable {
             slots: Vec::new(),
             free: Vec::new(),
-            by_orig: HashMap::new(),
-            by_reply: HashMap::new(),
+            index: HashMap::new(),
             cursor: 0,
-            earliest_timer: None,
+            earliest_due: None,
         }
     }
 }
 
+/// `true` for the IPv4 table (IPv4 and IPv6 handlers differ in small ways).
+pub(super) fn is_v4<F: Family>() -> bool {
+    F::CONNTRACK == FCode::Ipv4Conntrack
+}
+
 impl<F: Family> CtTable<F> {
     pub(super) fn len(&self) -> usize {
-        self.by_orig.len()
+        self.slots.iter().flatten().count()
     }
 
     pub(super) fn pairs(&self) -> impl Iterator<Item = &Pair<F>> {
         self.slots.iter().flatten()
     }
 
-    pub(super) fn pairs_mut(&mut self) -> impl Iterator<Item = &mut Pair<F>> {
-        self.slots.iter_mut().flatten()
+    /// `IPvX_find_ctentry`: the entry (slot, direction) with this tuple.
+    pub(super) fn find(&self, tuple: Tuple<F::Addr>, protocol: u16) -> Option<(usize, Dir)> {
+        self.index.get(&(tuple, protocol)).copied()
     }
 
-    /// Handles one conntrack command.
-    pub(super) fn command(
-        &mut self,
-        env: &mut Env,
-        payload: &[u8],
-        now: Instant,
-        out: &mut SimReply,
-    ) {
-        let Ok(cmd) = CtCmd::<F>::parse(payload) else {
-            return out.set_rc(ReturnCode::WrongCommandSize);
-        };
-        let rc = match cmd.action {
-            Action::Register => self.register(env, &cmd, now),
-            Action::Update => self.update(env, &cmd, now),
-            Action::Deregister => self.deregister(env, &cmd),
-            Action::Query => {
-                self.cursor = 0;
-                return self.walk(out);
+    fn named(&self, cmd: &CtCmd<F>) -> Named {
+        match (self.find(cmd.orig, cmd.protocol), self.find(cmd.reply, cmd.protocol)) {
+            (Some((slot, Dir::Orig)), Some((twin, Dir::Reply))) if slot == twin => {
+                Named::Pair(slot)
             }
-            Action::QueryCont => return self.walk(out),
-            _ => ReturnCode::UnknownAction,
-        };
-        out.set_rc(rc);
+            (Some((slot, Dir::Reply)), Some((twin, Dir::Orig)))
+                if slot == twin && !is_v4::<F>() =>
+            {
+                Named::Swapped
+            }
+            _ => Named::Nothing,
+        }
     }
 
-    fn register(&mut self, env: &mut Env, cmd: &CtCmd<F>, now: Instant) -> ReturnCode {
-        let orig_key = (cmd.orig, cmd.protocol);
-        let reply_key = (cmd.reply, cmd.protocol);
-        // The inverse flow is registered: the new tuples collide with the other direction.
-        if self.by_reply.contains_key(&orig_key) || self.by_orig.contains_key(&reply_key) {
+    /// REGISTER (`IPv4_HandleIP_CONNTRACK` / `IPv6_handle_CONNTRACK`, then `ct_add`).
+    pub(super) fn register(&mut self, env: &mut Env, cmd: &CtCmd<F>, now: u64) -> ReturnCode {
+        let orig_hit = self.find(cmd.orig, cmd.protocol);
+        let reply_hit = self.find(cmd.reply, cmd.protocol);
+        // IPv4 only: both tuples hit and the original hits a reply entry (the inverse flow).
+        if is_v4::<F>() && reply_hit.is_some() && matches!(orig_hit, Some((_, Dir::Reply))) {
             return ReturnCode::CreationFailed;
         }
-        if self.by_orig.contains_key(&orig_key) || self.by_reply.contains_key(&reply_key) {
+        if orig_hit.is_some() || reply_hit.is_some() {
             return ReturnCode::CtEntryAlreadyRegistered;
         }
-        let mut pair = Pair::<F> {
-            orig: cmd.orig,
-            reply: cmd.reply,
+        let now32 = jiffies32(now);
+        let fields = CommandFields::of(env.build, cmd);
+        let dirs = PerDir::from_fn(|d| Direction {
+            disabled: *fields.disabled.get(d),
+            mark: *fields.marks.get(d),
+            route_id: *fields.route_ids.get(d),
+            last_ct_timer: now32,
+            // IP_Check_Route: linked whatever the disabled flag says.
+            link: env.route_get(*fields.route_ids.get(d)),
+            ..Direction::default()
+        });
+        let mut pair = Pair {
+            tuples: PerDir { orig: cmd.orig, reply: cmd.reply },
             protocol: cmd.protocol,
-            flags: cmd.flags,
-            marks: split_mark(cmd.fwmark),
-            route_ids: PerDir { orig: cmd.route_id, reply: cmd.route_id_reply },
+            dirs,
             extension: cmd.extension,
-            linked: PerDir::default(),
-            in_hw: PerDir::default(),
-            last_activity: now,
-            timer_at: now,
+            timer: Timer::default(),
         };
-        if let Err(rc) = apply_routes(env, &mut pair) {
-            detach(env, &mut pair);
-            return rc;
+        for d in Dir::BOTH {
+            if pair.dirs.get(d).complete(env.build) && !insert(env, &mut pair, d, now32) {
+                // ct_add's error path: undo the other insertion, drop the links.
+                release(env, &mut pair);
+                return ReturnCode::Failure;
+            }
         }
-        pair.timer_at = now + pair.timeout(env);
-        self.note_timer(pair.timer_at);
+        let timeout = env.timeout_ticks(pair.protocol, pair.bidirectional());
+        pair.timer.update(timeout, now);
+        self.note_timer(&pair.timer);
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -282,229 +268,207 @@ impl<F: Family> CtTable<F> {
                 self.slots.len() - 1
             }
         };
-        self.by_orig.insert(orig_key, slot);
-        self.by_reply.insert(reply_key, slot);
+        // Added in this order, so a reply tuple equal to the original shadows it, as the
+        // later entry is found first in cdx's hash chain.
+        self.index.insert((cmd.orig, cmd.protocol), (slot, Dir::Orig));
+        self.index.insert((cmd.reply, cmd.protocol), (slot, Dir::Reply));
         if let Some(entry) = self.slots.get_mut(slot) {
             *entry = Some(pair);
         }
         ReturnCode::Ok
     }
 
-    /// The slot of the pair `cmd` names: its original tuple, with the reply tuple as twin.
-    fn find(&self, cmd: &CtCmd<F>) -> Option<usize> {
-        let slot = *self.by_orig.get(&(cmd.orig, cmd.protocol))?;
-        (self.by_reply.get(&(cmd.reply, cmd.protocol)) == Some(&slot)).then_some(slot)
-    }
-
-    fn update(&mut self, env: &mut Env, cmd: &CtCmd<F>, now: Instant) -> ReturnCode {
-        let Some(pair) =
-            self.find(cmd).and_then(|slot| self.slots.get_mut(slot)).and_then(Option::as_mut)
-        else {
+    /// UPDATE (the `ACTION_UPDATE` case, then `ct_update` / `ct_update_one`). Counts an
+    /// IPv6 update with swapped tuples in `undefined`.
+    pub(super) fn update(&mut self, env: &mut Env, cmd: &CtCmd<F>, now: u64) -> ReturnCode {
+        let slot = match self.named(cmd) {
+            Named::Pair(slot) => slot,
+            Named::Swapped => {
+                env.counters.undefined_commands += 1;
+                return ReturnCode::Ok;
+            }
+            Named::Nothing => return ReturnCode::CtEntryNotFound,
+        };
+        let Some(pair) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             return ReturnCode::CtEntryNotFound;
         };
-        pair.flags = cmd.flags;
-        pair.marks = split_mark(cmd.fwmark);
-        pair.route_ids = PerDir { orig: cmd.route_id, reply: cmd.route_id_reply };
+        let fields = CommandFields::of(env.build, cmd);
+        for d in Dir::BOTH {
+            let dir = pair.dirs.get_mut(d);
+            dir.mark = *fields.marks.get(d);
+            dir.disabled = *fields.disabled.get(d);
+            if dir.disabled {
+                // IP_delete_CT_route: the link goes, the hardware entry stays.
+                if let Some(id) = dir.link.take() {
+                    env.route_put(id);
+                }
+            }
+        }
+        for d in Dir::BOTH {
+            let dir = pair.dirs.get_mut(d);
+            let wanted = *fields.route_ids.get(d);
+            match dir.link {
+                None => dir.route_id = wanted,
+                Some(id) if id != wanted => {
+                    env.route_put(id);
+                    dir.link = None;
+                    dir.route_id = wanted;
+                }
+                Some(_) => {}
+            }
+            if dir.link.is_none() {
+                dir.link = env.route_get(dir.route_id);
+            }
+        }
         if cmd.extension.is_some() {
             pair.extension = cmd.extension;
         }
-        let rc = match apply_routes(env, pair) {
-            Ok(()) => ReturnCode::Ok,
-            Err(rc) => rc,
-        };
-        // The timer is only ever shortened at once; a longer timeout applies at expiry.
-        let deadline = (pair.last_activity + pair.timeout(env)).max(now);
-        if deadline < pair.timer_at {
-            pair.timer_at = deadline;
+        let now32 = jiffies32(now);
+        for d in Dir::BOTH {
+            update_one(env, pair, d, now32);
         }
-        let timer_at = pair.timer_at;
-        self.note_timer(timer_at);
-        rc
+        let timeout = env.timeout_ticks(pair.protocol, pair.bidirectional());
+        pair.timer.update(timeout, now);
+        let timer = pair.timer;
+        self.note_timer(&timer);
+        ReturnCode::Ok
     }
 
-    fn deregister(&mut self, env: &mut Env, cmd: &CtCmd<F>) -> ReturnCode {
-        match self.find(cmd) {
-            Some(slot) => {
+    /// DEREGISTER (`ct_remove`).
+    pub(super) fn deregister(&mut self, env: &mut Env, cmd: &CtCmd<F>) -> ReturnCode {
+        match self.named(cmd) {
+            Named::Pair(slot) => {
                 self.remove(env, slot);
                 ReturnCode::Ok
             }
-            None => ReturnCode::CtEntryNotFound,
+            Named::Swapped => {
+                env.counters.undefined_commands += 1;
+                ReturnCode::Ok
+            }
+            Named::Nothing => ReturnCode::CtEntryNotFound,
         }
     }
 
-    /// Removes the pair in `slot`, releasing its routes and hardware entries.
-    fn remove(&mut self, env: &mut Env, slot: usize) -> Option<Pair<F>> {
+    /// Removes the pair in `slot`, deleting its hardware entries and releasing its routes.
+    pub(super) fn remove(&mut self, env: &mut Env, slot: usize) -> Option<Pair<F>> {
         let mut pair = self.slots.get_mut(slot)?.take()?;
-        detach(env, &mut pair);
-        self.by_orig.remove(&(pair.orig, pair.protocol));
-        self.by_reply.remove(&(pair.reply, pair.protocol));
+        release(env, &mut pair);
+        for d in Dir::BOTH {
+            let key = (*pair.tuples.get(d), pair.protocol);
+            if self.index.get(&key) == Some(&(slot, d)) {
+                self.index.remove(&key);
+            }
+        }
         self.free.push(slot);
         Some(pair)
     }
 
-    /// One step of the walk: the next pair after the cursor, or the end.
-    fn walk(&mut self, out: &mut SimReply) {
-        let next = self
-            .slots
-            .iter()
-            .enumerate()
-            .skip(self.cursor)
-            .find_map(|(slot, pair)| pair.as_ref().map(|pair| (slot, pair)));
-        match next {
-            Some((slot, pair)) => {
-                self.cursor = slot + 1;
-                let mut entry = pair.to_cmd(Action::Register);
-                entry.extension = Some(CtExtension::default());
-                out.set_query_entry(&entry);
-            }
-            None => {
-                self.cursor = 0;
-                out.set_rc(ReturnCode::CtEntryNotFound);
-            }
-        }
+    /// Slots of the pairs with a direction linked to a route leaving through `output`
+    /// (`IP_deleteCt_from_onif_index`, `control_ipv4.c`).
+    pub(super) fn using_output(&self, env: &Env, output: &crate::fpp::IfName) -> Vec<usize> {
+        let through = |dir: &Direction| {
+            dir.link.and_then(|id| env.routes.get(&id)).is_some_and(|r| r.output == *output)
+        };
+        (0..self.slots.len())
+            .filter(|&slot| {
+                self.slots
+                    .get(slot)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|pair| pair.dirs.iter().any(through))
+            })
+            .collect()
     }
 
-    /// `*_GET_TIMEOUT`: remaining seconds of the pair with this original tuple.
-    pub(super) fn get_timeout(&self, env: &Env, payload: &[u8], now: Instant, out: &mut SimReply) {
-        let Ok(cmd) = CtCmd::<F>::parse(payload) else {
-            return out.set_rc(ReturnCode::WrongCommandSize);
-        };
-        let Some(pair) = self
-            .by_orig
-            .get(&(cmd.orig, cmd.protocol))
-            .and_then(|&slot| self.slots.get(slot))
-            .and_then(Option::as_ref)
-        else {
-            return out.set_rc(ReturnCode::CmdErr);
-        };
-        let remaining = pair.remaining(env, now);
-        // cdx's IPv4 handler rounds up, its IPv6 handler truncates.
-        let seconds = if F::GET_TIMEOUT == FCode::Ipv4GetTimeout {
-            remaining.as_nanos().div_ceil(1_000_000_000)
-        } else {
-            u128::from(remaining.as_secs())
-        };
-        let result = TimeoutCmd {
-            protocol: pair.protocol,
-            sam_4o6: 0,
-            value1: u32::try_from(seconds).unwrap_or(u32::MAX),
-            value2: 0,
-        };
-        out.set_data(ReturnCode::Ok, &result);
-    }
-
-    /// Every pair whose timer fired: re-armed if it was active since, otherwise offered to
-    /// `deliver` as a REMOVED event and removed once delivered (kept and retried one tick
-    /// later otherwise, as cdx does when its event buffer is busy).
-    pub(super) fn age(
-        &mut self,
-        env: &mut Env,
-        now: Instant,
-        retry: Duration,
-        deliver: &mut dyn FnMut(CtChange<F>) -> bool,
-    ) {
-        if self.earliest_timer.is_none_or(|earliest| earliest > now) {
-            return;
-        }
-        let mut earliest: Option<Instant> = None;
+    /// Removes everything (RESET), deleting hardware entries and releasing routes.
+    pub(super) fn clear(&mut self, env: &mut Env) {
         for slot in 0..self.slots.len() {
-            let Some(pair) = self.slots.get_mut(slot).and_then(Option::as_mut) else { continue };
-            if pair.timer_at <= now {
-                let remaining = pair.remaining(env, now);
-                if !remaining.is_zero() {
-                    pair.timer_at = now + remaining;
-                } else if deliver(CtChange::removed(&pair.to_cmd(Action::Removed))) {
-                    self.remove(env, slot);
-                    continue;
-                } else {
-                    pair.timer_at = now + retry;
-                }
-            }
-            earliest = Some(earliest.map_or(pair.timer_at, |e| e.min(pair.timer_at)));
+            self.remove(env, slot);
         }
-        self.earliest_timer = earliest;
-    }
-
-    /// Re-evaluates every timer after a timeout change (shortening only).
-    pub(super) fn retime(&mut self, env: &Env, now: Instant) {
-        let mut earliest = self.earliest_timer;
-        for pair in self.slots.iter_mut().flatten() {
-            let deadline = (pair.last_activity + pair.timeout(env)).max(now);
-            if deadline < pair.timer_at {
-                pair.timer_at = deadline;
-                earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
-            }
-        }
-        self.earliest_timer = earliest;
-    }
-
-    fn note_timer(&mut self, at: Instant) {
-        self.earliest_timer = Some(self.earliest_timer.map_or(at, |e| e.min(at)));
-    }
-
-    /// Removes everything (RESET); routes and the budget are reset by the caller.
-    pub(super) fn clear(&mut self) {
         *self = CtTable::default();
     }
-}
 
-/// Links each direction to its route and puts it in hardware as cdx does on REGISTER and
-/// UPDATE: a direction is linked when it is enabled and its route id is registered, and in
-/// hardware when linked and the insertion succeeds (TCP and UDP only, within capacity).
-fn apply_routes<F: Family>(env: &mut Env, pair: &mut Pair<F>) -> Result<(), ReturnCode> {
-    let mut result = Ok(());
-    for direction in DIRECTIONS {
-        let wanted = *pair.route_ids.get(direction);
-        let link = (pair.enabled(direction) && wanted != 0 && env.routes.contains_key(&wanted))
-            .then_some(wanted);
-        if *pair.linked.get(direction) != link {
-            unlink(env, pair, direction);
-            if let Some(id) = link {
-                if let Some(route) = env.routes.get_mut(&id) {
-                    route.refcount += 1;
-                }
-                *pair.linked.get_mut(direction) = Some(id);
-            }
-        }
-        if pair.linked.get(direction).is_some() && !pair.in_hw.get(direction) {
-            let insertable = matches!(pair.protocol, IPPROTO_TCP | IPPROTO_UDP);
-            let room = pair.in_hardware() || env.hw_pairs < env.capacity;
-            if insertable && room {
-                if !pair.in_hardware() {
-                    env.hw_pairs += 1;
-                }
-                *pair.in_hw.get_mut(direction) = true;
-            } else {
-                result = Err(ReturnCode::Failure);
-            }
+    pub(super) fn note_timer(&mut self, timer: &Timer) {
+        if let Some(due) = timer.due() {
+            self.earliest_due = Some(self.earliest_due.map_or(due, |e| e.min(due)));
         }
     }
-    result
 }
 
-/// Drops `direction`'s hardware entry and route link.
-fn unlink<F: Family>(env: &mut Env, pair: &mut Pair<F>, direction: Dir) {
-    if *pair.in_hw.get(direction) {
-        *pair.in_hw.get_mut(direction) = false;
+/// The per-direction fields of a command, as cdx reads them.
+struct CommandFields {
+    disabled: PerDir<bool>,
+    marks: PerDir<u32>,
+    route_ids: PerDir<u32>,
+}
+
+impl CommandFields {
+    fn of<F: Family>(build: Abi, cmd: &CtCmd<F>) -> CommandFields {
+        let [orig_mark, reply_mark] = cdx_direction_marks(build, cmd.qos_mark);
+        CommandFields {
+            disabled: PerDir {
+                orig: cmd.flags.contains(CtFlags::ORIG_DISABLED),
+                reply: cmd.flags.contains(CtFlags::REP_DISABLED),
+            },
+            marks: PerDir { orig: orig_mark, reply: reply_mark },
+            route_ids: PerDir { orig: cmd.route_id, reply: cmd.route_id_reply },
+        }
+    }
+}
+
+/// Inserts direction `d` of `pair` into hardware; `false` if cdx's insertion fails.
+fn insert<F: Family>(env: &mut Env, pair: &mut Pair<F>, d: Dir, now32: u32) -> bool {
+    let Some(route) = pair.dirs.get(d).link else { return false };
+    let pair_in_hw = pair.in_hardware();
+    let Some(entry) = env.hw_insert(route, pair.protocol, pair_in_hw) else { return false };
+    if !pair_in_hw {
+        env.hw_pairs += 1;
+    }
+    let dir = pair.dirs.get_mut(d);
+    dir.hw = Some(entry);
+    // The entry's timestamp starts at insertion (`insert_entry_in_classif_table`).
+    dir.hw_stamp = now32;
+    true
+}
+
+/// Deletes direction `d`'s hardware entry.
+fn delete<F: Family>(env: &mut Env, pair: &mut Pair<F>, d: Dir) {
+    if pair.dirs.get_mut(d).hw.take().is_some() {
+        env.hw_delete();
         if !pair.in_hardware() {
             env.hw_pairs = env.hw_pairs.saturating_sub(1);
         }
     }
-    if let Some(id) = pair.linked.get_mut(direction).take()
-        && let Some(route) = env.routes.get_mut(&id)
-    {
-        route.refcount = route.refcount.saturating_sub(1);
+}
+
+/// Deletes both hardware entries and drops both links.
+fn release<F: Family>(env: &mut Env, pair: &mut Pair<F>) {
+    for d in Dir::BOTH {
+        delete(env, pair, d);
+        if let Some(id) = pair.dirs.get_mut(d).link.take() {
+            env.route_put(id);
+        }
     }
 }
 
-/// Drops both directions.
-fn detach<F: Family>(env: &mut Env, pair: &mut Pair<F>) {
-    for direction in DIRECTIONS {
-        unlink(env, pair, direction);
+/// `ct_update_one`: a direction not in hardware is inserted if it can be (a failure is not
+/// reported: UPDATE still answers 0); one already in hardware keeps the MAC and port it was
+/// inserted with and only takes the MTU of the route it is linked to now, 0 if none (NXP's
+/// cdx); the ASK port deletes it instead when it is no longer complete.
+fn update_one<F: Family>(env: &mut Env, pair: &mut Pair<F>, d: Dir, now32: u32) {
+    let build = env.build;
+    let dir = pair.dirs.get(d);
+    if dir.hw.is_none() {
+        if dir.complete(build) {
+            insert(env, pair, d, now32);
+        }
+        return;
     }
-}
-
-/// Writes `entry` as a walk reply.
-pub(super) fn emit_walk_entry<P: Payload>(entry: &P, out: &mut [u8]) -> usize {
-    query::emit_reply(ReturnCode::Ok, entry, out).unwrap_or(0)
+    if build == Abi::Ask && !dir.complete(build) {
+        delete(env, pair, d);
+        return;
+    }
+    let mtu = dir.link.and_then(|id| env.routes.get(&id)).map_or(0, |route| route.mtu);
+    if let Some(hw) = pair.dirs.get_mut(d).hw.as_mut() {
+        hw.mtu = mtu;
+    }
 }

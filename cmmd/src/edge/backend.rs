@@ -114,7 +114,7 @@ impl SimControl for SimHandle {
                 c.route_id_reply,
                 u8::from(c.in_hw_orig),
                 u8::from(c.in_hw_reply),
-                c.fwmark,
+                c.qos_mark,
                 c.remaining.as_secs()
             ));
         }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use cdx_sys::fci::{self, DatagramSocket, FciError, Frame, Transport};
 use cdx_sys::fpp::{
-    self, Action, CtCmd, CtFlags, FCode, Family, Payload, ReturnCode, RouteCmd, TimeoutCmd, V4, V6,
+    self, Abi, AbiPayload, Action, CtCmd, CtFlags, FCode, Family, Payload, ReturnCode, RouteCmd,
+    TimeoutCmd, V4, V6,
 };
 
 use crate::core::flow::Tuple;
@@ -34,6 +35,10 @@ const LONG_IFNAME: HwFailure = HwFailure::Unencodable("an interface name longer 
 const NO_FIT: HwFailure = HwFailure::Unencodable("a value that does not fit its FPP layout");
 const NOT_SINGLE: HwFailure = HwFailure::Unencodable("reset and walk are not single commands");
 
+/// The cdx ABI commands are encoded in: NXP's layout, as before ABIs were told apart (the
+/// `cdx.abi` setting and its detection are wired elsewhere).
+const ABI: Abi = Abi::Lsdk;
+
 fn fpp_tuple<F: Family>(t: &Tuple) -> Result<fpp::Tuple<F::Addr>, HwFailure> {
     let addr = |ip| F::addr_from_ip(ip).ok_or(MIXED_FAMILIES);
     Ok(fpp::Tuple::new(addr(t.src)?, addr(t.dst)?, t.src_port, t.dst_port))
@@ -46,7 +51,7 @@ fn ct_cmd<F: Family>(action: Action, spec: &CtSpec) -> Result<CtCmd<F>, HwFailur
         fpp_tuple::<F>(&spec.orig)?,
         fpp_tuple::<F>(&spec.reply)?,
     );
-    cmd.fwmark = spec.fwmark;
+    cmd.qos_mark = u64::from(spec.fwmark);
     cmd.route_id = u32::from(spec.route_orig);
     cmd.route_id_reply = u32::from(spec.route_reply);
     let mut flags = CtFlags::EMPTY;
@@ -64,17 +69,19 @@ fn ip_tuple<A: Into<IpAddr> + Copy>(t: &fpp::Tuple<A>) -> Tuple {
     Tuple { src: t.src.into(), dst: t.dst.into(), src_port: t.sport, dst_port: t.dport }
 }
 
-fn spec_of<F: Family>(cmd: &CtCmd<F>) -> CtSpec
+/// The spec of a walked conntrack. The route ids are fields cdx never writes in a walk
+/// (`unwritten_by_cdx`): passed on as before, for the reconciliation to stop trusting.
+fn spec_of<F: Family>(walked: &fpp::query::WalkedConntrack<F>) -> CtSpec
 where
     F::Addr: Into<IpAddr>,
 {
     CtSpec {
-        proto: u8::try_from(cmd.protocol).unwrap_or(u8::MAX),
-        orig: ip_tuple(&cmd.orig),
-        reply: ip_tuple(&cmd.reply),
-        fwmark: cmd.fwmark,
-        route_orig: u16::try_from(cmd.route_id).unwrap_or(0),
-        route_reply: u16::try_from(cmd.route_id_reply).unwrap_or(0),
+        proto: u8::try_from(walked.protocol).unwrap_or(u8::MAX),
+        orig: ip_tuple(&walked.orig),
+        reply: ip_tuple(&walked.reply),
+        fwmark: u32::try_from(walked.qos_mark).unwrap_or(0),
+        route_orig: u16::try_from(walked.unwritten_by_cdx.route_id).unwrap_or(0),
+        route_reply: u16::try_from(walked.unwritten_by_cdx.route_id_reply).unwrap_or(0),
     }
 }
 
@@ -94,9 +101,9 @@ struct Encoded {
     payload: Vec<u8>,
 }
 
-fn encode<P: Payload>(fcode: FCode, p: &P) -> Result<Encoded, HwFailure> {
-    let mut payload = vec![0u8; p.buffer_len()];
-    p.emit(&mut payload).map_err(|_| NO_FIT)?;
+fn encode<P: AbiPayload>(fcode: FCode, p: &P) -> Result<Encoded, HwFailure> {
+    let mut payload = vec![0u8; p.len_for(ABI)];
+    p.emit_for(ABI, &mut payload).map_err(|_| NO_FIT)?;
     Ok(Encoded { fcode, payload })
 }
 
@@ -243,7 +250,7 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
             let reply = self.call(&e).map_err(|e| failure(&e))?;
             match reply.rc {
                 ReturnCode::Ok => {
-                    let entry: CtCmd<F> = fpp::query::entry_from_reply(&reply.payload)
+                    let entry = fpp::query::conntrack_from_walk::<F>(ABI, &reply.payload)
                         .map_err(|e| HwFailure::Io(format!("bad walk entry: {e}")))?;
                     out.push(WalkedCt { spec: spec_of(&entry) });
                 }
@@ -267,14 +274,15 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
             let reply = self.call(&e).map_err(|e| failure(&e))?;
             match reply.rc {
                 ReturnCode::Ok => {
-                    let r: RouteCmd = fpp::query::entry_from_reply(&reply.payload)
+                    let r = fpp::query::route_from_walk(&reply.payload)
                         .map_err(|e| HwFailure::Io(format!("bad walk entry: {e}")))?;
+                    let name = |n: Option<fpp::IfName>| n.as_ref().map(if_name).unwrap_or_default();
                     routes.push(WalkedRoute {
                         spec: RouteSpec {
                             id: u16::try_from(r.id).unwrap_or(0),
-                            output: if_name(&r.output),
-                            input: if_name(&r.input),
-                            mac: Mac(r.dst_mac),
+                            output: name(r.output),
+                            input: name(r.input),
+                            mac: Mac(r.mac),
                             mtu: r.mtu,
                         },
                     });
@@ -563,7 +571,7 @@ mod tests {
         let orig = fpp::Tuple::new(Ipv4Addr::new(10, 1, 0, 2), Ipv4Addr::new(10, 2, 0, 2), 1, 2);
         let cmd = Ct4Cmd::new(Action::Register, 17, orig, orig.inverse());
         let mut payload = [0u8; 44];
-        Ct4Change::removed(&cmd).emit(&mut payload).unwrap();
+        Ct4Change::removed(&cmd).emit_for(Abi::Lsdk, &mut payload).unwrap();
         let mut frame = [0u8; 128];
         let len = fci::encode_event(FCode::Ipv4ConntrackChange, &payload, &mut frame).unwrap();
         let mut out = Vec::new();
