@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use cdx_sys::fci::{self, Frame};
 use cdx_sys::fpp::{
     Abi, AbiPayload, Action, Ct4Change, Ct4Cmd, Ct6Change, Ct6Cmd, CtEvent, CtExtension, CtFlags,
-    CtFormat, FCode, FfControl, FppError, IfName, Payload, ReturnCode, RouteCmd, RouteFlags,
-    SaInfo, TimeoutCmd, Tuple, V4, V6, VlanEntry, query,
+    CtFormat, FCode, FfControl, FppError, IfName, Payload, PppoeEntry, ReturnCode, RouteCmd,
+    RouteFlags, SaInfo, TimeoutCmd, Tuple, V4, V6, VlanEntry, query,
 };
 use cdx_sys::sim::{Cdx, SimConfig, UnwrittenFill};
 use proptest::prelude::*;
@@ -19,6 +19,8 @@ fn decode_everything(bytes: &[u8]) {
     let _ = TimeoutCmd::parse(bytes);
     let _ = FfControl::parse(bytes);
     let _ = query::route_from_walk(bytes);
+    let _ = query::pppoe_from_walk(bytes);
+    let _ = PppoeEntry::parse(bytes);
     let _ = CtEvent::parse(FCode::Ipv4ConntrackChange, bytes);
     let _ = CtEvent::parse(FCode::Ipv6ConntrackChange, bytes);
     for abi in Abi::ALL {
@@ -27,6 +29,7 @@ fn decode_everything(bytes: &[u8]) {
         let _ = Ct4Change::parse_for(abi, bytes);
         let _ = Ct6Change::parse_for(abi, bytes);
         let _ = VlanEntry::parse_for(abi, bytes);
+        let _ = query::vlan_from_walk(abi, bytes);
         let _ = query::conntrack_from_walk::<V4>(abi, bytes);
         let _ = query::conntrack_from_walk::<V6>(abi, bytes);
         let _ = CtEvent::parse_for(abi, FCode::Ipv4ConntrackChange, bytes);
@@ -151,6 +154,14 @@ enum Op {
         seconds: u64,
     },
     Mark,
+    /// A VLAN (`pppoe` false) or PPPoE registration, deregistration or walk step.
+    Itf {
+        pppoe: bool,
+        action: u16,
+        name: usize,
+        parent: usize,
+        id: u16,
+    },
     Raw {
         fcode: u16,
         payload: Vec<u8>,
@@ -159,7 +170,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u16..8, 0u32..5, 0usize..4, 0usize..4)
+        4 => (0u16..8, 0u32..5, 0usize..NAMES.len(), 0usize..NAMES.len())
             .prop_map(|(action, id, output, input)| Op::Route { action, id, output, input }),
         8 => (0u16..8, 0u16..6, prop_oneof![Just(6u8), Just(17u8), Just(1u8)], 0u16..4, (0u32..5, 0u32..5), any::<bool>(), any::<bool>())
             .prop_map(|(action, sport, protocol, flags, ids, v6, extended)| Op::Ct { action, sport, protocol, flags, ids, v6, extended }),
@@ -168,12 +179,14 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reset),
         2 => (0u64..400).prop_map(|seconds| Op::Tick { seconds }),
         1 => Just(Op::Mark),
+        2 => (any::<bool>(), 0u16..8, 4usize..NAMES.len(), 0usize..NAMES.len(), 0u16..3)
+            .prop_map(|(pppoe, action, name, parent, id)| Op::Itf { pppoe, action, name, parent, id }),
         2 => (any::<u16>(), proptest::collection::vec(any::<u8>(), 0..130))
             .prop_map(|(fcode, payload)| Op::Raw { fcode, payload }),
     ]
 }
 
-const NAMES: [&str; 4] = ["eth0", "eth1", "eth2", "bogus"];
+const NAMES: [&str; 6] = ["eth0", "eth1", "eth2", "bogus", "v100", "ppp0"];
 
 fn run(ops: &[Op], abi: Abi, garbage: bool) -> Result<(), TestCaseError> {
     let capacity = 3;
@@ -243,6 +256,33 @@ fn run(ops: &[Op], abi: Abi, garbage: bool) -> Result<(), TestCaseError> {
             }
             Op::Mark => {
                 cdx.mark_active(&cdx_sys::sim::FlowMatch::All, now);
+            }
+            Op::Itf { pppoe, action, name, parent, id } => {
+                let (name, parent) =
+                    (IfName::new(NAMES[*name]).unwrap(), IfName::new(NAMES[*parent]).unwrap());
+                let action = Action::from(*action);
+                let reply = if *pppoe {
+                    let entry = PppoeEntry {
+                        action,
+                        session_id: *id,
+                        mac: [2, 0, 0, 0, 0, 1],
+                        phy_ifname: parent,
+                        ifname: name,
+                        mode: 0,
+                    };
+                    cdx.handle(FCode::PppoeEntry, &entry.to_vec(), now)
+                } else {
+                    let entry = VlanEntry {
+                        action,
+                        vlan_id: *id,
+                        ifname: name,
+                        phy_ifname: parent,
+                        mac: [0; 6],
+                    };
+                    cdx.handle(FCode::VlanEntry, &entry.to_vec_for(abi), now)
+                };
+                prop_assert!(reply.as_bytes().len() >= 2 || cdx.is_wedged());
+                let _ = cdx.take_events();
             }
             Op::Raw { fcode, payload } => {
                 cdx.handle(FCode::from(*fcode), payload, now);

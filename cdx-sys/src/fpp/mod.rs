@@ -28,6 +28,7 @@ pub mod conntrack;
 pub mod ff_control;
 mod ifname;
 pub mod mark;
+pub mod pppoe;
 pub mod query;
 pub mod route;
 pub mod timeout;
@@ -41,6 +42,7 @@ pub use conntrack::{
 };
 pub use ff_control::FfControl;
 pub use ifname::{IFNAMSIZ, IfName, IfNameError};
+pub use pppoe::PppoeEntry;
 pub use route::{RouteCmd, RouteFlags};
 pub use timeout::TimeoutCmd;
 pub use vlan::VlanEntry;
@@ -77,7 +79,7 @@ enum_with_unknown! {
         Ipv6GetTimeout = 0x0420,
         /// `FPP_CMD_PORT_UPDATE` (non-LS1043 builds only).
         PortUpdate = 0x0505,
-        /// `FPP_CMD_PPPOE_ENTRY` (44 B).
+        /// `FPP_CMD_PPPOE_ENTRY`: register, deregister or walk PPPoE sessions (44 B).
         PppoeEntry = 0x0601,
         /// `FPP_CMD_VOICE_BUFFER_RESET`: answered OK by cdx's dispatcher itself.
         VoiceBufferReset = 0x0824,
@@ -525,6 +527,11 @@ mod tests {
         assert_eq!(FCode::Ipv6Reset.value(), 0x0416);
         assert_eq!(FCode::Ipv6GetTimeout.value(), 0x0420);
         assert_eq!(FCode::VlanEntry.value(), 0x0901);
+        assert_eq!(FCode::VlanReset.value(), 0x0902);
+        assert_eq!(FCode::PppoeEntry.value(), 0x0601);
+        assert_eq!(ReturnCode::PppoeEntryAlreadyRegistered.value(), 800);
+        assert_eq!(ReturnCode::PppoeEntryNotFound.value(), 801);
+        assert_eq!(ReturnCode::VlanEntryNotFound.value(), 601);
         assert_eq!(Action::Register.value(), 0);
         assert_eq!(Action::Deregister.value(), 1);
         assert_eq!(Action::Removed.value(), 3);

@@ -7,14 +7,22 @@
 //! then two bytes past the entry; the end of a walk is a bare 2-byte return code
 //! (`CT_ENTRY_NOT_FOUND` / `RT_ENTRY_NOT_FOUND`).
 //!
+//! VLAN walks have the same shape (`M_vlan_cmdproc`: `2 + sizeof(VlanCommand)`, the end is a
+//! bare `VLAN_ENTRY_NOT_FOUND`). PPPoE walks answer the entry's own 44 bytes with the return
+//! code over its action and nothing after it (`M_pppoe_cmdproc`: `sizeof(PPPoECommand)`),
+//! and end with a bare `PPPOE_ENTRY_NOT_FOUND`.
+//!
 //! The snapshot is `kmalloc`ed and only some fields are written ([`super::unwritten`]). The
-//! decoders here ([`conntrack_from_walk`], [`route_from_walk`]) read only the written
-//! fields, never fail on what the others hold, and return values that do not pretend
-//! otherwise: [`WalkedConntrack`] keeps the unwritten route ids and flags apart, under
-//! [`WalkedConntrack::unwritten_by_cdx`], and [`WalkedRoute`] has no underlying input or
-//! flags at all.
+//! decoders here ([`conntrack_from_walk`], [`route_from_walk`], [`vlan_from_walk`],
+//! [`pppoe_from_walk`]) read only the written fields, never fail on what the others hold,
+//! and return values that do not pretend otherwise: [`WalkedConntrack`] keeps the unwritten
+//! route ids and flags apart, under [`WalkedConntrack::unwritten_by_cdx`], [`WalkedRoute`]
+//! has no underlying input or flags at all, [`WalkedVlan`] no MAC and [`WalkedPppoe`] no
+//! mode.
 
+use super::pppoe::{LEN as PPPOE_LEN, PppoeWire};
 use super::route::{LEN as ROUTE_LEN, RouteWire};
+use super::vlan::{VlanAskWire, VlanWire};
 use super::{
     Abi, AbiPayload, CtCmd, CtFormat, Family, FppError, IfName, ReturnCode, Tuple, wrong_size,
 };
@@ -70,6 +78,30 @@ pub struct WalkedRoute {
     pub input: Option<IfName>,
     /// The route's extra information (tunnel remote address; zero for a plain route).
     pub tunnel_dst: [u8; 16],
+}
+
+/// A VLAN interface as a walk reports it: the fields cdx writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WalkedVlan {
+    /// 802.1Q id (12 bits as cdx keeps it).
+    pub vlan_id: u16,
+    /// The VLAN interface; `None` if no valid name was written.
+    pub ifname: Option<IfName>,
+    /// Its parent interface.
+    pub phy_ifname: Option<IfName>,
+}
+
+/// A PPPoE session as a walk reports it: the fields cdx writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WalkedPppoe {
+    /// The session id.
+    pub session_id: u16,
+    /// The peer's MAC address.
+    pub mac: [u8; 6],
+    /// The interface the session runs on.
+    pub phy_ifname: Option<IfName>,
+    /// The PPP interface (`relay` for a relayed session).
+    pub ifname: Option<IfName>,
 }
 
 /// Rebuilds the entry (with a zero `action`) from the reply bytes after the return code.
@@ -145,6 +177,55 @@ pub fn route_from_walk(body: &[u8]) -> Result<WalkedRoute, FppError> {
     })
 }
 
+/// Decodes the reply body (after the return code) of a VLAN walk step in `abi`
+/// (`2 + 36 - 2` bytes on NXP's cdx, `2 + 44 - 2` on the ASK port).
+///
+/// # Errors
+/// [`FppError::OtherAbi`] or [`FppError::WrongSize`] for another size; nothing else.
+pub fn vlan_from_walk(abi: Abi, body: &[u8]) -> Result<WalkedVlan, FppError> {
+    let sizes = |abi: Abi| -> &'static [usize] {
+        match abi {
+            Abi::Lsdk => &[super::vlan::LEN],
+            Abi::Ask => &[super::vlan::ASK_LEN],
+        }
+    };
+    let size_error =
+        || super::abi::size_error("FPP_CMD_VLAN_ENTRY walk reply", abi, sizes, body.len());
+    let mut buf = [0u8; 2 + super::MAX_ENTRY];
+    let entry = entry_of(body, &mut buf);
+    let wire = match abi {
+        Abi::Lsdk => VlanWire::ref_from_bytes(entry).map_err(|_| size_error())?,
+        Abi::Ask => &VlanAskWire::ref_from_bytes(entry).map_err(|_| size_error())?.entry,
+    };
+    Ok(WalkedVlan {
+        vlan_id: wire.vlan_id.get(),
+        ifname: written_name(&wire.vlan_ifname),
+        phy_ifname: written_name(&wire.vlan_phy_ifname),
+    })
+}
+
+/// Decodes the reply body (after the return code) of a PPPoE walk step: the 42 bytes after
+/// the return code (the same in both ABIs).
+///
+/// # Errors
+/// [`FppError::WrongSize`] for another size; nothing else.
+pub fn pppoe_from_walk(body: &[u8]) -> Result<WalkedPppoe, FppError> {
+    const BODY: usize = PPPOE_LEN - 2;
+    let error = || wrong_size("FPP_CMD_PPPOE_ENTRY walk reply", &[BODY], body.len());
+    if body.len() != BODY {
+        return Err(error());
+    }
+    let mut entry = [0u8; PPPOE_LEN];
+    entry.get_mut(2..).unwrap_or_default().copy_from_slice(body);
+    let wire = PppoeWire::ref_from_bytes(&entry).map_err(|_| error())?;
+    Ok(WalkedPppoe {
+        session_id: wire.session_id.get(),
+        mac: wire.macaddr,
+        phy_ifname: written_name(&wire.phy_intf),
+        ifname: written_name(&wire.log_intf),
+    })
+}
+
 /// Writes a walk reply as cdx does (return code over the entry's action, the entry's other
 /// bytes, two zero bytes past it) to `buf`; returns its length. Unwritten fields hold what
 /// `entry` holds; the software cdx overwrites them afterwards ([`super::unwritten`]).
@@ -157,13 +238,28 @@ pub fn emit_reply<P: AbiPayload>(
     entry: &P,
     buf: &mut [u8],
 ) -> Result<usize, FppError> {
-    let len = entry.len_for(abi) + super::unwritten::WALK_REPLY_TAIL;
+    emit_reply_with_tail(abi, rc, entry, super::unwritten::WALK_REPLY_TAIL, buf)
+}
+
+/// [`emit_reply`] with `tail` bytes after the entry: 2 for conntrack, route and VLAN walks,
+/// 0 for PPPoE walks.
+///
+/// # Errors
+/// As [`emit_reply`].
+pub fn emit_reply_with_tail<P: AbiPayload>(
+    abi: Abi,
+    rc: ReturnCode,
+    entry: &P,
+    tail: usize,
+    buf: &mut [u8],
+) -> Result<usize, FppError> {
+    let len = entry.len_for(abi) + tail;
     let available = buf.len();
     let out =
         buf.get_mut(..len).ok_or(FppError::BufferTooShort { needed: len, actual: available })?;
     entry.emit_for(abi, out)?;
     out.get_mut(..2).unwrap_or_default().copy_from_slice(&rc.value().to_ne_bytes());
-    out.get_mut(len - 2..).unwrap_or_default().fill(0);
+    out.get_mut(len - tail..).unwrap_or_default().fill(0);
     Ok(len)
 }
 
@@ -262,6 +358,64 @@ mod tests {
         // No input known to cdx: only its first byte is written.
         buf[28] = 0;
         assert_eq!(route_from_walk(&buf[2..]).unwrap().input, None);
+    }
+
+    #[test]
+    fn vlan_and_pppoe_walk_replies_decode_without_their_unwritten_fields() {
+        use crate::fpp::{PppoeEntry, VlanEntry};
+        let vlan = VlanEntry {
+            action: Action::Register,
+            vlan_id: 100,
+            ifname: IfName::new("eth0.100").unwrap(),
+            phy_ifname: IfName::new("eth0").unwrap(),
+            mac: [2, 0, 0, 0, 0, 1],
+        };
+        for (abi, len) in [(Abi::Lsdk, 38), (Abi::Ask, 46)] {
+            let mut buf = [0u8; 64];
+            assert_eq!(emit_reply(abi, ReturnCode::Ok, &vlan, &mut buf).unwrap(), len);
+            for range in unwritten::vlan_walk_entry(abi, 8, 4) {
+                buf[range].fill(b'Q');
+            }
+            buf[len - 2..len].fill(b'Q');
+            let walked = vlan_from_walk(abi, &buf[2..len]).unwrap();
+            assert_eq!(
+                walked,
+                WalkedVlan {
+                    vlan_id: 100,
+                    ifname: Some(vlan.ifname),
+                    phy_ifname: Some(vlan.phy_ifname)
+                }
+            );
+            assert!(matches!(
+                vlan_from_walk(abi.other(), &buf[2..len]),
+                Err(FppError::OtherAbi { .. })
+            ));
+        }
+        let session = PppoeEntry {
+            action: Action::Register,
+            session_id: 7,
+            mac: [2, 0, 0, 0, 0, 7],
+            phy_ifname: IfName::new("eth0.100").unwrap(),
+            ifname: IfName::new("ppp0").unwrap(),
+            mode: 0,
+        };
+        let mut buf = [0u8; 64];
+        let len = emit_reply_with_tail(Abi::Ask, ReturnCode::Ok, &session, 0, &mut buf).unwrap();
+        assert_eq!(len, 44, "no bytes past the entry");
+        for range in unwritten::pppoe_walk_entry(8, 4) {
+            buf[range].fill(b'Q');
+        }
+        let walked = pppoe_from_walk(&buf[2..len]).unwrap();
+        assert_eq!(
+            walked,
+            WalkedPppoe {
+                session_id: 7,
+                mac: session.mac,
+                phy_ifname: Some(session.phy_ifname),
+                ifname: Some(session.ifname)
+            }
+        );
+        assert!(matches!(pppoe_from_walk(&buf[..len]), Err(FppError::WrongSize { .. })));
     }
 
     #[test]

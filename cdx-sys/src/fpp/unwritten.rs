@@ -5,7 +5,9 @@
 //! | --- | --- | --- |
 //! | conntrack walk entry (`QUERY`/`QUERY_CONT`, extended layout) | `IPv4_CT_Get_Hash_Snapshot` (`control_ipv4.c`), `IPv6_CT_Get_Hash_Snapshot` (`control_ipv6.c`); the snapshot buffer comes from `Heap_Alloc` = `kmalloc` (`cdx_hal.c`), not zeroed | `flags`, `route_id`, `route_id_reply`, `SA_dir`, `SAReply_dir`, `tunnel_route_id`, `tunnel_route_id_reply`, and the SA handles unless the flow is secure (then only the non-zero ones) |
 //! | route walk entry | `IPV4_RT_Get_Hash_Snapshot` (`control_ipv4.c`), same `kmalloc` buffer | `pad`, `UnderlyingInputDevice`, `flags`, and every byte after the NUL of `outputDevice` and `inputDevice` (`strcpy`, or only `[0] = '\0'` when there is no input) |
-//! | every walk reply | `M_ipv4_cmdproc`/`M_ipv6_cmdproc` answer `2 + sizeof(entry)` bytes from the reply buffer, whose entry starts at offset 0 under the return code | the 2 bytes after the entry |
+//! | VLAN walk entry | `Vlan_Get_Hash_Snapshot` (`control_vlan.c`), `kmalloc`ed | every byte after the NUL of both names; the ASK port's `macaddr` and `unused` |
+//! | PPPoE walk entry | `PPPoE_Get_Session_Snapshot` (`control_pppoe.c`), `kmalloc`ed | every byte after the NUL of both names, and `mode` (the reply is the entry's 44 bytes: no tail) |
+//! | every walk reply | `M_ipv4_cmdproc`/`M_ipv6_cmdproc` (and `M_vlan_cmdproc`) answer `2 + sizeof(entry)` bytes from the reply buffer, whose entry starts at offset 0 under the return code | the 2 bytes after the entry |
 //! | `*_CONNTRACK_CHANGE` (REMOVED) | `IPv4_delete_CTpair`, `IPv6_delete_CTpair`; the message is the static `msg_buf` (`cdx_hal.c`), reused by every event | the reserved word at 2, `flags`, `route_id`, `route_id_reply` (the mark is written, as 0) |
 //!
 //! `GET_TIMEOUT` replies are fully written (`memset(p, 0, 256)` first). Offsets here are in
@@ -59,6 +61,27 @@ pub fn route_walk_entry(output_len: usize, input_len: usize) -> Vec<Range<usize>
     vec![10..12, output_tail..28, input_tail..44, 44..60, 64..68]
 }
 
+/// Bytes after the NUL of a 16-byte name field at `start` holding `len` bytes.
+fn name_tail(start: usize, len: usize) -> Range<usize> {
+    (start + len + 1).min(start + super::IFNAMSIZ)..start + super::IFNAMSIZ
+}
+
+/// Unwritten bytes of a VLAN walk entry in `abi` whose names are `name_len` and `phy_len`
+/// bytes long.
+pub fn vlan_walk_entry(abi: Abi, name_len: usize, phy_len: usize) -> Vec<Range<usize>> {
+    let mut ranges = vec![name_tail(4, name_len), name_tail(20, phy_len)];
+    if abi == Abi::Ask {
+        ranges.push(super::vlan::LEN..super::vlan::ASK_LEN);
+    }
+    ranges
+}
+
+/// Unwritten bytes of a PPPoE walk entry whose interface names are `phy_len` and `log_len`
+/// bytes long.
+pub fn pppoe_walk_entry(phy_len: usize, log_len: usize) -> Vec<Range<usize>> {
+    vec![name_tail(10, phy_len), name_tail(26, log_len), 42..44]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +100,8 @@ mod tests {
         assert_eq!(conntrack_walk_entry::<V6>(Abi::Ask).last(), Some(&(116..124)));
         assert_eq!(route_walk_entry(8, 0), vec![10..12, 21..28, 29..44, 44..60, 64..68]);
         assert_eq!(route_walk_entry(15, 15), vec![10..12, 28..28, 44..44, 44..60, 64..68]);
+        assert_eq!(vlan_walk_entry(Abi::Lsdk, 8, 4), vec![13..20, 25..36]);
+        assert_eq!(vlan_walk_entry(Abi::Ask, 15, 4), vec![20..20, 25..36, 36..44]);
+        assert_eq!(pppoe_walk_entry(8, 4), vec![19..26, 31..42, 42..44]);
     }
 }
