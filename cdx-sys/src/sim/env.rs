@@ -20,35 +20,57 @@ pub(super) struct VlanIf {
     pub(super) phys: IfName,
 }
 
-/// cdx's interface table (`gOnif_DB`, `layer2.c`): the FMan ports dpa_app configured and the
-/// VLAN interfaces registered over FCI.
+/// A registered PPPoE session (`PPPoE_Info`, `control_pppoe.h`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct PppoeIf {
+    /// Session id as the command carried it (cdx stores it in network order).
+    pub(super) session: u16,
+    /// The peer's MAC address: the destination of every packet routed out of it.
+    pub(super) mac: [u8; 6],
+    /// The interface the session runs on.
+    pub(super) phys: IfName,
+    /// The mode word.
+    pub(super) mode: u16,
+}
+
+/// cdx's interface table (`gOnif_DB`, `layer2.c`): the FMan ports dpa_app configured, and
+/// the VLAN interfaces and PPPoE sessions registered over FCI.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Interfaces {
     pub(super) fman: BTreeSet<IfName>,
     pub(super) vlans: BTreeMap<IfName, VlanIf>,
+    pub(super) pppoe: BTreeMap<IfName, PppoeIf>,
 }
 
 impl Interfaces {
     /// `get_onif_by_name` finds it.
     pub(super) fn known(&self, name: &IfName) -> bool {
-        !name.is_empty() && (self.fman.contains(name) || self.vlans.contains_key(name))
+        !name.is_empty()
+            && (self.fman.contains(name)
+                || self.vlans.contains_key(name)
+                || self.pppoe.contains_key(name))
     }
 
-    /// The FMan port under `name` (itself, or a VLAN's parent, followed a few levels).
+    /// The FMan port under `name` (itself, or the parent of a VLAN or a PPPoE session,
+    /// followed a few levels: `dpa_get_fm_port_index`, `devman.c`).
     pub(super) fn fman_port(&self, name: &IfName) -> Option<IfName> {
         let mut current = *name;
         for _ in 0..8 {
             if self.fman.contains(&current) {
                 return Some(current);
             }
-            current = self.vlans.get(&current)?.phys;
+            current = match (self.vlans.get(&current), self.pppoe.get(&current)) {
+                (Some(vlan), _) => vlan.phys,
+                (None, Some(session)) => session.phys,
+                (None, None) => return None,
+            };
         }
         None
     }
 
-    /// Every known name, FMan ports first.
+    /// Every known name: FMan ports, then VLANs, then PPPoE sessions.
     pub(super) fn names(&self) -> impl Iterator<Item = &IfName> {
-        self.fman.iter().chain(self.vlans.keys())
+        self.fman.iter().chain(self.vlans.keys()).chain(self.pppoe.keys())
     }
 }
 

@@ -19,7 +19,8 @@
 //! differently, the behaviour: [`Abi::Lsdk`] is NXP's cdx (the default), [`Abi::Ask`] the
 //! maintained ASK port. A command sized for the other ABI is answered `WRONG_COMMAND_SIZE`,
 //! as cdx answers it. [`SimConfig::interfaces`] are the FMan ports `dpa_app` configured:
-//! cdx knows those and the VLAN interfaces registered over FCI, nothing else.
+//! cdx knows those and the VLAN interfaces and PPPoE sessions registered over FCI, nothing
+//! else.
 
 mod aging;
 mod batch;
@@ -27,6 +28,7 @@ mod clock;
 mod env;
 mod faults;
 mod fill;
+mod interfaces;
 mod model;
 mod routes;
 mod runner;
@@ -48,7 +50,7 @@ pub use runner::{SimHandle, SimSocket, attach, spawn};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimConfig {
     /// The FMan ports dpa_app configured: the interfaces cdx knows at start (VLAN
-    /// interfaces registered over FCI are added to them). Other names are
+    /// interfaces and PPPoE sessions registered over FCI are added to them). Other names are
     /// `UNKNOWN_INTERFACE` as outputs and "no interface" as inputs.
     pub interfaces: Vec<String>,
     /// Conntrack pairs the hardware table holds.
@@ -336,6 +338,50 @@ impl SimConntrack {
     }
 }
 
+/// A registered VLAN interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimVlan {
+    /// The VLAN interface.
+    pub name: String,
+    /// 802.1Q id (12 bits).
+    pub id: u16,
+    /// Its parent.
+    pub parent: String,
+}
+
+impl SimVlan {
+    fn of(name: &crate::fpp::IfName, vlan: &env::VlanIf) -> SimVlan {
+        SimVlan { name: name.to_string(), id: vlan.id, parent: vlan.phys.to_string() }
+    }
+}
+
+/// A registered PPPoE session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimPppoe {
+    /// The PPP interface.
+    pub name: String,
+    /// The session id.
+    pub session: u16,
+    /// The peer's MAC address.
+    pub mac: [u8; 6],
+    /// The interface the session runs on.
+    pub parent: String,
+    /// The mode word.
+    pub mode: u16,
+}
+
+impl SimPppoe {
+    fn of(name: &crate::fpp::IfName, session: &env::PppoeIf) -> SimPppoe {
+        SimPppoe {
+            name: name.to_string(),
+            session: session.session,
+            mac: session.mac,
+            parent: session.phys.to_string(),
+            mode: session.mode,
+        }
+    }
+}
+
 /// Everything the model holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SimTable {
@@ -343,8 +389,12 @@ pub struct SimTable {
     pub routes: Vec<SimRoute>,
     /// Conntracks, IPv4 first.
     pub conntracks: Vec<SimConntrack>,
-    /// The interfaces cdx knows: FMan ports, then registered VLANs.
+    /// The interfaces cdx knows: FMan ports, then registered VLANs, then PPPoE sessions.
     pub interfaces: Vec<String>,
+    /// Registered VLAN interfaces, by name.
+    pub vlans: Vec<SimVlan>,
+    /// Registered PPPoE sessions, by PPP interface name.
+    pub pppoe: Vec<SimPppoe>,
 }
 
 impl SimTable {

@@ -17,7 +17,8 @@ use super::env::{Env, Interfaces};
 use super::fill::Filler;
 use super::table::{CtTable, is_v4};
 use super::{
-    FlowMatch, SimConfig, SimConntrack, SimCounters, SimError, SimRoute, SimTable, Timeouts,
+    FlowMatch, SimConfig, SimConntrack, SimCounters, SimError, SimPppoe, SimRoute, SimTable,
+    SimVlan, Timeouts,
 };
 
 /// cdx's hardware conntrack hash: 32 768 buckets.
@@ -89,10 +90,16 @@ impl SimReply {
         }
     }
 
-    /// Writes a walk reply of `entry` (return code OK) and returns its bytes, so that the
-    /// unwritten ones can be filled.
-    pub(super) fn set_walk_entry<P: AbiPayload>(&mut self, abi: Abi, entry: &P) -> &mut [u8] {
-        self.len = query::emit_reply(abi, ReturnCode::Ok, entry, &mut self.buf).unwrap_or(2);
+    /// Writes a walk reply of `entry` (return code OK) followed by `tail` bytes, and returns
+    /// its bytes, so that the unwritten ones can be filled.
+    pub(super) fn set_walk_entry<P: AbiPayload>(
+        &mut self,
+        abi: Abi,
+        entry: &P,
+        tail: usize,
+    ) -> &mut [u8] {
+        self.len = query::emit_reply_with_tail(abi, ReturnCode::Ok, entry, tail, &mut self.buf)
+            .unwrap_or(2);
         self.buf.get_mut(..self.len).unwrap_or_default()
     }
 }
@@ -156,6 +163,9 @@ pub struct Cdx {
     pub(super) ct4: CtTable<V4>,
     pub(super) ct6: CtTable<V6>,
     pub(super) route_cursor: Option<u32>,
+    /// The last VLAN and PPPoE session a walk returned.
+    pub(super) vlan_cursor: Option<crate::fpp::IfName>,
+    pub(super) pppoe_cursor: Option<crate::fpp::IfName>,
     ff_enabled: bool,
     wedged: bool,
     outbox: Vec<SimEvent>,
@@ -181,7 +191,7 @@ impl Cdx {
                 build: config.abi,
                 ipv6_activity: config.ipv6_activity(),
                 hz: config.hz.max(1),
-                interfaces: Interfaces { fman, vlans: BTreeMap::new() },
+                interfaces: Interfaces { fman, vlans: BTreeMap::new(), pppoe: BTreeMap::new() },
                 routes: BTreeMap::new(),
                 hw_pairs: 0,
                 capacity: config.capacity,
@@ -194,6 +204,8 @@ impl Cdx {
             ct4: CtTable::default(),
             ct6: CtTable::default(),
             route_cursor: None,
+            vlan_cursor: None,
+            pppoe_cursor: None,
             ff_enabled: true,
             wedged: false,
             outbox: Vec::new(),
@@ -206,7 +218,7 @@ impl Cdx {
     }
 
     /// Handles one command as cdx does and returns its reply payload; events the command
-    /// causes (VLAN deregistration) are kept for [`Cdx::take_events`].
+    /// causes (VLAN or PPPoE deregistration) are kept for [`Cdx::take_events`].
     pub fn handle(&mut self, fcode: FCode, payload: &[u8], now: Instant) -> SimReply {
         let mut outbox = std::mem::take(&mut self.outbox);
         let reply = self.handle_with(fcode, payload, now, &mut |event| {
@@ -261,6 +273,7 @@ impl Cdx {
             FCode::Ipv4FfControl => self.ff_control(payload, ticks, &mut out),
             FCode::VlanEntry => self.vlan_entry(payload, &mut out, deliver),
             FCode::VlanReset => self.vlan_reset(deliver),
+            FCode::PppoeEntry => self.pppoe_entry(payload, &mut out, deliver),
             _ => out.set_rc(ReturnCode::UnknownCommand),
         }
         out
@@ -360,7 +373,11 @@ impl Cdx {
         v6.sort_by_key(|ct| (ct.orig, ct.protocol));
         v4.extend(v6);
         let interfaces = self.env.interfaces.names().map(ToString::to_string).collect();
-        SimTable { routes, conntracks: v4, interfaces }
+        let vlans =
+            self.env.interfaces.vlans.iter().map(|(name, v)| SimVlan::of(name, v)).collect();
+        let pppoe =
+            self.env.interfaces.pppoe.iter().map(|(name, p)| SimPppoe::of(name, p)).collect();
+        SimTable { routes, conntracks: v4, interfaces, vlans, pppoe }
     }
 
     /// `IPV4_RESET`: every conntrack of both families and every route (no events).
@@ -468,7 +485,7 @@ fn walk<F: Family>(table: &mut CtTable<F>, env: &Env, filler: &mut Filler, out: 
     entry.action = Action::Register;
     entry.qos_mark = pair.walk_mark(env.build);
     entry.extension = Some(crate::fpp::CtExtension::default());
-    let bytes = out.set_walk_entry(env.build, &entry);
+    let bytes = out.set_walk_entry(env.build, &entry, unwritten::WALK_REPLY_TAIL);
     let tail = bytes.len().saturating_sub(unwritten::WALK_REPLY_TAIL)..bytes.len();
     let mut ranges = unwritten::conntrack_walk_entry::<F>(env.build);
     ranges.push(tail);

@@ -1,15 +1,12 @@
-//! Route objects and VLAN interfaces of the model (`IP_HandleIP_ROUTE_RESOLVE`,
-//! `control_ipv4.c`; `Vlan_handle_entry`, `control_vlan.c`; `layer2.c`).
+//! Route objects of the model (`IP_HandleIP_ROUTE_RESOLVE`, `control_ipv4.c`; `layer2.c`).
 
 use zerocopy::FromBytes;
 
 use crate::fpp::route::RouteWire;
-use crate::fpp::{
-    AbiPayload, Action, CtEvent, IfName, ReturnCode, RouteCmd, RouteFlags, VlanEntry, unwritten,
-};
+use crate::fpp::{Action, IfName, ReturnCode, RouteCmd, RouteFlags, unwritten};
 
-use super::env::{Route, VlanIf};
-use super::model::{Cdx, SimEvent, SimReply};
+use super::env::Route;
+use super::model::{Cdx, SimReply};
 
 impl Cdx {
     /// `FPP_CMD_IP_ROUTE`.
@@ -115,93 +112,11 @@ impl Cdx {
             flags: RouteFlags::EMPTY,
             tunnel_dst: route.tunnel_dst,
         };
-        let bytes = out.set_walk_entry(self.env.build, &entry);
+        let bytes = out.set_walk_entry(self.env.build, &entry, unwritten::WALK_REPLY_TAIL);
         let tail = bytes.len().saturating_sub(unwritten::WALK_REPLY_TAIL)..bytes.len();
         let mut ranges =
             unwritten::route_walk_entry(output.as_bytes().len(), input.as_bytes().len());
         ranges.push(tail);
         self.filler.fill(bytes, &ranges);
-    }
-
-    /// `FPP_CMD_VLAN_ENTRY`: REGISTER needs a name cdx does not know yet and a known parent;
-    /// DEREGISTER needs the id and the name of a registered VLAN, and removes the interface
-    /// as cdx does ([`Cdx::remove_interface`]).
-    pub(super) fn vlan_entry(
-        &mut self,
-        payload: &[u8],
-        out: &mut SimReply,
-        deliver: &mut dyn FnMut(&SimEvent) -> bool,
-    ) {
-        let entry = match VlanEntry::parse_for(self.env.build, payload) {
-            Ok(entry) => entry,
-            Err(crate::fpp::FppError::IfName(_)) => {
-                return out.set_rc(ReturnCode::UnknownInterface);
-            }
-            Err(_) => return out.set_rc(ReturnCode::WrongCommandSize),
-        };
-        let id = entry.vlan_id & 0xfff;
-        let rc = match entry.action {
-            Action::Register if self.env.interfaces.known(&entry.ifname) => {
-                ReturnCode::VlanEntryAlreadyRegistered
-            }
-            Action::Register if !self.env.interfaces.known(&entry.phy_ifname) => {
-                ReturnCode::UnknownInterface
-            }
-            Action::Register => {
-                let vlan = VlanIf { id, phys: entry.phy_ifname };
-                self.env.interfaces.vlans.insert(entry.ifname, vlan);
-                ReturnCode::Ok
-            }
-            Action::Deregister => match self.env.interfaces.vlans.get(&entry.ifname) {
-                Some(vlan) if vlan.id == id => {
-                    self.remove_interface(&entry.ifname, deliver);
-                    ReturnCode::Ok
-                }
-                _ => ReturnCode::VlanEntryNotFound,
-            },
-            _ => ReturnCode::UnknownAction,
-        };
-        out.set_rc(rc);
-    }
-
-    /// `FPP_CMD_VLAN_RESET`: every VLAN interface removed.
-    pub(super) fn vlan_reset(&mut self, deliver: &mut dyn FnMut(&SimEvent) -> bool) {
-        let names: Vec<IfName> = self.env.interfaces.vlans.keys().copied().collect();
-        for name in names {
-            self.remove_interface(&name, deliver);
-        }
-    }
-
-    /// `remove_onif_by_index` (`layer2.c`): every conntrack with a direction routed out of
-    /// `name` is removed with a REMOVED event (kept if the event cannot be sent), then
-    /// every route out of it that nothing references; routes whose input was `name` lose it
-    /// (cdx keeps a pointer to the freed interface; the model treats it as unknown), and
-    /// the interface is forgotten.
-    fn remove_interface(&mut self, name: &IfName, deliver: &mut dyn FnMut(&SimEvent) -> bool) {
-        let abi = self.env.build;
-        for slot in self.ct4.using_output(&self.env, name) {
-            let Some(pair) = self.ct4.slots.get(slot).and_then(Option::as_ref) else { continue };
-            let event = SimEvent::encode(abi, &mut self.filler, CtEvent::V4(pair.removed()));
-            if deliver(&event) {
-                self.ct4.remove(&mut self.env, slot);
-            }
-        }
-        for slot in self.ct6.using_output(&self.env, name) {
-            let Some(pair) = self.ct6.slots.get(slot).and_then(Option::as_ref) else { continue };
-            let event = SimEvent::encode(abi, &mut self.filler, CtEvent::V6(pair.removed()));
-            if deliver(&event) {
-                self.ct6.remove(&mut self.env, slot);
-            }
-        }
-        self.env.routes.retain(|_, route| route.output != *name || route.refcount > 0);
-        for route in self.env.routes.values_mut() {
-            if route.input == Some(*name) {
-                route.input = None;
-            }
-            if route.underlying_input == Some(*name) {
-                route.underlying_input = route.input;
-            }
-        }
-        self.env.interfaces.vlans.remove(name);
     }
 }

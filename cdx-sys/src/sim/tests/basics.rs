@@ -44,7 +44,12 @@ fn every_payload_needs_its_exact_size_in_its_abi() {
 fn unknown_commands_and_actions() {
     let mut rig = Rig::new();
     assert_eq!(rig.send(FCode::Unknown(0x0999), &[]).rc(), ReturnCode::UnknownCommand);
-    assert_eq!(rig.send(FCode::PppoeEntry, &[0; 44]).rc(), ReturnCode::UnknownCommand);
+    assert_eq!(rig.send(FCode::MacvlanEntry, &[0; 40]).rc(), ReturnCode::UnknownCommand);
+    assert_eq!(
+        rig.send(FCode::PppoeEntry, &[0; 44]).rc(),
+        ReturnCode::UnknownInterface,
+        "PPPoE has a handler: a session on no interface"
+    );
     assert_eq!(rig.route(Action::KeepAlive, 1, "eth0", "eth1"), ReturnCode::UnknownAction);
     let cmd = with(&flow4(6, 1, (0, 0)), |c| c.action = Action::Unknown(5));
     assert_eq!(rig.ct4(&cmd), ReturnCode::UnknownAction);
