@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::model::{
     Backend, CliConfig, Config, KeepaliveConfig, KeepaliveMode, L4Protocol, LogConfig, LogFormat,
     MetricsConfig, NetlinkConfig, OffloadConfig, OnRemoved, ShutdownConfig, SimConfig, Timeouts,
-    UdpPolicy,
+    UdpPolicy, VlanPolicy,
 };
 use crate::rules::ExcludeRule;
 
@@ -40,6 +40,8 @@ pub const OFFLOAD_IPV4: bool = true;
 pub const OFFLOAD_IPV6: bool = true;
 /// UDP offload policy.
 pub const UDP_POLICY: UdpPolicy = UdpPolicy::Assured;
+/// `offload.vlan`: every VLAN on a fast-path port is registered, as the vendor's default.
+pub const VLAN_POLICY: VlanPolicy = VlanPolicy::Allow;
 /// Exclude conntracks with helpers or sequence adjustment.
 pub const EXCLUDE_HELPERS: bool = true;
 /// Pass the conntrack mark to cdx as QoS fwmark.
@@ -190,6 +192,7 @@ impl Default for OffloadConfig {
             ipv4: OFFLOAD_IPV4,
             ipv6: OFFLOAD_IPV6,
             udp_policy: UDP_POLICY,
+            vlan: VLAN_POLICY,
             exclude_helpers: EXCLUDE_HELPERS,
             fwmark_from_ctmark: FWMARK_FROM_CTMARK,
             fwmark_mask: FWMARK_MASK,

@@ -11,8 +11,10 @@
 //!   options outside a section are errors with their line number; a section without options is an
 //!   error (it would deny everything) instead of being dropped or leaking into the next one.
 //! * Sections of other vendor features are parsed, their options checked, and reported as notices:
-//!   `logging`, `vlan`, `tun`, `tcp_lro`, `wifi_fastforward` are ignored, `asym_fastforward` is
-//!   unsupported, `cli_listenaddr`'s `ip4addr` is offered to the loader as `cli.listen`.
+//!   `logging`, `tun`, `tcp_lro`, `wifi_fastforward` are ignored, `asym_fastforward` is
+//!   unsupported, `cli_listenaddr`'s `ip4addr` is offered to the loader as `cli.listen` and
+//!   `vlan`'s `policy` as `offload.vlan` (the vendor rejects the literal `manual` by an
+//!   inverted test; here it is valid).
 //!
 //! Tokens are separated by blanks; a token may be quoted with `'` or `"` (as `uci` writes them); a
 //! token starting with `#` starts a comment.
@@ -23,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::ConfigError;
 use crate::keys::parse_unsigned;
-use crate::model::InterfaceName;
+use crate::model::{InterfaceName, Named, VlanPolicy};
 use crate::rules::{Cidr, ExcludeRule, Family, MarkMatch};
 
 /// A parsed `fastforward` file.
@@ -35,6 +37,8 @@ pub struct Fastforward {
     pub rules: Vec<ExcludeRule>,
     /// `config cli_listenaddr` / `option ip4addr`: the address and its line.
     pub cli_listen: Option<(Ipv4Addr, usize)>,
+    /// `config vlan` / `option policy`: the policy and its line.
+    pub vlan_policy: Option<(VlanPolicy, usize)>,
     /// What was ignored or is unsupported, one per section.
     pub notices: Vec<Notice>,
 }
@@ -79,6 +83,7 @@ enum Accepts {
     Interface,
     Ipv4,
     Words(&'static [&'static str]),
+    VlanPolicy,
 }
 
 /// An option of a non-rule section and what it accepts.
@@ -99,8 +104,8 @@ const OTHER_SECTIONS: &[(&str, &[OptionSpec], &str)] = &[
     ),
     (
         "vlan",
-        &[("policy", Accepts::Words(&["allow", "prohibit", "manual"]))],
-        "ignored: cmmd does not register VLAN interfaces with cdx",
+        &[("policy", Accepts::VlanPolicy)],
+        "mapped: policy becomes offload.vlan unless that is set",
     ),
     ("tun", &[("proto", Accepts::Anything)], "ignored: cmmd does not offload tunnels"),
     ("tcp_lro", &[("ifname", Accepts::Interface)], "ignored: cmmd does not enable LRO"),
@@ -304,6 +309,13 @@ impl Parser<'_> {
                 let quoted: Vec<String> = words.iter().map(|word| format!("{word:?}")).collect();
                 format!("expected one of {}", quoted.join(", "))
             }),
+            Accepts::VlanPolicy => match VlanPolicy::ALL.iter().find(|(word, _)| *word == value) {
+                Some((_, policy)) => {
+                    self.result.vlan_policy = Some((*policy, self.line));
+                    Ok(())
+                }
+                None => Err("expected one of \"allow\", \"prohibit\", \"manual\"".to_owned()),
+            },
             Accepts::Ipv4 => match value.parse::<Ipv4Addr>() {
                 Ok(addr) => {
                     self.result.cli_listen = Some((addr, self.line));
@@ -529,6 +541,7 @@ pub fn parse_fastforward(path: &Path, bytes: &[u8]) -> Result<Fastforward, Confi
             path: path.to_owned(),
             rules: Vec::new(),
             cli_listen: None,
+            vlan_policy: None,
             notices: Vec::new(),
         },
         section: None,
@@ -671,7 +684,8 @@ mod tests {
             "/etc/cmm/fastforward:2: option \"mark\" takes \"<mark>\" or \"<mark> mask <mask>\""
         );
         // The vlan `manual` test is not inverted: manual is valid, garbage is not.
-        assert!(parse("config vlan\noption policy manual\n").is_ok());
+        let manual = parse("config vlan\noption policy manual\n").unwrap();
+        assert_eq!(manual.vlan_policy, Some((VlanPolicy::Manual, 2)));
         assert_eq!(
             error("config vlan\noption policy bogus\n"),
             "/etc/cmm/fastforward:2: option \"policy\" value \"bogus\": expected one of \"allow\", \"prohibit\", \"manual\""

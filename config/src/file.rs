@@ -62,7 +62,7 @@ raw_table!(RawConfig, "", [max_connections, backend, ports],
     sim: Option<RawSim>,
 );
 raw_table!(RawOffload, "offload.",
-    [protocols, ipv4, ipv6, udp, exclude_helpers, fwmark_from_ctmark, fwmark_mask, zones, fastforward_file],
+    [protocols, ipv4, ipv6, udp, vlan, exclude_helpers, fwmark_from_ctmark, fwmark_mask, zones, fastforward_file],
     exclude: Option<Spanned<Vec<Spanned<RawExcludeRule>>>>,
 );
 raw_table!(RawTimeouts, "timeouts.", [tcp, udp, udp_unidirectional, other]);

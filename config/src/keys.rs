@@ -340,6 +340,7 @@ macro_rules! render_named {
 render_named!(
     crate::model::Backend,
     crate::model::UdpPolicy,
+    crate::model::VlanPolicy,
     crate::model::KeepaliveMode,
     crate::model::OnRemoved,
     crate::model::LogFormat,
@@ -419,6 +420,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("offload.ipv4", NeedsRestart, offload.ipv4, boolean),
     key!("offload.ipv6", NeedsRestart, offload.ipv6, boolean),
     key!("offload.udp", NeedsRestart, offload.udp_policy, choice),
+    key!("offload.vlan", NeedsRestart, offload.vlan, choice),
     key!("offload.exclude_helpers", NeedsRestart, offload.exclude_helpers, boolean),
     key!("offload.fwmark_from_ctmark", NeedsRestart, offload.fwmark_from_ctmark, boolean),
     key!("offload.fwmark_mask", NeedsRestart, offload.fwmark_mask, any_u32, render = render_mask),

@@ -47,7 +47,7 @@ pub use load::{CONFIG_ENV, LoadOptions, Loaded, Overrides, Source, process_env};
 pub use model::{
     Backend, CliConfig, Config, InterfaceName, KeepaliveConfig, KeepaliveMode, L4Protocol,
     LogConfig, LogFormat, MetricsConfig, NetlinkConfig, OffloadConfig, OnRemoved, ShutdownConfig,
-    SimConfig, Timeouts, UdpPolicy,
+    SimConfig, Timeouts, UdpPolicy, VlanPolicy,
 };
 pub use reload::{Applies, Change};
 pub use rules::{Cidr, ExcludeRule, Family, MarkMatch};

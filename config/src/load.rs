@@ -5,14 +5,16 @@
 //! pass a map), never touches anything but the files it names, and returns either a complete, valid
 //! [`Loaded`] or the first error as one line. Order of precedence:
 //! 1. defaults (`defaults.rs`);
-//! 2. the vendor `fastforward` file's `cli_listenaddr` (only for `cli.listen`; see below);
+//! 2. the vendor `fastforward` file's `cli_listenaddr` and `vlan` policy (only for `cli.listen` and
+//!    `offload.vlan`; see below);
 //! 3. the TOML file: `--config`, else `CMM_CONFIG`, else `/etc/cmm/cmmd.toml` if it exists (a named
 //!    file that is missing is an error; the default one is optional);
 //! 4. environment variables `CMM_*`;
 //! 5. flags.
 //!
 //! After these, the files named by the result are read: `offload.fastforward_file` (its deny rules are
-//! added to `offload.exclude`; its `cli_listenaddr` applies when `cli.listen` still has its default)
+//! added to `offload.exclude`; its `cli_listenaddr` applies when `cli.listen` still has its default,
+//! its `vlan` policy when `offload.vlan` does)
 //! and `cli.password_file` (its users are added to `cli.users`; a name in both is an error).
 
 use std::collections::BTreeMap;
@@ -213,6 +215,20 @@ impl Config {
                     }
                     other => warnings.push(format!(
                         "{}:{line}: cli_listenaddr {addr} not applied: cli.listen is set by {}",
+                        path.display(),
+                        other.map_or_else(|| "another source".to_owned(), ToString::to_string)
+                    )),
+                }
+            }
+            if let Some((policy, line)) = fastforward.vlan_policy {
+                match provenance.get("offload.vlan") {
+                    Some(Source::Default) => {
+                        config.offload.vlan = policy;
+                        provenance
+                            .insert("offload.vlan", Source::File { path: path.clone(), line });
+                    }
+                    other => warnings.push(format!(
+                        "{}:{line}: vlan policy {policy} not applied: offload.vlan is set by {}",
                         path.display(),
                         other.map_or_else(|| "another source".to_owned(), ToString::to_string)
                     )),

@@ -78,6 +78,19 @@ named_enum! {
 }
 
 named_enum! {
+    /// Which VLAN interfaces are registered with cdx (the vendor's `config vlan` /
+    /// `option policy`).
+    pub enum VlanPolicy {
+        /// Every VLAN interface on a fast-path port, when it comes up.
+        Allow = "allow",
+        /// None: flows through VLAN interfaces stay in the kernel (`not_fastpath_port`).
+        Prohibit = "prohibit",
+        /// Only those the operator adds with the CLI's `vlan add <ifname>`.
+        Manual = "manual",
+    }
+}
+
+named_enum! {
     /// How offloaded flows are kept alive in the kernel conntrack table.
     pub enum KeepaliveMode {
         /// Refresh `CTA_TIMEOUT` from the hardware's view of activity (stock kernels).
@@ -197,6 +210,8 @@ pub struct OffloadConfig {
     pub ipv6: bool,
     /// When a UDP flow qualifies.
     pub udp_policy: UdpPolicy,
+    /// Which VLAN interfaces are registered with cdx.
+    pub vlan: VlanPolicy,
     /// Exclude conntracks with a helper or sequence adjustment.
     pub exclude_helpers: bool,
     /// Pass the conntrack mark to cdx as its QoS `fwmark`.

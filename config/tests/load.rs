@@ -59,7 +59,7 @@ fn no_source_gives_the_defaults() {
     assert_eq!(loaded.config, Config::default());
     assert_eq!(loaded.config_file, None);
     assert!(loaded.provenance.values().all(|source| *source == Source::Default));
-    assert_eq!(loaded.provenance.len(), 45, "43 scalar keys, offload.exclude and cli.users");
+    assert_eq!(loaded.provenance.len(), 46, "44 scalar keys, offload.exclude and cli.users");
     let config = &loaded.config;
     assert_eq!(config.max_connections.get(), 131_072);
     assert_eq!(config.backend, Backend::Cdx);
@@ -531,6 +531,33 @@ fn fastforward_cli_listenaddr_applies_only_below_every_explicit_source() {
             .expect_err("bad"),
         format!("{}:2: option \"port\" value \"99999\": expected 1..=65535", bad.display())
     );
+}
+
+#[test]
+fn fastforward_vlan_policy_applies_only_below_the_toml_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ff = write_file(&dir, "fastforward", "config vlan\n\toption policy manual\n");
+    let env = [("CMM_FASTFORWARD_FILE", ff.to_str().expect("utf-8"))];
+    let loaded = load_with(&env, Overrides::default()).expect("valid");
+    assert_eq!(loaded.config.offload.vlan, config::VlanPolicy::Manual);
+    assert_eq!(loaded.source("offload.vlan"), &Source::File { path: ff.clone(), line: 2 });
+    let toml = write_file(&dir, "cmmd.toml", "[offload]\nvlan = \"prohibit\"\n");
+    let env = [env[0], ("CMM_CONFIG", toml.to_str().expect("utf-8"))];
+    let loaded = load_with(&env, Overrides::default()).expect("valid");
+    assert_eq!(loaded.config.offload.vlan, config::VlanPolicy::Prohibit);
+    assert!(
+        loaded.warnings.contains(&format!(
+            "{}:2: vlan policy manual not applied: offload.vlan is set by {}:2",
+            ff.display(),
+            toml.display()
+        )),
+        "{:?}",
+        loaded.warnings
+    );
+    let bad = write_file(&dir, "bad.toml", "[offload]\nvlan = \"auto\"\n");
+    let error = load_with(&[("CMM_CONFIG", bad.to_str().expect("utf-8"))], Overrides::default())
+        .expect_err("bad");
+    assert!(error.contains("offload.vlan") && error.contains("\"allow\""), "{error}");
 }
 
 #[test]
