@@ -61,6 +61,19 @@ impl Rig {
         self.send(FCode::IpRoute, &cmd.to_vec()).rc()
     }
 
+    /// `FPP_CMD_VLAN_ENTRY` in the model's ABI.
+    fn vlan(&mut self, action: Action, id: u16, name: &str, phy: &str) -> ReturnCode {
+        let entry = crate::fpp::VlanEntry {
+            action,
+            vlan_id: id,
+            ifname: IfName::new(name).unwrap(),
+            phy_ifname: IfName::new(phy).unwrap(),
+            mac: [2, 0, 0, 0, 0, 0x64],
+        };
+        let bytes = entry.to_vec_for(self.abi());
+        self.send(FCode::VlanEntry, &bytes).rc()
+    }
+
     fn ct4_at(&mut self, offset: Duration, cmd: &Ct4Cmd) -> ReturnCode {
         let bytes = cmd.to_vec_for(self.abi());
         self.send_at(offset, FCode::Ipv4Conntrack, &bytes).rc()

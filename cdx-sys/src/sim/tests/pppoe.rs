@@ -21,18 +21,6 @@ fn pppoe(rig: &mut Rig, entry: &PppoeEntry) -> ReturnCode {
     rig.send(FCode::PppoeEntry, &entry.to_vec()).rc()
 }
 
-fn vlan(rig: &mut Rig, action: Action, id: u16, name: &str, phy: &str) -> ReturnCode {
-    let entry = VlanEntry {
-        action,
-        vlan_id: id,
-        ifname: IfName::new(name).unwrap(),
-        phy_ifname: IfName::new(phy).unwrap(),
-        mac: [0; 6],
-    };
-    let bytes = entry.to_vec_for(rig.abi());
-    rig.send(FCode::VlanEntry, &bytes).rc()
-}
-
 /// `PPPoE_Handle_Entry`: the size first (44 B in both ABIs); REGISTER refuses a name cdx
 /// knows and a session id + MAC it holds (800), and an unknown parent (5); DEREGISTER needs
 /// the id, the MAC and the PPP name (801); an unknown action is `UNKNOWN_ACTION`.
@@ -94,7 +82,7 @@ fn pppoe_over_a_vlan_carries_flows_until_the_session_leaves() {
     let mut rig = Rig::new();
     let up = session(Action::Register, 9, PEER, "eth0.100", "ppp0");
     assert_eq!(pppoe(&mut rig, &up), ReturnCode::UnknownInterface, "the VLAN first");
-    assert_eq!(vlan(&mut rig, Action::Register, 100, "eth0.100", "eth0"), ReturnCode::Ok);
+    assert_eq!(rig.vlan(Action::Register, 100, "eth0.100", "eth0"), ReturnCode::Ok);
     assert_eq!(pppoe(&mut rig, &up), ReturnCode::Ok);
     assert_eq!(rig.route(Action::Register, 1, "ppp0", "eth1"), ReturnCode::Ok);
     assert_eq!(rig.route(Action::Register, 2, "eth1", "ppp0"), ReturnCode::Ok);
@@ -149,8 +137,8 @@ fn vlan_and_pppoe_walks_list_what_is_registered() {
             }
         };
         assert!(walk_vlans(&mut rig).is_empty());
-        assert_eq!(vlan(&mut rig, Action::Register, 200, "eth1.200", "eth1"), ReturnCode::Ok);
-        assert_eq!(vlan(&mut rig, Action::Register, 100, "eth0.100", "eth0"), ReturnCode::Ok);
+        assert_eq!(rig.vlan(Action::Register, 200, "eth1.200", "eth1"), ReturnCode::Ok);
+        assert_eq!(rig.vlan(Action::Register, 100, "eth0.100", "eth0"), ReturnCode::Ok);
         let name = |n: &str| Some(IfName::new(n).unwrap());
         assert_eq!(
             walk_vlans(&mut rig),

@@ -3,18 +3,6 @@
 use super::*;
 use crate::fpp::VlanEntry;
 
-fn vlan(rig: &mut Rig, action: Action, id: u16, name: &str, phy: &str) -> ReturnCode {
-    let entry = VlanEntry {
-        action,
-        vlan_id: id,
-        ifname: IfName::new(name).unwrap(),
-        phy_ifname: IfName::new(phy).unwrap(),
-        mac: [2, 0, 0, 0, 0, 0x64],
-    };
-    let bytes = entry.to_vec_for(rig.abi());
-    rig.send(FCode::VlanEntry, &bytes).rc()
-}
-
 /// `control_vlan.c` `Vlan_handle_entry`: REGISTER refuses a name cdx already knows (600)
 /// and an unknown parent (5); DEREGISTER needs both the id and the name (601 otherwise);
 /// `Vlan_handle_reset` removes them all. Both ABIs' entry sizes.
@@ -27,37 +15,33 @@ fn vlan_interfaces_become_route_interfaces_and_leave_by_id_and_name() {
             ReturnCode::UnknownInterface
         );
         assert_eq!(
-            vlan(&mut rig, Action::Register, 100, "eth0.100", "eth9"),
+            rig.vlan(Action::Register, 100, "eth0.100", "eth9"),
             ReturnCode::UnknownInterface
         );
+        assert_eq!(rig.vlan(Action::Register, 100, "eth0.100", "eth0"), ReturnCode::Ok, "{abi}");
         assert_eq!(
-            vlan(&mut rig, Action::Register, 100, "eth0.100", "eth0"),
-            ReturnCode::Ok,
-            "{abi}"
-        );
-        assert_eq!(
-            vlan(&mut rig, Action::Register, 7, "eth0.100", "eth0"),
+            rig.vlan(Action::Register, 7, "eth0.100", "eth0"),
             ReturnCode::VlanEntryAlreadyRegistered
         );
         assert_eq!(
-            vlan(&mut rig, Action::Register, 1, "eth1", "eth0"),
+            rig.vlan(Action::Register, 1, "eth1", "eth0"),
             ReturnCode::VlanEntryAlreadyRegistered,
             "a port's name"
         );
         assert_eq!(rig.route(Action::Register, 1, "eth0.100", "eth1"), ReturnCode::Ok);
         assert_eq!(rig.snapshot().interfaces, vec!["eth0", "eth1", "eth2", "eth0.100"]);
         assert_eq!(
-            vlan(&mut rig, Action::Deregister, 200, "eth0.100", "eth0"),
+            rig.vlan(Action::Deregister, 200, "eth0.100", "eth0"),
             ReturnCode::VlanEntryNotFound,
             "wrong id"
         );
         assert_eq!(
-            vlan(&mut rig, Action::Deregister, 100, "eth0.200", "eth0"),
+            rig.vlan(Action::Deregister, 100, "eth0.200", "eth0"),
             ReturnCode::VlanEntryNotFound,
             "wrong name"
         );
         assert_eq!(
-            vlan(&mut rig, Action::Deregister, 100 | 0x1000, "eth0.100", ""),
+            rig.vlan(Action::Deregister, 100 | 0x1000, "eth0.100", ""),
             ReturnCode::Ok,
             "12 bits of id"
         );
@@ -66,7 +50,7 @@ fn vlan_interfaces_become_route_interfaces_and_leave_by_id_and_name() {
             ReturnCode::UnknownInterface
         );
         assert_eq!(rig.snapshot().route(1), None, "its unused route went with it");
-        assert_eq!(vlan(&mut rig, Action::Register, 5, "eth1.5", "eth1"), ReturnCode::Ok);
+        assert_eq!(rig.vlan(Action::Register, 5, "eth1.5", "eth1"), ReturnCode::Ok);
         assert_eq!(rig.send(FCode::VlanReset, &[]).rc(), ReturnCode::Ok);
         assert_eq!(rig.route(Action::Register, 3, "eth1.5", "eth1"), ReturnCode::UnknownInterface);
     }
@@ -79,7 +63,7 @@ fn vlan_interfaces_become_route_interfaces_and_leave_by_id_and_name() {
 #[test]
 fn removing_a_vlan_removes_its_flows_with_events_and_its_routes() {
     let mut rig = Rig::new();
-    assert_eq!(vlan(&mut rig, Action::Register, 100, "eth0.100", "eth0"), ReturnCode::Ok);
+    assert_eq!(rig.vlan(Action::Register, 100, "eth0.100", "eth0"), ReturnCode::Ok);
     assert_eq!(rig.route(Action::Register, 1, "eth0.100", "eth1"), ReturnCode::Ok);
     assert_eq!(rig.route(Action::Register, 2, "eth1", "eth0.100"), ReturnCode::Ok);
     assert_eq!(rig.route(Action::Register, 3, "eth2", "eth1"), ReturnCode::Ok);
@@ -87,7 +71,7 @@ fn removing_a_vlan_removes_its_flows_with_events_and_its_routes() {
     let elsewhere = flow4(6, 2, (3, 0));
     assert_eq!(rig.ct4(&through), ReturnCode::Ok);
     assert_eq!(rig.ct4(&elsewhere), ReturnCode::Ok);
-    assert_eq!(vlan(&mut rig, Action::Deregister, 100, "eth0.100", "eth0"), ReturnCode::Ok);
+    assert_eq!(rig.vlan(Action::Deregister, 100, "eth0.100", "eth0"), ReturnCode::Ok);
     let events = rig.cdx.take_events();
     assert_eq!(events.len(), 1);
     assert_eq!(
@@ -109,7 +93,7 @@ fn removing_a_vlan_removes_its_flows_with_events_and_its_routes() {
 #[test]
 fn a_flow_whose_event_cannot_be_sent_outlives_its_vlan() {
     let mut rig = Rig::new();
-    assert_eq!(vlan(&mut rig, Action::Register, 100, "eth0.100", "eth0"), ReturnCode::Ok);
+    assert_eq!(rig.vlan(Action::Register, 100, "eth0.100", "eth0"), ReturnCode::Ok);
     assert_eq!(rig.route(Action::Register, 1, "eth0.100", "eth1"), ReturnCode::Ok);
     let flow = flow4(6, 1, (1, 0));
     assert_eq!(rig.ct4(&flow), ReturnCode::Ok);
