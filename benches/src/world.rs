@@ -57,7 +57,7 @@ fn routers() -> [(u32, IpAddr, IpAddr, Mac); 4] {
 pub fn net_view() -> NetView {
     let mut net = NetView::new([port_name("eth0"), port_name("eth1")]);
     for (index, name) in [(CLIENT_IFINDEX, "eth0"), (SERVER_IFINDEX, "eth1")] {
-        net.upsert_link(Link { index, name: port_name(name), up: true, mtu: 1500, noarp: false });
+        net.upsert_link(Link::plain(index, port_name(name), true, 1500));
     }
     for (ifindex, router, ours, mac) in routers() {
         net.add_address(ifindex, ours);

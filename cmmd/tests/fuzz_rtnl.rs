@@ -200,11 +200,8 @@ impl Msg {
             Msg::Link { index, gone: true, .. } => RtnlMsg::LinkGone(index),
             Msg::Link { index, name, mtu, up, running, noarp, gone: false } => {
                 RtnlMsg::Link(Link {
-                    index,
-                    name: IfName::new(&name).unwrap(),
-                    up: up && running,
-                    mtu,
                     noarp,
+                    ..Link::plain(index, IfName::new(&name).unwrap(), up && running, mtu)
                 })
             }
             Msg::Address { index, addr, added } => RtnlMsg::Address { ifindex: index, addr, added },

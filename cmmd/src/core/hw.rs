@@ -48,6 +48,59 @@ pub struct CtSpec {
     pub route_reply: u16,
 }
 
+/// A VLAN interface as cdx registers it (`FPP_CMD_VLAN_ENTRY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VlanSpec {
+    /// The VLAN interface.
+    pub name: IfName,
+    /// 802.1Q id.
+    pub id: u16,
+    /// Its parent (a fast-path port, or a registered VLAN).
+    pub parent: IfName,
+    /// Its MAC address (the ASK layout carries it; zero when unknown).
+    pub mac: Mac,
+}
+
+/// A PPPoE session as cdx registers it (`FPP_CMD_PPPOE_ENTRY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PppoeSpec {
+    /// The PPP interface.
+    pub name: IfName,
+    /// The session id.
+    pub session: u16,
+    /// The peer's (the access concentrator's) MAC address.
+    pub peer: Mac,
+    /// The interface the session runs on (a fast-path port, or a registered VLAN).
+    pub parent: IfName,
+}
+
+/// A logical interface cdx is told about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ItfSpec {
+    /// A VLAN interface.
+    Vlan(VlanSpec),
+    /// A PPPoE session.
+    Pppoe(PppoeSpec),
+}
+
+impl ItfSpec {
+    /// The interface's name, as cdx knows it.
+    pub fn name(&self) -> IfName {
+        match self {
+            ItfSpec::Vlan(v) => v.name,
+            ItfSpec::Pppoe(p) => p.name,
+        }
+    }
+
+    /// The interface it sits on.
+    pub fn parent(&self) -> IfName {
+        match self {
+            ItfSpec::Vlan(v) => v.parent,
+            ItfSpec::Pppoe(p) => p.parent,
+        }
+    }
+}
+
 /// cdx's aging timeouts in seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HwTimeouts {
@@ -103,6 +156,15 @@ pub enum HwOp {
     Reset,
     /// Walk the hardware tables (connections and routes).
     Walk,
+    /// Register a VLAN interface or a PPPoE session.
+    ItfRegister(ItfSpec),
+    /// Remove a VLAN interface or a PPPoE session (cdx removes the connections routed out of
+    /// it, with REMOVED events: the engine withdraws them first).
+    ItfDeregister(ItfSpec),
+    /// Remove every VLAN interface (`FPP_CMD_VLAN_RESET`).
+    VlanReset,
+    /// Walk cdx's VLAN and PPPoE tables.
+    WalkInterfaces,
 }
 
 impl HwOp {
@@ -119,6 +181,10 @@ impl HwOp {
             HwOp::SetTimeout { .. } => "set_timeout",
             HwOp::Reset => "reset",
             HwOp::Walk => "walk",
+            HwOp::ItfRegister(_) => "itf_register",
+            HwOp::ItfDeregister(_) => "itf_deregister",
+            HwOp::VlanReset => "vlan_reset",
+            HwOp::WalkInterfaces => "walk_interfaces",
         }
     }
 }
@@ -160,6 +226,8 @@ pub enum HwReply {
         /// Routes.
         routes: Vec<WalkedRoute>,
     },
+    /// Contents of cdx's VLAN and PPPoE tables (a VLAN's MAC is not reported: zero).
+    Interfaces(Vec<ItfSpec>),
 }
 
 /// Why a command failed.
@@ -205,13 +273,18 @@ pub enum HwEvent {
     },
 }
 
-/// Identity of a route object: what cdx would do with packets using it.
+/// Identity of a route object: what cdx would do with packets using it. The names are part
+/// of it: cdx knows interfaces by name, so a renamed interface is another route object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RouteIdentity {
     /// Egress interface index.
     pub out_ifindex: u32,
     /// Ingress interface index.
     pub in_ifindex: u32,
+    /// Egress interface name.
+    pub output: IfName,
+    /// Ingress interface name.
+    pub input: IfName,
     /// Next-hop MAC.
     pub mac: Mac,
     /// Path MTU.
@@ -488,7 +561,14 @@ mod tests {
     use super::*;
 
     fn ident(out: u32, mac: u8) -> RouteIdentity {
-        RouteIdentity { out_ifindex: out, in_ifindex: 1, mac: Mac([2, 0, 0, 0, 0, mac]), mtu: 1500 }
+        RouteIdentity {
+            out_ifindex: out,
+            in_ifindex: 1,
+            output: IfName::default(),
+            input: IfName::default(),
+            mac: Mac([2, 0, 0, 0, 0, mac]),
+            mtu: 1500,
+        }
     }
 
     fn name(n: &str) -> IfName {

@@ -3,7 +3,9 @@
 //! Everything here takes values and `now` and returns values, so it is tested without a
 //! kernel, a hardware backend or a client:
 //! - pure domain: [`flow`] (keys, the bounded table), [`policy`] (the static offload rules),
-//!   [`net`] (the mirrored links, addresses, neighbours), [`route`] (the route cache), [`hw`]
+//!   [`net`] (the mirrored links, addresses, neighbours, bridge forwarding entries, PPPoE
+//!   sessions), [`l2`] (bridge members, VLANs and PPPoE sessions under a route), [`route`]
+//!   (the route cache), [`hw`]
 //!   (what the hardware is asked, the route objects and their ids), [`stats`] (every counter
 //!   and reason);
 //! - [`engine`]: the state machine that owns all of the above. Events and `now` in,
@@ -15,6 +17,7 @@
 pub mod engine;
 pub mod flow;
 pub mod hw;
+pub mod l2;
 pub mod net;
 pub mod policy;
 pub mod route;

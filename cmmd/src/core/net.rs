@@ -1,17 +1,20 @@
-//! A mirror of the kernel's links, local addresses and neighbours.
+//! A mirror of the kernel's links, local addresses, neighbours, bridge forwarding entries and
+//! PPPoE sessions.
 //!
 //! Filled from rtnetlink dumps and kept current by rtnetlink events (the daemon decodes the
-//! messages; this module only stores the facts). The engine reads it to decide whether a
-//! connection is local, whether its ports are fast-path ports, and which MAC address its next
-//! hop has. Every update reports what changed so the engine can re-program exactly the flows
-//! that depend on it.
+//! messages; this module only stores the facts); the PPPoE sessions come from
+//! `/proc/net/pppoe`, read by the daemon ([`crate::core::l2::parse_proc_pppoe`]). The engine
+//! reads it to decide whether a connection is local, whether its ports are fast-path ports,
+//! which MAC address its next hop has and, through [`crate::core::l2`], which bridge member,
+//! VLAN or PPPoE session a direction uses. Every update reports what changed so the engine can
+//! re-program exactly the flows that depend on it.
 
 use hashbrown::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 
 /// An interface name as cdx wants it: at most 15 bytes, NUL padded to 16.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct IfName([u8; 16]);
 
 impl IfName {
@@ -83,6 +86,26 @@ pub mod nud {
     pub const VALID: u16 = PERMANENT | NOARP | REACHABLE | PROBE | STALE | DELAY;
 }
 
+/// What kind of interface a link is, as far as the fast path cares (`IFLA_LINKINFO`'s kind,
+/// and the link type for PPP).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LinkKind {
+    /// An Ethernet port, a veth, or any kind the fast path treats as a plain port.
+    #[default]
+    Plain,
+    /// A Linux bridge (kind `bridge`).
+    Bridge,
+    /// An 802.1Q VLAN (kind `vlan`) on `parent` (`IFLA_LINK`).
+    Vlan {
+        /// The VLAN id.
+        id: u16,
+        /// The parent's interface index.
+        parent: u32,
+    },
+    /// A PPP interface (link type `ARPHRD_PPP`), PPPoE when a session names it.
+    Ppp,
+}
+
 /// One network interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Link {
@@ -96,6 +119,44 @@ pub struct Link {
     pub mtu: u32,
     /// IFF_NOARP: next hops need no MAC address.
     pub noarp: bool,
+    /// What kind of interface it is.
+    pub kind: LinkKind,
+    /// The bridge it is a port of (`IFLA_MASTER`; 0: none).
+    pub master: u32,
+    /// Its own MAC address (`IFLA_ADDRESS`), when it has a 6-byte one.
+    pub mac: Option<Mac>,
+}
+
+impl Link {
+    /// A plain, up-or-down port with no master and no MAC (tests and benches build links so).
+    pub fn plain(index: u32, name: IfName, up: bool, mtu: u32) -> Link {
+        Link { index, name, up, mtu, noarp: false, kind: LinkKind::Plain, master: 0, mac: None }
+    }
+}
+
+/// A bridge forwarding entry (an `AF_BRIDGE` neighbour): the bridge port a MAC address was
+/// learnt on (or configured on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FdbEntry {
+    /// The bridge (`NDA_MASTER`).
+    pub bridge: u32,
+    /// The bridge port (the message's interface index).
+    pub port: u32,
+    /// The MAC address.
+    pub mac: Mac,
+}
+
+/// One kernel PPPoE session (a line of `/proc/net/pppoe`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PppoeSession {
+    /// The session id.
+    pub id: u16,
+    /// The peer's (the access concentrator's) MAC address.
+    pub peer: Mac,
+    /// The interface the session runs on.
+    pub device: IfName,
+    /// The PPP interface, when the kernel names it (ASK kernels); stock kernels do not.
+    pub ppp: Option<IfName>,
 }
 
 /// One neighbour entry.
@@ -131,12 +192,16 @@ pub struct LinkChange {
     pub mtu_changed: bool,
     /// It was renamed.
     pub renamed: bool,
+    /// Its kind, bridge or parent changed (a port left or joined a bridge).
+    pub layer2_changed: bool,
+    /// It was a bridge port and no longer is (or is another bridge's).
+    pub left_bridge: bool,
 }
 
 impl LinkChange {
     /// True if flows using this link may need attention.
     pub fn affects_flows(&self) -> bool {
-        self.went_down || self.came_up || self.mtu_changed || self.renamed
+        self.went_down || self.came_up || self.mtu_changed || self.renamed || self.layer2_changed
     }
 }
 
@@ -147,6 +212,10 @@ pub struct NetView {
     local: HashMap<IpAddr, u32>,
     neighbours: HashMap<(u32, IpAddr), Neighbour>,
     fastpath: HashSet<IfName>,
+    /// Bridge forwarding entries: (bridge, MAC) to the port.
+    fdb: HashMap<(u32, Mac), u32>,
+    /// Kernel PPPoE sessions, as last read.
+    pppoe: Vec<PppoeSession>,
 }
 
 impl NetView {
@@ -165,6 +234,8 @@ impl NetView {
                 came_up: !old.up && link.up,
                 mtu_changed: old.mtu != link.mtu,
                 renamed: old.name != link.name,
+                layer2_changed: old.kind != link.kind || old.master != link.master,
+                left_bridge: old.master != 0 && old.master != link.master,
             },
         }
     }
@@ -173,6 +244,7 @@ impl NetView {
     pub fn remove_link(&mut self, index: u32) -> Option<Link> {
         self.neighbours.retain(|(i, _), _| *i != index);
         self.local.retain(|_, i| *i != index);
+        self.fdb.retain(|(bridge, _), port| *bridge != index && *port != index);
         self.links.remove(&index)
     }
 
@@ -194,6 +266,11 @@ impl NetView {
     /// True if the link is one of the configured fast-path ports.
     pub fn is_fastpath(&self, link: &Link) -> bool {
         self.fastpath.contains(&link.name)
+    }
+
+    /// True if `name` is one of the configured fast-path ports.
+    pub fn is_fastpath_name(&self, name: &IfName) -> bool {
+        self.fastpath.contains(name)
     }
 
     /// Record a local address on `ifindex`.
@@ -231,11 +308,55 @@ impl NetView {
         self.neighbours.values()
     }
 
-    /// Drop everything learnt from the kernel (before a re-dump), keeping the configuration.
+    /// Insert or replace a bridge forwarding entry; returns the port it was on before.
+    pub fn upsert_fdb(&mut self, entry: FdbEntry) -> Option<u32> {
+        self.fdb.insert((entry.bridge, entry.mac), entry.port)
+    }
+
+    /// Forget a bridge forwarding entry, if it is still on `entry.port`; returns whether it
+    /// was.
+    pub fn remove_fdb(&mut self, entry: FdbEntry) -> bool {
+        let key = (entry.bridge, entry.mac);
+        if self.fdb.get(&key) == Some(&entry.port) {
+            self.fdb.remove(&key);
+            return true;
+        }
+        false
+    }
+
+    /// The port of `bridge` that `mac` is behind.
+    pub fn bridge_port(&self, bridge: u32, mac: Mac) -> Option<u32> {
+        self.fdb.get(&(bridge, mac)).copied()
+    }
+
+    /// Every bridge forwarding entry, in no particular order.
+    pub fn fdb(&self) -> impl Iterator<Item = FdbEntry> + '_ {
+        self.fdb.iter().map(|(&(bridge, mac), &port)| FdbEntry { bridge, port, mac })
+    }
+
+    /// Replace the kernel's PPPoE sessions; returns whether they changed.
+    pub fn set_pppoe_sessions(&mut self, mut sessions: Vec<PppoeSession>) -> bool {
+        sessions.sort_unstable_by_key(|s| (s.device.as_str().to_owned(), s.id));
+        sessions.dedup();
+        if sessions == self.pppoe {
+            return false;
+        }
+        self.pppoe = sessions;
+        true
+    }
+
+    /// The kernel's PPPoE sessions, as last read.
+    pub fn pppoe_sessions(&self) -> &[PppoeSession] {
+        &self.pppoe
+    }
+
+    /// Drop everything learnt from the kernel (before a re-dump), keeping the configuration
+    /// (and the PPPoE sessions, which come from `/proc/net/pppoe`, not from the dump).
     pub fn clear(&mut self) {
         self.links.clear();
         self.local.clear();
         self.neighbours.clear();
+        self.fdb.clear();
     }
 }
 
@@ -244,7 +365,7 @@ mod tests {
     use super::*;
 
     fn link(index: u32, name: &str, up: bool, mtu: u32) -> Link {
-        Link { index, name: IfName::new(name).unwrap(), up, mtu, noarp: false }
+        Link::plain(index, IfName::new(name).unwrap(), up, mtu)
     }
 
     #[test]
@@ -264,6 +385,26 @@ mod tests {
         assert!(c.went_down && c.mtu_changed && !c.came_up && !c.renamed);
         assert!(v.upsert_link(link(2, "eth0", true, 9000)).came_up);
         assert!(!v.upsert_link(link(2, "eth0", true, 9000)).affects_flows());
+        let enslaved = v.upsert_link(Link { master: 9, ..link(2, "eth0", true, 9000) });
+        assert!(enslaved.layer2_changed && enslaved.affects_flows(), "joined a bridge");
+        assert!(!enslaved.left_bridge);
+        assert!(v.upsert_link(link(2, "eth0", true, 9000)).left_bridge);
+    }
+
+    #[test]
+    fn fdb_entries_move_and_leave_with_their_port_or_bridge() {
+        let mut v = NetView::default();
+        let mac = Mac([2, 0, 0, 0, 0, 7]);
+        let entry = |port| FdbEntry { bridge: 10, port, mac };
+        assert_eq!(v.upsert_fdb(entry(11)), None);
+        assert_eq!(v.upsert_fdb(entry(12)), Some(11), "moved to port 12");
+        assert!(!v.remove_fdb(entry(11)), "a late delete of the old port changes nothing");
+        assert_eq!(v.bridge_port(10, mac), Some(12));
+        v.remove_link(12);
+        assert_eq!(v.bridge_port(10, mac), None, "gone with its port");
+        v.upsert_fdb(entry(11));
+        v.remove_link(10);
+        assert_eq!(v.fdb().count(), 0, "gone with its bridge");
     }
 
     #[test]

@@ -57,6 +57,12 @@ reasons! {
     NoNeighbour => "no_neighbour",
     /// An interface on the path is down.
     LinkDown => "link_down",
+    /// The bridge's forwarding database does not (yet) say which member port a next hop (or
+    /// the previous hop) is behind.
+    NoBridgePort => "no_bridge_port",
+    /// A VLAN or PPPoE interface on the path is not registered with cdx yet (being
+    /// registered, refused and retried, or waiting for its session or its parent).
+    InterfaceUnregistered => "interface_unregistered",
     /// The hardware refused or failed a command (retried with back-off).
     HwError => "hw_error",
     /// The hardware table is full (retried with back-off).
@@ -195,6 +201,13 @@ pub struct Stats {
     pub hw_routes_registered: u64,
     /// Route-object removals from the hardware.
     pub hw_routes_released: u64,
+    /// VLAN interfaces and PPPoE sessions registered with cdx.
+    pub itf_registered: u64,
+    /// Registrations of VLAN interfaces and PPPoE sessions cdx refused (each retried with
+    /// back-off).
+    pub itf_register_failures: u64,
+    /// VLAN interfaces and PPPoE sessions removed from cdx.
+    pub itf_deregistered: u64,
     /// rtnetlink overruns (the route/neighbour/link view was re-dumped).
     pub rtnl_overruns: u64,
     /// Re-dumps of the route/neighbour/link view that failed (each is retried with back-off).
@@ -247,6 +260,9 @@ impl Stats {
             ("route_lookups", self.route_lookups),
             ("hw_routes_registered", self.hw_routes_registered),
             ("hw_routes_released", self.hw_routes_released),
+            ("itf_registered", self.itf_registered),
+            ("itf_register_failures", self.itf_register_failures),
+            ("itf_deregistered", self.itf_deregistered),
             ("rtnl_overruns", self.rtnl_overruns),
             ("rtnl_dump_failures", self.rtnl_dump_failures),
         ]

@@ -36,6 +36,7 @@ use crate::edge::control::{self, ConnectionsJob, Ctx, Next, Query, SimControl};
 use crate::edge::ctnetlink::CtIo;
 use crate::edge::http::{HttpServer, Response};
 use crate::edge::metrics::{self, Extra};
+use crate::edge::pppoe::PppoeWatch;
 use crate::edge::routing::{self, Routing};
 use crate::edge::telemetry::Telemetry;
 use crate::edge::warn_if_smaller;
@@ -134,6 +135,8 @@ struct Daemon {
     engine: Engine,
     ct: CtIo,
     routing: Routing,
+    /// The kernel's PPPoE sessions, read while PPP links exist.
+    pppoe: PppoeWatch,
     hw_events: FciSocket,
     worker: Worker,
     cli: Option<CliServer>,
@@ -216,6 +219,7 @@ impl Daemon {
         let ports: Vec<IfName> = cfg.ports.iter().filter_map(|p| IfName::new(p.as_str())).collect();
         let mut net = NetView::new(ports.iter().copied());
         routing::initial_view(&mut net).map_err(kernel("rtnetlink dump"))?;
+        net.set_pppoe_sessions(crate::edge::pppoe::read());
         for p in &ports {
             if net.link_by_name(p).is_none() {
                 tracing::warn!(port = %p, "fast-path port not present (yet); it is used when it appears");
@@ -327,6 +331,7 @@ impl Daemon {
             engine,
             ct,
             routing,
+            pppoe: PppoeWatch::default(),
             hw_events,
             worker,
             cli,
@@ -357,6 +362,7 @@ impl Daemon {
         let deadlines = [
             self.engine.next_deadline(),
             self.routing.next_deadline(),
+            self.pppoe.next_deadline(),
             self.cli.as_ref().and_then(CliServer::next_deadline),
             self.http.as_ref().and_then(HttpServer::next_deadline),
         ];
@@ -439,6 +445,7 @@ impl Daemon {
             self.engine.on_hw_result(result, now);
         }
         self.engine.on_timer(now);
+        self.pppoe.poll(&mut self.engine, now);
         self.routing.expire_lookups(&mut self.engine, now);
         self.execute_actions(now);
         self.run_cli(now);

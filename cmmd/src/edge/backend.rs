@@ -90,23 +90,36 @@ fn tuple_text(t: &SimTuple) -> String {
     format!("src={} dst={} sport={} dport={}", t.src, t.dst, t.sport, t.dport)
 }
 
+fn mac_text(m: &[u8; 6]) -> String {
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+/// `input>output` of a direction's hardware entry, `-` when it has none.
+fn hw_text(hw: Option<&cdx_sys::sim::SimHwEntry>) -> String {
+    hw.map_or_else(|| "-".to_string(), |e| format!("{}>{}", e.input, e.output))
+}
+
 impl SimControl for SimHandle {
     fn show(&self) -> Vec<String> {
         let table = self.snapshot();
         let stats = self.stats();
         let mut lines = vec!["Software cdx routes:".to_string()];
         for r in &table.routes {
-            let m = r.mac;
             lines.push(format!(
-                "Id: {}, Output: {}, Input: {}, Mac: {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, Mtu: {}, Refs: {}",
-                r.id, r.output, r.input, m[0], m[1], m[2], m[3], m[4], m[5], r.mtu, r.refcount
+                "Id: {}, Output: {}, Input: {}, Mac: {}, Mtu: {}, Refs: {}",
+                r.id,
+                r.output,
+                r.input,
+                mac_text(&r.mac),
+                r.mtu,
+                r.refcount
             ));
         }
         lines.push(format!("{} routes", table.routes.len()));
         lines.push("Software cdx connections:".to_string());
         for c in &table.conntracks {
             lines.push(format!(
-                "protocol={} orig: {} reply: {} routes={}/{} in_hw={}/{} fwmark=0x{:x} remaining={}s",
+                "protocol={} orig: {} reply: {} routes={}/{} in_hw={}/{} fwmark=0x{:x} remaining={}s hw={}/{}",
                 c.protocol,
                 tuple_text(&c.orig),
                 tuple_text(&c.reply),
@@ -115,10 +128,26 @@ impl SimControl for SimHandle {
                 u8::from(c.in_hw_orig),
                 u8::from(c.in_hw_reply),
                 c.qos_mark,
-                c.remaining.as_secs()
+                c.remaining.as_secs(),
+                hw_text(c.hw_orig.as_ref()),
+                hw_text(c.hw_reply.as_ref()),
             ));
         }
         lines.push(format!("{} connections", table.conntracks.len()));
+        lines.push("Software cdx VLANs:".to_string());
+        for v in &table.vlans {
+            lines.push(format!("Interface: {}, VLAN Id: {}, Parent: {}", v.name, v.id, v.parent));
+        }
+        lines.push("Software cdx PPPoE sessions:".to_string());
+        for p in &table.pppoe {
+            lines.push(format!(
+                "Interface: {}, Session: {}, Peer: {}, Parent: {}",
+                p.name,
+                p.session,
+                mac_text(&p.mac),
+                p.parent
+            ));
+        }
         lines.push(format!(
             "commands: {}, netlink errors: {}, replies dropped: {}, events sent: {}, events unheard: {}",
             stats.total_commands(),

@@ -151,7 +151,13 @@ fn encode_op(op: &HwOp) -> Result<Encoded, HwFailure> {
                 value2: *unidir,
             },
         ),
-        HwOp::Reset | HwOp::Walk => Err(NOT_SINGLE),
+        HwOp::ItfRegister(spec) | HwOp::ItfDeregister(spec) => {
+            let register = matches!(op, HwOp::ItfRegister(_));
+            let (fcode, payload) = super::itf_codec::encode(ABI, register, spec)?;
+            Ok(Encoded { fcode, payload })
+        }
+        HwOp::VlanReset => Ok(Encoded { fcode: FCode::VlanReset, payload: Vec::new() }),
+        HwOp::Reset | HwOp::Walk | HwOp::WalkInterfaces => Err(NOT_SINGLE),
     }
 }
 
@@ -175,6 +181,8 @@ fn classify(op: &HwOp, rc: ReturnCode, payload: &[u8]) -> Result<HwReply, HwFail
         },
         (HwOp::CtRemaining(_), R::CmdErr) => Err(HwFailure::NotFound),
         (HwOp::CtRegister(_), R::Failure) => Err(HwFailure::Full),
+        (HwOp::ItfRegister(_), rc) => super::itf_codec::classify(true, rc),
+        (HwOp::ItfDeregister(_), rc) => super::itf_codec::classify(false, rc),
         (_, R::Ok) => Ok(HwReply::Done),
         (_, rc) => Err(HwFailure::Rejected(rc.value())),
     }
@@ -220,6 +228,12 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
                 Ok(HwReply::Done)
             }
             HwOp::Walk => self.walk(),
+            HwOp::WalkInterfaces => {
+                let (transport, timeout) = (&mut self.transport, self.timeout);
+                super::itf_codec::walk(ABI, &mut |fcode, payload| {
+                    transport.call(fcode, payload, timeout).map_err(|e| failure(&e))
+                })
+            }
             HwOp::CtRegister(spec) => {
                 let e = encode_op(op)?;
                 let reply = self.call(&e).map_err(|e| failure(&e))?;
@@ -350,7 +364,7 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
 /// overtake the route register it references: cdx executes in arrival order, which the
 /// pipeline keeps (one socket, sent in order).
 fn pipelinable(op: &HwOp) -> bool {
-    !matches!(op, HwOp::Reset | HwOp::Walk | HwOp::CtRegister(_))
+    !matches!(op, HwOp::Reset | HwOp::Walk | HwOp::WalkInterfaces | HwOp::CtRegister(_))
 }
 
 impl<S: DatagramSocket + Send + 'static> Executor for FciExecutor<S> {

@@ -64,6 +64,8 @@ fn apply(msg: RtnlMsg, engine: &mut Engine, now: Instant) {
         RtnlMsg::Address { ifindex, addr, added } => engine.on_address(ifindex, addr, added, now),
         RtnlMsg::Neighbour(n) => engine.on_neighbour(n, now),
         RtnlMsg::NeighbourGone { ifindex, addr } => engine.on_neighbour_removed(ifindex, addr, now),
+        RtnlMsg::Fdb(entry) => engine.on_fdb(entry, now),
+        RtnlMsg::FdbGone(entry) => engine.on_fdb_removed(entry, now),
         RtnlMsg::Route { prefix, .. } => engine.on_route_change(Some(prefix), now),
         RtnlMsg::Rule => engine.on_route_change(None, now),
         RtnlMsg::Done { .. } | RtnlMsg::Error { .. } => {}
@@ -75,7 +77,12 @@ pub(crate) fn initial_view(view: &mut NetView) -> io::Result<()> {
     let socket = NlSocket::route(&[])?;
     let mut rx = vec![0u8; RX];
     let mut msgs = Vec::new();
-    for (seq, kind) in [(1, DumpKind::Links), (2, DumpKind::Addresses), (3, DumpKind::Neighbours)] {
+    for (seq, kind) in [
+        (1, DumpKind::Links),
+        (2, DumpKind::Addresses),
+        (3, DumpKind::Neighbours),
+        (4, DumpKind::BridgeFdb),
+    ] {
         socket.send(&rtnl::dump_request(kind, seq))?;
         let deadline = Instant::now() + Duration::from_secs(10);
         'dump: loop {
@@ -107,6 +114,9 @@ pub(crate) fn initial_view(view: &mut NetView) -> io::Result<()> {
                     }
                     RtnlMsg::Neighbour(n) => {
                         view.upsert_neighbour(n);
+                    }
+                    RtnlMsg::Fdb(entry) => {
+                        view.upsert_fdb(entry);
                     }
                     RtnlMsg::Done { seq: s } if s == seq => break 'dump,
                     RtnlMsg::Error { seq: s, errno } if s == seq && errno != 0 => {
@@ -346,7 +356,12 @@ impl NetDump {
 
     /// Begin with the links.
     fn start(&mut self, send: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        self.queue.extend([DumpKind::Links, DumpKind::Addresses, DumpKind::Neighbours]);
+        self.queue.extend([
+            DumpKind::Links,
+            DumpKind::Addresses,
+            DumpKind::Neighbours,
+            DumpKind::BridgeFdb,
+        ]);
         self.next(send)
     }
 

@@ -11,6 +11,13 @@
 //!
 //! Messages are parsed with `netlink-packet-route` (owned values): route, neighbour and link
 //! events arrive at a rate where its allocations do not matter, unlike conntrack events.
+//!
+//! Links carry what the fast path needs of their layer 2: the kind (`IFLA_LINKINFO`: bridge,
+//! VLAN with its id and parent `IFLA_LINK`; PPP by link type), the bridge they are a port of
+//! (`IFLA_MASTER`) and their MAC. Bridge forwarding entries are `AF_BRIDGE` neighbours (their
+//! own dump, `PF_BRIDGE`'s `RTM_GETNEIGH`; their events come in `RTNLGRP_NEIGH` with the
+//! others): an entry counts when it names its bridge (`NDA_MASTER`) and is not the bridge's own
+//! address (`NUD_PERMANENT`, the kernel's `is_local`).
 
 use std::io;
 use std::net::IpAddr;
@@ -19,7 +26,9 @@ use netlink_packet_core::{
     NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+};
 use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric, RouteType,
@@ -27,7 +36,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
-use crate::core::net::{IfName, Link, Mac, Neighbour};
+use crate::core::net::{FdbEntry, IfName, Link, LinkKind, Mac, Neighbour, nud};
 use crate::core::policy::Cidr;
 use crate::core::route::{RouteInfo, RouteKey, RouteKind};
 
@@ -56,6 +65,10 @@ pub enum RtnlMsg {
         /// Protocol address.
         addr: IpAddr,
     },
+    /// RTM_NEWNEIGH of `AF_BRIDGE`: a bridge forwarding entry.
+    Fdb(FdbEntry),
+    /// RTM_DELNEIGH of `AF_BRIDGE`.
+    FdbGone(FdbEntry),
     /// RTM_NEWROUTE / RTM_DELROUTE: an answer to a lookup (sequence number set) or a change.
     Route {
         /// Sequence number of the request it answers (0 for events).
@@ -94,13 +107,41 @@ fn family_addr_len(family: AddressFamily) -> Option<u8> {
 fn link(msg: &LinkMessage) -> Option<Link> {
     let mut name = None;
     let mut mtu = 0;
+    let mut master = 0;
+    let mut parent = 0;
+    let mut mac = None;
+    let mut kind = None;
+    let mut vlan_id = None;
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => name = IfName::new(n),
             LinkAttribute::Mtu(m) => mtu = *m,
+            LinkAttribute::Controller(m) => master = *m,
+            LinkAttribute::Link(l) => parent = *l,
+            LinkAttribute::Address(a) => mac = <[u8; 6]>::try_from(a.as_slice()).ok().map(Mac),
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    match info {
+                        LinkInfo::Kind(k) => kind = Some(k.clone()),
+                        LinkInfo::Data(InfoData::Vlan(vlan)) => {
+                            vlan_id = vlan.iter().find_map(|v| match v {
+                                InfoVlan::Id(id) => Some(*id),
+                                _ => None,
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
             _ => {}
         }
     }
+    let kind = match (kind, vlan_id) {
+        (Some(InfoKind::Bridge), _) => LinkKind::Bridge,
+        (Some(InfoKind::Vlan), Some(id)) if parent != 0 => LinkKind::Vlan { id, parent },
+        _ if msg.header.link_layer_type == LinkLayerType::Ppp => LinkKind::Ppp,
+        _ => LinkKind::Plain,
+    };
     let flags = msg.header.flags;
     Some(Link {
         index: msg.header.index,
@@ -109,7 +150,32 @@ fn link(msg: &LinkMessage) -> Option<Link> {
             && (flags.contains(LinkFlags::LowerUp) || flags.contains(LinkFlags::Running)),
         mtu,
         noarp: flags.contains(LinkFlags::Noarp),
+        kind,
+        master,
+        mac,
     })
+}
+
+/// A bridge forwarding entry, if the message is one that names its bridge and is not the
+/// bridge's own address.
+fn fdb_entry(msg: &NeighbourMessage) -> Option<FdbEntry> {
+    if msg.header.family != AddressFamily::Bridge
+        || u16::from(msg.header.state) & nud::PERMANENT != 0
+    {
+        return None;
+    }
+    let mut bridge = None;
+    let mut mac = None;
+    for attr in &msg.attributes {
+        match attr {
+            NeighbourAttribute::Controller(b) => bridge = Some(*b),
+            NeighbourAttribute::LinkLayerAddress(bytes) => {
+                mac = <[u8; 6]>::try_from(bytes.as_slice()).ok().map(Mac);
+            }
+            _ => {}
+        }
+    }
+    Some(FdbEntry { bridge: bridge?, port: msg.header.ifindex, mac: mac? })
 }
 
 fn address(msg: &AddressMessage) -> Option<IpAddr> {
@@ -193,6 +259,12 @@ fn convert(seq: u32, msg: RouteNetlinkMessage, out: &mut Vec<RtnlMsg>) {
     match msg {
         RouteNetlinkMessage::NewLink(m) => out.extend(link(&m).map(RtnlMsg::Link)),
         RouteNetlinkMessage::DelLink(m) => out.push(RtnlMsg::LinkGone(m.header.index)),
+        RouteNetlinkMessage::NewNeighbour(m) if m.header.family == AddressFamily::Bridge => {
+            out.extend(fdb_entry(&m).map(RtnlMsg::Fdb));
+        }
+        RouteNetlinkMessage::DelNeighbour(m) if m.header.family == AddressFamily::Bridge => {
+            out.extend(fdb_entry(&m).map(RtnlMsg::FdbGone));
+        }
         RouteNetlinkMessage::NewNeighbour(m) => out.extend(neighbour(&m).map(RtnlMsg::Neighbour)),
         RouteNetlinkMessage::DelNeighbour(m) => {
             out.extend(
@@ -320,6 +392,8 @@ pub enum DumpKind {
     Addresses,
     /// All neighbours.
     Neighbours,
+    /// All bridge forwarding entries (`AF_BRIDGE` neighbours).
+    BridgeFdb,
 }
 
 /// The bytes of a dump request.
@@ -329,6 +403,11 @@ pub fn dump_request(kind: DumpKind, seq: u32) -> Vec<u8> {
         DumpKind::Links => RouteNetlinkMessage::GetLink(LinkMessage::default()),
         DumpKind::Addresses => RouteNetlinkMessage::GetAddress(AddressMessage::default()),
         DumpKind::Neighbours => RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()),
+        DumpKind::BridgeFdb => {
+            let mut m = NeighbourMessage::default();
+            m.header.family = AddressFamily::Bridge;
+            RouteNetlinkMessage::GetNeighbour(m)
+        }
     };
     request(seq, flags, inner)
 }
@@ -470,13 +549,7 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                RtnlMsg::Link(Link {
-                    index: 7,
-                    name: IfName::new("eth1").unwrap(),
-                    up: true,
-                    mtu: 9000,
-                    noarp: false
-                }),
+                RtnlMsg::Link(Link::plain(7, IfName::new("eth1").unwrap(), true, 9000)),
                 RtnlMsg::Neighbour(Neighbour {
                     ifindex: 7,
                     addr: ip("10.2.0.2"),
@@ -499,6 +572,88 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn links_carry_their_layer_two_and_bridge_neighbours_are_forwarding_entries() {
+        let link = |index: u32, name: &str, attrs: Vec<LinkAttribute>| {
+            let mut l = LinkMessage::default();
+            l.header.index = index;
+            l.header.flags = LinkFlags::Up | LinkFlags::Running;
+            l.attributes.push(LinkAttribute::IfName(name.into()));
+            l.attributes.push(LinkAttribute::Mtu(1500));
+            l.attributes.extend(attrs);
+            l
+        };
+        let vlan = link(
+            9,
+            "r1.100",
+            vec![
+                LinkAttribute::Link(3),
+                LinkAttribute::Address(vec![2, 0, 0, 0, 1, 0x64]),
+                LinkAttribute::LinkInfo(vec![
+                    LinkInfo::Kind(InfoKind::Vlan),
+                    LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(100)])),
+                ]),
+            ],
+        );
+        let bridge =
+            link(5, "br0", vec![LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)])]);
+        let port = link(6, "p1", vec![LinkAttribute::Controller(5)]);
+        let mut ppp = link(10, "ppp0", vec![]);
+        ppp.header.link_layer_type = LinkLayerType::Ppp;
+        let fdb = |state: NeighbourState, master: Option<u32>| {
+            let mut n = NeighbourMessage::default();
+            n.header.family = AddressFamily::Bridge;
+            n.header.ifindex = 6;
+            n.header.state = state;
+            n.attributes.push(NeighbourAttribute::LinkLayerAddress(vec![2, 0, 0, 0, 0, 7]));
+            n.attributes.extend(master.map(NeighbourAttribute::Controller));
+            n
+        };
+        let mut dgram = Vec::new();
+        for inner in [
+            RouteNetlinkMessage::NewLink(vlan),
+            RouteNetlinkMessage::NewLink(bridge),
+            RouteNetlinkMessage::NewLink(port),
+            RouteNetlinkMessage::NewLink(ppp),
+            RouteNetlinkMessage::NewNeighbour(fdb(NeighbourState::Reachable, Some(5))),
+            RouteNetlinkMessage::NewNeighbour(fdb(NeighbourState::Permanent, Some(5))),
+            RouteNetlinkMessage::NewNeighbour(fdb(NeighbourState::Reachable, None)),
+            RouteNetlinkMessage::DelNeighbour(fdb(NeighbourState::Stale, Some(5))),
+        ] {
+            dgram.extend(emit(0, inner));
+        }
+        let mut out = Vec::new();
+        assert_eq!(decode(&dgram, &mut out), 0);
+        let links: Vec<(u32, LinkKind, u32, Option<Mac>)> = out
+            .iter()
+            .filter_map(|m| match m {
+                RtnlMsg::Link(l) => Some((l.index, l.kind, l.master, l.mac)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            links,
+            vec![
+                (9, LinkKind::Vlan { id: 100, parent: 3 }, 0, Some(Mac([2, 0, 0, 0, 1, 0x64]))),
+                (5, LinkKind::Bridge, 0, None),
+                (6, LinkKind::Plain, 5, None),
+                (10, LinkKind::Ppp, 0, None),
+            ]
+        );
+        let entry = FdbEntry { bridge: 5, port: 6, mac: Mac([2, 0, 0, 0, 0, 7]) };
+        assert_eq!(
+            out[4..].to_vec(),
+            vec![RtnlMsg::Fdb(entry), RtnlMsg::FdbGone(entry)],
+            "the bridge's own address and entries of no bridge are not forwarding entries"
+        );
+        let request = dump_request(DumpKind::BridgeFdb, 4);
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&request).unwrap();
+        let NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetNeighbour(m)) = msg.payload else {
+            panic!("not a GETNEIGH")
+        };
+        assert_eq!(m.header.family, AddressFamily::Bridge);
     }
 
     #[test]

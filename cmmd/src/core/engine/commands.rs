@@ -30,6 +30,13 @@ pub(super) enum Pending {
     Config,
     Walk,
     External,
+    /// A VLAN or PPPoE (de)registration (`interfaces.rs`).
+    Itf {
+        name: crate::core::net::IfName,
+        register: bool,
+    },
+    /// The start-up walk of cdx's VLAN and PPPoE tables.
+    ItfWalk,
 }
 
 /// The commands in flight and the results kept for the CLI.
@@ -141,6 +148,10 @@ impl Engine {
             Pending::External => {
                 self.commands.external.insert(result.tag, result.outcome);
             }
+            Pending::Itf { name, register } => {
+                self.on_itf_result(name, register, result.outcome, now);
+            }
+            Pending::ItfWalk => self.on_interface_walk(result.outcome, now),
         }
     }
 

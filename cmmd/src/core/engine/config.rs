@@ -66,6 +66,8 @@ pub struct EngineConfig {
     /// Connections being programmed at once; more wait their turn (`hw_busy`). Bounds the
     /// hardware backlog, and the memory of queued commands, during bursts and cold starts.
     pub programming_window: usize,
+    /// Which VLAN interfaces are registered with cdx.
+    pub vlan_policy: config::VlanPolicy,
 }
 
 impl EngineConfig {
@@ -85,6 +87,7 @@ impl EngineConfig {
             reconcile: defaults::ENGINE_RECONCILE,
             retry_queue: defaults::ENGINE_RETRY_QUEUE,
             programming_window: defaults::ENGINE_PROGRAMMING_WINDOW,
+            vlan_policy: cfg.offload.vlan,
         }
     }
 }

@@ -35,6 +35,7 @@
 //! | `resync.rs` | conntrack dumps, mark and sweep, coalesced resyncs |
 //! | `reconcile.rs` | start-up: the hardware walk, adoption, orphans |
 //! | `network.rs` | route answers and changes, links, addresses, neighbours, the rtnetlink re-dump |
+//! | `interfaces.rs` | VLAN and PPPoE registrations with cdx and their lifecycle; bridge forwarding entries and PPPoE sessions |
 //! | `timers.rs` | what is due, and when next |
 //! | `operator.rs` | `set activate`, `set timeout`, SIGHUP, shutdown |
 //!
@@ -51,6 +52,7 @@ mod admission;
 mod commands;
 mod config;
 mod hw_index;
+mod interfaces;
 mod keepalive;
 mod lifecycle;
 mod network;
@@ -72,6 +74,7 @@ use self::admission::RetryQueue;
 use self::commands::{Commands, Pending};
 pub use self::config::{EngineConfig, KeepaliveConfig, KeepaliveMode, KernelTimeouts, OnRemoved};
 use self::hw_index::{HwIndex, HwKey, hw_key};
+pub use self::interfaces::{RegState, Registration};
 use self::keepalive::Polls;
 pub use self::lifecycle::{Flow, FlowState};
 use self::network::{NetRedump, Waiting};
@@ -170,6 +173,8 @@ pub struct Engine {
     window: Window,
     /// Start-up phase (`reconcile.rs`).
     phase: Phase,
+    /// VLAN and PPPoE registrations (`interfaces.rs`).
+    itfs: interfaces::Interfaces,
     /// Connections read back from the hardware at start-up, until the kernel's dump shows
     /// them (`reconcile.rs`).
     adoption: HashMap<HwKey, WalkedCt>,
@@ -198,6 +203,7 @@ impl Engine {
             retry: RetryQueue::default(),
             active: true,
             phase: Phase::Idle,
+            itfs: interfaces::Interfaces::default(),
             dumps: Dumps::new(now),
             adoption: HashMap::new(),
             window: Window::default(),

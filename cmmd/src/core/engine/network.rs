@@ -86,6 +86,10 @@ impl Engine {
     /// A link appeared or changed.
     pub fn on_link(&mut self, link: Link, now: Instant) {
         let change = self.net.upsert_link(link);
+        self.sync_interfaces(now);
+        if change.left_bridge {
+            self.left_bridge(link.index, now);
+        }
         if change.affects_flows() {
             self.link_changed(link.index, now);
         }
@@ -98,6 +102,7 @@ impl Engine {
     /// interface merely missing from the view, as during a re-dump, is only waited for).
     pub fn on_link_removed(&mut self, index: u32, now: Instant) {
         if self.net.remove_link(index).is_some() {
+            self.sync_interfaces(now);
             self.on_route_change(None, now);
             for id in self.users_of_link(index) {
                 self.stats.count(Reason::LinkDown);
@@ -115,7 +120,7 @@ impl Engine {
     }
 
     /// The connections whose hardware routes (current or being programmed) use `index`.
-    fn users_of_link(&self, index: u32) -> Vec<FlowId> {
+    pub(super) fn users_of_link(&self, index: u32) -> Vec<FlowId> {
         let affected: Vec<u16> = self
             .hw_routes
             .iter()
@@ -286,6 +291,7 @@ impl Engine {
     /// The re-dump after an rtnetlink overrun completed: everything may have changed.
     pub fn on_net_resynced(&mut self, now: Instant) {
         self.net_redump.running = false;
+        self.sync_interfaces(now);
         if std::mem::take(&mut self.net_redump.failures) > 0 {
             tracing::info!(target: LOG_TARGET, "rtnetlink re-dump completed after failures");
         }

@@ -31,8 +31,8 @@ pub(super) enum Phase {
 }
 
 impl Engine {
-    /// Begin: set cdx's aging timeouts, read the hardware tables (reconcile) and dump the
-    /// kernel's conntracks.
+    /// Begin: set cdx's aging timeouts, read cdx's VLAN and PPPoE tables (`interfaces.rs`)
+    /// and the hardware tables (reconcile), and dump the kernel's conntracks.
     pub fn start(&mut self, now: Instant) {
         let t = self.cfg.hw_timeouts;
         for (proto, seconds, unidir) in
@@ -40,6 +40,7 @@ impl Engine {
         {
             self.hw(HwOp::SetTimeout { proto, seconds, unidir }, Pending::Config);
         }
+        self.start_interfaces();
         if self.cfg.reconcile {
             self.phase = Phase::Walking;
             self.hw(HwOp::Walk, Pending::Walk);
@@ -81,6 +82,8 @@ impl Engine {
         RouteIdentity {
             out_ifindex: index(&spec.output),
             in_ifindex: index(&spec.input),
+            output: spec.output,
+            input: spec.input,
             mac: spec.mac,
             mtu: spec.mtu,
         }

@@ -8,9 +8,15 @@
 //! the hardware, retried on every network change and at least every few seconds; what it
 //! cannot undo (a local or broadcast route, a port that is not a fast-path port) refuses it.
 //!
+//! The ports of a direction are the interfaces cdx knows under the kernel's logical ones
+//! ([`crate::core::l2::Resolver`]): a bridge's member port (from its forwarding database),
+//! a registered VLAN, a registered PPPoE session; what is not known yet waits
+//! (`no_bridge_port`), an interface cdx does not hold yet leaves the hardware and waits
+//! (`interface_unregistered`).
+//!
 //! This is where the kernel's per-direction fast-path information (ingress interface and
-//! underlying port, on ASK kernels), policy-routed lookups (source, input interface, mark)
-//! and bridge, VLAN or PPPoE egress ports enter the path of a direction.
+//! underlying port, on ASK kernels: the `underlying` of [`Engine::dir_path`]) and
+//! policy-routed lookups (source, input interface, mark) enter the path of a direction.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -19,7 +25,8 @@ use super::lifecycle::{CLIENT, NO_ROUTE, SERVER, Stage, Then, Transition};
 use super::{Action, Engine, Flow};
 use crate::core::flow::FlowId;
 use crate::core::hw::RouteIdentity;
-use crate::core::net::{IfName, Link, Mac, Neighbour};
+use crate::core::l2::{PortError, Resolver};
+use crate::core::net::{IfName, Link};
 use crate::core::policy::Dirs;
 use crate::core::route::{RouteInfo, RouteKey, RouteKind, RouteRef, RouteState};
 use crate::core::stats::Reason;
@@ -31,7 +38,14 @@ const WAITING_BACKSTOP: Duration = Duration::from_secs(5);
 /// neighbour is learnt): the connection stays tracked and waits, instead of being forgotten
 /// until the next sweep (an ESTABLISHED conntrack sends no event while nothing changes).
 pub(super) fn waits_for_network(reason: Reason) -> bool {
-    matches!(reason, Reason::NoRoute | Reason::LinkDown | Reason::NoNeighbour)
+    matches!(
+        reason,
+        Reason::NoRoute
+            | Reason::LinkDown
+            | Reason::NoNeighbour
+            | Reason::NoBridgePort
+            | Reason::InterfaceUnregistered
+    )
 }
 
 /// One direction's path through the box.
@@ -48,6 +62,15 @@ enum PathError {
     Wait(Reason),
     /// Not offloadable.
     Refuse(Reason),
+}
+
+impl From<PortError> for PathError {
+    fn from(e: PortError) -> PathError {
+        match e {
+            PortError::Wait(reason) => PathError::Wait(reason),
+            PortError::Refuse(reason) => PathError::Refuse(reason),
+        }
+    }
 }
 
 impl Engine {
@@ -139,35 +162,31 @@ impl Engine {
         }
     }
 
-    fn port(&self, ifindex: u32) -> Result<&Link, PathError> {
-        let link = self.net.link(ifindex).ok_or(PathError::Wait(Reason::LinkDown))?;
-        if !self.net.is_fastpath(link) {
-            return Err(PathError::Refuse(Reason::NotFastpathPort));
-        }
-        if !link.up {
-            return Err(PathError::Refuse(Reason::LinkDown));
-        }
-        Ok(link)
-    }
-
-    fn dir_path(&self, input: u32, route: &RouteInfo, dst: IpAddr) -> Result<DirPath, PathError> {
-        let inp = self.port(input)?;
-        let out = self.port(route.oif)?;
+    /// One direction's path: it arrives on `input` from `peer` (the source, or the gateway
+    /// towards it), and leaves by `route` towards `dst`. `underlying` is the kernel's own
+    /// ingress port, where it reports one (ASK kernels' `UNDERLYING_IIF`); otherwise a
+    /// bridge's member port is inferred from its forwarding database.
+    fn dir_path(
+        &self,
+        input: u32,
+        peer: IpAddr,
+        underlying: Option<u32>,
+        route: &RouteInfo,
+        dst: IpAddr,
+    ) -> Result<DirPath, PathError> {
+        let status = |link: &Link| self.itf_status(link);
+        let ports = Resolver { net: &self.net, status: &status };
+        let inp = ports.ingress(input, underlying, peer)?;
         let nexthop = route.gateway.unwrap_or(dst);
-        let mac = if out.noarp {
-            Mac::default()
-        } else {
-            self.net
-                .neighbour(out.index, &nexthop)
-                .and_then(Neighbour::valid_mac)
-                .ok_or(PathError::Wait(Reason::NoNeighbour))?
-        };
+        let out = ports.egress(route.oif, nexthop)?;
         let mtu = if route.mtu != 0 { route.mtu } else { out.mtu };
         Ok(DirPath {
             ident: RouteIdentity {
                 out_ifindex: out.index,
                 in_ifindex: inp.index,
-                mac,
+                output: out.name,
+                input: inp.name,
+                mac: out.mac,
                 mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
             },
             output: out.name,
@@ -181,9 +200,13 @@ impl Engine {
     fn paths(&self, flow: &Flow) -> Result<[Option<DirPath>; 2], PathError> {
         let server = self.route_info(flow.routes[SERVER])?;
         let client = self.route_info(flow.routes[CLIENT])?;
-        let orig = self.dir_path(client.oif, &server, flow.reply.src)?;
+        let client_peer = client.gateway.unwrap_or(flow.key.orig.src);
+        let orig = self.dir_path(client.oif, client_peer, None, &server, flow.reply.src)?;
         let reply = match flow.dirs {
-            Dirs::Both => Some(self.dir_path(server.oif, &client, flow.key.orig.src)?),
+            Dirs::Both => {
+                let server_peer = server.gateway.unwrap_or(flow.reply.src);
+                Some(self.dir_path(server.oif, server_peer, None, &client, flow.key.orig.src)?)
+            }
             Dirs::OrigOnly => None,
         };
         Ok([Some(orig), reply])

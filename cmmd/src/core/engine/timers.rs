@@ -91,6 +91,9 @@ impl Engine {
             }
         }
         self.retry_net_dump(now);
+        if self.interfaces_due().is_some_and(|t| t <= now) {
+            self.sync_interfaces(now);
+        }
         if self.waiting.backstop.is_some_and(|t| t <= now) {
             self.retry_waiting(now);
         }
@@ -123,6 +126,7 @@ impl Engine {
         take(self.polls.due.peek().map(|Reverse((at, _))| *at));
         take(self.waiting.backstop);
         take(self.net_redump.retry_at);
+        take(self.interfaces_due());
         take(self.dumps.next_sweep);
         if self.dumps.wanted.is_some() && self.dumps.run.is_none() {
             take(Some(self.dumps.not_before));

@@ -10,7 +10,7 @@ use super::{HwKey, Pending, *};
 use crate::core::flow::Tuple;
 use crate::core::flow::key::proto;
 use crate::core::hw::{
-    CtSpec, HwEvent, HwFailure, HwOp, HwReply, HwResult, RouteSpec, WalkedRoute,
+    CtSpec, HwEvent, HwFailure, HwOp, HwReply, HwResult, ItfSpec, RouteSpec, WalkedRoute,
 };
 use crate::core::net::{IfName, Link, Mac, Neighbour, nud};
 use crate::core::policy::tests::ct as mk_ct;
@@ -21,6 +21,7 @@ use conntrack::{Status, TcpState};
 
 mod admission;
 mod keepalive;
+mod layer2;
 mod network;
 mod operator;
 mod programming;
@@ -44,8 +45,11 @@ fn ip(s: &str) -> IpAddr {
 }
 
 /// The hardware as the fake world sees it.
-#[derive(Default)]
 struct FakeCdx {
+    /// The ports cdx knows from dpa_app.
+    ports: Vec<IfName>,
+    /// Registered VLANs and PPPoE sessions, by name.
+    itfs: BTreeMap<IfName, ItfSpec>,
     routes: BTreeMap<u16, RouteSpec>,
     cts: HashMap<HwKey, CtSpec>,
     /// Failures to inject, by op name, consumed in order.
@@ -56,7 +60,26 @@ struct FakeCdx {
     log: Vec<HwOp>,
 }
 
+impl Default for FakeCdx {
+    fn default() -> FakeCdx {
+        FakeCdx {
+            ports: vec![ifname("eth0"), ifname("eth1")],
+            itfs: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            cts: HashMap::new(),
+            fail: VecDeque::new(),
+            lost_replies: Vec::new(),
+            remaining: HashMap::new(),
+            log: Vec::new(),
+        }
+    }
+}
+
 impl FakeCdx {
+    fn knows(&self, name: &IfName) -> bool {
+        self.ports.contains(name) || self.itfs.contains_key(name)
+    }
+
     fn apply(&mut self, op: &HwOp) -> Result<HwReply, HwFailure> {
         self.log.push(op.clone());
         if let Some(pos) = self.fail.iter().position(|(name, _)| *name == op.name()) {
@@ -66,6 +89,11 @@ impl FakeCdx {
         match op {
             HwOp::RouteRegister(r) => {
                 assert!(!self.routes.contains_key(&r.id), "route {} registered twice", r.id);
+                assert!(
+                    self.knows(&r.output) && self.knows(&r.input),
+                    "route {} names an interface cdx does not know: {r:?}",
+                    r.id
+                );
                 self.routes.insert(r.id, *r);
             }
             HwOp::RouteUpdate(r) => {
@@ -117,6 +145,25 @@ impl FakeCdx {
                     routes: self.routes.values().map(|spec| WalkedRoute { spec: *spec }).collect(),
                 });
             }
+            HwOp::ItfRegister(spec) => {
+                assert!(self.knows(&spec.parent()), "{spec:?} registered before its parent");
+                assert!(!self.knows(&spec.name()), "{spec:?} registered twice");
+                self.itfs.insert(spec.name(), *spec);
+            }
+            HwOp::ItfDeregister(spec) => {
+                let name = spec.name();
+                let used = self.routes.values().any(|r| r.output == name || r.input == name);
+                assert!(!used, "{spec:?} removed while a route object names it");
+                let child = self.itfs.values().any(|s| s.parent() == name);
+                assert!(!child, "{spec:?} removed under a registered interface");
+                if self.itfs.remove(&name).is_none() {
+                    return Err(HwFailure::NotFound);
+                }
+            }
+            HwOp::VlanReset => self.itfs.retain(|_, s| matches!(s, ItfSpec::Pppoe(_))),
+            HwOp::WalkInterfaces => {
+                return Ok(HwReply::Interfaces(self.itfs.values().copied().collect()));
+            }
         }
         Ok(HwReply::Done)
     }
@@ -148,7 +195,7 @@ fn cidr(s: &str) -> Cidr {
 fn net() -> NetView {
     let mut n = NetView::new([ifname("eth0"), ifname("eth1")]);
     for (index, name) in [(ETH0, "eth0"), (ETH1, "eth1"), (VETH, "veth0")] {
-        n.upsert_link(Link { index, name: ifname(name), up: true, mtu: 1500, noarp: false });
+        n.upsert_link(Link::plain(index, ifname(name), true, 1500));
     }
     n.add_address(ETH0, ip("10.1.0.1"));
     n.add_address(ETH1, ip("10.2.0.1"));
@@ -171,12 +218,17 @@ fn net() -> NetView {
 
 impl World {
     fn new(cfg: EngineConfig) -> World {
+        World::with_net(cfg, net(), FakeCdx::default())
+    }
+
+    /// A world whose network view and hardware start as given.
+    fn with_net(cfg: EngineConfig, net: NetView, cdx: FakeCdx) -> World {
         let now = Instant::now();
         let mut w = World {
-            engine: Engine::new(cfg, net(), now),
+            engine: Engine::new(cfg, net, now),
             now,
             kernel: HashMap::new(),
-            cdx: FakeCdx::default(),
+            cdx,
             rib: vec![
                 (
                     cidr("10.1.0.1/32"),

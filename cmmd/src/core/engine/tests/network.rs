@@ -104,10 +104,7 @@ fn link_down_withdraws_its_connections() {
     let mut w = World::new(EngineConfig::default());
     let ct = forwarded();
     w.event(CtEventKind::Update, ct);
-    w.engine.on_link(
-        Link { index: ETH1, name: ifname("eth1"), up: false, mtu: 1500, noarp: false },
-        w.now,
-    );
+    w.engine.on_link(Link::plain(ETH1, ifname("eth1"), false, 1500), w.now);
     w.run();
     assert!(w.cdx.cts.is_empty());
     assert_eq!(count(&w, Reason::LinkDown), 1);
@@ -115,10 +112,7 @@ fn link_down_withdraws_its_connections() {
     // (an ESTABLISHED conntrack sends none while nothing changes) and no sweep.
     assert_eq!(w.state(&ct), Some((FlowState::Resolving, Reason::LinkDown)));
     assert!(w.cdx.routes.is_empty() && w.engine.hw_routes().is_empty(), "route objects released");
-    w.engine.on_link(
-        Link { index: ETH1, name: ifname("eth1"), up: true, mtu: 1500, noarp: false },
-        w.now,
-    );
+    w.engine.on_link(Link::plain(ETH1, ifname("eth1"), true, 1500), w.now);
     w.run();
     assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
     assert!(w.cdx.cts.contains_key(&(proto::TCP, ct.key.orig)));
@@ -184,10 +178,7 @@ fn mtu_change_reprograms_with_the_new_mtu() {
     let mut w = World::new(EngineConfig::default());
     let ct = forwarded();
     w.event(CtEventKind::Update, ct);
-    w.engine.on_link(
-        Link { index: ETH1, name: ifname("eth1"), up: true, mtu: 9000, noarp: false },
-        w.now,
-    );
+    w.engine.on_link(Link::plain(ETH1, ifname("eth1"), true, 9000), w.now);
     w.run();
     let hw = w.cdx.cts[&(proto::TCP, ct.key.orig)];
     assert_eq!(w.cdx.routes[&hw.route_orig].mtu, 9000);
