@@ -204,28 +204,8 @@ fn flows_through_a_port_that_is_not_a_fast_path_port_stay_in_the_kernel() {
 
 /// `conntrack -I` an ESTABLISHED TCP entry between the client and server subnets.
 fn insert_established(router: &Netns, src_port: u16) {
-    conntrack_cli::insert(
-        router,
-        &[
-            "-p",
-            "tcp",
-            "-s",
-            "10.1.0.2",
-            "-d",
-            "10.2.0.2",
-            "--sport",
-            &src_port.to_string(),
-            "--dport",
-            "80",
-            "--state",
-            "ESTABLISHED",
-            "--status",
-            "ASSURED,SEEN_REPLY",
-            "-t",
-            "600",
-        ],
-    )
-    .expect("conntrack -I");
+    conntrack_cli::insert_established(router, "10.1.0.2", "10.2.0.2", src_port, 80)
+        .expect("conntrack -I");
 }
 
 fn delete_entry(router: &Netns, src_port: u16) {

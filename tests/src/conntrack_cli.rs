@@ -81,6 +81,39 @@ pub fn insert(netns: &Netns, args: &[&str]) -> io::Result<()> {
     netns.exec("conntrack", &full).map(drop)
 }
 
+/// `conntrack -I` an ESTABLISHED, ASSURED TCP entry `src:sport → dst:dport` (no NAT) that
+/// expires in 600 s, inside `netns`.
+pub fn insert_established(
+    netns: &Netns,
+    src: &str,
+    dst: &str,
+    sport: u16,
+    dport: u16,
+) -> io::Result<()> {
+    let (sport, dport) = (sport.to_string(), dport.to_string());
+    insert(
+        netns,
+        &[
+            "-p",
+            "tcp",
+            "-s",
+            src,
+            "-d",
+            dst,
+            "--sport",
+            &sport,
+            "--dport",
+            &dport,
+            "--state",
+            "ESTABLISHED",
+            "--status",
+            "ASSURED,SEEN_REPLY",
+            "-t",
+            "600",
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -188,6 +188,21 @@ pub struct SimConnection {
     pub routes: (u32, u32),
     /// Each direction is in hardware.
     pub in_hw: (bool, bool),
+    /// What each direction's hardware entry forwards with, `input>output` (`-`: none).
+    pub hw: (String, String),
+}
+
+/// A VLAN interface or a PPPoE session the software cdx holds, as `show sim` prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimInterface {
+    /// The interface.
+    pub name: String,
+    /// The VLAN id, or the PPPoE session id.
+    pub id: u16,
+    /// The PPPoE peer's MAC (empty for a VLAN).
+    pub peer: String,
+    /// The interface it sits on.
+    pub parent: String,
 }
 
 /// The software cdx's tables.
@@ -197,6 +212,10 @@ pub struct SimTable {
     pub routes: Vec<SimRoute>,
     /// Connections.
     pub connections: Vec<SimConnection>,
+    /// Registered VLAN interfaces.
+    pub vlans: Vec<SimInterface>,
+    /// Registered PPPoE sessions.
+    pub pppoe: Vec<SimInterface>,
 }
 
 impl SimTable {
@@ -242,13 +261,37 @@ impl SimTable {
                 };
                 let routes = pair(field("routes="));
                 let in_hw: (u32, u32) = pair(field("in_hw="));
+                let hw = field("hw=");
+                let (hw_orig, hw_reply) = hw.split_once('/').unwrap_or(("-", "-"));
                 table.connections.push(SimConnection {
                     protocol: field("protocol=").parse().unwrap_or(0),
                     orig: tuple(orig.split_once("orig: ").map_or("", |(_, o)| o)),
                     reply: tuple(reply),
                     routes,
                     in_hw: (in_hw.0 == 1, in_hw.1 == 1),
+                    hw: (hw_orig.to_string(), hw_reply.to_string()),
                 });
+            } else if line.starts_with("Interface: ") {
+                let value = |key: &str| {
+                    line.split(", ")
+                        .find_map(|kv| kv.strip_prefix(key))
+                        .map(str::to_string)
+                        .unwrap_or_default()
+                };
+                let itf = SimInterface {
+                    name: value("Interface: "),
+                    id: value("VLAN Id: ")
+                        .parse()
+                        .or_else(|_| value("Session: ").parse())
+                        .unwrap_or(0),
+                    peer: value("Peer: "),
+                    parent: value("Parent: "),
+                };
+                if line.contains("VLAN Id: ") {
+                    table.vlans.push(itf);
+                } else {
+                    table.pppoe.push(itf);
+                }
             }
         }
         table

@@ -11,11 +11,13 @@
 //! - [`vm`]: a command, or one integration test, run inside a QEMU VM booting Debian's kernel
 //!   (802.1Q, PPP and PPPoE, which the CI host's kernel lacks), with the host's root shared.
 //! - [`wan`]: the router's WAN as ISPs build it, a PPPoE session over an 802.1Q VLAN (in the VM).
+//! - [`lan`]: the router's LAN as gateways build it, a bridge of two ports with a host behind each.
 
 pub mod conntrack_cli;
 pub mod ct_load; // bulk conntrack creation/deletion and an independent event counter
 pub mod daemon;
 pub mod http; // GET from inside a namespace; samples of a Prometheus exposition
+pub mod lan; // a router whose LAN is a bridge of two ports, a host behind each, and a plain WAN
 pub mod measure; // resident memory of a process, report lines of measured figures
 pub mod netns;
 pub mod scenario; // routers ready to offload injected entries, kernel and hardware sets, waits
