@@ -14,4 +14,5 @@ mod offload; // cmmd end to end: real flows through a router namespace programme
 mod packaging; // Kubernetes manifests, the DPA wrapper script, the example configuration
 mod privilege; // least privilege: exit 1 naming CAP_NET_ADMIN without it; nobody with only it runs and offloads
 mod soak; // load and soak: churn plus real traffic; memory, event loss, leaks, latency (CMM_SOAK_SECS)
-mod vm; // the VM harness proven: VLAN, PPPoE over it, masquerade and conntrack in Debian's kernel under QEMU
+mod vm;
+mod wan_offload; // in the VM: LAN bridge to a WAN VLAN, and to PPPoE over it, offloaded through path faults // the VM harness proven: VLAN, PPPoE over it, masquerade and conntrack in Debian's kernel under QEMU

@@ -19,6 +19,14 @@
 //! Build it in steps ([`PppoeOverVlan::links`], [`PppoeOverVlan::start_pppoe`],
 //! [`PppoeOverVlan::masquerade`]) to time them, or at once with [`PppoeOverVlan::new`].
 //! Dropping it stops `pppd` and `pppoe-server` and removes the namespaces.
+//!
+//! Variants: the router's LAN port `r0` may be a member of a bridge `br0` that holds the LAN
+//! address, as on a home gateway ([`PppoeOverVlan::links_bridged`]); and the WAN may be the
+//! VLAN alone, without PPPoE ([`PppoeOverVlan::plain_vlan`]: `r1.100` 10.7.0.1 ⇄ `s0.100`
+//! 10.7.0.2, the router's default route through it, [`VLAN_RULESET`]). Both rulesets
+//! masquerade, except connections to [`SNAT_PORT`], which are SNATed to the WAN address: a
+//! masqueraded conntrack dies with its output device (the kernel's masquerade module flushes
+//! it when the device goes down), an SNATed one does not.
 
 use std::fs;
 use std::io;
@@ -51,20 +59,47 @@ pub const SERVER_V4: Ipv4Addr = crate::topology::SERVER_V4;
 pub const PPPOE_MTU: u32 = 1492;
 /// Kernel modules the topology needs, loaded explicitly so that a missing one is named.
 pub const MODULES: &[&str] =
-    &["veth", "8021q", "ppp_generic", "pppoe", "ppp_async", "nf_conntrack"];
+    &["veth", "8021q", "ppp_generic", "pppoe", "ppp_async", "nf_conntrack", "bridge"];
 
-/// The router's nftables ruleset: forward the client, masquerade out of `ppp0`, clamp the MSS.
+/// Connections to this server port are SNATed to the router's WAN address instead of
+/// masqueraded (their conntracks outlive the output device going down).
+pub const SNAT_PORT: u16 = 81;
+
+/// The router's nftables ruleset: forward the client, masquerade out of `ppp0` (SNAT for
+/// [`SNAT_PORT`]), clamp the MSS.
 pub const RULESET: &str = r#"
 table inet cmmd_wan {
     chain filter_forward {
         type filter hook forward priority filter; policy drop;
         tcp flags syn tcp option maxseg size set rt mtu
         ct state established,related accept
-        iifname "r0" oifname "ppp0" ct state new accept
+        iifname { "r0", "br0" } oifname "ppp0" ct state new accept
     }
     chain masquerade_out {
         type nat hook postrouting priority srcnat;
+        oifname "ppp0" tcp dport 81 snat ip to 10.64.0.2
         oifname "ppp0" masquerade
+    }
+}
+"#;
+
+/// The router's address on the plain VLAN WAN ([`PppoeOverVlan::plain_vlan`]).
+pub const ROUTER_VLAN_V4: Ipv4Addr = Ipv4Addr::new(10, 7, 0, 1);
+/// The server's address on the plain VLAN WAN.
+pub const SERVER_VLAN_V4: Ipv4Addr = Ipv4Addr::new(10, 7, 0, 2);
+
+/// The router's ruleset with the plain VLAN WAN: as [`RULESET`], out of `r1.100`.
+pub const VLAN_RULESET: &str = r#"
+table inet cmmd_wan {
+    chain filter_forward {
+        type filter hook forward priority filter; policy drop;
+        ct state established,related accept
+        iifname { "r0", "br0" } ct state new accept
+    }
+    chain masquerade_out {
+        type nat hook postrouting priority srcnat;
+        iifname { "r0", "br0" } tcp dport 81 snat ip to 10.7.0.1
+        iifname { "r0", "br0" } masquerade
     }
 }
 "#;
@@ -182,6 +217,25 @@ impl PppoeOverVlan {
     /// Namespaces, veth pairs, the VLAN on both WAN ends, LAN addresses and the router's
     /// sysctls. No PPPoE yet.
     pub fn links() -> io::Result<Self> {
+        Self::links_with(false)
+    }
+
+    /// As [`PppoeOverVlan::links`], with the router's LAN address on a bridge `br0` whose
+    /// member is `r0`.
+    pub fn links_bridged() -> io::Result<Self> {
+        Self::links_with(true)
+    }
+
+    /// The WAN is the VLAN alone: addresses on both VLAN ends, the router's default route
+    /// through `r1.100`, the server's service address behind `s0.100`, and [`VLAN_RULESET`].
+    pub fn plain_vlan(&self) -> io::Result<()> {
+        self.router.ip(&["addr", "add", &format!("{ROUTER_VLAN_V4}/24"), "dev", ROUTER_VLAN])?;
+        self.server.ip(&["addr", "add", &format!("{SERVER_VLAN_V4}/24"), "dev", SERVER_VLAN])?;
+        self.router.ip(&["route", "add", "default", "via", &SERVER_VLAN_V4.to_string()])?;
+        self.router.nft(VLAN_RULESET)
+    }
+
+    fn links_with(bridged: bool) -> io::Result<Self> {
         let wan = Self {
             client: Netns::new("vmc")?,
             router: Netns::new("vmr")?,
@@ -229,7 +283,14 @@ impl PppoeOverVlan {
             netns.ip(&["link", "set", device, "up"])?;
         }
         client.ip(&["addr", "add", "10.1.0.2/24", "dev", "c0"])?;
-        router.ip(&["addr", "add", "10.1.0.1/24", "dev", "r0"])?;
+        if bridged {
+            router.ip(&["link", "add", "br0", "type", "bridge"])?;
+            router.ip(&["link", "set", "r0", "master", "br0"])?;
+            router.ip(&["link", "set", "br0", "up"])?;
+            router.ip(&["addr", "add", "10.1.0.1/24", "dev", "br0"])?;
+        } else {
+            router.ip(&["addr", "add", "10.1.0.1/24", "dev", "r0"])?;
+        }
         client.ip(&["route", "add", "default", "via", "10.1.0.1"])?;
         server.ip(&["addr", "add", &format!("{SERVER_V4}/32"), "dev", "lo"])?;
         router.sysctl(ROUTER_SYSCTLS)?;
@@ -285,7 +346,16 @@ impl PppoeOverVlan {
             ],
         )?;
         self.server_pidfile = Some(pidfile);
-        let log = fs::File::create(self.log_path("pppd-router.log"))?;
+        self.dial()
+    }
+
+    /// Starts the router's `pppd` (again) and waits until `ppp0` has its address and the
+    /// kernel lists the session.
+    pub fn dial(&mut self) -> io::Result<PppoeSession> {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path("pppd-router.log"))?;
         let nic = format!("nic-{ROUTER_VLAN}");
         let pppd = Command::new("ip")
             .args(["netns", "exec", self.router.name(), "pppd", "plugin", "rp-pppoe.so", &nic])
@@ -319,6 +389,28 @@ impl PppoeOverVlan {
                 self.logs()
             ))
         })
+    }
+
+    /// Ends the session from the router (`pppd` sends PADT and exits; `ppp0` goes away) and
+    /// waits until the kernel no longer lists it.
+    pub fn hang_up(&mut self) -> io::Result<()> {
+        if let Some(mut pppd) = self.pppd.take() {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pppd.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .map_err(io::Error::from)?;
+            wait_for(Duration::from_secs(20), Duration::from_millis(50), || {
+                pppd.try_wait().ok().flatten()
+            })
+            .ok_or_else(|| io::Error::other("pppd did not exit"))?;
+        }
+        let router = &self.router;
+        wait_for(Duration::from_secs(20), Duration::from_millis(100), || {
+            pppoe_sessions(router).ok().filter(Vec::is_empty)
+        })
+        .map(drop)
+        .ok_or_else(|| io::Error::other("the kernel still lists the session"))
     }
 
     /// Loads [`RULESET`] into the router.
