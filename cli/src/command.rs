@@ -504,6 +504,14 @@ pub enum Command {
     QueryV6Connections,
     /// `query route`: walk the fast path's route table.
     QueryRoute,
+    /// `show vlan` (and `vlan show`): the VLAN interfaces and whether cdx holds them.
+    ShowVlan,
+    /// `show pppoe`: the PPP interfaces, their PPPoE sessions and whether cdx holds them.
+    ShowPppoe,
+    /// `query vlan`: walk the fast path's VLAN table.
+    QueryVlan,
+    /// `query pppoe`: walk the fast path's PPPoE table.
+    QueryPppoe,
     /// `set timeout tcp|udp|other <seconds> [<unidirectional>]`.
     SetTimeout {
         /// Which class.

@@ -39,7 +39,7 @@ send "show foo\r"
 want "cmm> "
 send "sh\r"
 want "cmm> "
-send "show pppoe\r"
+send "show macvlan\r"
 want "cmm> "
 send "set ff enable\r"
 want "cmm> "
@@ -78,7 +78,7 @@ expect eof
         "cmm> \r\n\r\n",
         "cmm> show foo\r\nInvalid command \"show foo\"\r\n\r\n",
         "cmm> sh\r\nIncomplete command\r\n\r\n",
-        "cmm> show pppoe\r\n% \"show pppoe\" is not supported by cmmd\r\n\r\n",
+        "cmm> show macvlan\r\n% \"show macvlan\" is not supported by cmmd\r\n\r\n",
         "cmm> set ff enable\r\n% \"set ff\" is not supported by cmmd\r\nUsage: set ff <enable disable>\r\n\r\n",
         &format!("cmm> show connections | include [ASSURED]\r\n{}\r\n{}\r\n\r\n", rows[0], rows[1]),
         "cmm> show connections | egrep \"ipv4|ipv6\" | count\r\n2\r\n\r\n",
@@ -87,7 +87,7 @@ expect eof
         "cmm> show connections | count 1\r\nCount filter does not take arguments\r\n\r\n",
         "cmm> show act\u{7}ivate\r\n1\r\n\r\n",
         "cmm> history\r\nCommand history:\r\n  0. show activate\r\n  1. show foo\r\n  2. sh\r\n  \
-         3. show pppoe\r\n  4. set ff enable\r\n  5. show connections | include [ASSURED]\r\n  \
+         3. show macvlan\r\n  4. set ff enable\r\n  5. show connections | include [ASSURED]\r\n  \
          6. show connections | egrep \"ipv4|ipv6\" | count\r\n  7. show connections | grep -vi \
          established\r\n  8. show connections | between ipv6 printed\r\n  9. show connections | \
          count 1\r\n 10. show activate\r\n\r\n",
@@ -219,7 +219,7 @@ fn errors_are_one_line_and_never_disconnect() {
         ("show version | grep -x y", "Problem parsing command setting search_flags with value -x"),
         ("show version | egrep (", "Invalid pattern \"(\""),
         ("set activate 0", "Invalid command \"set activate\""),
-        ("show pppoe", "% \"show pppoe\" is not supported by cmmd"),
+        ("show macvlan", "% \"show macvlan\" is not supported by cmmd"),
         ("query ipr4stats", "% \"query ipr4stats\" is not supported by cmmd"),
         ("vlan add eth0 10", "% \"vlan add\" is not supported by cmmd"),
         ("set ff enable", "% \"set ff\" is not supported by cmmd\nUsage: set ff <enable disable>"),
@@ -284,13 +284,13 @@ fn the_vendor_command_line_starts_the_daemon_and_runs_commands() {
     let count = topo.router.exec(CMMD, &["-c", "sh conn | include ESTABLISHED | count"]).unwrap();
     assert_eq!(count, "1\n");
     let refused = Command::new("ip")
-        .args(["netns", "exec", topo.router.name(), CMMD, "-c", "show", "pppoe"])
+        .args(["netns", "exec", topo.router.name(), CMMD, "-c", "show", "macvlan"])
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&refused.stderr),
-        "cmmd ctl: % \"show pppoe\" is not supported by cmmd\n"
+        "cmmd ctl: % \"show macvlan\" is not supported by cmmd\n"
     );
     // Bad vendor flags: one line, exit code 2.
     for (args, error) in [

@@ -219,22 +219,53 @@ fn a_lan_bridge_to_pppoe_over_a_vlan_is_offloaded_through_the_registered_session
     let conn = table.by_sport(m).unwrap();
     assert_eq!(conn.hw, ("r0>ppp0".to_string(), "ppp0>r0".to_string()));
     assert_eq!(conn.reply.1, wan::ROUTER_PPP_V4.to_string(), "masqueraded to the PPP address");
+    // The vendor's commands: cdx's tables, and cmmd's own.
+    let upper_mac = server_vlan_mac.to_ascii_uppercase();
+    let query = daemon.ctl("query pppoe").unwrap();
+    assert_eq!(
+        query,
+        format!(
+            "PPP Device: ppp0, Session ID: {}, MAC addr: {upper_mac}, Physical Device: r1.100\n\
+             PPPoE Entry Count: 1\n",
+            session.id
+        )
+    );
+    let query = daemon.ctl("query vlan").unwrap();
+    assert_eq!(
+        query,
+        "VLAN interfaces:\nInterface: r1.100, VLAN Id  :  100,  physical Interface: r1 \n\
+         Total VLAN Entries:1\n"
+    );
+    let show = daemon.ctl("show pppoe").unwrap();
+    assert!(
+        show.starts_with(&format!(
+            "PPP Device: ppp0, Session ID: {}, MAC addr: {upper_mac}, Physical Device: r1.100, Flags: 1, itf_flags: 10\n",
+            session.id
+        )),
+        "{show:?}"
+    );
+    let line = daemon
+        .connections()
+        .unwrap()
+        .into_iter()
+        .find(|l| l.contains(&format!("sport={m} ")))
+        .unwrap();
+    assert!(line.ends_with(", ports: br0[r0]>ppp0 ppp0>br0[r0]"), "{line}");
     phases.done("offload");
 
-    // The VLAN's carrier goes for a moment (shorter than PPP's echo timeout, so the session
-    // survives): everything through it leaves the hardware, the session then the VLAN leave
-    // cdx, and all comes back with the carrier. The kernel keeps both conntracks.
-    topology.server.ip(&["link", "set", "s0", "down"]).unwrap();
-    wait_sim(&daemon, "withdrawn, session and VLAN removed", |t| {
-        t.connections.is_empty() && t.pppoe.is_empty() && t.vlans.is_empty()
-    });
-    assert!(kernel_has(&topology.router, m) && kernel_has(&topology.router, s));
-    topology.server.ip(&["link", "set", "s0", "up"]).unwrap();
-    let table = wait_sim(&daemon, "re-registered and re-programmed", |t| {
-        offloaded(t, m) && offloaded(t, s) && t.pppoe.len() == 1 && t.vlans.len() == 1
-    });
+    // The WAN route goes (as a routing daemon withdraws it) and comes back: the connections
+    // leave the hardware and wait, the kernel keeps both conntracks (no device went down),
+    // and they are programmed again when the route returns. The session and the VLAN stay.
+    let router = &topology.router;
+    router.ip(&["route", "del", "default", "dev", wan::PPP_DEVICE]).unwrap();
+    let table = wait_sim(&daemon, "withdrawn without a route", |t| t.connections.is_empty());
+    assert_eq!((table.pppoe.len(), table.vlans.len()), (1, 1), "{table:?}");
+    assert!(kernel_has(router, m) && kernel_has(router, s));
+    router.ip(&["route", "add", "default", "dev", wan::PPP_DEVICE]).unwrap();
+    let table = wait_sim(&daemon, "re-programmed", |t| offloaded(t, m) && offloaded(t, s));
     assert_eq!(ports(&table, m).unwrap()[0].1, wan::PPP_DEVICE);
-    phases.done("carrier");
+    assert!(daemon.counter("no_route") >= 1);
+    phases.done("route");
 
     // The session ends (the router hangs up: PADT, ppp0 goes): withdrawn; the masqueraded
     // conntrack dies with ppp0 in the kernel, the SNATed one stays intact; cmmd deletes

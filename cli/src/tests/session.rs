@@ -455,7 +455,7 @@ fn errors_are_one_line_and_keep_the_session() {
             "show connections port x",
             "% Invalid value for port: \"x\" (expected an integer in 0..=65535)",
         ),
-        ("show pppoe", "% \"show pppoe\" is not supported by cmmd"),
+        ("show macvlan", "% \"show macvlan\" is not supported by cmmd"),
         ("set ff", "% \"set ff\" is not supported by cmmd\\r\\nUsage: set ff <enable disable>"),
     ] {
         session.receive(format!("{line}\n").as_bytes(), t0());

@@ -32,12 +32,14 @@ use std::time::Instant;
 use hashbrown::{HashMap, HashSet};
 
 use super::commands::Pending;
+use super::lifecycle::{CLIENT, ORIG, REPLY, SERVER};
 use super::reconcile::Phase;
-use super::{Engine, LOG_TARGET};
+use super::{Engine, Flow, LOG_TARGET};
 use crate::core::flow::FlowId;
 use crate::core::hw::{HwFailure, HwOp, HwReply, ItfSpec, PppoeSpec, VlanSpec};
 use crate::core::l2::{ItfStatus, session_of};
 use crate::core::net::{FdbEntry, IfName, Link, LinkKind, PppoeSession};
+use crate::core::route::{RouteRef, RouteState};
 use crate::core::stats::Reason;
 
 /// How deep VLANs may nest (QinQ and the like) before the chain is not followed.
@@ -66,6 +68,20 @@ pub struct Registration {
     /// Refusals in a row.
     pub failures: u32,
     retry_at: Option<Instant>,
+}
+
+/// A direction's ports: the kernel's logical interfaces (where its route goes) and the
+/// interfaces cdx holds for it (its route object's), each when known.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirPorts {
+    /// The kernel's input (a bridge, a VLAN, a PPP link, a port).
+    pub logical_in: Option<IfName>,
+    /// The kernel's output.
+    pub logical_out: Option<IfName>,
+    /// cdx's input (a bridge's member, the VLAN, the session, the port).
+    pub input: Option<IfName>,
+    /// cdx's output.
+    pub output: Option<IfName>,
 }
 
 /// The registrations, and what the network view says each link is to cdx.
@@ -113,6 +129,27 @@ impl Engine {
             None if itfs.could_be.contains(&link.index) => ItfStatus::Pending,
             None => ItfStatus::Unusable,
         }
+    }
+
+    /// The ports of each direction of `flow`, `[orig, reply]` (a direction not offloaded has
+    /// no cdx ports; one whose route is not resolved has no logical ones).
+    pub fn flow_ports(&self, flow: &Flow) -> [DirPorts; 2] {
+        let oif = |side: usize| match self.routes.state(RouteRef::from_raw(flow.routes[side])) {
+            RouteState::Resolved(info) => self.net.link(info.oif).map(|l| l.name),
+            _ => None,
+        };
+        let (server, client) = (oif(SERVER), oif(CLIENT));
+        let object = |d: usize| {
+            let id = if flow.hw[d] != 0 { flow.hw[d] } else { flow.next_hw[d] };
+            self.hw_routes.get(id).map(|o| o.spec)
+        };
+        let ports = |d: usize, logical_in, logical_out| DirPorts {
+            logical_in,
+            logical_out,
+            input: object(d).map(|s| s.input),
+            output: object(d).map(|s| s.output),
+        };
+        [ports(ORIG, client, server), ports(REPLY, server, client)]
     }
 
     /// Every registration, by name.

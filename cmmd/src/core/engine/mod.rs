@@ -74,7 +74,7 @@ use self::admission::RetryQueue;
 use self::commands::{Commands, Pending};
 pub use self::config::{EngineConfig, KeepaliveConfig, KeepaliveMode, KernelTimeouts, OnRemoved};
 use self::hw_index::{HwIndex, HwKey, hw_key};
-pub use self::interfaces::{RegState, Registration};
+pub use self::interfaces::{DirPorts, RegState, Registration};
 use self::keepalive::Polls;
 pub use self::lifecycle::{Flow, FlowState};
 use self::network::{NetRedump, Waiting};

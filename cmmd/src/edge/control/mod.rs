@@ -6,7 +6,7 @@
 //! `show connections` on a full table is produced in steps of at most [`STEP_LINES`] lines
 //! while the session's output buffer has room, so the event loop never pauses for it.
 //! `query …` commands walk the hardware through the offload worker and answer when the walk
-//! returns.
+//! returns. Bridges, VLANs and PPPoE have their own module ([`layer2`]).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -22,6 +22,8 @@ use crate::core::net::{IfName, nud};
 use crate::core::route::RouteState;
 use crate::core::stats::Reason;
 use crate::edge::telemetry::{DebugLevels, Telemetry};
+
+pub mod layer2;
 
 /// Lines produced per step of a streamed reply.
 pub const STEP_LINES: usize = 1024;
@@ -84,6 +86,8 @@ pub enum Query {
     V6,
     /// `query route`.
     Routes,
+    /// `query vlan`, `query pppoe`.
+    Interfaces(layer2::InterfaceQuery),
 }
 
 /// Execute one command and write (the start of) its reply.
@@ -145,6 +149,17 @@ pub fn execute(ctx: &mut Ctx<'_>, command: &Command, out: &mut Session) -> Next 
         }
         Command::ShowVersion => out.reply_line(&version_line()),
         Command::ShowStatus => show_status(ctx, out),
+        Command::ShowVlan => layer2::show_vlan(ctx.engine, out),
+        Command::ShowPppoe => layer2::show_pppoe(ctx.engine, out),
+        Command::QueryVlan | Command::QueryPppoe => {
+            let query = if *command == Command::QueryVlan {
+                layer2::InterfaceQuery::Vlans
+            } else {
+                layer2::InterfaceQuery::Pppoe
+            };
+            let tag = ctx.engine.submit_external(HwOp::WalkInterfaces);
+            return Next::Walk { tag, query: Query::Interfaces(query) };
+        }
         Command::QueryConnections | Command::QueryV6Connections | Command::QueryRoute => {
             let query = match command {
                 Command::QueryConnections => Query::V4,
@@ -283,6 +298,7 @@ impl ConnectionsJob {
             }
             line.clear();
             connection_line(&mut line, flow, now_s);
+            layer2::connection_ports(&mut line, engine, flow);
             out.reply_line(&line);
             self.printed += 1;
             lines += 1;
@@ -495,6 +511,10 @@ fn name_or_null(n: &IfName) -> String {
 
 /// Print the result of a `query` walk in the vendor format.
 pub fn render_walk(query: Query, result: Result<HwReply, HwFailure>, out: &mut Session) {
+    if let Query::Interfaces(query) = query {
+        layer2::render(query, result, out);
+        return;
+    }
     let (conntracks, routes) = match result {
         Ok(HwReply::Walk { conntracks, routes }) => (conntracks, routes),
         Ok(other) => {
@@ -543,6 +563,7 @@ pub fn render_walk(query: Query, result: Result<HwReply, HwFailure>, out: &mut S
                 out.reply_line(&format!("Total Connection Entries: {}", entries.len()));
             }
         }
+        Query::Interfaces(_) => {}
         Query::Routes => {
             out.reply_line("IP ROUTE:");
             for (i, WalkedRoute { spec }) in routes.iter().enumerate() {

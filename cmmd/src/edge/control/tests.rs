@@ -46,14 +46,20 @@ fn engine_with(cts: &[CtInfo], now: Instant) -> Engine {
     engine
 }
 
-/// What `line` prints, run the way the daemon runs it.
-fn run(engine: &mut Engine, line: &str, now: Instant) -> String {
+/// A session logged in, its output so far consumed.
+pub(super) fn logged_in(now: Instant) -> Session {
     let mut session = Session::new(SessionConfig::default());
     session.start(now);
     session.receive(b"admin\r\nadmin\r\n", now);
     let Some(Request::Authenticate { .. }) = session.next_request() else { panic!("login") };
     session.authenticated(true, now);
     session.consume_output(session.output_len());
+    session
+}
+
+/// What `line` prints, run the way the daemon runs it.
+pub(super) fn run(engine: &mut Engine, line: &str, now: Instant) -> String {
+    let mut session = logged_in(now);
     session.receive(format!("{line}\r\n").as_bytes(), now);
     let Some(Request::Execute(invocation)) = session.next_request() else { panic!("{line}") };
     let (mut stop, extra) = (false, crate::edge::metrics::Extra::default());
