@@ -48,6 +48,8 @@ pub enum ValueKind {
     Protocol,
     /// An IPv4 or IPv6 address.
     Address,
+    /// A network interface name: 1 to 15 bytes, no blank, `/` or `:`.
+    Interface,
 }
 
 /// Where a parameter stands and whether it must be given.
@@ -167,6 +169,7 @@ pub(crate) fn value_label(kind: ValueKind) -> String {
         ValueKind::Integer { min, max } => format!("<{min}-{max}>"),
         ValueKind::Protocol => "<protocol>".to_owned(),
         ValueKind::Address => "<address>".to_owned(),
+        ValueKind::Interface => "<ifname>".to_owned(),
     }
 }
 
@@ -183,6 +186,8 @@ pub(crate) enum Value {
     Protocol(u8),
     /// An address.
     Address(IpAddr),
+    /// An interface name.
+    Interface(String),
     /// A flag that was given.
     Present,
 }
@@ -250,6 +255,13 @@ impl Args {
     pub(crate) fn address(&self, name: &str) -> Option<IpAddr> {
         match self.get(name)? {
             Value::Address(address) => Some(*address),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn interface(&self, name: &str) -> Option<String> {
+        match self.get(name)? {
+            Value::Interface(ifname) => Some(ifname.clone()),
             _ => None,
         }
     }
@@ -512,6 +524,11 @@ pub enum Command {
     QueryVlan,
     /// `query pppoe`: walk the fast path's PPPoE table.
     QueryPppoe,
+    /// `vlan add <ifname>`: register this VLAN interface with the fast path (the `manual`
+    /// VLAN policy).
+    VlanAdd(String),
+    /// `vlan delete <ifname>`: no longer register it.
+    VlanDelete(String),
     /// `set timeout tcp|udp|other <seconds> [<unidirectional>]`.
     SetTimeout {
         /// Which class.

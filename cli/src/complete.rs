@@ -197,7 +197,9 @@ fn value_candidates(param: &Param, kind: ValueKind, label: String, out: &mut Vec
         ValueKind::Integer { min, max } => {
             out.push(Candidate::placeholder(label, &format!("{} ({min}-{max})", param.help)))
         }
-        ValueKind::Address => out.push(Candidate::placeholder(label, param.help)),
+        ValueKind::Address | ValueKind::Interface => {
+            out.push(Candidate::placeholder(label, param.help))
+        }
     }
 }
 

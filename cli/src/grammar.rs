@@ -365,6 +365,11 @@ fn parse_value(param: String, kind: ValueKind, token: &str) -> Result<Value, Par
             .parse::<IpAddr>()
             .map(Value::Address)
             .map_err(|_| invalid("an IPv4 or IPv6 address".to_owned())),
+        ValueKind::Interface => Some(token)
+            .filter(|t| (1..=15).contains(&t.len()))
+            .filter(|t| !t.bytes().any(|b| b.is_ascii_whitespace() || b == b'/' || b == b':'))
+            .map(|t| Value::Interface(t.to_owned()))
+            .ok_or_else(|| invalid("an interface name of 1 to 15 bytes".to_owned())),
     }
 }
 

@@ -127,6 +127,8 @@ const CONNECTION_FILTERS: &[Param] = &[
 const ACTIVATE_USAGE: &str = "Usage: activate <0 1>";
 const DEBUG_USAGE: &str = "Usage: set debug <command error warning info> <0 1>";
 const TIMEOUT_USAGE: &str = "Usage: set timeout <udp tcp other> value [value2] [4rd]";
+const VLAN_ADD_USAGE: &str = "Usage: vlan add ifname.vlanid";
+const VLAN_DELETE_USAGE: &str = "Usage: vlan delete ifname.vlanid";
 const IPV4_UPDATE_USAGE: &str = "Usage: ipv4 update {orig-srcIPaddr} {orig-destIPaddr} {orig-srcPort} \
     {orig-destPort} {reply-srcIPaddr} {reply-destIPaddr} {reply-srcPort} {reply-destPort} {protocol} {mark}";
 const IPV6_UPDATE_USAGE: &str = "Usage: ipv6 update {orig-srcIPaddr} {orig-destIPaddr} {orig-srcPort} \
@@ -289,8 +291,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     unsupported_with(&["mspmem", "ct"], "Show the table of fast forwarded connections", U, "Usage: mspmem ct addr [count|9999], Address and length have to be multiple of 4"),
     unsupported(&["mspmem", "bytes"], "Show msp memory in host order", U),
     unsupported_with(&["mspmem", "words"], "Show msp memory in network order", U, "Usage: mspmem words addr [len|16], Address and length have to be multiple of 4"),
-    unsupported(&["vlan", "add"], "Register vlan entry with fpp", U),
-    unsupported(&["vlan", "delete"], "Deregister vlan with fpp", U),
+    vendor(&["vlan", "add"], &[required("ifname", "VLAN interface", ValueKind::Interface)], "Register vlan entry with fpp", U, Some(VLAN_ADD_USAGE),
+        |args| run(Command::VlanAdd(args.interface("ifname")?))),
+    vendor(&["vlan", "delete"], &[required("ifname", "VLAN interface", ValueKind::Interface)], "Deregister vlan with fpp", U, Some(VLAN_DELETE_USAGE),
+        |args| run(Command::VlanDelete(args.interface("ifname")?))),
     vendor(&["vlan", "show"], &[], "Deregister vlan with fpp", U, None, |_| run(Command::ShowVlan)),
     unsupported(&["pktcapture", "slice"], "Register packet capture size with fpp", U),
     unsupported(&["pktcapture", "status"], "Enable/disable packet capture on LAN/WAN with fpp", U),

@@ -105,6 +105,8 @@ fn every_implemented_vendor_command_parses() {
     assert_eq!(command("show pppoe"), Command::ShowPppoe);
     assert_eq!(command("query vlan"), Command::QueryVlan);
     assert_eq!(command("query pppoe"), Command::QueryPppoe);
+    assert_eq!(command("vlan add eth1.100"), Command::VlanAdd("eth1.100".into()));
+    assert_eq!(command("vlan delete eth1.100"), Command::VlanDelete("eth1.100".into()));
     assert_eq!(action("help"), Action::Builtin(Builtin::Help));
     assert_eq!(action("logout"), Action::Builtin(Builtin::Quit));
     assert_eq!(action("history"), Action::Builtin(Builtin::History));
@@ -124,8 +126,6 @@ fn vendor_commands_cmmd_does_not_implement_are_known() {
         "set ff enable",
         "set route x",
         "set bridge",
-        "vlan add eth0 10",
-        "vlan delete",
         "ipv4 update 1 2 3",
         "ipv6",
         "ipv4 anything",
@@ -305,6 +305,8 @@ fn vendor_commands_ignore_extra_words_and_answer_bad_arguments_with_their_usage(
         "% Invalid value for <pairs>: \"x\" (expected an integer in 0..=4294967295)"
     );
     assert_eq!(error("sim fault capacity 1 2"), "% Unexpected argument: \"2\"");
+    assert_eq!(error("vlan add sixteen-chars-xx"), "Usage: vlan add ifname.vlanid");
+    assert_eq!(error("vlan delete"), "Usage: vlan delete ifname.vlanid");
     assert_eq!(
         error("show connections port 70000"),
         "% Invalid value for port: \"70000\" (expected an integer in 0..=65535)"
@@ -323,6 +325,7 @@ fn sample(kind: ValueKind) -> String {
         ValueKind::Integer { min, .. } => min.to_string(),
         ValueKind::Protocol => "udp".to_owned(),
         ValueKind::Address => "192.0.2.1".to_owned(),
+        ValueKind::Interface => "eth1.100".to_owned(),
     }
 }
 

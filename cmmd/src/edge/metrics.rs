@@ -130,7 +130,7 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
     family(&mut out, "cmmd_hw_routes", "gauge", "Route objects (ids) in use in the hardware.");
     sample(&mut out, "cmmd_hw_routes", "", engine.hw_routes().len() as u64);
 
-    let counters: [(&str, &str, u64); 17] = [
+    let counters: [(&str, &str, u64); 20] = [
         ("cmmd_overruns_total", "Event-socket overruns (ENOBUFS): events were lost.", s.overruns),
         ("cmmd_resyncs_total", "Resync dumps completed after overruns.", s.resyncs),
         ("cmmd_sweeps_total", "Periodic verification dumps completed.", s.sweeps),
@@ -166,6 +166,21 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
             s.kernel_deletes,
         ),
         ("cmmd_route_lookups_total", "Route lookups sent to the kernel.", s.route_lookups),
+        (
+            "cmmd_interfaces_registered_total",
+            "VLAN interfaces and PPPoE sessions registered with cdx.",
+            s.itf_registered,
+        ),
+        (
+            "cmmd_interface_registration_failures_total",
+            "VLAN and PPPoE registrations cdx refused (each retried with back-off).",
+            s.itf_register_failures,
+        ),
+        (
+            "cmmd_interfaces_deregistered_total",
+            "VLAN interfaces and PPPoE sessions removed from cdx.",
+            s.itf_deregistered,
+        ),
         (
             "cmmd_rtnl_overruns_total",
             "rtnetlink overruns (the view was re-dumped).",

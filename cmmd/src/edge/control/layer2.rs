@@ -10,6 +10,7 @@
 //! commands walk cdx's own tables.
 
 use std::fmt::Write as _;
+use std::time::Instant;
 
 use cli::Session;
 
@@ -52,6 +53,34 @@ pub fn show_vlan(engine: &Engine, out: &mut Session) {
         out.reply_line(&format!(
             "Interface: {name}, VLAN Id: {id:4}, physical Interface: {parent}, Flags: {:x}",
             programmed(engine, &name)
+        ));
+    }
+}
+
+/// `vlan add <ifname>` (`add`) or `vlan delete <ifname>`: under the `manual` VLAN policy,
+/// register this VLAN interface with cdx, or stop registering it. Nothing is printed on
+/// success, as cmm prints nothing; a name that is no VLAN interface, or another policy, is
+/// said in cmmd's own `% ` line.
+pub fn vlan_add(engine: &mut Engine, name: &str, add: bool, now: Instant, out: &mut Session) {
+    let Some(ifname) = IfName::new(name) else {
+        out.reply_error(&format!("{name:?} is not an interface name"));
+        return;
+    };
+    let is_vlan =
+        engine.net().link_by_name(&ifname).is_some_and(|l| matches!(l.kind, LinkKind::Vlan { .. }));
+    if add && !is_vlan {
+        out.reply_error(&format!("{name} is not a VLAN interface"));
+        return;
+    }
+    if add {
+        engine.vlan_add(ifname, now);
+    } else {
+        engine.vlan_delete(ifname, now);
+    }
+    let policy = engine.config().vlan_policy;
+    if policy != config::VlanPolicy::Manual {
+        out.reply_error(&format!(
+            "offload.vlan is \"{policy}\": it decides which VLANs cdx holds, not vlan add|delete"
         ));
     }
 }
@@ -173,8 +202,6 @@ pub fn connection_ports(line: &mut String, engine: &Engine, flow: &Flow) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use super::super::tests::{logged_in, run};
     use super::*;
     use crate::core::engine::{Action, EngineConfig};
@@ -239,6 +266,10 @@ mod tests {
             "{vlans:?}"
         );
         assert_eq!(run(&mut engine, "vlan show", now), vlans.replace("show vlan", "vlan show"));
+        let refused = run(&mut engine, "vlan add veth0", now);
+        assert!(refused.contains("% veth0 is not a VLAN interface"), "{refused:?}");
+        let noted = run(&mut engine, "vlan add veth0.7", now);
+        assert!(noted.contains("% offload.vlan is \"allow\""), "{noted:?}");
         let pppoe = run(&mut engine, "show pppoe", now);
         assert!(
             pppoe.contains(

@@ -150,6 +150,8 @@ pub fn execute(ctx: &mut Ctx<'_>, command: &Command, out: &mut Session) -> Next 
         Command::ShowVersion => out.reply_line(&version_line()),
         Command::ShowStatus => show_status(ctx, out),
         Command::ShowVlan => layer2::show_vlan(ctx.engine, out),
+        Command::VlanAdd(name) => layer2::vlan_add(ctx.engine, name, true, ctx.now, out),
+        Command::VlanDelete(name) => layer2::vlan_add(ctx.engine, name, false, ctx.now, out),
         Command::ShowPppoe => layer2::show_pppoe(ctx.engine, out),
         Command::QueryVlan | Command::QueryPppoe => {
             let query = if *command == Command::QueryVlan {
