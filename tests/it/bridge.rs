@@ -63,12 +63,7 @@ fn a_bridged_host_is_offloaded_through_its_member_port_and_follows_it_when_it_mo
     assert_eq!(conn.hw, ("r0a>r1".to_string(), "r1>r0a".to_string()), "what the hardware holds");
     assert_eq!(conn.reply.1, "10.2.0.100", "masqueraded");
     assert_eq!(lan.fdb_port(&host_mac).unwrap().as_deref(), Some("r0a"));
-    let line = daemon
-        .connections()
-        .unwrap()
-        .into_iter()
-        .find(|l| l.contains(&format!("sport={sport} ")))
-        .unwrap();
+    let line = daemon.connection(sport).unwrap();
     assert!(
         line.ends_with(", ports: br0[r0a]>r1 r1>br0[r0a]"),
         "each direction's logical and physical ports: {line}"

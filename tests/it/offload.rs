@@ -75,12 +75,7 @@ fn established_tcp_is_programmed_with_both_tuples_and_routes_then_withdrawn_on_f
         "next hop towards the client is its MAC"
     );
     assert_eq!(orig_route.mtu, 1500);
-    let line = daemon
-        .connections()
-        .unwrap()
-        .into_iter()
-        .find(|l| l.contains(&format!("sport={sport} ")))
-        .unwrap();
+    let line = daemon.connection(sport).unwrap();
     assert!(
         line.contains("ESTABLISHED")
             && line.contains("[ASSURED]")
@@ -254,12 +249,7 @@ fn hardware_refusal_is_counted_retried_and_leaks_no_route_ids() {
     let t = daemon.sim().unwrap();
     assert!(t.connections.is_empty());
     assert!(t.routes.is_empty(), "routes of the refused connection were released: {t:#?}");
-    let line = daemon
-        .connections()
-        .unwrap()
-        .into_iter()
-        .find(|l| l.contains(&format!("sport={sport} ")))
-        .unwrap();
+    let line = daemon.connection(sport).unwrap();
     assert!(line.contains("offload: backoff (hw_full)"), "{line}");
     // The hardware recovers; the back-off retries and succeeds.
     daemon.ctl("sim fault capacity 100").unwrap();

@@ -47,6 +47,34 @@ fn daemon(router: &cmmd_tests::Netns) -> (Daemon, tempfile::NamedTempFile) {
     (daemon, config)
 }
 
+/// On the host: boots the VM, runs test `name` there, and checks that it reached its last
+/// phase (then the caller returns). In the VM: false, and the caller runs its body.
+fn ran_in_vm(name: &str, last_phase: &str) -> bool {
+    if vm::in_vm() {
+        return false;
+    }
+    require_root();
+    let run = vm::run_test_in_vm(name);
+    let phase = format!("PHASE {last_phase}");
+    assert!(run.output.contains(&phase), "the guest ran the whole body:\n{}", run.output);
+    true
+}
+
+/// Two connections from the client, to the service port (masqueraded) and to
+/// `wan::SNAT_PORT`, held open once both are offloaded: the streams, their source ports and
+/// the software cdx's table then.
+fn two_offloaded(
+    topology: &PppoeOverVlan,
+    daemon: &Daemon,
+) -> ((std::net::TcpStream, std::net::TcpStream), u16, u16, SimTable) {
+    let masqueraded = hold_tcp(&topology.client, service(80)).expect("connect");
+    let snat = hold_tcp(&topology.client, service(wan::SNAT_PORT)).expect("connect");
+    let (m, s) = (masqueraded.local_addr().unwrap().port(), snat.local_addr().unwrap().port());
+    let table =
+        wait_sim(daemon, "both connections offloaded", |t| offloaded(t, m) && offloaded(t, s));
+    ((masqueraded, snat), m, s, table)
+}
+
 /// `(input, output, MAC, MTU)` of the original and the reply direction's route objects.
 fn ports(table: &SimTable, sport: u16) -> Option<[(String, String, String, u32); 2]> {
     let c = table.by_sport(sport)?;
@@ -80,16 +108,10 @@ fn kernel_has(router: &cmmd_tests::Netns, sport: u16) -> bool {
 
 #[test]
 fn a_lan_bridge_to_a_wan_vlan_is_offloaded_through_the_registered_vlan() {
-    if !vm::in_vm() {
-        require_root();
-        let run = vm::run_test_in_vm(
-            "wan_offload::a_lan_bridge_to_a_wan_vlan_is_offloaded_through_the_registered_vlan",
-        );
-        assert!(
-            run.output.contains("PHASE rename"),
-            "the guest ran the whole body:\n{}",
-            run.output
-        );
+    if ran_in_vm(
+        "wan_offload::a_lan_bridge_to_a_wan_vlan_is_offloaded_through_the_registered_vlan",
+        "rename",
+    ) {
         return;
     }
     let mut phases = Phases(Instant::now());
@@ -102,11 +124,7 @@ fn a_lan_bridge_to_a_wan_vlan_is_offloaded_through_the_registered_vlan() {
     let (daemon, _config) = daemon(router);
     phases.done("setup");
 
-    let masqueraded = hold_tcp(&topology.client, service(80)).expect("connect");
-    let snat = hold_tcp(&topology.client, service(wan::SNAT_PORT)).expect("connect");
-    let (m, s) = (masqueraded.local_addr().unwrap().port(), snat.local_addr().unwrap().port());
-    let table =
-        wait_sim(&daemon, "both connections offloaded", |t| offloaded(t, m) && offloaded(t, s));
+    let (streams, m, s, table) = two_offloaded(&topology, &daemon);
     let vlan_mac = mac(server, wan::SERVER_VLAN).unwrap();
     let client_mac = mac(&topology.client, "c0").unwrap();
     assert_eq!(table.vlans.len(), 1, "{table:?}");
@@ -163,21 +181,15 @@ fn a_lan_bridge_to_a_wan_vlan_is_offloaded_through_the_registered_vlan() {
     assert_eq!(table.by_sport(s).unwrap().hw.0, "r0>wan0");
     assert!(kernel_has(router, s));
     phases.done("rename");
-    drop((masqueraded, snat));
+    drop(streams);
 }
 
 #[test]
 fn a_lan_bridge_to_pppoe_over_a_vlan_is_offloaded_through_the_registered_session() {
-    if !vm::in_vm() {
-        require_root();
-        let run = vm::run_test_in_vm(
-            "wan_offload::a_lan_bridge_to_pppoe_over_a_vlan_is_offloaded_through_the_registered_session",
-        );
-        assert!(
-            run.output.contains("PHASE redial"),
-            "the guest ran the whole body:\n{}",
-            run.output
-        );
+    if ran_in_vm(
+        "wan_offload::a_lan_bridge_to_pppoe_over_a_vlan_is_offloaded_through_the_registered_session",
+        "redial",
+    ) {
         return;
     }
     let mut phases = Phases(Instant::now());
@@ -190,11 +202,7 @@ fn a_lan_bridge_to_pppoe_over_a_vlan_is_offloaded_through_the_registered_session
     let (daemon, _config) = daemon(&topology.router);
     phases.done("setup");
 
-    let masqueraded = hold_tcp(&topology.client, service(80)).expect("connect");
-    let snat = hold_tcp(&topology.client, service(wan::SNAT_PORT)).expect("connect");
-    let (m, s) = (masqueraded.local_addr().unwrap().port(), snat.local_addr().unwrap().port());
-    let table =
-        wait_sim(&daemon, "both connections offloaded", |t| offloaded(t, m) && offloaded(t, s));
+    let (streams, m, s, table) = two_offloaded(&topology, &daemon);
     let server_vlan_mac = mac(&topology.server, wan::SERVER_VLAN).unwrap();
     let client_mac = mac(&topology.client, "c0").unwrap();
     let vlans: Vec<(&str, u16, &str)> =
@@ -244,12 +252,7 @@ fn a_lan_bridge_to_pppoe_over_a_vlan_is_offloaded_through_the_registered_session
         )),
         "{show:?}"
     );
-    let line = daemon
-        .connections()
-        .unwrap()
-        .into_iter()
-        .find(|l| l.contains(&format!("sport={m} ")))
-        .unwrap();
+    let line = daemon.connection(m).unwrap();
     assert!(line.ends_with(", ports: br0[r0]>ppp0 ppp0>br0[r0]"), "{line}");
     phases.done("offload");
 
@@ -287,5 +290,5 @@ fn a_lan_bridge_to_pppoe_over_a_vlan_is_offloaded_through_the_registered_session
     });
     assert_eq!(ports(&table, s).unwrap()[0].1, wan::PPP_DEVICE);
     phases.done("redial");
-    drop((masqueraded, snat));
+    drop(streams);
 }

@@ -101,6 +101,12 @@ impl Daemon {
             .collect())
     }
 
+    /// The `show connections` line of the connection whose original source port is `sport`.
+    pub fn connection(&self, sport: u16) -> Option<String> {
+        let needle = format!("sport={sport} ");
+        self.connections().ok()?.into_iter().find(|l| l.contains(&needle))
+    }
+
     /// Everything the daemon logged so far.
     pub fn log(&self) -> String {
         let mut text = String::new();

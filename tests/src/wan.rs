@@ -350,14 +350,52 @@ impl PppoeOverVlan {
     }
 
     /// Starts the router's `pppd` (again) and waits until `ppp0` has its address and the
-    /// kernel lists the session.
+    /// kernel lists the session. A `pppd` whose discovery fails (the server has not yet freed
+    /// its one session slot after a hang-up) is started again until [`SESSION_TIMEOUT`].
     pub fn dial(&mut self) -> io::Result<PppoeSession> {
+        let deadline = std::time::Instant::now() + SESSION_TIMEOUT;
+        loop {
+            let mut pppd = self.spawn_pppd()?;
+            let router = &self.router;
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let outcome = wait_for(left, Duration::from_millis(200), || {
+                if let Ok(Some(status)) = pppd.try_wait() {
+                    return Some(Err(status));
+                }
+                let addr = router.ip(&["-4", "addr", "show", "dev", PPP_DEVICE]).ok()?;
+                if !addr.contains(&format!("inet {ROUTER_PPP_V4} peer {SERVER_PPP_V4}")) {
+                    return None;
+                }
+                let sessions = pppoe_sessions(router).ok()?;
+                sessions.into_iter().find(|s| s.device == ROUTER_VLAN).map(Ok)
+            });
+            match outcome {
+                Some(Ok(session)) => {
+                    self.pppd = Some(pppd);
+                    return Ok(session);
+                }
+                Some(Err(_exited)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                _ => {
+                    let _ = pppd.kill();
+                    let _ = pppd.wait();
+                    return Err(io::Error::other(format!(
+                        "the PPPoE session did not come up within {SESSION_TIMEOUT:?}\n{}",
+                        self.logs()
+                    )));
+                }
+            }
+        }
+    }
+
+    fn spawn_pppd(&self) -> io::Result<Child> {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path("pppd-router.log"))?;
         let nic = format!("nic-{ROUTER_VLAN}");
-        let pppd = Command::new("ip")
+        Command::new("ip")
             .args(["netns", "exec", self.router.name(), "pppd", "plugin", "rp-pppoe.so", &nic])
             .args([
                 "unit",
@@ -373,22 +411,7 @@ impl PppoeOverVlan {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
-            .spawn()?;
-        self.pppd = Some(pppd);
-        let router = &self.router;
-        let up = wait_for(SESSION_TIMEOUT, Duration::from_millis(200), || {
-            let addr = router.ip(&["-4", "addr", "show", "dev", PPP_DEVICE]).ok()?;
-            if !addr.contains(&format!("inet {ROUTER_PPP_V4} peer {SERVER_PPP_V4}")) {
-                return None;
-            }
-            pppoe_sessions(router).ok()?.into_iter().find(|s| s.device == ROUTER_VLAN)
-        });
-        up.ok_or_else(|| {
-            io::Error::other(format!(
-                "the PPPoE session did not come up within {SESSION_TIMEOUT:?}\n{}",
-                self.logs()
-            ))
-        })
+            .spawn()
     }
 
     /// Ends the session from the router (`pppd` sends PADT and exits; `ppp0` goes away) and

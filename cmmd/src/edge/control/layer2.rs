@@ -117,18 +117,11 @@ pub enum InterfaceQuery {
 
 /// Print the result of `query vlan` or `query pppoe` in cmm's format.
 pub fn render(query: InterfaceQuery, result: Result<HwReply, HwFailure>, out: &mut Session) {
-    let held = match result {
-        Ok(HwReply::Interfaces(held)) => held,
-        Ok(other) => {
-            out.reply_error(&format!("unexpected reply from the fast path: {other:?}"));
-            out.reply_done();
-            return;
-        }
-        Err(e) => {
-            out.reply_line(&format!("ERROR: fast path query failed: {e:?}"));
-            out.reply_done();
-            return;
-        }
+    let Some(held) = super::walked(result, out, |reply| match reply {
+        HwReply::Interfaces(held) => Ok(held),
+        other => Err(other),
+    }) else {
+        return;
     };
     match query {
         InterfaceQuery::Vlans => {

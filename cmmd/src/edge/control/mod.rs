@@ -511,24 +511,38 @@ fn name_or_null(n: &IfName) -> String {
     if n.as_str() == "?" { "NULL".into() } else { n.to_string() }
 }
 
+/// The data of a walk's reply, or `None` after answering a failed walk (or an unexpected
+/// reply) and ending the reply.
+fn walked<T>(
+    result: Result<HwReply, HwFailure>,
+    out: &mut Session,
+    take: impl FnOnce(HwReply) -> Result<T, HwReply>,
+) -> Option<T> {
+    let failed = match result.map(take) {
+        Ok(Ok(data)) => return Some(data),
+        Ok(Err(other)) => format!("unexpected reply from the fast path: {other:?}"),
+        Err(e) => format!("ERROR: fast path query failed: {e:?}"),
+    };
+    if failed.starts_with("ERROR") {
+        out.reply_line(&failed);
+    } else {
+        out.reply_error(&failed);
+    }
+    out.reply_done();
+    None
+}
+
 /// Print the result of a `query` walk in the vendor format.
 pub fn render_walk(query: Query, result: Result<HwReply, HwFailure>, out: &mut Session) {
     if let Query::Interfaces(query) = query {
         layer2::render(query, result, out);
         return;
     }
-    let (conntracks, routes) = match result {
-        Ok(HwReply::Walk { conntracks, routes }) => (conntracks, routes),
-        Ok(other) => {
-            out.reply_error(&format!("unexpected reply from the fast path: {other:?}"));
-            out.reply_done();
-            return;
-        }
-        Err(e) => {
-            out.reply_line(&format!("ERROR: fast path query failed: {e:?}"));
-            out.reply_done();
-            return;
-        }
+    let Some((conntracks, routes)) = walked(result, out, |reply| match reply {
+        HwReply::Walk { conntracks, routes } => Ok((conntracks, routes)),
+        other => Err(other),
+    }) else {
+        return;
     };
     match query {
         Query::V4 | Query::V6 => {
