@@ -45,8 +45,10 @@
 //! interface, mark) are the `RouteKey` built in `resolution.rs`; the two cdx ABIs and the QoS
 //! mark shape `Engine::ct_spec` in `programming.rs` (the bytes are the offload edge's);
 //! re-registration on a path change and route objects split before their 16-bit reference
-//! count saturates belong to `programming.rs` (with `crate::core::hw::HwRoutes`); bridges,
-//! VLANs and PPPoE are egress and ingress ports of `resolution.rs` (with `crate::core::net`).
+//! count saturates belong to `programming.rs` (with `crate::core::hw::HwRoutes`). Bridges,
+//! VLANs and PPPoE are the ports `resolution.rs` asks `crate::core::l2` for, and
+//! `interfaces.rs` registers the VLAN and PPPoE interfaces with cdx; the ASK kernel's
+//! `UNDERLYING_IIF` enters as the `underlying` port of `Engine::dir_path`.
 
 mod admission;
 mod commands;
