@@ -172,7 +172,7 @@ impl Flows {
         format!(
             "{l3} tcp      6 {timeout} ESTABLISHED src={client} dst={server} sport={sport} dport=80 \
              src={server} dst={masquerade} sport=80 dport={sport} [ASSURED] mark=0 zone=0 id={id}, \
-             Flags: 1, offload: offloaded, routes: {}/{}",
+             Flags: 1, offload: offloaded, routes: {}/{}, ports: r0>r1 r1>r0",
             routes.0, routes.1
         )
     }

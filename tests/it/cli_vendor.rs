@@ -221,7 +221,7 @@ fn errors_are_one_line_and_never_disconnect() {
         ("set activate 0", "Invalid command \"set activate\""),
         ("show macvlan", "% \"show macvlan\" is not supported by cmmd"),
         ("query ipr4stats", "% \"query ipr4stats\" is not supported by cmmd"),
-        ("vlan add eth0 10", "% \"vlan add\" is not supported by cmmd"),
+        ("vlan add eth0", "% eth0 is not a VLAN interface"),
         ("set ff enable", "% \"set ff\" is not supported by cmmd\nUsage: set ff <enable disable>"),
     ] {
         let reply = cli.command(line).unwrap_or_else(|e| panic!("{line}: {e}"));

@@ -78,7 +78,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Set (to `1`) in the environment of a command run inside the VM.
@@ -91,6 +91,14 @@ pub const CACHE_ENV: &str = "CMMD_VM_CACHE";
 pub const ACCEL_ENV: &str = "CMMD_VM_ACCEL";
 /// How long the host waits, beyond the command's timeout, for the guest to boot and power off.
 pub const BOOT_ALLOWANCE: Duration = Duration::from_secs(120);
+
+/// Holds the test process's one VM turn: while the guard lives, no VM runs in this process.
+/// A VM takes it for its whole run; a test that measures the machine's throughput (the soak)
+/// takes it so that an emulated guest does not take the cores it measures.
+pub fn no_vm_meanwhile() -> MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Whether this process runs inside the test VM.
 pub fn in_vm() -> bool {
@@ -352,8 +360,7 @@ impl VmCommand {
     pub fn run(&self) -> io::Result<VmRun> {
         // One VM at a time per test process: emulated CPUs are slow enough without sharing the
         // machine's two cores among several guests and the rest of the suite.
-        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _turn = no_vm_meanwhile();
         let kernel = kernel()?;
         let accel = accelerator(kernel);
         let dir = tempfile::Builder::new().prefix("cmmd-vm-").tempdir()?;
