@@ -9,9 +9,9 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use crate::model::{
-    Backend, CliConfig, Config, KeepaliveConfig, KeepaliveMode, L4Protocol, LogConfig, LogFormat,
-    MetricsConfig, NetlinkConfig, OffloadConfig, OnRemoved, ShutdownConfig, SimConfig, Timeouts,
-    UdpPolicy,
+    Backend, CdxAbi, CdxAbiSetting, CdxConfig, CliConfig, Config, KeepaliveConfig, KeepaliveMode,
+    L4Protocol, LogConfig, LogFormat, MetricsConfig, NetlinkConfig, OffloadConfig, OnRemoved,
+    ShutdownConfig, SimConfig, SimIpv6Activity, SimUnwritten, Timeouts, UdpPolicy,
 };
 use crate::rules::ExcludeRule;
 
@@ -68,8 +68,14 @@ pub const TIMEOUT_UDP: NonZeroU32 = non_zero(180);
 pub const TIMEOUT_UDP_UNIDIRECTIONAL: NonZeroU32 = non_zero(30);
 /// cdx aging of every other protocol, seconds.
 pub const TIMEOUT_OTHER: NonZeroU32 = non_zero(600);
-/// Largest timeout cdx accepts (`set timeout` validation), seconds.
-pub const TIMEOUT_LIMIT: u32 = 4_294_967_294;
+/// Largest timeout cdx can hold, seconds: `SET_TIMEOUT` is seconds × HZ in 32 bits, and cdx's
+/// timer compares signed 32-bit jiffies, so from 2^31 ticks (2 147 484 s at HZ 1000, the ASK
+/// kernels' HZ) a timeout is "already past" and misfires (cdx-sys README, the software cdx's
+/// rule on time).
+pub const TIMEOUT_LIMIT: u32 = 2_147_483;
+/// Why [`TIMEOUT_LIMIT`] is the limit, as configuration errors say it.
+pub const TIMEOUT_LIMIT_REASON: &str =
+    "cdx keeps seconds × HZ (1000) in a signed 32-bit timer, which longer timeouts overflow";
 
 /// Keepalive mode.
 pub const KEEPALIVE_MODE: KeepaliveMode = KeepaliveMode::Refresh;
@@ -163,6 +169,22 @@ pub const SHUTDOWN_FLUSH_ON_EXIT: bool = false;
 
 /// Software cdx table capacity, pairs.
 pub const SIM_CAPACITY: NonZeroU32 = non_zero(32_768);
+/// The cdx ABI cmmd speaks: detected at start.
+pub const CDX_ABI: CdxAbiSetting = CdxAbiSetting::Auto;
+/// The cdx the software model is: NXP's.
+pub const SIM_ABI: CdxAbi = CdxAbi::Lsdk;
+/// What the software cdx leaves in fields cdx never writes: garbage, as a board does.
+pub const SIM_UNWRITTEN: SimUnwritten = SimUnwritten::Garbage;
+/// IPv6 activity of the software cdx: as its build.
+pub const SIM_IPV6_ACTIVITY: SimIpv6Activity = SimIpv6Activity::Build;
+/// HZ of the software cdx (the ASK kernels').
+pub const SIM_HZ: NonZeroU32 = non_zero(1_000);
+/// Largest accepted `sim.hz`.
+pub const SIM_HZ_LIMIT: u32 = 100_000;
+/// Time of one FMan insert or delete in the software cdx.
+pub const SIM_HW_LATENCY: Duration = Duration::ZERO;
+/// Longest accepted `sim.hw_latency`.
+pub const SIM_HW_LATENCY_LIMIT: Duration = Duration::from_secs(10);
 
 impl Default for Config {
     fn default() -> Self {
@@ -178,7 +200,16 @@ impl Default for Config {
             metrics: MetricsConfig { listen: Some(METRICS_LISTEN) },
             log: LogConfig { level: LOG_LEVEL.to_owned(), format: LOG_FORMAT },
             shutdown: ShutdownConfig { flush_on_exit: SHUTDOWN_FLUSH_ON_EXIT },
-            sim: SimConfig { capacity: SIM_CAPACITY },
+            cdx: CdxConfig { abi: CDX_ABI },
+            sim: SimConfig {
+                capacity: SIM_CAPACITY,
+                abi: SIM_ABI,
+                unwritten: SIM_UNWRITTEN,
+                interfaces: Vec::new(),
+                ipv6_activity: SIM_IPV6_ACTIVITY,
+                hz: SIM_HZ,
+                hw_latency: SIM_HW_LATENCY,
+            },
         }
     }
 }
@@ -193,6 +224,7 @@ impl Default for OffloadConfig {
             exclude_helpers: EXCLUDE_HELPERS,
             fwmark_from_ctmark: FWMARK_FROM_CTMARK,
             fwmark_mask: FWMARK_MASK,
+            wan_ports: Vec::new(),
             zones: Vec::new(),
             fastforward_file: None,
             exclude: exclude_rules(),

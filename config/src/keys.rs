@@ -272,6 +272,7 @@ fn zone(input: Input<'_>) -> Checked<u16> {
 
 fn timeout(input: Input<'_>) -> Checked<NonZeroU32> {
     positive(input, defaults::TIMEOUT_LIMIT)
+        .map_err(|rule| format!("{rule}: {}", defaults::TIMEOUT_LIMIT_REASON))
 }
 
 /// Renders a value in TOML notation.
@@ -338,6 +339,10 @@ macro_rules! render_named {
     ($($ty:ty),*) => { $(impl Render for $ty { fn render(&self) -> String { toml_string(self.as_str()) } })* };
 }
 render_named!(
+    crate::model::CdxAbiSetting,
+    crate::model::CdxAbi,
+    crate::model::SimUnwritten,
+    crate::model::SimIpv6Activity,
     crate::model::Backend,
     crate::model::UdpPolicy,
     crate::model::KeepaliveMode,
@@ -415,6 +420,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     )),
     key!("backend", NeedsRestart, backend, choice),
     key!("ports", NeedsRestart, ports, |i| list(i, interface)),
+    key!("cdx.abi", NeedsRestart, cdx.abi, choice),
     key!("offload.protocols", NeedsRestart, offload.protocols, |i| list(i, choice)),
     key!("offload.ipv4", NeedsRestart, offload.ipv4, boolean),
     key!("offload.ipv6", NeedsRestart, offload.ipv6, boolean),
@@ -422,6 +428,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("offload.exclude_helpers", NeedsRestart, offload.exclude_helpers, boolean),
     key!("offload.fwmark_from_ctmark", NeedsRestart, offload.fwmark_from_ctmark, boolean),
     key!("offload.fwmark_mask", NeedsRestart, offload.fwmark_mask, any_u32, render = render_mask),
+    key!("offload.wan_ports", NeedsRestart, offload.wan_ports, |i| list(i, interface)),
     key!("offload.zones", NeedsRestart, offload.zones, |i| list(i, zone)),
     key!("offload.fastforward_file", Live, offload.fastforward_file, optional_path),
     key!("timeouts.tcp", Live, timeouts.tcp, timeout),
@@ -483,6 +490,16 @@ pub(crate) static KEYS: &[KeySpec] = &[
         i,
         defaults::MAX_CONNECTIONS_LIMIT
     )),
+    key!("sim.abi", NeedsRestart, sim.abi, choice),
+    key!("sim.unwritten", NeedsRestart, sim.unwritten, choice),
+    key!("sim.interfaces", NeedsRestart, sim.interfaces, |i| list(i, interface)),
+    key!("sim.ipv6_activity", NeedsRestart, sim.ipv6_activity, choice),
+    key!("sim.hz", NeedsRestart, sim.hz, |i| positive(i, defaults::SIM_HZ_LIMIT)),
+    key!("sim.hw_latency", NeedsRestart, sim.hw_latency, |i| duration(
+        i,
+        Duration::ZERO,
+        defaults::SIM_HW_LATENCY_LIMIT
+    )),
 ];
 
 /// The key spec of a dotted path.
@@ -491,7 +508,7 @@ pub(crate) fn key(path: &str) -> Option<&'static KeySpec> {
 }
 
 /// Environment variables that set a key (`CMM_CONFIG` names the file and is handled by the loader).
-pub(crate) const ENV_KEYS: [(&str, &str); 9] = [
+pub(crate) const ENV_KEYS: [(&str, &str); 17] = [
     ("CMM_MAX_CONNECTIONS", "max_connections"),
     ("CMM_BACKEND", "backend"),
     ("CMM_PORTS", "ports"),
@@ -501,6 +518,14 @@ pub(crate) const ENV_KEYS: [(&str, &str); 9] = [
     ("CMM_LOG", "log.level"),
     ("CMM_LOG_FORMAT", "log.format"),
     ("CMM_FASTFORWARD_FILE", "offload.fastforward_file"),
+    ("CMM_CDX_ABI", "cdx.abi"),
+    ("CMM_SIM_CAPACITY", "sim.capacity"),
+    ("CMM_SIM_ABI", "sim.abi"),
+    ("CMM_SIM_UNWRITTEN", "sim.unwritten"),
+    ("CMM_SIM_INTERFACES", "sim.interfaces"),
+    ("CMM_SIM_IPV6_ACTIVITY", "sim.ipv6_activity"),
+    ("CMM_SIM_HZ", "sim.hz"),
+    ("CMM_SIM_HW_LATENCY", "sim.hw_latency"),
 ];
 
 #[cfg(test)]

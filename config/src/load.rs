@@ -51,13 +51,29 @@ pub struct Overrides {
     pub flush_on_exit: Option<String>,
     /// `--fastforward-file PATH` (the vendor's `-f`).
     pub fastforward_file: Option<String>,
+    /// `--cdx-abi auto|lsdk|ask`.
+    pub cdx_abi: Option<String>,
+    /// `--sim-capacity N` (`cmmd sim serve --capacity`).
+    pub sim_capacity: Option<String>,
+    /// `--sim-abi lsdk|ask`.
+    pub sim_abi: Option<String>,
+    /// `--sim-unwritten garbage|zeros`.
+    pub sim_unwritten: Option<String>,
+    /// `--sim-interfaces IF,IF` (`cmmd sim serve --ports`).
+    pub sim_interfaces: Option<String>,
+    /// `--sim-ipv6-activity build|aging-timer|refreshed`.
+    pub sim_ipv6_activity: Option<String>,
+    /// `--sim-hz N`.
+    pub sim_hz: Option<String>,
+    /// `--sim-hw-latency DURATION`.
+    pub sim_hw_latency: Option<String>,
 }
 
 /// Each flag, the key it sets and where its value is.
 /// Reads one flag's value out of [`Overrides`].
 type FlagValue = fn(&Overrides) -> Option<&String>;
 
-const FLAGS: [(&str, &str, FlagValue); 9] = [
+const FLAGS: [(&str, &str, FlagValue); 17] = [
     ("--backend", "backend", |o| o.backend.as_ref()),
     ("--max-connections", "max_connections", |o| o.max_connections.as_ref()),
     ("--ports", "ports", |o| o.ports.as_ref()),
@@ -67,6 +83,14 @@ const FLAGS: [(&str, &str, FlagValue); 9] = [
     ("--log-format", "log.format", |o| o.log_format.as_ref()),
     ("--flush-on-exit", "shutdown.flush_on_exit", |o| o.flush_on_exit.as_ref()),
     ("--fastforward-file", "offload.fastforward_file", |o| o.fastforward_file.as_ref()),
+    ("--cdx-abi", "cdx.abi", |o| o.cdx_abi.as_ref()),
+    ("--sim-capacity", "sim.capacity", |o| o.sim_capacity.as_ref()),
+    ("--sim-abi", "sim.abi", |o| o.sim_abi.as_ref()),
+    ("--sim-unwritten", "sim.unwritten", |o| o.sim_unwritten.as_ref()),
+    ("--sim-interfaces", "sim.interfaces", |o| o.sim_interfaces.as_ref()),
+    ("--sim-ipv6-activity", "sim.ipv6_activity", |o| o.sim_ipv6_activity.as_ref()),
+    ("--sim-hz", "sim.hz", |o| o.sim_hz.as_ref()),
+    ("--sim-hw-latency", "sim.hw_latency", |o| o.sim_hw_latency.as_ref()),
 ];
 
 /// The environment variable naming the TOML file.

@@ -118,7 +118,7 @@ fn bad_files_and_flags_exit_2_with_one_line_naming_file_line_and_key() {
         (
             "backend = \"sim\"\n[timeouts]\ntcp = 0\n",
             3,
-            "key \"timeouts.tcp\" value 0: expected a positive integer in 1..=4294967294",
+            "key \"timeouts.tcp\" value 0: expected a positive integer in 1..=2147483: cdx keeps seconds × HZ (1000) in a signed 32-bit timer, which longer timeouts overflow",
         ),
         ("ports = \"eth0\"\n", 1, "key \"ports\" value \"eth0\": expected an array"),
         (
