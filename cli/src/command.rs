@@ -460,6 +460,9 @@ pub enum SimFault {
     },
     /// Emit a REMOVED event for a flow cdx does not hold.
     SpuriousRemoved,
+    /// Refuse every command with `EOPNOTSUPP`, as cdx booted with `offload_owner=flowtable`
+    /// (until cleared).
+    OffloadOwnerFlowtable,
     /// Remove every injected fault.
     Clear,
 }

@@ -95,8 +95,11 @@ const fn builtin(builtin: Builtin) -> Option<Action> {
     Some(Action::Builtin(builtin))
 }
 
-const SECONDS: ValueKind = ValueKind::Integer { min: 1, max: 4_294_967_294 };
-const SECONDS_OR_ZERO: ValueKind = ValueKind::Integer { min: 0, max: 4_294_967_294 };
+/// Longest cdx timeout: cdx keeps seconds × HZ (1000) in a signed 32-bit timer (the
+/// configuration's `timeouts.*` bound, `config::defaults::TIMEOUT_LIMIT`).
+const CDX_TIMEOUT_MAX: u64 = 2_147_483;
+const SECONDS: ValueKind = ValueKind::Integer { min: 1, max: CDX_TIMEOUT_MAX };
+const SECONDS_OR_ZERO: ValueKind = ValueKind::Integer { min: 0, max: CDX_TIMEOUT_MAX };
 const U16: ValueKind = ValueKind::Integer { min: 0, max: u16::MAX as u64 };
 const U32: ValueKind = ValueKind::Integer { min: 0, max: u32::MAX as u64 };
 const POSITIVE_U32: ValueKind = ValueKind::Integer { min: 1, max: u32::MAX as u64 };
@@ -341,6 +344,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         |args| run(Command::SimFault(SimFault::Capacity { pairs: args.integer("pairs")? }))),
     simple(&["sim", "fault", "removed"], "Emit a REMOVED event for an unknown flow", P,
         |_| run(Command::SimFault(SimFault::SpuriousRemoved))),
+    simple(&["sim", "fault", "flowtable"], "Refuse every command as cdx owned by the flowtable", P,
+        |_| run(Command::SimFault(SimFault::OffloadOwnerFlowtable))),
     simple(&["sim", "fault", "clear"], "Remove every injected fault", P, |_| run(Command::SimFault(SimFault::Clear))),
 ];
 

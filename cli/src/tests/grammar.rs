@@ -178,6 +178,7 @@ fn sim_commands_parse() {
     );
     assert_eq!(command("sim fault removed"), Command::SimFault(SimFault::SpuriousRemoved));
     assert_eq!(command("sim fault clear"), Command::SimFault(SimFault::Clear));
+    assert_eq!(command("sim fault flowtable"), Command::SimFault(SimFault::OffloadOwnerFlowtable));
 }
 
 #[test]

@@ -131,7 +131,12 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Sim(SimCommand::Serve { socket, ports, capacity }) => {
+        Command::Sim(SimCommand::Serve { socket, flags }) => {
+            let loaded = match load(&flags) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            };
+            let sim = crate::edge::backend::sim_config(&loaded.config);
             let signals = match daemon::block_signals().and_then(|set| {
                 nix::sys::signalfd::SignalFd::with_flags(
                     &set,
@@ -144,12 +149,7 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match crate::cmd::sim_server::serve(
-                &socket,
-                ports,
-                capacity,
-                std::os::fd::AsFd::as_fd(&signals),
-            ) {
+            match crate::cmd::sim_server::serve(&socket, sim, std::os::fd::AsFd::as_fd(&signals)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("cmmd sim: {e}");

@@ -28,6 +28,8 @@ pub struct CtInfo {
     pub tcp_state: Option<TcpState>,
     /// Conntrack mark.
     pub mark: u32,
+    /// The ASK kernel's 64-bit QoS mark (`CTA_QOSCONNMARK`), when the kernel sends one.
+    pub qos_connmark: Option<u64>,
     /// Conntrack id (0 when the kernel did not send one).
     pub id: u32,
     /// Remaining kernel timeout in seconds, when reported.
@@ -221,6 +223,7 @@ pub(crate) mod tests {
             status: Status::CONFIRMED | Status::SEEN_REPLY | Status::ASSURED,
             tcp_state: (proto == proto::TCP).then_some(TcpState::Established),
             mark: 0,
+            qos_connmark: None,
             id: 1,
             timeout: Some(432_000),
             helper: false,

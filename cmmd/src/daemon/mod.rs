@@ -230,10 +230,7 @@ impl Daemon {
                 )));
             }
             (config::Backend::Cdx, None) => Backend::cdx(cfg.netlink.event_buffer as usize)?,
-            (config::Backend::Sim, None) => Backend::sim(
-                cfg.ports.iter().map(|p| p.as_str().to_string()).collect(),
-                cfg.sim.capacity.get() as usize,
-            )?,
+            (config::Backend::Sim, None) => Backend::sim(crate::edge::backend::sim_config(cfg))?,
         };
         tracing::info!(backend = backend.name, ports = ?cfg.ports.iter().map(|p| p.as_str()).collect::<Vec<_>>(), "hardware backend ready");
         let poll = Poll::new().map_err(kernel("epoll"))?;
@@ -433,7 +430,9 @@ impl Daemon {
         for result in std::mem::take(&mut self.results) {
             match &result.outcome {
                 Ok(_) => self.hw_failures_in_row = 0,
-                Err(HwFailure::Timeout | HwFailure::Io(_)) => self.hw_failures_in_row += 1,
+                Err(HwFailure::Timeout | HwFailure::ReplyLost | HwFailure::Io(_)) => {
+                    self.hw_failures_in_row += 1;
+                }
                 Err(_) => {}
             }
             self.engine.on_hw_result(result, now);
@@ -591,11 +590,18 @@ impl Daemon {
     }
 
     fn ready(&self) -> Result<(), &'static str> {
+        if self.engine.cdx_refused() {
+            return Err("cdx refuses FCI commands (EOPNOTSUPP): it was booted with \
+                        offload_owner=flowtable; boot it with offload_owner=cmm\n");
+        }
         if !self.engine.is_ready() {
             return Err("initial conntrack dump not done\n");
         }
         if self.engine.net_redump_failures() > 0 {
             return Err("rtnetlink re-dump failed; retrying\n");
+        }
+        if self.engine.cdx_abi().is_none() {
+            return Err("cdx's ABI not known yet (it did not answer the probes); retrying\n");
         }
         if self.engine.stats().hw_ok == 0 || self.hw_failures_in_row >= 3 {
             return Err("hardware backend not answering\n");

@@ -46,6 +46,7 @@ pub(crate) fn ct_info(ct: &Conntrack) -> CtInfo {
         status: ct.status,
         tcp_state: ct.tcp.map(|t| t.state),
         mark: ct.mark.unwrap_or(0),
+        qos_connmark: ct.ask.qos_connmark,
         id: ct.id.unwrap_or(0),
         timeout: ct.timeout,
         helper: ct.has_helper,

@@ -130,7 +130,7 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
     family(&mut out, "cmmd_hw_routes", "gauge", "Route objects (ids) in use in the hardware.");
     sample(&mut out, "cmmd_hw_routes", "", engine.hw_routes().len() as u64);
 
-    let counters: [(&str, &str, u64); 17] = [
+    let counters: [(&str, &str, u64); 21] = [
         ("cmmd_overruns_total", "Event-socket overruns (ENOBUFS): events were lost.", s.overruns),
         ("cmmd_resyncs_total", "Resync dumps completed after overruns.", s.resyncs),
         ("cmmd_sweeps_total", "Periodic verification dumps completed.", s.sweeps),
@@ -176,6 +176,26 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
             "rtnetlink re-dumps that failed (each retried with back-off).",
             s.rtnl_dump_failures,
         ),
+        (
+            "cmmd_hw_replies_lost_total",
+            "Hardware replies lost to a full command socket (ENOBUFS).",
+            s.hw_replies_lost,
+        ),
+        (
+            "cmmd_hw_offload_refused_total",
+            "Hardware commands cdx refused with EOPNOTSUPP (booted with offload_owner=flowtable).",
+            s.hw_offload_refused,
+        ),
+        (
+            "cmmd_hw_reregistrations_total",
+            "Path changes carried out as a deregistration and a new registration.",
+            s.hw_reregistrations,
+        ),
+        (
+            "cmmd_hw_route_splits_total",
+            "Route objects started because one reached cdx's 16-bit reference count.",
+            s.hw_route_splits,
+        ),
     ];
     for (name, help, v) in counters {
         family(&mut out, name, "counter", help);
@@ -204,6 +224,33 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
     sample(&mut out, "cmmd_programming_latency_seconds_bucket", "le=\"+Inf\"", s.latency.count);
     let _ = writeln!(out, "cmmd_programming_latency_seconds_sum {}", s.latency.sum_us as f64 / 1e6);
     sample(&mut out, "cmmd_programming_latency_seconds_count", "", s.latency.count);
+
+    family(
+        &mut out,
+        "cmmd_cdx_abi_info",
+        "gauge",
+        "The cdx ABI commands are encoded in (lsdk or ask), and how it was decided \
+         (configured or detected); absent until known.",
+    );
+    if let Some(choice) = engine.cdx_abi() {
+        let decided = match choice.how {
+            crate::core::hw::AbiDecided::Configured => "configured",
+            crate::core::hw::AbiDecided::Detected(_) => "detected",
+        };
+        sample(
+            &mut out,
+            "cmmd_cdx_abi_info",
+            &format!("abi=\"{}\",decided=\"{decided}\"", choice.abi),
+            1,
+        );
+    }
+    family(
+        &mut out,
+        "cmmd_cdx_offload_refused",
+        "gauge",
+        "1 when cdx refuses FCI (EOPNOTSUPP: offload_owner=flowtable) and nothing is programmed.",
+    );
+    sample(&mut out, "cmmd_cdx_offload_refused", "", u64::from(engine.cdx_refused()));
 
     family(&mut out, "cmmd_hw_commands_total", "counter", "Hardware commands, by result.");
     sample(&mut out, "cmmd_hw_commands_total", "result=\"ok\"", s.hw_ok);

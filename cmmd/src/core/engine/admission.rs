@@ -97,7 +97,7 @@ impl Engine {
     }
 
     fn on_tracked(&mut self, id: FlowId, ct: &CtInfo, generation: u32, now_s: u32, now: Instant) {
-        let fwmark_mask = self.cfg.fwmark_mask;
+        let qos = self.qos_of(ct);
         let verdict = self.cfg.policy.classify(ct);
         let Some(flow) = self.table.get_mut(id) else { return };
         if flow.ct_id != 0 && ct.id != 0 && flow.ct_id != ct.id {
@@ -117,8 +117,9 @@ impl Engine {
         if ct.id != 0 {
             flow.ct_id = ct.id;
         }
-        let mark_changed = flow.mark != ct.mark;
         flow.mark = ct.mark;
+        let qos_changed = flow.qos() != qos;
+        flow.set_qos(qos);
         match verdict {
             Verdict::NotYet => {
                 let reason =
@@ -133,11 +134,10 @@ impl Engine {
             Verdict::Candidate(dirs) => {
                 let dirs_changed = flow.dirs != dirs;
                 flow.dirs = dirs;
-                let mark_matters = mark_changed && fwmark_mask.is_some();
-                if mark_matters {
+                if qos_changed {
                     flow.facts.set(Facts::DIRTY);
                 }
-                if dirs_changed || mark_matters {
+                if dirs_changed || qos_changed {
                     self.resolve(id, now);
                 }
             }
@@ -150,15 +150,15 @@ impl Engine {
             return None;
         }
         let now_s = self.secs(now);
-        let flow = Flow {
+        let mut flow = Flow {
             key: ct.key,
             reply: ct.reply,
             ct_id: ct.id,
             status: ct.status,
             mark: ct.mark,
+            qos: [0; 2],
             kernel_expires: now_s.saturating_add(ct.timeout.unwrap_or(0)),
-            hw_active: now_s,
-            admitted_us: self.micros(now),
+            since: self.micros(now),
             generation,
             epoch: 0,
             routes: [NO_ROUTE; 2],
@@ -171,12 +171,13 @@ impl Engine {
             facts: Facts::default(),
             attempts: 0,
         };
+        flow.set_qos(self.qos_of(ct));
         match self.table.insert(flow) {
             Ok(id) => {
                 self.stats.admitted += 1;
                 self.forget_retry(&ct.key);
-                if let Some(adopted) = self.adoption.remove(&hw_key(&ct.key)) {
-                    self.adopt(id, &adopted);
+                if self.adoption.remove(&hw_key(&ct.key)).is_some() {
+                    self.adopt(id, now);
                 }
                 Some(id)
             }
@@ -186,6 +187,13 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// The QoS mark to program for a conntrack: the kernel's own (`CTA_QOSCONNMARK`) where
+    /// it sends one, else the conntrack mark under `fwmark_mask` when configured, else 0.
+    fn qos_of(&self, ct: &CtInfo) -> u64 {
+        ct.qos_connmark
+            .unwrap_or_else(|| self.cfg.fwmark_mask.map_or(0, |mask| u64::from(ct.mark & mask)))
     }
 
     fn remember_retry(&mut self, ct: &CtInfo) {

@@ -265,13 +265,17 @@ pub struct Flow {
     pub(crate) ct_id: u32,
     pub(crate) status: Status,
     pub(crate) mark: u32,
+    /// The QoS mark programmed (the kernel's `CTA_QOSCONNMARK`, else the conntrack mark when
+    /// `offload.fwmark_from_ctmark` is set, else 0), low half first: two halves keep the
+    /// entry 4-byte aligned ([`Flow::qos`]).
+    pub(crate) qos: [u32; 2],
     /// Engine seconds at which the kernel conntrack expires (estimate).
     pub(crate) kernel_expires: u32,
-    /// Engine seconds of the latest hardware activity seen.
-    pub(crate) hw_active: u32,
-    /// Engine microseconds (wrapping) when the connection became a candidate: the start of
-    /// the programming latency.
-    pub(crate) admitted_us: u32,
+    /// Until the connection is first in the hardware ([`Facts::COUNTED`] not set): engine
+    /// microseconds (wrapping) when it became a candidate, the start of the programming
+    /// latency. From then on: engine seconds of the latest hardware activity seen. One field
+    /// serves both (they are never needed at once) to keep the entry compact.
+    pub(crate) since: u32,
     /// Resync generation that last saw this connection in the kernel.
     pub(crate) generation: u32,
     /// Bumped whenever a timer is armed; older timers are ignored.
@@ -318,6 +322,10 @@ impl Flow {
     pub fn mark(&self) -> u32 {
         self.mark
     }
+    /// The QoS mark programmed into cdx.
+    pub fn qos(&self) -> u64 {
+        u64::from(self.qos[0]) | u64::from(self.qos[1]) << 32
+    }
     /// TCP state (`None` for other protocols).
     pub fn tcp_state(&self) -> Option<TcpState> {
         self.tcp_state
@@ -349,6 +357,13 @@ impl Flow {
 }
 
 impl Flow {
+    /// Set the QoS mark programmed into cdx.
+    pub(crate) fn set_qos(&mut self, qos: u64) {
+        #[expect(clippy::cast_possible_truncation, reason = "the low half, by design")]
+        let low = qos as u32;
+        self.qos = [low, u32::try_from(qos >> 32).unwrap_or(u32::MAX)];
+    }
+
     /// Move to the stage `transition` leads to. An illegal transition is a bug, never
     /// input: it is logged and the stage stays (the engine's own tests stop on it).
     pub(crate) fn step(&mut self, transition: Transition) {

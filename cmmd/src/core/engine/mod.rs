@@ -25,6 +25,7 @@
 //! | --- | --- |
 //! | `lifecycle.rs` | a tracked connection ([`Flow`]); its stages and every transition between them, in one table |
 //! | `config.rs` | [`EngineConfig`], taken from the configuration |
+//! | `cdx.rs` | which cdx: the ABI detected at start, and whether it takes commands (offload owner) |
 //! | `admission.rs` | conntrack messages in; what enters the table; the table-full queue; what is the host's own |
 //! | `resolution.rs` | a connection's path, one direction at a time; waiting for the network |
 //! | `programming.rs` | route objects before connections; the connection command; the programming window; back-off |
@@ -41,13 +42,14 @@
 //! Where the planned features go: the ASK kernel's per-direction fast-path information
 //! (ingress interface, underlying port) enters `resolution.rs` (a direction's input port) and
 //! `admission.rs` (`is_local`: input interface 0); policy-routed lookups (source, input
-//! interface, mark) are the `RouteKey` built in `resolution.rs`; the two cdx ABIs and the QoS
-//! mark shape `Engine::ct_spec` in `programming.rs` (the bytes are the offload edge's);
-//! re-registration on a path change and route objects split before their 16-bit reference
-//! count saturates belong to `programming.rs` (with `crate::core::hw::HwRoutes`); bridges,
-//! VLANs and PPPoE are egress and ingress ports of `resolution.rs` (with `crate::core::net`).
+//! interface, mark) are the `RouteKey` built in `resolution.rs`; the QoS mark shapes
+//! `Engine::ct_spec` in `programming.rs` (the ABI's bytes are the offload edge's);
+//! re-registration on a path change is `programming.rs`, and route objects split before their
+//! 16-bit reference count saturates in `crate::core::hw::HwRoutes`; bridges, VLANs and PPPoE
+//! are egress and ingress ports of `resolution.rs` (with `crate::core::net`).
 
 mod admission;
+mod cdx;
 mod commands;
 mod config;
 mod hw_index;
@@ -69,6 +71,7 @@ use conntrack::Status;
 use hashbrown::HashMap;
 
 use self::admission::RetryQueue;
+use self::cdx::CdxLink;
 use self::commands::{Commands, Pending};
 pub use self::config::{EngineConfig, KeepaliveConfig, KeepaliveMode, KernelTimeouts, OnRemoved};
 use self::hw_index::{HwIndex, HwKey, hw_key};
@@ -76,7 +79,7 @@ use self::keepalive::Polls;
 pub use self::lifecycle::{Flow, FlowState};
 use self::network::{NetRedump, Waiting};
 use self::programming::Window;
-use self::reconcile::Phase;
+use self::reconcile::{Phase, Reconcile};
 use self::resync::Dumps;
 use self::timers::Timers;
 use crate::core::flow::{FlowId, FlowKey, FlowTable};
@@ -173,6 +176,10 @@ pub struct Engine {
     /// Connections read back from the hardware at start-up, until the kernel's dump shows
     /// them (`reconcile.rs`).
     adoption: HashMap<HwKey, WalkedCt>,
+    /// Walked route objects waiting for the adopted connections to settle (`reconcile.rs`).
+    reconcile: Reconcile,
+    /// Which cdx: its ABI, its owner (`cdx.rs`).
+    cdx: CdxLink,
 }
 
 impl Engine {
@@ -200,6 +207,8 @@ impl Engine {
             phase: Phase::Idle,
             dumps: Dumps::new(now),
             adoption: HashMap::new(),
+            reconcile: Reconcile::default(),
+            cdx: CdxLink::default(),
             window: Window::default(),
         }
     }

@@ -72,6 +72,7 @@ impl Engine {
                 status: flow.status,
                 tcp_state: flow.tcp_state.filter(|_| flow.key.proto == proto::TCP),
                 mark: flow.mark,
+                qos_connmark: None,
                 id: flow.ct_id,
                 timeout: None,
                 helper: false,

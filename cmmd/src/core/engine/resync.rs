@@ -95,7 +95,7 @@ impl Engine {
         match run.kind {
             DumpKind::Initial => {
                 self.phase = Phase::Ready;
-                self.finish_reconcile();
+                self.finish_reconcile(now);
                 tracing::info!(target: LOG_TARGET,
                     entries = self.table.len(),
                     ms = took.as_millis() as u64,

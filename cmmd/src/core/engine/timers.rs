@@ -91,6 +91,8 @@ impl Engine {
             }
         }
         self.retry_net_dump(now);
+        self.retry_detect(now);
+        self.settle_reconcile(now);
         if self.waiting.backstop.is_some_and(|t| t <= now) {
             self.retry_waiting(now);
         }
@@ -123,6 +125,8 @@ impl Engine {
         take(self.polls.due.peek().map(|Reverse((at, _))| *at));
         take(self.waiting.backstop);
         take(self.net_redump.retry_at);
+        take(self.cdx.detect_at);
+        take(self.reconcile_deadline());
         take(self.dumps.next_sweep);
         if self.dumps.wanted.is_some() && self.dumps.run.is_none() {
             take(Some(self.dumps.not_before));

@@ -254,6 +254,12 @@ fn show_status(ctx: &Ctx<'_>, out: &mut Session) {
         e.len(),
         e.capacity()
     ));
+    let cdx = match (e.cdx_refused(), e.cdx_abi()) {
+        (true, _) => "refuses FCI (EOPNOTSUPP): boot cdx with offload_owner=cmm".to_string(),
+        (false, Some(choice)) => choice.to_string(),
+        (false, None) => "ABI not known yet".to_string(),
+    };
+    out.reply_line(&format!("cdx: {cdx}"));
 }
 
 /// A streamed `show connections`.
@@ -512,7 +518,7 @@ pub fn render_walk(query: Query, result: Result<HwReply, HwFailure>, out: &mut S
         Query::V4 | Query::V6 => {
             let v4 = query == Query::V4;
             let entries: Vec<&WalkedCt> =
-                conntracks.iter().filter(|c| c.spec.orig.src.is_ipv4() == v4).collect();
+                conntracks.iter().filter(|c| c.orig.src.is_ipv4() == v4).collect();
             if entries.is_empty() {
                 out.reply_line(if v4 {
                     "ERROR: FPP IPV4 CONNTRACK table empty"
@@ -521,11 +527,11 @@ pub fn render_walk(query: Query, result: Result<HwReply, HwFailure>, out: &mut S
                 });
             } else {
                 out.reply_line(if v4 { "IPv4 Connections:" } else { "IPv6 Connections:" });
-                for (i, c) in entries.iter().enumerate() {
-                    let s = &c.spec;
+                for (i, s) in entries.iter().enumerate() {
+                    // The vendor's lines: cdx writes no route ids in a walk, so none are shown.
                     out.reply_line(&format!(
                         "{:04}: protocol={}, fwmark=0x{:x}",
-                        i, s.proto, s.fwmark
+                        i, s.proto, s.qos_mark
                     ));
                     out.reply_line(&format!(
                         "  Init:  Saddr={}, Daddr={}, Sport={}, Dport={}",
@@ -534,10 +540,6 @@ pub fn render_walk(query: Query, result: Result<HwReply, HwFailure>, out: &mut S
                     out.reply_line(&format!(
                         "  Reply: Saddr={}, Daddr={}, Sport={}, Dport={}",
                         s.reply.src, s.reply.dst, s.reply.src_port, s.reply.dst_port
-                    ));
-                    out.reply_line(&format!(
-                        "  Routes: orig={}, reply={}",
-                        s.route_orig, s.route_reply
                     ));
                 }
                 out.reply_line(&format!("Total Connection Entries: {}", entries.len()));

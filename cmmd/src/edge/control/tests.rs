@@ -7,6 +7,7 @@ use cli::{Request, SessionConfig};
 use super::*;
 use crate::core::engine::{Action, CtEventKind, EngineConfig};
 use crate::core::flow::{FlowKey, Tuple};
+use crate::core::hw::{Abi, AbiChoice, AbiDecided, HwOp, HwReply, HwResult};
 use crate::core::net::NetView;
 use crate::core::policy::CtInfo;
 
@@ -23,6 +24,7 @@ fn established(client: [u8; 4], port: u16) -> CtInfo {
         status: Status::CONFIRMED | Status::SEEN_REPLY | Status::ASSURED,
         tcp_state: Some(TcpState::Established),
         mark: 0,
+        qos_connmark: None,
         id: u32::from(port),
         timeout: Some(300),
         helper: false,
@@ -36,11 +38,19 @@ fn engine_with(cts: &[CtInfo], now: Instant) -> Engine {
     let mut engine = Engine::new(cfg, NetView::new([]), now);
     engine.start(now);
     while let Some(action) = engine.pop_action() {
-        if let Action::Dump { generation } = action {
-            for ct in cts {
-                engine.on_conntrack(CtEventKind::Dump, ct, now);
+        match action {
+            Action::Dump { generation } => {
+                for ct in cts {
+                    engine.on_conntrack(CtEventKind::Dump, ct, now);
+                }
+                engine.on_dump_done(generation, now);
             }
-            engine.on_dump_done(generation, now);
+            Action::Hw(request) if matches!(request.op, HwOp::Detect(_)) => {
+                let abi = AbiChoice { abi: Abi::Lsdk, how: AbiDecided::Configured };
+                let outcome = Ok(HwReply::Abi(abi));
+                engine.on_hw_result(HwResult { tag: request.tag, outcome }, now);
+            }
+            _ => {}
         }
     }
     engine

@@ -108,7 +108,7 @@ fn same_tuple_in_two_zones_is_offloaded_once() {
     assert_eq!(w.cdx.cts.len(), 1);
     assert_eq!(count(&w, Reason::Zone), 1);
     // REMOVED for the tuple finds the zone-0 flow.
-    w.cdx.cts.clear();
+    w.cdx.age_out_all();
     w.engine.on_hw_event(
         HwEvent::Removed { proto: proto::TCP, orig: a.key.orig, reply: a.reply },
         w.now,

@@ -1,6 +1,8 @@
 //! Engine tests against a small fake world: a kernel conntrack table, a routing table, and a
 //! model of cdx that checks the engine's command order (routes before the connections that
-//! use them, no route removed while referenced, no duplicate registration).
+//! use them, no route removed while referenced, no duplicate registration) and keeps, as cdx
+//! does, what each direction in hardware forwards with: the port, MAC and MTU of its route
+//! when it was inserted, of which an UPDATE changes only the MTU.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -10,16 +12,19 @@ use super::{HwKey, Pending, *};
 use crate::core::flow::Tuple;
 use crate::core::flow::key::proto;
 use crate::core::hw::{
-    CtSpec, HwEvent, HwFailure, HwOp, HwReply, HwResult, RouteSpec, WalkedRoute,
+    Abi, AbiChoice, AbiDecided, AbiSetting, CtSpec, Detection, HwEvent, HwFailure, HwOp, HwReply,
+    HwResult, RouteSpec, WalkedRoute,
 };
 use crate::core::net::{IfName, Link, Mac, Neighbour, nud};
 use crate::core::policy::tests::ct as mk_ct;
 use crate::core::policy::{Cidr, CtInfo, Policy, UdpPolicy};
 use crate::core::route::{RouteError, RouteInfo, RouteKind};
 use crate::core::stats::Reason;
+use cdx_sys::fpp::ReturnCode;
 use conntrack::{Status, TcpState};
 
 mod admission;
+mod cdx;
 mod keepalive;
 mod network;
 mod operator;
@@ -43,11 +48,27 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+/// What a direction in hardware forwards with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct HwEntry {
+    output: IfName,
+    mac: Mac,
+    mtu: u16,
+}
+
 /// The hardware as the fake world sees it.
 #[derive(Default)]
 struct FakeCdx {
+    /// The ABI it answers the detection with.
+    abi: Abi,
     routes: BTreeMap<u16, RouteSpec>,
     cts: HashMap<HwKey, CtSpec>,
+    /// Each connection's directions in hardware, `[orig, reply]`.
+    hw: HashMap<HwKey, [Option<HwEntry>; 2]>,
+    /// The route each direction of a connection links (0: none), `[orig, reply]`.
+    linked: HashMap<HwKey, [u16; 2]>,
+    /// Links per route: 16 bits in cdx, refused at 0xFFFF (`layer2.c` `L2_route_get`).
+    links: HashMap<u16, u32>,
     /// Failures to inject, by op name, consumed in order.
     fail: VecDeque<(&'static str, HwFailure)>,
     /// Ops executed whose reply is lost (the worker reports a timeout), by name, in order.
@@ -64,17 +85,23 @@ impl FakeCdx {
             return Err(f);
         }
         match op {
+            HwOp::Detect(AbiSetting::Fixed(abi)) => {
+                return Ok(HwReply::Abi(AbiChoice { abi: *abi, how: AbiDecided::Configured }));
+            }
+            HwOp::Detect(AbiSetting::Auto) => {
+                let answers = [(Abi::Lsdk, ReturnCode::CmdErr), (Abi::Ask, ReturnCode::CmdErr)];
+                let detection = Detection { abi: self.abi, answers };
+                let how = AbiDecided::Detected(detection);
+                return Ok(HwReply::Abi(AbiChoice { abi: self.abi, how }));
+            }
             HwOp::RouteRegister(r) => {
                 assert!(!self.routes.contains_key(&r.id), "route {} registered twice", r.id);
-                self.routes.insert(r.id, *r);
-            }
-            HwOp::RouteUpdate(r) => {
-                assert!(self.routes.contains_key(&r.id), "update of unknown route {}", r.id);
+                assert!(r.id != 0xFFFF, "0xFFFF is the worker's probe id");
                 self.routes.insert(r.id, *r);
             }
             HwOp::RouteDeregister(id) => {
-                let linked = self.cts.values().any(|c| c.route_orig == *id || c.route_reply == *id);
-                assert!(!linked, "route {id} removed while a connection uses it");
+                let linked = self.links.get(id).copied().unwrap_or(0);
+                assert_eq!(linked, 0, "route {id} removed while a connection uses it");
                 if self.routes.remove(id).is_none() {
                     return Err(HwFailure::NotFound);
                 }
@@ -86,18 +113,38 @@ impl FakeCdx {
                         "connection uses unregistered route {id}"
                     );
                 }
-                let exists = self.cts.contains_key(&(c.proto, c.orig));
+                let key = (c.proto, c.orig);
+                let exists = self.cts.contains_key(&key);
                 if matches!(op, HwOp::CtRegister(_)) {
                     assert!(!exists, "connection registered twice: {:?}", c.orig);
                 } else if !exists {
                     return Err(HwFailure::NotFound);
                 }
-                self.cts.insert((c.proto, c.orig), *c);
+                self.cts.insert(key, *c);
+                let links = self.link(key, [c.route_orig, c.route_reply]);
+                let entry = |rid: u16| {
+                    self.routes.get(&rid).map(|r| HwEntry {
+                        output: r.output,
+                        mac: r.mac,
+                        mtu: r.mtu,
+                    })
+                };
+                let hw = self.hw.entry(key).or_default();
+                for d in 0..2 {
+                    match &mut hw[d] {
+                        // cdx_dpa.c/devman.c: port and MAC are copied at insertion.
+                        None => hw[d] = entry(links[d]),
+                        // control_ipv4.c ct_update_one: only the MTU follows the new route.
+                        Some(held) => held.mtu = entry(links[d]).map_or(0, |e| e.mtu),
+                    }
+                }
             }
             HwOp::CtDeregister(c) => {
                 if self.cts.remove(&(c.proto, c.orig)).is_none() {
                     return Err(HwFailure::NotFound);
                 }
+                self.hw.remove(&(c.proto, c.orig));
+                self.link((c.proto, c.orig), [0, 0]);
             }
             HwOp::CtRemaining(c) => {
                 let key = (c.proto, c.orig);
@@ -109,16 +156,73 @@ impl FakeCdx {
             HwOp::SetTimeout { .. } => {}
             HwOp::Reset => {
                 self.cts.clear();
+                self.hw.clear();
+                self.linked.clear();
+                self.links.clear();
                 self.routes.clear();
             }
             HwOp::Walk => {
+                // A walk writes no route ids: only the tuples, the protocol, the mark.
+                let walked = |c: &CtSpec| WalkedCt {
+                    proto: c.proto,
+                    orig: c.orig,
+                    reply: c.reply,
+                    qos_mark: c.qos_mark,
+                };
                 return Ok(HwReply::Walk {
-                    conntracks: self.cts.values().map(|spec| WalkedCt { spec: *spec }).collect(),
+                    conntracks: self.cts.values().map(walked).collect(),
                     routes: self.routes.values().map(|spec| WalkedRoute { spec: *spec }).collect(),
                 });
             }
         }
         Ok(HwReply::Done)
+    }
+}
+
+impl FakeCdx {
+    /// cdx's aging removes a connection (its REMOVED event is the test's to send).
+    fn age_out(&mut self, key: HwKey) {
+        self.cts.remove(&key);
+        self.hw.remove(&key);
+        self.link(key, [0, 0]);
+    }
+
+    /// cdx's aging removes every connection.
+    fn age_out_all(&mut self) {
+        let keys: Vec<HwKey> = self.cts.keys().copied().collect();
+        for key in keys {
+            self.age_out(key);
+        }
+    }
+
+    /// Link the directions of `key` to `routes` (0: none) as cdx does: a direction keeps its
+    /// link to the same route, leaves another, and is refused a link (silently: it stays out
+    /// of hardware) to a route whose 16-bit count is saturated. Returns the links made.
+    fn link(&mut self, key: HwKey, routes: [u16; 2]) -> [u16; 2] {
+        let old = self.linked.remove(&key).unwrap_or_default();
+        let mut made = [0u16; 2];
+        for d in 0..2 {
+            if old[d] != 0 && old[d] == routes[d] {
+                made[d] = old[d];
+                continue;
+            }
+            if old[d] != 0
+                && let Some(n) = self.links.get_mut(&old[d])
+            {
+                *n -= 1;
+            }
+            if routes[d] != 0 {
+                let n = self.links.entry(routes[d]).or_default();
+                if *n < u32::from(u16::MAX) {
+                    *n += 1;
+                    made[d] = routes[d];
+                }
+            }
+        }
+        if made != [0, 0] {
+            self.linked.insert(key, made);
+        }
+        made
     }
 }
 
@@ -143,6 +247,21 @@ fn unicast(oif: u32, gateway: Option<&str>) -> Result<RouteInfo, RouteError> {
 
 fn cidr(s: &str) -> Cidr {
     Cidr::parse(s).unwrap()
+}
+
+/// The routing table: (prefix, answer), first match wins.
+fn rib() -> Vec<(Cidr, Result<RouteInfo, RouteError>)> {
+    let local = Ok(RouteInfo { kind: RouteKind::Local, oif: 1, gateway: None, mtu: 0 });
+    vec![
+        (cidr("10.1.0.1/32"), local),
+        (cidr("10.2.0.1/32"), local),
+        (cidr("10.1.0.0/24"), unicast(ETH0, None)),
+        (cidr("10.2.0.0/24"), unicast(ETH1, None)),
+        (cidr("10.3.0.0/24"), unicast(VETH, None)),
+        (cidr("10.9.0.0/16"), unicast(ETH1, Some("10.2.0.254"))),
+        (cidr("fd01::/64"), unicast(ETH0, None)),
+        (cidr("fd02::/64"), unicast(ETH1, None)),
+    ]
 }
 
 fn net() -> NetView {
@@ -171,46 +290,46 @@ fn net() -> NetView {
 
 impl World {
     fn new(cfg: EngineConfig) -> World {
-        let now = Instant::now();
+        World::on(cfg, FakeCdx::default())
+    }
+
+    /// A world whose cdx speaks `abi` (what the engine's detection finds).
+    fn with_abi(cfg: EngineConfig, abi: Abi) -> World {
+        World::on(cfg, FakeCdx { abi, ..FakeCdx::default() })
+    }
+
+    fn on(cfg: EngineConfig, cdx: FakeCdx) -> World {
+        let mut net = net();
+        for (ifindex, addr, m, state) in
+            [(ETH0, "fd01::2", 0x16, nud::STALE), (ETH1, "fd02::2", 0x26, nud::REACHABLE)]
+        {
+            net.upsert_neighbour(Neighbour { ifindex, addr: ip(addr), mac: Some(mac(m)), state });
+        }
+        World::started(cfg, net, cdx, &[], rib(), Instant::now())
+    }
+
+    /// A world whose engine has `net`, its cdx `cdx`, its kernel `kernel`: started and run
+    /// until quiet.
+    fn started(
+        cfg: EngineConfig,
+        net: NetView,
+        cdx: FakeCdx,
+        kernel: &[CtInfo],
+        rib: Vec<(Cidr, Result<RouteInfo, RouteError>)>,
+        now: Instant,
+    ) -> World {
         let mut w = World {
-            engine: Engine::new(cfg, net(), now),
+            engine: Engine::new(cfg, net, now),
             now,
-            kernel: HashMap::new(),
-            cdx: FakeCdx::default(),
-            rib: vec![
-                (
-                    cidr("10.1.0.1/32"),
-                    Ok(RouteInfo { kind: RouteKind::Local, oif: 1, gateway: None, mtu: 0 }),
-                ),
-                (
-                    cidr("10.2.0.1/32"),
-                    Ok(RouteInfo { kind: RouteKind::Local, oif: 1, gateway: None, mtu: 0 }),
-                ),
-                (cidr("10.1.0.0/24"), unicast(ETH0, None)),
-                (cidr("10.2.0.0/24"), unicast(ETH1, None)),
-                (cidr("10.3.0.0/24"), unicast(VETH, None)),
-                (cidr("10.9.0.0/16"), unicast(ETH1, Some("10.2.0.254"))),
-                (cidr("fd01::/64"), unicast(ETH0, None)),
-                (cidr("fd02::/64"), unicast(ETH1, None)),
-            ],
+            kernel: kernel.iter().map(|ct| (ct.key, *ct)).collect(),
+            cdx,
+            rib,
             refreshed: Vec::new(),
             deleted: Vec::new(),
             lookups: 0,
             hold_lookups: false,
             held: Vec::new(),
         };
-        w.engine.net_mut().upsert_neighbour(Neighbour {
-            ifindex: ETH0,
-            addr: ip("fd01::2"),
-            mac: Some(mac(0x16)),
-            state: nud::STALE,
-        });
-        w.engine.net_mut().upsert_neighbour(Neighbour {
-            ifindex: ETH1,
-            addr: ip("fd02::2"),
-            mac: Some(mac(0x26)),
-            state: nud::REACHABLE,
-        });
         w.engine.start(w.now);
         w.run();
         assert!(w.engine.is_ready());
@@ -233,7 +352,7 @@ impl World {
                     if let Some(i) = self.cdx.lost_replies.iter().position(|n| *n == req.op.name())
                     {
                         self.cdx.lost_replies.remove(i);
-                        outcome = Err(HwFailure::Timeout);
+                        outcome = Err(HwFailure::ReplyLost);
                     }
                     self.engine.on_hw_result(HwResult { tag: req.tag, outcome }, self.now);
                 }
@@ -268,6 +387,44 @@ impl World {
         }
     }
 
+    /// Execute actions until the engine is quiet, answering route lookups but holding the
+    /// hardware commands named `hold` (returned, in order).
+    fn run_holding(&mut self, hold: &str) -> Vec<HwRequest> {
+        let mut held = Vec::new();
+        loop {
+            let mut progressed = false;
+            while let Some(action) = self.engine.pop_action() {
+                progressed = true;
+                match action {
+                    Action::Hw(req) if req.op.name() == hold => held.push(req),
+                    Action::Hw(req) => {
+                        let outcome = self.cdx.apply(&req.op);
+                        self.engine.on_hw_result(HwResult { tag: req.tag, outcome }, self.now);
+                    }
+                    Action::RouteLookup(l) => {
+                        let answer = self.route(l.key.dst);
+                        self.engine.on_route_answer(l.request, answer, self.now);
+                    }
+                    other => {
+                        self.engine.actions.push_front(other);
+                        self.run();
+                    }
+                }
+            }
+            if !progressed {
+                return held;
+            }
+        }
+    }
+
+    /// A second life of cmmd with `cfg` on the hardware of this one, whose kernel holds
+    /// `kernel`: started and run until quiet.
+    fn restart(mut self, cfg: EngineConfig, kernel: &[CtInfo]) -> World {
+        let net = std::mem::take(self.engine.net_mut());
+        let cdx = FakeCdx { log: Vec::new(), ..self.cdx };
+        World::started(cfg, net, cdx, kernel, self.rib, self.now + Duration::from_secs(1))
+    }
+
     fn release_lookups(&mut self) {
         self.hold_lookups = false;
         for l in std::mem::take(&mut self.held) {
@@ -298,6 +455,11 @@ impl World {
 
     fn state(&self, ct: &CtInfo) -> Option<(FlowState, Reason)> {
         self.engine.flow(&ct.key).map(|f| (f.state(), f.reason()))
+    }
+
+    /// What the hardware forwards `ct` with, `[orig, reply]`.
+    fn hw_of(&self, ct: &CtInfo) -> [Option<HwEntry>; 2] {
+        self.cdx.hw.get(&(ct.key.proto, ct.key.orig)).copied().unwrap_or_default()
     }
 
     fn assert_no_leaks(&self) {
