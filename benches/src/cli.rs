@@ -67,7 +67,7 @@ pub fn start_show_connections(
     };
     match control::execute(&mut ctx, &invocation.command, session) {
         Next::Stream(job) => Ok(job),
-        Next::Done | Next::Walk { .. } => Err(SessionError::NotStreamed(line)),
+        Next::Done | Next::Lines(_) | Next::Walk { .. } => Err(SessionError::NotStreamed(line)),
     }
 }
 

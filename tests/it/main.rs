@@ -1,6 +1,7 @@
 //! Integration tests, one binary (one link step). Kernel tests create and remove their own
 //! network namespaces; they need root and run in CI.
 
+mod cdx; // the cdx cmmd finds: either ABI, the flowtable owner, unknown interfaces, 70k flows on one gateway, /dev/cdx_ctrl
 mod cli; // the telnet CLI of the running daemon: every command, telnet/expect, ncat, ctl, abuse and security
 mod cli_vendor; // the CLI byte for byte as libcli and cmm print it; the vendor's command line
 mod config_errors; // bad configuration: exit 2 and one precise line; check-config sources; SIGHUP reload

@@ -32,11 +32,23 @@ pub type Counters = BTreeMap<String, String>;
 impl Daemon {
     /// Start `binary ARGS…` in `netns` and wait until it answers on its CLI and reports ready.
     pub fn start(binary: &Path, netns: &Netns, args: &[&str]) -> io::Result<Daemon> {
+        Daemon::start_under(&[], binary, netns, args)
+    }
+
+    /// [`Daemon::start`], run under `wrapper` (a command that runs the rest of its command
+    /// line, such as `strace -f -o FILE`); stop it with `ctl stop` so the wrapper ends too.
+    pub fn start_under(
+        wrapper: &[&str],
+        binary: &Path,
+        netns: &Netns,
+        args: &[&str],
+    ) -> io::Result<Daemon> {
         let log = tempfile::NamedTempFile::new()?;
         let out = log.reopen()?;
         let err = log.reopen()?;
         let child = Command::new("ip")
             .args(["netns", "exec", netns.name()])
+            .args(wrapper)
             .arg(binary)
             .args(args)
             .stdin(Stdio::null())
@@ -175,6 +187,27 @@ pub struct SimRoute {
     pub refs: u32,
 }
 
+/// What one direction of a connection forwards with in the software cdx's hardware: the
+/// output port, MAC and MTU its route had when it was inserted (an UPDATE changes only the MTU).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimHw {
+    /// Output interface.
+    pub output: String,
+    /// Next-hop MAC, `aa:bb:…`.
+    pub mac: String,
+    /// MTU.
+    pub mtu: u32,
+}
+
+impl SimHw {
+    /// `output,mac,mtu`, or `-` for a direction not in hardware.
+    fn parse(text: &str) -> Option<SimHw> {
+        let mut parts = text.split(',');
+        let (output, mac, mtu) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(SimHw { output: output.into(), mac: mac.into(), mtu: mtu.parse().ok()? })
+    }
+}
+
 /// One connection of the software cdx, as `show sim` prints it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimConnection {
@@ -188,6 +221,8 @@ pub struct SimConnection {
     pub routes: (u32, u32),
     /// Each direction is in hardware.
     pub in_hw: (bool, bool),
+    /// What each direction forwards with.
+    pub hw: (Option<SimHw>, Option<SimHw>),
 }
 
 /// The software cdx's tables.
@@ -242,12 +277,15 @@ impl SimTable {
                 };
                 let routes = pair(field("routes="));
                 let in_hw: (u32, u32) = pair(field("in_hw="));
+                let hw = line.split(' ').find_map(|w| w.strip_prefix("hw=")).unwrap_or("-/-");
+                let (hw_orig, hw_reply) = hw.split_once('/').unwrap_or(("-", "-"));
                 table.connections.push(SimConnection {
                     protocol: field("protocol=").parse().unwrap_or(0),
                     orig: tuple(orig.split_once("orig: ").map_or("", |(_, o)| o)),
                     reply: tuple(reply),
                     routes,
                     in_hw: (in_hw.0 == 1, in_hw.1 == 1),
+                    hw: (SimHw::parse(hw_orig), SimHw::parse(hw_reply)),
                 });
             }
         }
@@ -284,6 +322,16 @@ pub struct SimServer {
 impl SimServer {
     /// Start it in `netns`, knowing `ports`.
     pub fn start(binary: &Path, netns: &Netns, ports: &str) -> io::Result<SimServer> {
+        SimServer::start_with(binary, netns, ports, &[])
+    }
+
+    /// Start it in `netns`, knowing `ports`, with more `cmmd sim serve` flags (`--sim-abi ask`).
+    pub fn start_with(
+        binary: &Path,
+        netns: &Netns,
+        ports: &str,
+        flags: &[&str],
+    ) -> io::Result<SimServer> {
         let dir = tempfile::tempdir()?;
         let socket = dir.path().join("sim.sock");
         let socket_text = socket.to_string_lossy().into_owned();
@@ -291,6 +339,7 @@ impl SimServer {
             .args(["netns", "exec", netns.name()])
             .arg(binary)
             .args(["sim", "serve", "--socket", &socket_text, "--ports", ports])
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

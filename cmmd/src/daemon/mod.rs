@@ -32,7 +32,7 @@ use crate::core::net::{IfName, NetView};
 use crate::core::policy::Policy;
 use crate::edge::backend::{Backend, BackendError};
 use crate::edge::cli_server::CliServer;
-use crate::edge::control::{self, ConnectionsJob, Ctx, Next, Query, SimControl};
+use crate::edge::control::{self, ConnectionsJob, Ctx, LinesJob, Next, Query, SimControl};
 use crate::edge::ctnetlink::CtIo;
 use crate::edge::http::{HttpServer, Response};
 use crate::edge::metrics::{self, Extra};
@@ -126,6 +126,7 @@ pub struct RunOptions {
 
 enum Job {
     Stream(ConnectionsJob),
+    Lines(LinesJob),
     Walk { tag: u64, query: Query },
 }
 
@@ -666,6 +667,7 @@ impl Daemon {
             match control::execute(&mut ctx, &invocation.command, session) {
                 Next::Done => {}
                 Next::Stream(job) => jobs.push((token, Job::Stream(job))),
+                Next::Lines(job) => jobs.push((token, Job::Lines(job))),
                 Next::Walk { tag, query } => jobs.push((token, Job::Walk { tag, query })),
             }
         }
@@ -680,6 +682,15 @@ impl Daemon {
                     }
                     let Some(session) = cli.session(*token) else { return false };
                     let done = stream.step(engine, now, session);
+                    backlog.cli_output |= !done && cli.has_room(*token);
+                    !done
+                }
+                Job::Lines(lines) => {
+                    if !cli.has_room(*token) {
+                        return true;
+                    }
+                    let Some(session) = cli.session(*token) else { return false };
+                    let done = lines.step(session);
                     backlog.cli_output |= !done && cli.has_room(*token);
                     !done
                 }

@@ -66,6 +66,8 @@ pub enum Next {
     Done,
     /// Continue with this job while the session has room.
     Stream(ConnectionsJob),
+    /// Write these lines while the session has room (`show sim`: one per hardware entry).
+    Lines(LinesJob),
     /// Wait for this hardware walk; then call [`render_walk`].
     Walk {
         /// Tag of the hardware command.
@@ -172,11 +174,7 @@ pub fn execute(ctx: &mut Ctx<'_>, command: &Command, out: &mut Session) -> Next 
             *ctx.stop = true;
         }
         Command::ShowSim => match ctx.sim {
-            Some(sim) => {
-                for line in sim.show() {
-                    out.reply_line(&line);
-                }
-            }
+            Some(sim) => return Next::Lines(LinesJob { lines: sim.show().into_iter() }),
             None => out.reply_error(NO_SIM),
         },
         Command::SimFault(fault) => match ctx.sim.map(|s| s.fault(fault)) {
@@ -260,6 +258,30 @@ fn show_status(ctx: &Ctx<'_>, out: &mut Session) {
         (false, None) => "ABI not known yet".to_string(),
     };
     out.reply_line(&format!("cdx: {cdx}"));
+}
+
+/// A reply made in one piece but written in steps, as the session has room (the session
+/// holds at most `max_output` bytes, and `show sim` of a large table is more).
+pub struct LinesJob {
+    lines: std::vec::IntoIter<String>,
+}
+
+impl LinesJob {
+    /// Write up to [`STEP_LINES`] more lines; returns true when the reply is complete.
+    pub fn step(&mut self, out: &mut Session) -> bool {
+        if !out.reply_wanted() {
+            out.reply_done();
+            return true;
+        }
+        for line in self.lines.by_ref().take(STEP_LINES) {
+            out.reply_line(&line);
+        }
+        if self.lines.len() == 0 {
+            out.reply_done();
+            return true;
+        }
+        false
+    }
 }
 
 /// A streamed `show connections`.

@@ -53,12 +53,25 @@ pub struct FciExecutor<S: DatagramSocket> {
     abi: Abi,
     /// Whether cdx knows an interface, and until when that answer is trusted.
     interfaces: HashMap<IfName, (bool, Instant)>,
+    /// Interfaces whose probe failed in the batch being executed, and how: the routes on them
+    /// fail the same way, unsent (one failure per route, as the engine counts them).
+    probe_failures: HashMap<IfName, HwFailure>,
+    /// A probe's registration may have happened without its removal (no answer): remove it
+    /// before the next batch.
+    probe_left: bool,
 }
 
 impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
     /// An executor waiting at most `timeout` for each reply.
     pub fn new(transport: Transport<S>, timeout: Duration) -> Self {
-        FciExecutor { transport, timeout, abi: Abi::Lsdk, interfaces: HashMap::new() }
+        FciExecutor {
+            transport,
+            timeout,
+            abi: Abi::Lsdk,
+            interfaces: HashMap::new(),
+            probe_failures: HashMap::new(),
+            probe_left: false,
+        }
     }
 
     fn call(&mut self, e: &Encoded) -> Result<fci::Reply, FciError> {
@@ -120,56 +133,75 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
         }
     }
 
-    /// Whether cdx knows `name`, from a fresh enough probe or a new one. A probe that gets
-    /// no clear answer says nothing (the route is registered and cdx judges it).
-    fn knows(&mut self, name: IfName, now: Instant) -> Option<bool> {
+    /// Whether cdx knows `name`: from a fresh enough probe, or a new one (`Ok(None)`: its
+    /// answer says nothing, and cdx judges the route itself).
+    fn knows(&mut self, name: IfName, now: Instant) -> Result<Option<bool>, HwFailure> {
         if let Some((known, until)) = self.interfaces.get(&name)
             && *until > now
         {
-            return Some(*known);
+            return Ok(Some(*known));
         }
         let known = self.probe(&name)?;
-        self.interfaces.insert(name, (known, now + INTERFACE_TTL));
-        Some(known)
+        if let Some(known) = known {
+            self.interfaces.insert(name, (known, now + INTERFACE_TTL));
+        }
+        Ok(known)
     }
 
-    fn probe(&mut self, name: &IfName) -> Option<bool> {
-        let register = probe_route(Action::Register, name).ok()?;
-        let deregister = probe_route(Action::Deregister, name).ok()?;
+    fn probe(&mut self, name: &IfName) -> Result<Option<bool>, HwFailure> {
+        let register = probe_route(Action::Register, name)?;
+        let deregister = probe_route(Action::Deregister, name)?;
         for _ in 0..2 {
-            let reply = self.call(&register).ok()?;
+            let reply = self.call(&register).map_err(|e| {
+                let failed = failure(&e);
+                self.probe_left |= failed.outcome_unknown();
+                failed
+            })?;
             match reply.rc {
                 ReturnCode::Ok => {
-                    let _ = self.call(&deregister);
-                    return Some(true);
+                    self.call(&deregister).map_err(|e| failure(&e))?;
+                    return Ok(Some(true));
                 }
-                ReturnCode::UnknownInterface => return Some(false),
+                ReturnCode::UnknownInterface => return Ok(Some(false)),
                 // A probe left by an earlier run: remove it and ask again.
                 ReturnCode::RtEntryAlreadyRegistered => {
-                    let _ = self.call(&deregister);
+                    self.call(&deregister).map_err(|e| failure(&e))?;
                 }
-                _ => return None,
+                _ => return Ok(None),
             }
         }
-        None
+        Ok(None)
     }
 
     /// Probe the inputs of the routes `batch` registers whose answer is not fresh (before
     /// the batch is pipelined).
     fn check_inputs(&mut self, batch: &[HwRequest]) {
+        self.probe_failures.clear();
+        if std::mem::take(&mut self.probe_left)
+            && let Ok(deregister) = probe_route(Action::Deregister, &IfName::default())
+        {
+            // cdx finds a route to remove by its id alone.
+            let _ = self.call(&deregister);
+        }
         let now = Instant::now();
         for request in batch {
             if let HwOp::RouteRegister(r) = &request.op
                 && !r.input.as_str().is_empty()
+                && !self.probe_failures.contains_key(&r.input)
+                && let Err(failed) = self.knows(r.input, now)
             {
-                self.knows(r.input, now);
+                self.probe_failures.insert(r.input, failed);
             }
         }
     }
 
-    /// A route whose input cdx does not know, as the engine hears of it (nothing is sent).
+    /// A route on an input cdx does not know, or whose probe failed, as the engine hears of
+    /// it (nothing is sent).
     fn unknown_input(&self, op: &HwOp) -> Option<HwFailure> {
         let HwOp::RouteRegister(r) = op else { return None };
+        if let Some(failed) = self.probe_failures.get(&r.input) {
+            return Some(failed.clone());
+        }
         let unknown = self.interfaces.get(&r.input).is_some_and(|(known, _)| !known);
         unknown.then_some(HwFailure::UnknownInterface(r.input))
     }
