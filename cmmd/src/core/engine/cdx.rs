@@ -51,6 +51,8 @@ impl Engine {
                 if self.phase == Phase::Detecting {
                     self.begin(now);
                 } else {
+                    // Found after a failure: the kernel is tracked already (not walked).
+                    self.send_hw_timeouts();
                     self.retry_waiting(now);
                 }
             }

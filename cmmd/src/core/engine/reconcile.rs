@@ -19,7 +19,6 @@ use super::lifecycle::{Facts, Stage, Transition};
 use super::resync::DumpKind;
 use super::{Engine, LOG_TARGET, Pending};
 use crate::core::flow::FlowId;
-use crate::core::flow::key::proto;
 use crate::core::hw::{HwFailure, HwOp, HwReply, RouteIdentity, RouteSpec, WalkedCt};
 use crate::core::net::IfName;
 
@@ -62,12 +61,7 @@ impl Engine {
 
     /// cdx's ABI is known: set its timeouts, walk it (or dump at once).
     pub(super) fn begin(&mut self, now: Instant) {
-        let t = self.cfg.hw_timeouts;
-        for (proto, seconds, unidir) in
-            [(proto::TCP, t.tcp, 0), (proto::UDP, t.udp, t.udp_unidir), (0, t.other, 0)]
-        {
-            self.hw(HwOp::SetTimeout { proto, seconds, unidir }, Pending::Config);
-        }
+        self.send_hw_timeouts();
         if self.cfg.reconcile {
             self.phase = Phase::Walking;
             self.hw(HwOp::Walk, Pending::Walk);

@@ -38,6 +38,8 @@ fn a_detection_without_answer_is_retried_and_nothing_is_programmed_meanwhile() {
     assert!(w.engine.cdx_abi().is_none(), "the back-off doubles");
     w.advance(Duration::from_millis(1));
     assert_eq!(w.engine.cdx_abi().map(|c| c.abi), Some(Abi::Lsdk));
+    let timeouts = w.cdx.log.iter().filter(|op| op.name() == "set_timeout").count();
+    assert_eq!(timeouts, 3, "cdx's timeouts sent once its ABI is known");
     assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)), "programmed once known");
     w.event(CtEventKind::Destroy, ct);
     w.assert_no_leaks();
