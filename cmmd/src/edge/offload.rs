@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use cdx_sys::fci::{self, DatagramSocket, FciError, Frame, Transport};
 use cdx_sys::fpp::{
-    self, Action, CtCmd, CtFlags, FCode, Family, Payload, ReturnCode, RouteCmd, TimeoutCmd, V4, V6,
+    self, Action, CtCmd, CtFlags, FCode, Family, FfControl, Payload, ReturnCode, RouteCmd,
+    TimeoutCmd, V4, V6,
 };
 
 use crate::core::flow::Tuple;
@@ -144,6 +145,7 @@ fn encode_op(op: &HwOp) -> Result<Encoded, HwFailure> {
                 value2: *unidir,
             },
         ),
+        HwOp::FastForward(enable) => encode(FCode::Ipv4FfControl, &FfControl { enable: *enable }),
         HwOp::Reset | HwOp::Walk => Err(NOT_SINGLE),
     }
 }

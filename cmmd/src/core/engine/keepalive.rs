@@ -77,6 +77,17 @@ impl Engine {
         }
     }
 
+    /// Seconds until cdx ages the connection out, from what the activity polls learnt (cdx's
+    /// last `GET_TIMEOUT` answer, counted down since); 0 when the hardware does not hold it.
+    /// Without polls (permanent mode) it counts down from the registration.
+    pub fn hw_remaining(&self, flow: &Flow, now: Instant) -> u32 {
+        if !flow.in_hw() {
+            return 0;
+        }
+        let idle = self.secs(now).saturating_sub(flow.hw_active);
+        self.hw_life(flow).saturating_sub(idle)
+    }
+
     fn hw_life(&self, flow: &Flow) -> u32 {
         let t = self.cfg.hw_timeouts;
         match (flow.key.proto, flow.dirs) {

@@ -229,6 +229,11 @@ impl Facts {
     pub(crate) const DIRTY: Facts = Facts(4);
     /// An activity poll is scheduled or in flight (at most one per connection).
     pub(crate) const POLLING: Facts = Facts(8);
+    /// The host's own connection, host-originated (the vendor's `LOCAL_CONN_ORIG`): tracked
+    /// for display, never resolved nor offloaded.
+    pub(crate) const LOCAL_ORIG: Facts = Facts(16);
+    /// The host's own connection, host-terminated (the vendor's `LOCAL_CONN_REPL`).
+    pub(crate) const LOCAL_REPLY: Facts = Facts(32);
 
     /// True if `fact` holds.
     pub(crate) fn has(self, fact: Facts) -> bool {
@@ -345,6 +350,18 @@ impl Flow {
     /// Engine seconds at which the kernel entry expires.
     pub fn kernel_expires(&self) -> u32 {
         self.kernel_expires
+    }
+    /// The host's own connection, host-originated: tracked for display, never offloaded.
+    pub fn local_orig(&self) -> bool {
+        self.facts.has(Facts::LOCAL_ORIG)
+    }
+    /// The host's own connection, host-terminated: tracked for display, never offloaded.
+    pub fn local_reply(&self) -> bool {
+        self.facts.has(Facts::LOCAL_REPLY)
+    }
+    /// An update of what the hardware holds is in flight.
+    pub fn updating(&self) -> bool {
+        matches!(self.stage, Stage::Programming { update: true, .. })
     }
 }
 

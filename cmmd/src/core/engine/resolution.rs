@@ -53,6 +53,10 @@ enum PathError {
 impl Engine {
     pub(super) fn resolve(&mut self, id: FlowId, now: Instant) {
         let Some(flow) = self.table.get_mut(id) else { return };
+        if flow.local_orig() || flow.local_reply() {
+            // The host's own: tracked for display, never offloaded (see admission).
+            return;
+        }
         match flow.stage {
             Stage::Programming { .. } => {
                 flow.step(Transition::Defer(Then::Resolve));

@@ -106,7 +106,7 @@ impl FakeCdx {
                 }
                 return Ok(HwReply::Remaining(*self.remaining.get(&key).unwrap_or(&0)));
             }
-            HwOp::SetTimeout { .. } => {}
+            HwOp::SetTimeout { .. } | HwOp::FastForward(_) => {}
             HwOp::Reset => {
                 self.cts.clear();
                 self.routes.clear();
