@@ -99,7 +99,7 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
         sample(&mut out, "cmmd_connections_not_offloaded", &format!("reason=\"{}\"", r.name()), n);
     }
 
-    let mut by_state = [0u64; 5];
+    let mut by_state = [0u64; 6];
     for (_, f) in engine.flows() {
         let i = match f.state() {
             FlowState::Resolving => 0,
@@ -107,12 +107,14 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
             FlowState::Offloaded => 2,
             FlowState::Withdrawing => 3,
             FlowState::Backoff => 4,
+            FlowState::Local => 5,
         };
         by_state[i] += 1;
     }
     family(&mut out, "cmmd_flows", "gauge", "Tracked connections, by offload state.");
-    for (i, st) in
-        ["resolving", "programming", "offloaded", "withdrawing", "backoff"].iter().enumerate()
+    for (i, st) in ["resolving", "programming", "offloaded", "withdrawing", "backoff", "local"]
+        .iter()
+        .enumerate()
     {
         sample(&mut out, "cmmd_flows", &format!("state=\"{st}\""), by_state[i]);
     }

@@ -46,6 +46,8 @@ pub enum FlowState {
     Withdrawing,
     /// The hardware refused it; retried when the back-off timer fires.
     Backoff,
+    /// The host's own connection: tracked for display, never offloaded.
+    Local,
 }
 
 impl FlowState {
@@ -57,6 +59,7 @@ impl FlowState {
             FlowState::Offloaded => "offloaded",
             FlowState::Withdrawing => "withdrawing",
             FlowState::Backoff => "backoff",
+            FlowState::Local => "local",
         }
     }
 }
@@ -329,6 +332,9 @@ impl Flow {
     }
     /// Offload state.
     pub fn state(&self) -> FlowState {
+        if self.facts.has(Facts::LOCAL_ORIG) || self.facts.has(Facts::LOCAL_REPLY) {
+            return FlowState::Local;
+        }
         self.stage.state()
     }
     /// Why it is not (yet) offloaded; `Reason::None` when offloaded.
