@@ -32,7 +32,7 @@ use crate::core::net::{IfName, NetView};
 use crate::core::policy::Policy;
 use crate::edge::backend::{Backend, BackendError};
 use crate::edge::cli_server::CliServer;
-use crate::edge::control::{self, ConnectionsJob, Ctx, Next, Query, SimControl};
+use crate::edge::control::{self, Awaited, ConnectionsJob, ControlState, Ctx, Next, SimControl};
 use crate::edge::ctnetlink::CtIo;
 use crate::edge::http::{HttpServer, Response};
 use crate::edge::metrics::{self, Extra};
@@ -126,7 +126,7 @@ pub struct RunOptions {
 
 enum Job {
     Stream(ConnectionsJob),
-    Walk { tag: u64, query: Query },
+    Await { tag: u64, awaited: Awaited },
 }
 
 struct Daemon {
@@ -144,6 +144,7 @@ struct Daemon {
     loaded: config::Loaded,
     overrides: config::Overrides,
     config_text: String,
+    control: ControlState,
     jobs: Vec<(Token, Job)>,
     backend: &'static str,
     started: Instant,
@@ -337,6 +338,7 @@ impl Daemon {
             loaded,
             overrides: options.overrides,
             config_text,
+            control: ControlState::default(),
             jobs: Vec::new(),
             backend: backend.name,
             started: now,
@@ -630,6 +632,7 @@ impl Daemon {
             engine,
             telemetry,
             config_text,
+            control,
             loaded,
             sim,
             stop,
@@ -649,6 +652,8 @@ impl Daemon {
                 engine,
                 now,
                 telemetry: telemetry.as_mut(),
+                log_level: &loaded.config.log.level,
+                state: control,
                 config_text,
                 rules: &rules,
                 sim: sim.as_ref().map(|s| s as &dyn SimControl),
@@ -660,7 +665,7 @@ impl Daemon {
             match control::execute(&mut ctx, &invocation.command, session) {
                 Next::Done => {}
                 Next::Stream(job) => jobs.push((token, Job::Stream(job))),
-                Next::Walk { tag, query } => jobs.push((token, Job::Walk { tag, query })),
+                Next::Await { tag, awaited } => jobs.push((token, Job::Await { tag, awaited })),
             }
         }
         jobs.retain_mut(|(token, job)| {
@@ -677,10 +682,10 @@ impl Daemon {
                     backlog.cli_output |= !done && cli.has_room(*token);
                     !done
                 }
-                Job::Walk { tag, query } => match engine.take_external(*tag) {
+                Job::Await { tag, awaited } => match engine.take_external(*tag) {
                     Some(result) => {
                         if let Some(session) = cli.session(*token) {
-                            control::render_walk(*query, result, session);
+                            control::finish(*awaited, result, control, session);
                         }
                         false
                     }
