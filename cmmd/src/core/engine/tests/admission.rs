@@ -59,9 +59,8 @@ fn the_host_s_own_connections_are_tracked_for_display_only() {
     assert_eq!(count(&w, Reason::Local), 2, "counted once per conntrack");
     assert!(w.cdx.cts.is_empty() && w.cdx.routes.is_empty(), "never offloaded");
     assert!(w.engine.routes().is_empty(), "never resolved");
-    let flow = |ct: &CtInfo| {
-        w.engine.flow(&ct.key).map(|f| (f.state(), f.local_orig(), f.local_reply()))
-    };
+    let flow =
+        |ct: &CtInfo| w.engine.flow(&ct.key).map(|f| (f.state(), f.local_orig(), f.local_reply()));
     assert_eq!(flow(&terminated), Some((FlowState::Local, false, true)));
     assert_eq!(flow(&originated), Some((FlowState::Local, true, false)));
     for ct in [terminated, originated] {
