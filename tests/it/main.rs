@@ -6,6 +6,7 @@ mod config_errors; // bad configuration: exit 2 and one precise line; check-conf
 mod conntrack_kernel; // the conntrack crate against the real kernel: events, dump, update, delete, overrun
 mod faults; // fault injection: event storms, rtnetlink overrun, hardware faults, kernel changes, SIGKILL
 mod offload;
-mod packaging; // Kubernetes manifests, the DPA wrapper script, the example configuration // cmmd end to end: real flows through a router namespace programmed into the software cdx
+mod packaging;
+mod policy_routing; // two uplinks chosen by ip rule on source and mark: route objects follow the kernel // Kubernetes manifests, the DPA wrapper script, the example configuration // cmmd end to end: real flows through a router namespace programmed into the software cdx
 mod privilege; // least privilege: exit 1 naming CAP_NET_ADMIN without it; nobody with only it runs and offloads
 mod soak; // load and soak: churn plus real traffic; memory, event loss, leaks, latency (CMM_SOAK_SECS)
