@@ -93,7 +93,7 @@ echo
 echo "== cmmd ctl show sim   (what the software cdx holds)"
 nsx $R "$CMMD" ctl show sim
 echo
-echo "== cmmd ctl show counters | include offloaded|unsupported|local|not_fastpath"
-nsx $R "$CMMD" ctl show counters '|' include 'offloaded|unsupported|local|fastpath'
+echo "== cmmd ctl show counters | egrep offloaded|unsupported|local|not_fastpath"
+nsx $R "$CMMD" ctl show counters '|' egrep 'offloaded|unsupported|local|fastpath'
 echo
 echo "(log: /tmp/cmm-demo-$id.log)"

@@ -8,9 +8,9 @@
 //! TIMING-MARK`, collects the output until the server's `WILL TIMING-MARK` (which it sends once the
 //! reply and the next prompt are out, so a reply line that looks like the prompt cannot end the
 //! reply early; a server that refuses the mark is read until the prompt comes back) and sends
-//! `quit`. [`CtlClient::finished`] then holds the output, without
-//! telnet bytes or prompts, and whether it is an error (`Access denied` or a `% …` line).
-//! Read timeouts are the caller's.
+//! `quit`. [`CtlClient::finished`] then holds the output, without telnet bytes, the echo of the
+//! command line, the blank line libcli puts before the prompt, or the prompt, and whether it is
+//! an error ([`is_error_reply`]). Read timeouts are the caller's.
 
 use crate::auth::Secret;
 use crate::command::Privilege;
@@ -30,7 +30,7 @@ pub struct CtlRequest {
     pub password: Secret,
     /// Enable password, if the server asks one (else the login password is tried).
     pub enable_password: Option<Secret>,
-    /// The command line (see [`quote_command`]).
+    /// The command line (see [`command_line`]).
     pub command: String,
 }
 
@@ -85,7 +85,7 @@ impl CtlClient {
     /// A client for one command.
     pub fn new(request: CtlRequest) -> Self {
         let needs_enable = matches!(
-            grammar::parse_line(&request.command),
+            grammar::parse_line(&request.command, &|_| true),
             Ok(Some(parsed)) if parsed.spec.privilege == Privilege::Privileged
         );
         Self {
@@ -260,7 +260,10 @@ impl CtlClient {
         };
         match reply {
             Some(reply) => {
-                let error = reply.lines().any(is_error_line);
+                // The server echoes the command line and puts a blank line before the prompt.
+                let reply = reply.split_once('\n').map_or("", |(_, rest)| rest);
+                let reply = reply.strip_suffix('\n').unwrap_or(reply);
+                let error = is_error_reply(reply);
                 let reply = reply.to_owned();
                 self.send_line("quit");
                 self.finish(reply, error);
@@ -287,6 +290,24 @@ fn is_error_line(line: &str) -> bool {
     line.starts_with("% ") || line == "Access denied"
 }
 
+/// True if a reply is an error: its first line is one of the session's error lines (libcli's
+/// texts, a vendor usage text, `Access denied`, or cmmd's `% …`).
+pub fn is_error_reply(reply: &str) -> bool {
+    let first = reply.lines().next().unwrap_or_default();
+    is_error_line(first)
+        || [
+            "Invalid command \"",
+            "Incomplete command",
+            "Empty command given",
+            "Count filter does not take arguments",
+            "Problem parsing command setting ",
+            "Invalid pattern \"",
+            "Usage: ",
+        ]
+        .iter()
+        .any(|prefix| first.starts_with(prefix))
+}
+
 /// `host> ` or `host# `: a short word followed by `> ` or `# `.
 fn is_prompt(tail: &str) -> bool {
     let name = tail.strip_suffix("> ").or_else(|| tail.strip_suffix("# "));
@@ -295,16 +316,25 @@ fn is_prompt(tail: &str) -> bool {
     })
 }
 
-/// Join command-line words into one CLI line, quoting words that contain blanks, quotes, `?`
-/// or `|`
-/// (so `cmmd ctl show connections '|' include 'https?'` filters instead of asking for help);
-/// a lone `|` still separates a filter and a lone `?` still asks for help.
-pub fn quote_command<S: AsRef<str>>(words: &[S]) -> String {
+/// The CLI line of `cmmd ctl`'s arguments: one argument is the whole line as typed at the
+/// prompt (`cmmd ctl "show connections | include tcp"`); several are words, joined with the
+/// ones that contain blanks, quotes, backslashes, `?` or `|` quoted (so `cmmd ctl show
+/// connections '|' include 'https?'` filters instead of asking for help); a lone `|` still
+/// separates a filter and a lone `?` still asks for help.
+pub fn command_line<S: AsRef<str>>(words: &[S]) -> String {
+    match words {
+        [line] => line.as_ref().to_owned(),
+        _ => quote_words(words),
+    }
+}
+
+fn quote_words<S: AsRef<str>>(words: &[S]) -> String {
     let quoted: Vec<String> = words
         .iter()
         .map(|word| {
             let word = word.as_ref();
-            let plain = |ch: char| !(ch.is_whitespace() || matches!(ch, '"' | '\'' | '?' | '|'));
+            let plain =
+                |ch: char| !(ch.is_whitespace() || matches!(ch, '"' | '\'' | '?' | '|' | '\\'));
             // A lone `?` asks for help and a lone `|` starts a filter; inside a word both are
             // text (a regex such as `a|b`).
             if word == "?" || word == "|" || (!word.is_empty() && word.chars().all(plain)) {

@@ -8,7 +8,13 @@
 //! - Adding a command is one table entry plus one [`Command`] variant; the table tests check that
 //!   every entry is reachable, has help, and builds from valid input.
 //! - Commands the session handles itself (`help`, `quit`, `enable`, …) are in the same table and
-//!   build a session action instead of a [`Command`].
+//!   build a session action instead of a [`Command`]; so do the vendor commands cmmd knows by
+//!   name but does not implement ([`Origin::Vendor`] entries that build
+//!   `Action::NotSupported`): the session answers them with one line.
+//! - Every entry says where it comes from ([`Origin`]): the vendor's command table (libcli's
+//!   built-ins and `cmm`'s registrations) or cmmd. Abbreviations of vendor words resolve as on
+//!   the vendor, whatever cmmd adds (see `grammar`); vendor entries ignore extra words and
+//!   answer a bad argument with the vendor's usage text ([`CommandSpec::usage`]).
 //! - The crate knows nothing of conntrack or cdx: values are plain numbers, addresses and
 //!   keywords; the daemon gives them meaning.
 
@@ -68,6 +74,15 @@ pub struct Param {
     pub shape: Shape,
 }
 
+/// Where a command comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The vendor CLI (libcli's built-ins and `cmm`'s command table).
+    Vendor,
+    /// cmmd's own.
+    Cmmd,
+}
+
 /// One entry of the command table.
 #[derive(Clone, Copy)]
 pub struct CommandSpec {
@@ -79,6 +94,11 @@ pub struct CommandSpec {
     pub help: &'static str,
     /// Who may run it.
     pub privilege: Privilege,
+    /// The vendor's or cmmd's.
+    pub origin: Origin,
+    /// The vendor's usage text (lines separated by `\n`), printed instead of cmmd's error when
+    /// an argument is missing or invalid, and after the "not supported" line.
+    pub usage: Option<&'static str>,
     /// Builds the action from validated arguments; `None` only if the table is inconsistent.
     pub(crate) build: fn(&Args) -> Option<Action>,
 }
@@ -89,11 +109,17 @@ impl fmt::Debug for CommandSpec {
             .field("words", &self.words)
             .field("params", &self.params)
             .field("privilege", &self.privilege)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
 
 impl CommandSpec {
+    /// True for the vendor's commands.
+    pub fn is_vendor(&self) -> bool {
+        self.origin == Origin::Vendor
+    }
+
     /// The usage line, e.g. `set timeout tcp|udp|other <seconds> [<unidirectional>]`.
     pub fn usage(&self) -> String {
         let mut usage = self.words.join(" ");
@@ -180,25 +206,25 @@ impl Args {
         self.values.iter().any(|(given, _)| *given == name)
     }
 
-    fn get(&self, name: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Value> {
         self.values.iter().find(|(given, _)| *given == name).map(|(_, value)| value)
     }
 
-    fn keyword<T>(&self, name: &str, from: fn(&str) -> Option<T>) -> Option<T> {
+    pub(crate) fn keyword<T>(&self, name: &str, from: fn(&str) -> Option<T>) -> Option<T> {
         match self.get(name)? {
             Value::Keyword(word) => from(word),
             _ => None,
         }
     }
 
-    fn switch(&self, name: &str) -> Option<bool> {
+    pub(crate) fn switch(&self, name: &str) -> Option<bool> {
         match self.get(name)? {
             Value::Switch(on) => Some(*on),
             _ => None,
         }
     }
 
-    fn integer<T: TryFrom<u64>>(&self, name: &str) -> Option<T> {
+    pub(crate) fn integer<T: TryFrom<u64>>(&self, name: &str) -> Option<T> {
         match self.get(name)? {
             Value::Integer(value) => T::try_from(*value).ok(),
             _ => None,
@@ -206,18 +232,22 @@ impl Args {
     }
 
     /// An optional argument: `Some(None)` when absent, `None` when present but not valid.
-    fn optional<T>(&self, get: fn(&Self, &str) -> Option<T>, name: &str) -> Option<Option<T>> {
+    pub(crate) fn optional<T>(
+        &self,
+        get: fn(&Self, &str) -> Option<T>,
+        name: &str,
+    ) -> Option<Option<T>> {
         if self.has(name) { get(self, name).map(Some) } else { Some(None) }
     }
 
-    fn protocol(&self, name: &str) -> Option<u8> {
+    pub(crate) fn protocol(&self, name: &str) -> Option<u8> {
         match self.get(name)? {
             Value::Protocol(number) => Some(*number),
             _ => None,
         }
     }
 
-    fn address(&self, name: &str) -> Option<IpAddr> {
+    pub(crate) fn address(&self, name: &str) -> Option<IpAddr> {
         match self.get(name)? {
             Value::Address(address) => Some(*address),
             _ => None,
@@ -232,6 +262,9 @@ pub(crate) enum Action {
     Builtin(Builtin),
     /// Handed to the daemon.
     Run(Command),
+    /// A vendor command cmmd does not implement: the session answers with one line (and the
+    /// vendor's usage text, if any).
+    NotSupported,
 }
 
 /// Commands the session answers without the daemon.
@@ -307,27 +340,39 @@ keyword_enum! {
     }
 }
 
-keyword_enum! {
-    /// TCP states accepted by `show connections state` (conntrack's names, lower case).
-    TcpState {
-        /// SYN_SENT.
-        SynSent = "syn_sent",
-        /// SYN_RECV.
-        SynRecv = "syn_recv",
-        /// ESTABLISHED.
-        Established = "established",
-        /// FIN_WAIT.
-        FinWait = "fin_wait",
-        /// CLOSE_WAIT.
-        CloseWait = "close_wait",
-        /// LAST_ACK.
-        LastAck = "last_ack",
-        /// TIME_WAIT.
-        TimeWait = "time_wait",
-        /// CLOSE.
-        Close = "close",
-        /// SYN_SENT2 (simultaneous open).
-        SynSent2 = "syn_sent2",
+/// A TCP state word of `show connections state …`: conntrack's state names in lower case.
+/// The crate only carries the word; the daemon maps it to its typed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StateWord(&'static str);
+
+impl StateWord {
+    /// Every state word, as typed on the CLI.
+    pub const KEYWORDS: &'static [&'static str] = &[
+        "syn_sent",
+        "syn_recv",
+        "established",
+        "fin_wait",
+        "close_wait",
+        "last_ack",
+        "time_wait",
+        "close",
+        "syn_sent2",
+    ];
+
+    /// The word as typed on the CLI (lower case), e.g. `established`.
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// The state word for a canonical keyword.
+    pub fn from_keyword(word: &str) -> Option<Self> {
+        Self::KEYWORDS.iter().find(|known| **known == word).map(|known| Self(known))
+    }
+}
+
+impl fmt::Display for StateWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
     }
 }
 
@@ -339,7 +384,7 @@ pub struct ConnectionFilter {
     /// IP protocol number.
     pub protocol: Option<u8>,
     /// TCP state.
-    pub state: Option<TcpState>,
+    pub state: Option<StateWord>,
     /// Address on either side of either direction.
     pub address: Option<IpAddr>,
     /// Port on either side of either direction.
@@ -478,207 +523,5 @@ pub enum Command {
     SimActivate(SimFlowMatch),
 }
 
-/// A required positional parameter.
-const fn required(name: &'static str, help: &'static str, kind: ValueKind) -> Param {
-    Param { name, help, shape: Shape::Required(kind) }
-}
-
-/// An optional positional parameter.
-const fn optional(name: &'static str, help: &'static str, kind: ValueKind) -> Param {
-    Param { name, help, shape: Shape::Optional(kind) }
-}
-
-/// A named option `<name> <value>`.
-const fn named(name: &'static str, help: &'static str, kind: ValueKind) -> Param {
-    Param { name, help, shape: Shape::Named(kind) }
-}
-
-/// A flag `<name>`.
-const fn flag(name: &'static str, help: &'static str) -> Param {
-    Param { name, help, shape: Shape::Flag }
-}
-
-/// A table entry.
-const fn spec(
-    words: &'static [&'static str],
-    params: &'static [Param],
-    help: &'static str,
-    privilege: Privilege,
-    build: fn(&Args) -> Option<Action>,
-) -> CommandSpec {
-    CommandSpec { words, params, help, privilege, build }
-}
-
-/// A table entry for a command without parameters.
-const fn simple(
-    words: &'static [&'static str],
-    help: &'static str,
-    privilege: Privilege,
-    build: fn(&Args) -> Option<Action>,
-) -> CommandSpec {
-    spec(words, &[], help, privilege, build)
-}
-
-const fn run(command: Command) -> Option<Action> {
-    Some(Action::Run(command))
-}
-
-const fn builtin(builtin: Builtin) -> Option<Action> {
-    Some(Action::Builtin(builtin))
-}
-
-const SECONDS: ValueKind = ValueKind::Integer { min: 1, max: 4_294_967_294 };
-const SECONDS_OR_ZERO: ValueKind = ValueKind::Integer { min: 0, max: 4_294_967_294 };
-const U16: ValueKind = ValueKind::Integer { min: 0, max: u16::MAX as u64 };
-const U32: ValueKind = ValueKind::Integer { min: 0, max: u32::MAX as u64 };
-const POSITIVE_U32: ValueKind = ValueKind::Integer { min: 1, max: u32::MAX as u64 };
-
-const COUNT: Param =
-    named("count", "How many commands the fault affects (default 1)", POSITIVE_U32);
-
-const FLOW_TUPLE: &[Param] = &[
-    required("protocol", "IP protocol of the flow", ValueKind::Protocol),
-    required("saddr", "Source address (originating direction)", ValueKind::Address),
-    required("daddr", "Destination address (originating direction)", ValueKind::Address),
-    required("sport", "Source port (originating direction)", U16),
-    required("dport", "Destination port (originating direction)", U16),
-];
-
-const CONNECTION_FILTERS: &[Param] = &[
-    named("proto", "Only this IP protocol", ValueKind::Protocol),
-    named("state", "Only this TCP state", ValueKind::Keyword(TcpState::KEYWORDS)),
-    named("addr", "Only connections with this address", ValueKind::Address),
-    named("port", "Only connections with this port", U16),
-    flag("offloaded", "Connections programmed into the fast path"),
-    flag("pending", "Connections waiting for route or neighbour"),
-    flag("refused", "Connections refused by policy or capacity"),
-    flag("local", "Connections of the host itself"),
-];
-
-use Privilege::{Privileged, Unprivileged};
-
-/// Help for words that only lead to other words (`show`, `set`, …).
-pub const GROUPS: &[(&[&str], &str)] = &[
-    (&["show"], "Show information"),
-    (&["set"], "Change a setting"),
-    (&["query"], "Walk a table of the fast path (cdx)"),
-    (&["sim"], "Drive the software cdx model (sim backend only)"),
-    (&["sim", "fault"], "Inject a fault into the software cdx model"),
-    (&["sim", "activate"], "Mark flows active in the software cdx model"),
-];
-
-/// Every command, in the order `help` lists them.
-#[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
-    spec(&["show", "connections"], CONNECTION_FILTERS, "Show tracked connections", Unprivileged, |args| {
-        run(Command::ShowConnections(ConnectionFilter {
-            protocol: args.optional(Args::protocol, "proto")?,
-            state: args.optional(|args, name| args.keyword(name, TcpState::from_keyword), "state")?,
-            address: args.optional(Args::address, "addr")?,
-            port: args.optional(Args::integer, "port")?,
-            offloaded: args.has("offloaded"),
-            pending: args.has("pending"),
-            refused: args.has("refused"),
-            local: args.has("local"),
-        }))
-    }),
-    simple(&["show", "counters"], "Show counters by reason", Unprivileged, |_| run(Command::ShowCounters)),
-    simple(&["show", "activate"], "Show whether offload is active (1 or 0)", Unprivileged, |_| run(Command::ShowActivate)),
-    simple(&["show", "debug_level"], "Show which debug categories are printed", Unprivileged, |_| run(Command::ShowDebugLevel)),
-    simple(&["show", "rules"], "Show the fast-forward exclusion rules", Unprivileged, |_| run(Command::ShowRules)),
-    simple(&["show", "route"], "Show the route cache", Unprivileged, |_| run(Command::ShowRoute)),
-    simple(&["show", "neighbor"], "Show the neighbour cache", Unprivileged, |_| run(Command::ShowNeighbor)),
-    simple(&["show", "fpp_route"], "Show the route objects registered in the fast path", Unprivileged, |_| run(Command::ShowFppRoute)),
-    simple(&["show", "config"], "Show the effective configuration", Unprivileged, |_| run(Command::ShowConfig)),
-    simple(&["show", "version"], "Show the version", Unprivileged, |_| run(Command::ShowVersion)),
-    simple(&["show", "status"], "Show health and readiness", Unprivileged, |_| run(Command::ShowStatus)),
-    simple(&["show", "sim"], "Show the software cdx model's tables", Unprivileged, |_| run(Command::ShowSim)),
-    simple(&["query", "connections"], "Walk the fast path's IPv4 connections", Unprivileged, |_| run(Command::QueryConnections)),
-    simple(&["query", "v6connections"], "Walk the fast path's IPv6 connections", Unprivileged, |_| run(Command::QueryV6Connections)),
-    simple(&["query", "route"], "Walk the fast path's routes", Unprivileged, |_| run(Command::QueryRoute)),
-    spec(&["set", "activate"], &[required("active", "1 enables offload, 0 disables it", ValueKind::Switch)],
-        "Enable or disable offload", Privileged, |args| run(Command::SetActivate(args.switch("active")?))),
-    spec(&["set", "debug"],
-        &[
-            required("category", "Debug category", ValueKind::Keyword(DebugCategory::KEYWORDS)),
-            required("enabled", "1 prints the category, 0 does not", ValueKind::Switch),
-        ],
-        "Choose which debug categories are printed", Privileged, |args| {
-            run(Command::SetDebug {
-                category: args.keyword("category", DebugCategory::from_keyword)?,
-                enabled: args.switch("enabled")?,
-            })
-        }),
-    spec(&["set", "timeout"],
-        &[
-            required("class", "Protocol class", ValueKind::Keyword(TimeoutClass::KEYWORDS)),
-            required("seconds", "Timeout in seconds", SECONDS),
-            optional("unidirectional", "UDP timeout with one direction seen (0: same)", SECONDS_OR_ZERO),
-        ],
-        "Set the fast path's aging timeout", Privileged, |args| {
-            run(Command::SetTimeout {
-                class: args.keyword("class", TimeoutClass::from_keyword)?,
-                seconds: args.integer("seconds")?,
-                unidirectional: args.optional(Args::integer, "unidirectional")?,
-            })
-        }),
-    simple(&["stop"], "Stop the daemon", Privileged, |_| run(Command::Stop)),
-    simple(&["sim", "activate", "all"], "Mark every flow active in the software cdx", Privileged,
-        |_| run(Command::SimActivate(SimFlowMatch::All))),
-    spec(&["sim", "activate"], FLOW_TUPLE, "Mark one flow active in the software cdx", Privileged, |args| {
-        run(Command::SimActivate(SimFlowMatch::Tuple(FlowTuple {
-            protocol: args.protocol("protocol")?,
-            source: args.address("saddr")?,
-            destination: args.address("daddr")?,
-            source_port: args.integer("sport")?,
-            destination_port: args.integer("dport")?,
-        })))
-    }),
-    spec(&["sim", "fault", "error"],
-        &[
-            required("rc", "Return code to answer with", U16),
-            named("fcode", "Only commands with this FPP code", U16),
-            COUNT,
-        ],
-        "Answer commands with an error code", Privileged, |args| {
-            run(Command::SimFault(SimFault::ErrorCode {
-                rc: args.integer("rc")?,
-                fcode: args.optional(Args::integer, "fcode")?,
-                count: args.optional(Args::integer, "count")?,
-            }))
-        }),
-    spec(&["sim", "fault", "drop"], &[COUNT], "Swallow replies", Privileged,
-        |args| run(Command::SimFault(SimFault::DropReply { count: args.optional(Args::integer, "count")? }))),
-    spec(&["sim", "fault", "delay"], &[required("milliseconds", "Delay of each reply", U32), COUNT],
-        "Delay replies", Privileged, |args| {
-            run(Command::SimFault(SimFault::Delay {
-                milliseconds: args.integer("milliseconds")?,
-                count: args.optional(Args::integer, "count")?,
-            }))
-        }),
-    spec(&["sim", "fault", "eio"], &[COUNT], "Answer commands with a netlink error -EIO", Privileged,
-        |args| run(Command::SimFault(SimFault::Eio { count: args.optional(Args::integer, "count")? }))),
-    spec(&["sim", "fault", "capacity"], &[required("pairs", "Hardware conntrack pairs", U32)],
-        "Set the hardware table capacity", Privileged,
-        |args| run(Command::SimFault(SimFault::Capacity { pairs: args.integer("pairs")? }))),
-    simple(&["sim", "fault", "removed"], "Emit a REMOVED event for an unknown flow", Privileged,
-        |_| run(Command::SimFault(SimFault::SpuriousRemoved))),
-    simple(&["sim", "fault", "clear"], "Remove every injected fault", Privileged, |_| run(Command::SimFault(SimFault::Clear))),
-    simple(&["enable"], "Enter privileged mode", Unprivileged, |_| builtin(Builtin::Enable)),
-    simple(&["disable"], "Leave privileged mode", Privileged, |_| builtin(Builtin::Disable)),
-    simple(&["history"], "Show the commands of this session", Unprivileged, |_| builtin(Builtin::History)),
-    simple(&["help"], "List the commands", Unprivileged, |_| builtin(Builtin::Help)),
-    simple(&["quit"], "Close the session", Unprivileged, |_| builtin(Builtin::Quit)),
-    simple(&["exit"], "Close the session", Unprivileged, |_| builtin(Builtin::Quit)),
-    simple(&["logout"], "Close the session", Unprivileged, |_| builtin(Builtin::Quit)),
-];
-
-/// Help for a word path: the group's, else that of the spec that ends there.
-pub(crate) fn word_help(path: &[&str]) -> &'static str {
-    GROUPS
-        .iter()
-        .find(|(words, _)| *words == path)
-        .map(|(_, help)| *help)
-        .or_else(|| COMMANDS.iter().find(|spec| spec.words == path).map(|spec| spec.help))
-        .unwrap_or("")
-}
+pub(crate) use crate::table::word_help;
+pub use crate::table::{COMMANDS, GROUPS};

@@ -3,7 +3,8 @@
 //! Contract:
 //! - [`LineEditor::key`] takes one decoded data byte (after the telnet layer) and either edits
 //!   the line, writing the echo to the output buffer, or returns an [`EditorEvent`] for the
-//!   session (a submitted line, a cancel, end of input, a completion or help request).
+//!   session (a submitted line, end of input, a completion or help request). As in libcli,
+//!   Ctrl-C and a backspace with nothing to erase ring the bell and keep the line.
 //! - Echo uses only backspace (0x08), spaces and the characters themselves, so it works on any
 //!   terminal; ANSI sequences are understood on input (arrows, Home, End, Delete) but never sent.
 //! - Nothing is echoed when [`EditMode::echo`] is false: passwords, and clients that echo
@@ -14,7 +15,7 @@
 
 use std::collections::VecDeque;
 
-use crate::grammar;
+use crate::lexer;
 use crate::output::OutputBuffer;
 
 /// Longest escape sequence parameter list accepted before the sequence is dropped.
@@ -40,8 +41,6 @@ pub(crate) enum EditorEvent {
     Submit(String),
     /// Enter on a line that exceeded the limit: the line was discarded.
     TooLong,
-    /// Ctrl-C: the line was discarded.
-    Cancel,
     /// Ctrl-D on an empty line.
     EndOfInput,
     /// TAB: complete the word before the cursor.
@@ -179,17 +178,22 @@ impl LineEditor {
         self.cursor
     }
 
+    /// The cursor is at the end of the line.
+    pub(crate) fn cursor_at_end(&self) -> bool {
+        self.cursor == self.chars.len()
+    }
+
     /// History, oldest first.
     pub(crate) fn history(&self) -> impl Iterator<Item = &str> {
         self.history.iter().map(String::as_str)
     }
 
-    /// Remember a submitted command line (blank lines and repeats of the last line are skipped).
+    /// Remember a submitted command line as typed (libcli: empty lines and a repeat of the
+    /// last line, ignoring case, are skipped).
     pub(crate) fn remember(&mut self, line: &str) {
-        let line = line.trim();
         if self.history_limit == 0
             || line.is_empty()
-            || self.history.back().is_some_and(|last| last == line)
+            || self.history.back().is_some_and(|last| last.eq_ignore_ascii_case(line))
         {
             return;
         }
@@ -219,11 +223,30 @@ impl LineEditor {
         out.push_repeated(BACKSPACE, self.chars.len() - self.cursor);
     }
 
-    /// Insert text at the cursor (completion), with echo when `echo` is set.
-    pub(crate) fn insert_str(&mut self, text: &str, echo: bool, out: &mut OutputBuffer) {
-        for ch in text.chars() {
-            self.insert(ch, echo, out);
+    /// TAB's completion as libcli writes it: back over the `typed` characters before the cursor
+    /// (at the end of the line) and write `text` in their place. Refused (bell) when the line
+    /// would pass its limit.
+    pub(crate) fn complete_word(
+        &mut self,
+        typed: usize,
+        text: &str,
+        echo: bool,
+        out: &mut OutputBuffer,
+    ) {
+        let keep = self.chars.len().saturating_sub(typed);
+        let kept: usize = self.chars.iter().take(keep).map(|ch| ch.len_utf8()).sum();
+        if kept + text.len() > self.max_bytes {
+            out.push_byte(BELL);
+            return;
         }
+        if echo {
+            out.push_repeated(BACKSPACE, self.chars.len() - keep);
+            out.push_text(text);
+        }
+        self.chars.truncate(keep);
+        self.chars.extend(text.chars());
+        self.bytes = kept + text.len();
+        self.cursor = self.chars.len();
     }
 
     /// Process one data byte.
@@ -248,9 +271,10 @@ impl LineEditor {
         self.utf8.reset();
         match byte {
             b'\r' | b'\n' => Some(self.finish()),
+            // libcli: Ctrl-C rings the bell and keeps the line.
             0x03 => {
-                self.clear();
-                Some(EditorEvent::Cancel)
+                out.push_byte(BELL);
+                None
             }
             0x04 if self.chars.is_empty() => Some(EditorEvent::EndOfInput),
             0x04 => {
@@ -266,6 +290,9 @@ impl LineEditor {
             BACKSPACE | 0x7F => {
                 if self.cursor > 0 {
                     self.delete_range(self.cursor - 1, self.cursor, mode.echo, out);
+                } else {
+                    // libcli: nothing to erase rings the bell.
+                    out.push_byte(BELL);
                 }
                 None
             }
@@ -292,7 +319,7 @@ impl LineEditor {
                 self.insert(' ', mode.echo, out);
                 None
             }
-            b'?' if mode.command_keys && !grammar::ends_inside_quote(&self.before_cursor()) => {
+            b'?' if mode.command_keys && !lexer::ends_inside_quote(&self.before_cursor()) => {
                 Some(EditorEvent::Help)
             }
             0x20..=0x7E => {

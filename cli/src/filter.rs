@@ -1,41 +1,73 @@
-//! Output filters after `|`: `include REGEX`, `exclude REGEX`, `begin REGEX`, `count`.
+//! Output filters after `|`, with libcli 1.10's names, arguments and matching.
 //!
-//! Contract: filters are parsed with the command line (`OutputFilter::parse`) and travel with
-//! the invocation; the session applies them to every reply line through a `FilterRun`, so the
-//! daemon never sees them. Stages apply in order; `count` must be last and replaces the output
-//! with the number of lines that reached it. Regular expressions are compiled with size limits
-//! (a hostile pattern fails to compile instead of eating memory).
+//! Contract:
+//! - `include TEXT` / `exclude TEXT`: lines that contain / do not contain TEXT (a plain,
+//!   case-sensitive substring, as libcli's `strstr`; `| include [ASSURED]` means the brackets).
+//! - `begin TEXT`: from the first line containing TEXT on. `between START END`: from a line
+//!   containing START through the next line containing END (inclusive), then again at the next
+//!   START.
+//! - `grep [-ive] REGEX` / `egrep [-ive] REGEX`: POSIX basic / extended regular expressions,
+//!   searched anywhere in the line; `-i` ignores case, `-v` inverts; the last flag word wins, as
+//!   in libcli. The patterns are translated to the `regex` crate (`posix`), with size limits.
+//! - `count`: nothing but the number of non-blank lines that reach it, printed after the reply.
+//! - TEXT and REGEX are the rest of the line's words joined by one blank (quotes keep blanks).
+//! - Filter names resolve like command words (unique prefixes: `inc`, `beg`, `bet`, `eg`, …).
+//!   Stages apply in order; a line a stage drops is not seen by the stages after it.
+//!
+//! Filters travel with the invocation; the session applies them to every reply line through a
+//! `FilterRun`, so the daemon never sees them.
 
 use regex::{Regex, RegexBuilder};
 
-use crate::grammar::{FILTERS, ParseError, WordMatch, match_word};
+use crate::grammar::{Choice, ParseError, resolve};
+use crate::posix;
 
 /// Compiled-program size limit for one filter regex.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// The filters, their libcli help texts, in libcli's order.
+pub(crate) const FILTERS: &[(&str, &str)] = &[
+    ("begin", "Begin with lines that match"),
+    ("between", "Between lines that match"),
+    ("count", "Count of lines"),
+    ("exclude", "Exclude lines that match"),
+    ("include", "Include lines that match"),
+    ("grep", "Include lines that match regex (options: -v, -i, -e)"),
+    ("egrep", "Include lines that match extended regex"),
+];
+
+/// The filter names as choices for word resolution.
+pub(crate) fn filter_choices() -> Vec<Choice> {
+    FILTERS.iter().map(|(word, _)| Choice { word, vendor: true }).collect()
+}
+
 /// One stage of an output filter.
 #[derive(Debug, Clone)]
 pub enum FilterStage {
-    /// Keep lines that match.
-    Include(Regex),
-    /// Drop lines that match.
-    Exclude(Regex),
-    /// Drop lines before the first match, keep everything from it on.
-    Begin(Regex),
-    /// Print only the number of lines that reach this stage.
+    /// Keep lines that contain the text.
+    Include(String),
+    /// Drop lines that contain the text.
+    Exclude(String),
+    /// Drop lines before the first one that contains the text.
+    Begin(String),
+    /// Keep the lines from one containing `start` through the next one containing `end`.
+    Between {
+        /// Where printing starts.
+        start: String,
+        /// Where it stops (the line is printed).
+        end: String,
+    },
+    /// Keep lines that match the regular expression (drop them if `invert`).
+    Grep {
+        /// The pattern as typed.
+        pattern: String,
+        /// The compiled translation.
+        regex: Regex,
+        /// `-v`.
+        invert: bool,
+    },
+    /// Print only the number of non-blank lines that reach this stage.
     Count,
-}
-
-impl FilterStage {
-    /// The stage as typed (canonical), e.g. `include ^tcp`.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Include(regex) => format!("include {}", regex.as_str()),
-            Self::Exclude(regex) => format!("exclude {}", regex.as_str()),
-            Self::Begin(regex) => format!("begin {}", regex.as_str()),
-            Self::Count => "count".to_owned(),
-        }
-    }
 }
 
 /// The filters of one command line, in order.
@@ -44,86 +76,147 @@ pub struct OutputFilter {
     stages: Vec<FilterStage>,
 }
 
+/// A filter stage whose words were checked but not built yet.
+struct Validated<'a> {
+    name: &'static str,
+    flags: Option<&'a str>,
+    rest: &'a [String],
+}
+
 impl OutputFilter {
     /// The stages in the order they apply.
     pub fn stages(&self) -> &[FilterStage] {
         &self.stages
     }
 
-    /// Parse the word lists after each `|` (`None` when there is no filter).
-    pub(crate) fn parse(segments: &[Vec<String>]) -> Result<Option<Self>, ParseError> {
+    /// Parse the word lists after each `|` (`None` when there is none). Like libcli, every
+    /// stage is checked (name, arguments) before any is built (count's arguments, patterns).
+    pub(crate) fn parse(segments: &[&[String]]) -> Result<Option<Self>, ParseError> {
         if segments.is_empty() {
             return Ok(None);
         }
-        let names: Vec<&'static str> = FILTERS.iter().map(|(name, _)| *name).collect();
-        let mut stages = Vec::with_capacity(segments.len());
-        for (index, segment) in segments.iter().enumerate() {
-            let Some((name, rest)) = segment.split_first() else {
-                return Err(ParseError::MissingFilter);
+        let choices = filter_choices();
+        let mut checked = Vec::with_capacity(segments.len());
+        for segment in segments {
+            let Some((typed, rest)) = segment.split_first() else {
+                return Err(ParseError::EmptyCommand);
             };
-            let name = match match_word(name, &names) {
-                WordMatch::Found(found) => found,
-                _ => return Err(ParseError::UnknownFilter(name.clone())),
-            };
-            if name == "count" {
-                if !rest.is_empty() || index + 1 != segments.len() {
-                    return Err(ParseError::CountNotLast);
-                }
-                stages.push(FilterStage::Count);
-                continue;
-            }
-            if rest.is_empty() {
-                return Err(ParseError::MissingRegex(name));
-            }
-            let regex = compile(name, &rest.join(" "))?;
-            stages.push(match name {
-                "include" => FilterStage::Include(regex),
-                "exclude" => FilterStage::Exclude(regex),
-                _ => FilterStage::Begin(regex),
-            });
+            let name = resolve(typed, &choices)
+                .ok_or_else(|| ParseError::InvalidCommand(typed.clone()))?;
+            checked.push(validate(name, rest)?);
         }
+        let stages = checked.into_iter().map(build).collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Self { stages }))
     }
 }
 
-fn compile(filter: &'static str, pattern: &str) -> Result<Regex, ParseError> {
-    RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|error| ParseError::InvalidRegex {
-            filter,
-            reason: error.to_string().lines().last().unwrap_or_default().trim().to_owned(),
-        })
+fn missing(argument: &'static str, command: &'static str) -> ParseError {
+    ParseError::MissingFilterArgument { argument, command }
+}
+
+/// libcli's argument checks of one filter stage.
+fn validate<'a>(name: &'static str, words: &'a [String]) -> Result<Validated<'a>, ParseError> {
+    let mut flags = None;
+    let mut rest = words;
+    match name {
+        "grep" | "egrep" => {
+            while let Some((word, tail)) = rest.split_first() {
+                if !word.starts_with('-') {
+                    break;
+                }
+                let valid =
+                    word.len() > 1 && word.bytes().skip(1).all(|b| matches!(b, b'i' | b'v' | b'e'));
+                if !valid {
+                    return Err(ParseError::SearchFlags(word.clone()));
+                }
+                flags = Some(word.as_str());
+                rest = tail;
+            }
+            if rest.is_empty() {
+                return Err(missing("search_pattern", name));
+            }
+        }
+        "include" | "exclude" if rest.is_empty() => return Err(missing("search_pattern", name)),
+        "begin" | "between" if rest.is_empty() => return Err(missing("range_start", name)),
+        "between" if rest.len() == 1 => return Err(missing("range_end", name)),
+        _ => {}
+    }
+    Ok(Validated { name, flags, rest })
+}
+
+/// Build a checked stage (libcli's filter initialisation).
+fn build(stage: Validated<'_>) -> Result<FilterStage, ParseError> {
+    let text = stage.rest.join(" ");
+    Ok(match stage.name {
+        "count" if !stage.rest.is_empty() => return Err(ParseError::CountTakesNoArguments),
+        "count" => FilterStage::Count,
+        "include" => FilterStage::Include(text),
+        "exclude" => FilterStage::Exclude(text),
+        "begin" => FilterStage::Begin(text),
+        "between" => {
+            let (start, end) = stage.rest.split_first().unwrap_or((&text, &[]));
+            FilterStage::Between { start: start.clone(), end: end.join(" ") }
+        }
+        name => {
+            let flags = stage.flags.unwrap_or_default();
+            let invalid = || ParseError::InvalidPattern(text.clone());
+            let translated = posix::translate(&text, name == "egrep").ok_or_else(invalid)?;
+            let regex = RegexBuilder::new(&translated)
+                .case_insensitive(flags.contains('i'))
+                .size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map_err(|_| invalid())?;
+            FilterStage::Grep { pattern: text, regex, invert: flags.contains('v') }
+        }
+    })
+}
+
+/// Where one stage of a running filter is.
+#[derive(Debug, Clone, Copy, Default)]
+struct StageState {
+    /// `begin`/`between`: printing.
+    open: bool,
+    /// `count`: lines counted.
+    counted: u64,
 }
 
 /// A filter applied to the reply of one invocation.
 #[derive(Debug, Clone)]
 pub(crate) struct FilterRun {
     filter: OutputFilter,
-    /// Per stage: a `begin` stage has seen its first match.
-    begun: Vec<bool>,
-    counted: u64,
+    states: Vec<StageState>,
 }
 
 impl FilterRun {
     pub(crate) fn new(filter: OutputFilter) -> Self {
-        let begun = vec![false; filter.stages.len()];
-        Self { filter, begun, counted: 0 }
+        let states = vec![StageState::default(); filter.stages.len()];
+        Self { filter, states }
     }
 
     /// True if `line` is printed.
     pub(crate) fn pass(&mut self, line: &str) -> bool {
-        for (stage, begun) in self.filter.stages.iter().zip(self.begun.iter_mut()) {
+        for (stage, state) in self.filter.stages.iter().zip(self.states.iter_mut()) {
             let keep = match stage {
-                FilterStage::Include(regex) => regex.is_match(line),
-                FilterStage::Exclude(regex) => !regex.is_match(line),
-                FilterStage::Begin(regex) => {
-                    *begun = *begun || regex.is_match(line);
-                    *begun
+                FilterStage::Include(text) => line.contains(text.as_str()),
+                FilterStage::Exclude(text) => !line.contains(text.as_str()),
+                FilterStage::Begin(text) => {
+                    state.open = state.open || line.contains(text.as_str());
+                    state.open
                 }
+                FilterStage::Between { start, end } => {
+                    state.open = state.open || line.contains(start.as_str());
+                    let keep = state.open;
+                    if keep && line.contains(end.as_str()) {
+                        state.open = false;
+                    }
+                    keep
+                }
+                FilterStage::Grep { regex, invert, .. } => regex.is_match(line) != *invert,
                 FilterStage::Count => {
-                    self.counted += 1;
+                    if !line.trim_start_matches(|ch: char| ch.is_ascii_whitespace()).is_empty() {
+                        state.counted += 1;
+                    }
                     false
                 }
             };
@@ -134,8 +227,14 @@ impl FilterRun {
         true
     }
 
-    /// The count to print at the end, if the filter counts.
-    pub(crate) fn count(&self) -> Option<u64> {
-        matches!(self.filter.stages.last(), Some(FilterStage::Count)).then_some(self.counted)
+    /// The counts to print after the reply, one per `count` stage, in order.
+    pub(crate) fn counts(&self) -> Vec<u64> {
+        self.filter
+            .stages
+            .iter()
+            .zip(&self.states)
+            .filter(|(stage, _)| matches!(stage, FilterStage::Count))
+            .map(|(_, state)| state.counted)
+            .collect()
     }
 }

@@ -10,8 +10,10 @@
 //! Layers, bottom up:
 //! - `telnet`: IAC decoding, option negotiation, NAWS, CR LF / CR NUL / LF line ends.
 //! - `editor`: one line of input with echo, history and cursor movement.
-//! - [`command`] and `grammar`: the table ([`COMMANDS`]), tokens, abbreviations, arguments,
-//!   candidates for `?` and TAB; [`filter`]: `| include|exclude|begin|count`.
+//! - `lexer`, [`command`], `table` and `grammar`: libcli's line lexer, the table
+//!   ([`COMMANDS`]: the vendor's commands and cmmd's), libcli's abbreviations, arguments;
+//!   `complete`: candidates for `?` and TAB; [`filter`]: libcli's `| include|exclude|begin|
+//!   between|grep|egrep|count` (`posix` translates the regular expressions).
 //! - [`session`]: login → prompt → requests to the daemon → streamed replies.
 //! - [`auth`], [`limiter`]: credentials and lockout, used by the daemon around the session.
 //! - [`client`]: the `cmmd ctl` side of the same protocol.
@@ -47,22 +49,27 @@
 pub mod auth;
 pub mod client;
 pub mod command;
+mod complete;
 mod editor;
 pub mod filter;
 mod grammar;
+mod lexer;
 pub mod limiter;
+mod listing;
 mod output;
+mod posix;
 pub mod session;
+mod table;
 mod telnet;
 
 #[cfg(test)]
 mod tests;
 
 pub use auth::{AuthError, Credentials, PhcHash, Secret, VerifyMemory, hash_password};
-pub use client::{CtlClient, CtlRequest, Finished, quote_command};
+pub use client::{CtlClient, CtlRequest, Finished, command_line, is_error_reply};
 pub use command::{
-    COMMANDS, Command, CommandSpec, ConnectionFilter, DebugCategory, FlowTuple, Privilege,
-    SimFault, SimFlowMatch, TcpState, TimeoutClass,
+    COMMANDS, Command, CommandSpec, ConnectionFilter, DebugCategory, FlowTuple, Origin, Privilege,
+    SimFault, SimFlowMatch, StateWord, TimeoutClass,
 };
 pub use filter::{FilterStage, OutputFilter};
 pub use grammar::ParseError;

@@ -17,26 +17,30 @@
 //! - Back-pressure: stop producing reply lines while [`Session::output_len`] is above your
 //!   high-water mark. The session itself never holds more than `max_output` bytes: a client that
 //!   floods input without reading its output is disconnected.
-//! - Until the client agrees to `WILL ECHO`, nothing is echoed and `?`/TAB are not special, so a
-//!   raw TCP client (ncat) that sends whole lines ending in LF sees clean output; `show ?` at the
-//!   end of such a line still lists the choices.
+//! - The bytes are libcli 1.10's with cmm's print callback: its negotiation, banner and prompts
+//!   (a new line before `Username: ` and the command prompt), the echo of every line but
+//!   passwords whatever the client negotiated, its error texts, `?`, TAB, `help` and `history`
+//!   layouts; reply lines end in CR LF and a new line precedes the next prompt.
+//! - Until the client agrees to `WILL ECHO`, `?`, TAB and the arrows are not special: a raw TCP
+//!   client (ncat) may end lines in LF alone, and `show ?` at the end of a line lists the
+//!   choices.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::auth::Secret;
-use crate::command::{Action, Builtin, COMMANDS, Command, CommandSpec, Privilege};
+use crate::command::{Action, Builtin, Command, CommandSpec, Privilege};
+use crate::complete::{self, TabAction};
 use crate::editor::{EditMode, EditorEvent, LineEditor};
 use crate::filter::{FilterRun, OutputFilter};
-use crate::grammar::{self, Candidate, TabAction};
+use crate::grammar;
+use crate::lexer::ends_inside_quote;
+use crate::listing;
 use crate::output::OutputBuffer;
 use crate::telnet::{Input, Telnet, timing_mark_reply};
 
 /// The vendor's banner.
 pub const DEFAULT_BANNER: &str = "Welcome to the CMM (Conntrack Monitor Module) CLI";
-
-/// The refusal of a privileged command at the unprivileged prompt.
-const PRIVILEGED_ONLY: &str = "% Privileged command: type \"enable\" first";
 
 /// Longest login delay, whatever the number of failures.
 const MAX_LOGIN_DELAY: Duration = Duration::from_secs(60);
@@ -78,7 +82,7 @@ impl Default for SessionConfig {
             enable_password_required: false,
             privileged_commands_need_enable: true,
             max_line: 4096,
-            history: 64,
+            history: 256,
             max_pending_input: 16 * 1024,
             max_output: 1024 * 1024,
             max_login_failures: 3,
@@ -225,6 +229,8 @@ pub struct Session {
     /// The client sends nothing more: close once its input is answered.
     input_ended: bool,
     window: Option<(u16, u16)>,
+    /// The last key was a TAB that left choices: the next TAB lists them (libcli).
+    tab_pending: bool,
     stats: SessionStats,
 }
 
@@ -248,11 +254,12 @@ impl Session {
             idle_restart: false,
             input_ended: false,
             window: None,
+            tab_pending: false,
             stats: SessionStats::default(),
         }
     }
 
-    /// Queue the negotiation (`IAC WILL ECHO, IAC WILL SGA, IAC DO SGA, IAC DO NAWS`), the
+    /// Queue libcli's negotiation (`IAC WILL SGA, IAC WILL ECHO, IAC DO SGA, IAC DO ECHO`), the
     /// banner and `Username: `. Calling it again does nothing.
     pub fn start(&mut self, now: Instant) {
         if self.phase != Phase::NotStarted {
@@ -351,6 +358,8 @@ impl Session {
             self.last_input = Some(now);
             self.user = Some(user.clone());
             self.privilege = Privilege::Unprivileged;
+            // libcli's line after a successful login: one blank.
+            self.output.push_text(" \n");
             self.enter(Phase::Prompt);
             self.replay_pending_input();
             return;
@@ -379,7 +388,7 @@ impl Session {
             self.privilege = Privilege::Privileged;
         } else {
             self.stats.enable_failures += 1;
-            self.output.push_text("% Access denied\n");
+            self.output.push_text("Access denied\n");
         }
         self.enter(Phase::Prompt);
         self.replay_pending_input();
@@ -563,16 +572,22 @@ impl Session {
         self.telnet.server_echoes()
     }
 
+    /// A password is being typed: nothing is echoed, Enter does not move to a new line.
+    fn secret(&self) -> bool {
+        matches!(self.phase, Phase::Password { .. } | Phase::EnablePassword)
+    }
+
+    /// libcli echoes every character except passwords, whether or not the client agreed to
+    /// `WILL ECHO`; TAB, `?` and the history keys are commands in character mode only.
     fn edit_mode(&self) -> EditMode {
-        let character_mode = self.character_mode();
-        let secret = matches!(self.phase, Phase::Password { .. } | Phase::EnablePassword);
         EditMode {
-            echo: character_mode && !secret,
-            command_keys: character_mode && self.phase == Phase::Prompt,
+            echo: !self.secret(),
+            command_keys: self.character_mode() && self.phase == Phase::Prompt,
         }
     }
 
     fn edit(&mut self, byte: u8) {
+        let second_tab = std::mem::take(&mut self.tab_pending);
         let mode = self.edit_mode();
         let Some(event) = self.editor.key(byte, mode, &mut self.output) else { return };
         match event {
@@ -588,33 +603,22 @@ impl Session {
                 let phase = self.phase.clone();
                 self.enter(phase);
             }
-            EditorEvent::Cancel => {
-                if self.character_mode() {
-                    self.output.push_text("^C\n");
-                }
-                let phase = match &self.phase {
-                    Phase::Password { .. } => Phase::Username,
-                    Phase::EnablePassword => Phase::Prompt,
-                    other => other.clone(),
-                };
-                self.enter(phase);
-            }
             EditorEvent::EndOfInput => {
                 self.end_input_line();
                 self.close(CloseReason::Quit);
             }
-            EditorEvent::Complete => self.tab_complete(),
-            EditorEvent::Help => {
-                let text = self.editor.before_cursor();
-                let lines = self.help_lines(&text);
-                self.notice(&lines);
-            }
+            EditorEvent::Complete => self.tab_complete(second_tab),
+            EditorEvent::Help => match self.help_lines(&self.editor.before_cursor()) {
+                Some(lines) => self.notice(&lines),
+                // libcli rings the bell when nothing can follow.
+                None => self.output.push_byte(0x07),
+            },
         }
     }
 
-    /// Move to a new line after Enter, when the client does not do it itself.
+    /// Enter is echoed as a new line, except after a password (libcli).
     fn end_input_line(&mut self) {
-        if self.character_mode() {
+        if !self.secret() {
             self.output.push_text("\n");
         }
     }
@@ -654,27 +658,28 @@ impl Session {
         // A line-mode client cannot send `?` on its own: `show ?` + Enter asks for help.
         if !self.character_mode()
             && let Some(text) = line.trim_end().strip_suffix('?')
-            && !grammar::ends_inside_quote(text)
+            && !ends_inside_quote(text)
         {
-            let lines = self.help_lines(text);
+            let lines = self.help_lines(text).unwrap_or_else(|| vec![self.nothing_follows(text)]);
             self.print_lines(&lines);
             self.enter(Phase::Prompt);
             return;
         }
-        self.editor.remember(line);
-        let parsed = match grammar::parse_line(line) {
+        if line.is_empty() {
+            return self.enter(Phase::Prompt);
+        }
+        // libcli keeps every line but `history` and lines ending in `?`.
+        if !line.ends_with('?') && !line.eq_ignore_ascii_case("history") {
+            self.editor.remember(line);
+        }
+        let parsed = match grammar::parse_line(line, &|spec| self.may_run(spec)) {
             Ok(Some(parsed)) => parsed,
             Ok(None) => return self.enter(Phase::Prompt),
             Err(error) => {
-                self.output.push_text(&format!("% {error}\n"));
+                self.output.push_text(&format!("{error}\n"));
                 return self.enter(Phase::Prompt);
             }
         };
-        if !self.may_run(parsed.spec) {
-            self.output.push_text(PRIVILEGED_ONLY);
-            self.output.push_text("\n");
-            return self.enter(Phase::Prompt);
-        }
         match parsed.action {
             Action::Run(command) => {
                 self.start_reply(parsed.filter.clone());
@@ -682,17 +687,18 @@ impl Session {
                 self.requests
                     .push_back(Request::Execute(Invocation { command, filter: parsed.filter }));
             }
+            Action::NotSupported => {
+                let mut lines = vec![listing::not_supported(parsed.spec)];
+                lines.extend(parsed.spec.usage.unwrap_or_default().lines().map(str::to_owned));
+                self.print_lines(&lines);
+                self.enter(Phase::Prompt);
+            }
             Action::Builtin(Builtin::Help) => {
-                let lines = self.command_list();
+                let lines = listing::commands(|spec| self.may_run(spec));
                 self.local_reply(parsed.filter, &lines);
             }
             Action::Builtin(Builtin::History) => {
-                let lines: Vec<String> = self
-                    .editor
-                    .history()
-                    .enumerate()
-                    .map(|(index, line)| format!("{:>4}  {line}", index + 1))
-                    .collect();
+                let lines = listing::history(self.editor.history());
                 self.local_reply(parsed.filter, &lines);
             }
             Action::Builtin(Builtin::Quit) => self.close(CloseReason::Quit),
@@ -716,6 +722,9 @@ impl Session {
     fn local_reply(&mut self, filter: Option<OutputFilter>, lines: &[String]) {
         self.start_reply(filter);
         for line in lines {
+            if self.output.len() + line.len() + 2 > self.config.max_output {
+                return self.close(CloseReason::OutputOverflow);
+            }
             self.emit_line(line);
         }
         self.finish_reply();
@@ -738,9 +747,11 @@ impl Session {
         self.idle_restart = true;
         if let Some(reply) = self.reply.take()
             && !reply.cancelled
-            && let Some(count) = reply.filter.as_ref().and_then(FilterRun::count)
+            && let Some(filter) = reply.filter.as_ref()
         {
-            self.output.push_text(&format!("{count}\n"));
+            for count in filter.counts() {
+                self.output.push_text(&format!("{count}\n"));
+            }
         }
         self.enter(Phase::Prompt);
     }
@@ -757,78 +768,45 @@ impl Session {
 
     // ----- help and completion -----
 
-    fn completion(&self, text: &str) -> grammar::Completion {
-        grammar::complete(text, |spec| self.may_run(spec))
+    fn completion(&self, text: &str) -> complete::Completion {
+        complete::complete(text, &|spec| self.may_run(spec))
     }
 
-    /// The `?` listing for `text` (the line before the cursor).
-    fn help_lines(&self, text: &str) -> Vec<String> {
+    /// The `?` listing for `text` (the line before the cursor); `None` when nothing can follow.
+    fn help_lines(&self, text: &str) -> Option<Vec<String>> {
         let completion = self.completion(text);
-        if completion.candidates.is_empty() {
-            let hidden = !grammar::complete(text, |_| true).candidates.is_empty();
-            let message = match grammar::parse_line(text) {
-                _ if hidden => PRIVILEGED_ONLY.to_owned(),
-                Err(error) => format!("% {error}"),
-                Ok(_) => "% Nothing can follow here".to_owned(),
-            };
-            return vec![message];
-        }
-        two_columns(
-            completion
-                .candidates
-                .iter()
-                .map(|Candidate { label, help, .. }| (label.as_str(), help.as_str())),
-        )
+        (!completion.candidates.is_empty()).then(|| listing::candidates(&completion.candidates))
     }
 
-    /// The `help` listing: every command this session may run.
-    fn command_list(&self) -> Vec<String> {
-        let usages: Vec<(String, &str)> = COMMANDS
-            .iter()
-            .filter(|spec| self.may_run(spec))
-            .map(|spec| (spec.usage(), spec.help))
-            .collect();
-        let mut lines = vec!["Commands:".to_owned()];
-        lines.extend(two_columns(usages.iter().map(|(usage, help)| (usage.as_str(), *help))));
-        lines.push(
-            "Words may be abbreviated. Filters: | include|exclude|begin REGEX, | count".to_owned(),
-        );
-        lines
-    }
-
-    fn tab_complete(&mut self) {
-        let completion = self.completion(&self.editor.before_cursor());
-        match grammar::tab(&completion) {
-            TabAction::Insert(text) => {
-                self.editor.insert_str(&text, self.edit_mode().echo, &mut self.output)
-            }
-            TabAction::List(labels) => {
-                let line = self.columns(&labels);
-                self.notice(&line);
-            }
-            TabAction::Nothing => self.output.push_byte(0x07),
+    /// Why nothing can follow `text` (line mode's answer to `?`).
+    fn nothing_follows(&self, text: &str) -> String {
+        match grammar::parse_line(text, &|spec| self.may_run(spec)) {
+            Err(error) => error.to_string(),
+            Ok(_) => "% Nothing can follow here".to_owned(),
         }
     }
 
-    /// Labels laid out in columns that fit the client's width (80 if unknown).
-    fn columns(&self, labels: &[String]) -> Vec<String> {
-        let width = match self.window {
-            Some((width, _)) if width >= 20 => usize::from(width),
-            _ => 80,
-        };
-        let cell = labels.iter().map(String::len).max().unwrap_or(0) + 2;
-        let per_line = (width / cell.max(1)).max(1);
-        labels
-            .chunks(per_line)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(|label| format!("{label:<cell$}"))
-                    .collect::<String>()
-                    .trim_end()
-                    .to_owned()
-            })
-            .collect()
+    /// TAB as libcli: complete in place, or ring the bell and list on a second TAB. Only at
+    /// the end of the line.
+    fn tab_complete(&mut self, second: bool) {
+        if self.editor.cursor_at_end() {
+            let completion = self.completion(&self.editor.before_cursor());
+            let typed = completion.partial.chars().count();
+            match complete::tab(&completion, second) {
+                TabAction::Replace(text) => {
+                    let echo = self.edit_mode().echo;
+                    self.editor.complete_word(typed, &text, echo, &mut self.output);
+                    self.tab_pending = !text.ends_with(' ');
+                }
+                TabAction::List(entries) => self.notice(&listing::rows(&entries)),
+                TabAction::Bell => {
+                    self.output.push_byte(0x07);
+                    self.tab_pending = true;
+                }
+                TabAction::Wait => self.tab_pending = true,
+                TabAction::Nothing => self.output.push_byte(0x07),
+            }
+        }
     }
 
     /// Print lines below the line being typed, then the prompt and the line again.
@@ -837,7 +815,7 @@ impl Session {
             self.phase,
             Phase::Username | Phase::Password { .. } | Phase::Prompt | Phase::EnablePassword
         );
-        if editing && self.character_mode() {
+        if editing {
             self.output.push_text("\n");
         }
         self.print_lines(lines);
@@ -849,8 +827,14 @@ impl Session {
         }
     }
 
+    /// Print the session's own lines; a listing that would pass the output bound closes the
+    /// session instead (the client does not read).
     fn print_lines(&mut self, lines: &[String]) {
         for line in lines {
+            if self.output.len() + line.len() + 2 > self.config.max_output {
+                self.close(CloseReason::OutputOverflow);
+                return;
+            }
             self.output.push_text(line);
             self.output.push_text("\n");
         }
@@ -865,13 +849,15 @@ impl Session {
         self.write_prompt();
     }
 
+    /// libcli's prompts: a new line before `Username: ` and the command prompt, none before
+    /// `Password: `.
     fn write_prompt(&mut self) {
         let prompt = match self.phase {
-            Phase::Username => "Username: ".to_owned(),
+            Phase::Username => "\nUsername: ".to_owned(),
             Phase::Password { .. } | Phase::EnablePassword => "Password: ".to_owned(),
             Phase::Prompt => {
                 let mark = if self.privilege == Privilege::Privileged { '#' } else { '>' };
-                format!("{}{mark} ", self.config.hostname)
+                format!("\n{}{mark} ", self.config.hostname)
             }
             _ => return,
         };
@@ -888,29 +874,4 @@ impl Session {
         self.reply = None;
         self.requests.push_back(Request::Close);
     }
-}
-
-/// Widest first column of a two-column listing; longer labels get their help on the next line.
-const LABEL_COLUMN_MAX: usize = 36;
-
-/// `  label   help` lines with the help column aligned.
-fn two_columns<'a>(rows: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Vec<String> {
-    let width = rows
-        .clone()
-        .map(|(label, _)| label.len())
-        .filter(|len| *len <= LABEL_COLUMN_MAX)
-        .max()
-        .unwrap_or(0);
-    let mut lines = Vec::new();
-    for (label, help) in rows {
-        if help.is_empty() {
-            lines.push(format!("  {label}"));
-        } else if label.len() > width {
-            lines.push(format!("  {label}"));
-            lines.push(format!("  {:width$}  {help}", ""));
-        } else {
-            lines.push(format!("  {label:<width$}  {help}"));
-        }
-    }
-    lines
 }

@@ -12,8 +12,10 @@
 //! - Memory is bounded: the only buffer is the subnegotiation buffer ([`SB_LIMIT`] bytes; longer
 //!   subnegotiations are consumed and dropped).
 //!
-//! Options the server implements: it offers `WILL ECHO` and `WILL SGA` (character-at-a-time mode
-//! with remote echo) and asks `DO SGA` and `DO NAWS` (window size). Every other option is refused,
+//! Options the server implements: it opens with libcli's bytes, `WILL SGA`, `WILL ECHO` (character-
+//! at-a-time mode with remote echo), `DO SGA` and `DO ECHO` (whose answer, either way, is taken
+//! silently: libcli asks it and ignores the answer), and accepts `WILL NAWS` (window size) from a
+//! client that offers it. Every other option is refused,
 //! except TIMING-MARK (RFC 860), which is not a state but a question: `DO TIMING-MARK` comes up as
 //! [`Input::TimingMark`], in order with the data around it, and the session answers
 //! `WILL TIMING-MARK` once everything typed before it has been answered ([`timing_mark_reply`]).
@@ -156,6 +158,8 @@ pub(crate) struct Telnet {
     remote_sga: OptionState,
     /// Option the client performs: NAWS.
     remote_naws: OptionState,
+    /// libcli's `DO ECHO` was sent and its answer not yet received.
+    remote_echo_asked: bool,
     sb_option: u8,
     sb_buf: [u8; SB_LIMIT],
     sb_len: usize,
@@ -182,6 +186,7 @@ impl Telnet {
             local_sga: OptionState::No,
             remote_sga: OptionState::No,
             remote_naws: OptionState::No,
+            remote_echo_asked: false,
             sb_option: 0,
             sb_buf: [0; SB_LIMIT],
             sb_len: 0,
@@ -189,21 +194,21 @@ impl Telnet {
         }
     }
 
-    /// Queue the server's opening negotiation: `IAC WILL ECHO, IAC WILL SGA, IAC DO SGA,
-    /// IAC DO NAWS` (`FF FB 01 FF FB 03 FF FD 03 FF FD 1F`).
+    /// Queue libcli's opening negotiation: `IAC WILL SGA, IAC WILL ECHO, IAC DO SGA,
+    /// IAC DO ECHO` (`FF FB 03 FF FB 01 FF FD 03 FF FD 01`).
     pub(crate) fn start(&mut self, out: &mut OutputBuffer) {
         self.local_echo = OptionState::WantYes;
         self.local_sga = OptionState::WantYes;
         self.remote_sga = OptionState::WantYes;
-        self.remote_naws = OptionState::WantYes;
+        self.remote_echo_asked = true;
         out.push_raw(&[
-            IAC, WILL, OPT_ECHO, IAC, WILL, OPT_SGA, IAC, DO, OPT_SGA, IAC, DO, OPT_NAWS,
+            IAC, WILL, OPT_SGA, IAC, WILL, OPT_ECHO, IAC, DO, OPT_SGA, IAC, DO, OPT_ECHO,
         ]);
     }
 
     /// True once the client agreed that the server echoes (`DO ECHO`): the client is then in
-    /// character mode and does not echo locally. Until then the server echoes nothing, so a raw
-    /// TCP client that never negotiates sees its own typing only once.
+    /// character mode and does not echo locally (the session makes TAB, `?` and the arrows
+    /// commands then; it echoes in every mode, as libcli does).
     pub(crate) fn server_echoes(&self) -> bool {
         self.local_echo == OptionState::Yes
     }
@@ -322,6 +327,11 @@ impl Telnet {
             }
             (OPT_TIMING_MARK, false, WONT) => return Some(Input::TimingMarkRefused),
             _ => {}
+        }
+        // The answer to libcli's `DO ECHO`: taken silently whatever it is.
+        if server && option == OPT_ECHO && matches!(verb, WILL | WONT) && self.remote_echo_asked {
+            self.remote_echo_asked = false;
+            return None;
         }
         // (enable?, our "yes" answer, our "no" answer, the option's state if we support it)
         let (enable, yes, no, state) = match verb {

@@ -1,5 +1,10 @@
 //! Command-line arguments: subcommands and flags, parsed without a framework so that every
 //! error is one precise line (exit code 2, like every configuration error).
+//!
+//! The vendor's command line works unchanged (`cmm -f FILE -n N`, `cmm -c COMMAND…`, `-v`,
+//! `-h`): `-f` names the vendor `fastforward` file (`--fastforward-file`), `-n` the connection
+//! bound (`--max-connections`, `CMM_MAX_CONNECTIONS`), `-c` runs one CLI command like
+//! `cmmd ctl`. Unlike the vendor, an unknown option is an error.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -97,14 +102,16 @@ impl fmt::Display for ArgError {
 pub const USAGE: &str = "\
 usage: cmmd [run] [--config PATH] [--backend cdx|sim] [--max-connections N] [--ports IF,IF]
             [--cli-listen ADDR] [--metrics-listen ADDR] [--log FILTER] [--log-format text|json]
-            [--flush-on-exit] [--sim-socket PATH]
+            [--fastforward-file PATH] [--flush-on-exit] [--sim-socket PATH]
        cmmd check-config [same options]
        cmmd ctl [--addr HOST:PORT] [--user USER] [--password-file FILE] [--timeout S] COMMAND...
+       cmmd -f FASTFORWARD_FILE -n MAX_CONNECTIONS  (the vendor's cmm command line)
+       cmmd -c COMMAND...            (as cmmd ctl COMMAND...)
        cmmd hash-password            (reads the password from stdin)
        cmmd manifests [--namespace NS] [--image IMAGE] [--profile PROFILE]
        cmmd sim serve --socket PATH [--ports IF,IF] [--capacity N]
        cmmd sim ctl --socket PATH show | activate all | activate SRC DST SPORT DPORT | fault ...
-       cmmd --version | --help
+       cmmd --version | -v | --help | -h
 
 Every option can also be set in the configuration file or with CMM_* variables (README).";
 
@@ -151,7 +158,18 @@ fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
 fn config_flag(flags: &mut ConfigFlags, flag: &str, w: &mut Words) -> Result<bool, ArgError> {
     let o = &mut flags.overrides;
     let slot = match flag {
-        "--config" | "-f" => &mut o.config,
+        "--config" => &mut o.config,
+        "--fastforward-file" | "-f" => &mut o.fastforward_file,
+        "-n" => {
+            let value = w.value(flag)?;
+            if !value.parse::<u64>().is_ok_and(|n| n > 0) {
+                return Err(ArgError(format!(
+                    "-n {value:?}: expected a positive number of connections"
+                )));
+            }
+            o.max_connections = Some(value);
+            return Ok(true);
+        }
         "--backend" => &mut o.backend,
         "--max-connections" => &mut o.max_connections,
         "--ports" => &mut o.ports,
@@ -183,6 +201,26 @@ fn config_flags(w: &mut Words) -> Result<ConfigFlags, ArgError> {
     Ok(flags)
 }
 
+/// The daemon's flags, or the vendor's `-c COMMAND…` (what follows `-c` is the command).
+fn run_or_client(w: &mut Words) -> Result<Command, ArgError> {
+    let mut flags = ConfigFlags::default();
+    while let Some(word) = w.next() {
+        if word == "-c" {
+            let command: Vec<String> = w.words.get(w.pos..).unwrap_or_default().to_vec();
+            if command.is_empty() {
+                return Err(ArgError(
+                    "option -c needs a command, e.g. `cmmd -c show connections`".into(),
+                ));
+            }
+            return Ok(Command::Ctl(CtlArgs { command, ..CtlArgs::default() }));
+        }
+        if !config_flag(&mut flags, &word, w)? {
+            return Err(ArgError(format!("unknown option {word:?} (see cmmd --help)")));
+        }
+    }
+    Ok(Command::Run(flags))
+}
+
 /// Parse `argv` without the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError> {
     let mut w = Words { words: normalize(args), pos: 0 };
@@ -190,7 +228,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
         return Ok(Command::Run(ConfigFlags::default()));
     };
     match first.as_str() {
-        "--version" | "-V" | "version" => Ok(Command::Version),
+        "--version" | "-V" | "-v" | "version" => Ok(Command::Version),
         "--help" | "-h" | "help" => Ok(Command::Help),
         "run" => {
             w.pos = 1;
@@ -292,7 +330,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
                 other => Err(ArgError(format!("unknown sim command {other:?}: serve or ctl"))),
             }
         }
-        _ if first.starts_with('-') => config_flags(&mut w).map(Command::Run),
+        _ if first.starts_with('-') => run_or_client(&mut w),
         other => Err(ArgError(format!("unknown command {other:?} (see cmmd --help)"))),
     }
 }
@@ -325,6 +363,35 @@ mod tests {
         assert_eq!(c.addr.as_deref(), Some("127.0.0.1:2103"));
         assert_eq!(c.command, ["show", "connections", "|", "include", "tcp"]);
         assert!(p("ctl").is_err());
+    }
+
+    #[test]
+    fn the_vendor_command_line_works() {
+        let Ok(Command::Run(f)) = p("-f /etc/config/fastforward -n 131072") else { panic!() };
+        assert_eq!(f.overrides.fastforward_file.as_deref(), Some("/etc/config/fastforward"));
+        assert_eq!(f.overrides.max_connections.as_deref(), Some("131072"));
+        assert_eq!(f.overrides.config, None, "-f is the vendor file, not the TOML one");
+        let Ok(Command::Ctl(c)) = p("-c show connections") else { panic!() };
+        assert_eq!(c.command, ["show", "connections"]);
+        let Ok(Command::Ctl(c)) = parse(["-c".to_owned(), "show connections".to_owned()]) else {
+            panic!()
+        };
+        assert_eq!(c.command, ["show connections"]);
+        let Ok(Command::Ctl(c)) = p("-f /x -c set timeout tcp 100") else { panic!() };
+        assert_eq!(c.command, ["set", "timeout", "tcp", "100"]);
+        assert_eq!(p("-v"), Ok(Command::Version));
+        assert_eq!(p("-h"), Ok(Command::Help));
+        assert_eq!(
+            p("-n lots"),
+            Err(ArgError("-n \"lots\": expected a positive number of connections".into()))
+        );
+        assert_eq!(p("-n 0").unwrap_err().0, "-n \"0\": expected a positive number of connections");
+        assert_eq!(
+            p("-c").unwrap_err().0,
+            "option -c needs a command, e.g. `cmmd -c show connections`"
+        );
+        assert_eq!(p("-x").unwrap_err().0, "unknown option \"-x\" (see cmmd --help)");
+        assert_eq!(p("-f").unwrap_err().0, "option -f needs a value");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use cli::{CtlClient, CtlRequest, Secret, quote_command};
+use cli::{CtlClient, CtlRequest, Secret, command_line};
 
 use crate::args::CtlArgs;
 
@@ -59,7 +59,7 @@ pub fn run(args: &CtlArgs) -> Result<String, String> {
             .unwrap_or_else(|| "admin".into()),
         password: password(args)?,
         enable_password: std::env::var("CMM_CLI_ENABLE_PASSWORD").ok().map(Secret::new),
-        command: quote_command(&args.command),
+        command: command_line(&args.command),
     };
     let mut client = CtlClient::new(request);
     let mut stream = TcpStream::connect_timeout(&addr, timeout.min(Duration::from_secs(10)))

@@ -49,13 +49,15 @@ pub struct Overrides {
     pub log_format: Option<String>,
     /// `--flush-on-exit [true|false]` (pass `"true"` for the bare flag).
     pub flush_on_exit: Option<String>,
+    /// `--fastforward-file PATH` (the vendor's `-f`).
+    pub fastforward_file: Option<String>,
 }
 
 /// Each flag, the key it sets and where its value is.
 /// Reads one flag's value out of [`Overrides`].
 type FlagValue = fn(&Overrides) -> Option<&String>;
 
-const FLAGS: [(&str, &str, FlagValue); 8] = [
+const FLAGS: [(&str, &str, FlagValue); 9] = [
     ("--backend", "backend", |o| o.backend.as_ref()),
     ("--max-connections", "max_connections", |o| o.max_connections.as_ref()),
     ("--ports", "ports", |o| o.ports.as_ref()),
@@ -64,6 +66,7 @@ const FLAGS: [(&str, &str, FlagValue); 8] = [
     ("--log", "log.level", |o| o.log.as_ref()),
     ("--log-format", "log.format", |o| o.log_format.as_ref()),
     ("--flush-on-exit", "shutdown.flush_on_exit", |o| o.flush_on_exit.as_ref()),
+    ("--fastforward-file", "offload.fastforward_file", |o| o.fastforward_file.as_ref()),
 ];
 
 /// The environment variable naming the TOML file.

@@ -206,6 +206,9 @@ fn every_environment_variable_sets_its_key() {
 
 #[test]
 fn every_flag_sets_its_key() {
+    let fastforward = tempfile::NamedTempFile::new().expect("temporary file");
+    std::fs::write(fastforward.path(), "config fastforward tftp\n\toption proto udp\n")
+        .expect("write the fastforward file");
     let overrides = Overrides {
         config: None,
         backend: Some("sim".into()),
@@ -216,6 +219,7 @@ fn every_flag_sets_its_key() {
         log: Some("debug".into()),
         log_format: Some("json".into()),
         flush_on_exit: Some("true".into()),
+        fastforward_file: Some(fastforward.path().to_string_lossy().into_owned()),
     };
     let loaded = load_with(&[("CMM_BACKEND", "cdx")], overrides).expect("valid");
     let config = &loaded.config;
@@ -236,9 +240,12 @@ fn every_flag_sets_its_key() {
         ("log.level", "--log"),
         ("log.format", "--log-format"),
         ("shutdown.flush_on_exit", "--flush-on-exit"),
+        ("offload.fastforward_file", "--fastforward-file"),
     ] {
         assert_eq!(loaded.source(key), &Source::Flag(flag), "{key}");
     }
+    let fastforward = config.offload.fastforward.as_ref().expect("the file is read");
+    assert!(fastforward.rules.iter().any(|rule| rule.name == "tftp"), "{:?}", fastforward.rules);
 }
 
 #[test]

@@ -8,6 +8,9 @@
 //! - [`conntrack_cli`]: the `conntrack` tool as an independent witness (`-I`, `-L` parsed).
 //! - [`daemon`]: the real `cmmd` process in a namespace, driven through `cmmd ctl`, and the
 //!   software cdx as its own process (`cmmd sim serve`).
+//! - [`vm`]: a command, or one integration test, run inside a QEMU VM booting Debian's kernel
+//!   (802.1Q, PPP and PPPoE, which the CI host's kernel lacks), with the host's root shared.
+//! - [`wan`]: the router's WAN as ISPs build it, a PPPoE session over an 802.1Q VLAN (in the VM).
 
 pub mod conntrack_cli;
 pub mod ct_load; // bulk conntrack creation/deletion and an independent event counter
@@ -20,6 +23,8 @@ pub mod sim_relay; // the software cdx in the test process, served to cmmd --sim
 pub mod telnet; // CLI clients: a raw TCP client that never negotiates, the real telnet under expect
 pub mod topology;
 pub mod traffic;
+pub mod vm; // QEMU with Debian's kernel and the host's root: tests that need 8021q, ppp, pppoe
+pub mod wan; // PPPoE over a VLAN between router and server namespaces, masquerade on ppp0
 
 pub use netns::{Netns, require_root};
 pub use topology::Topology;

@@ -90,6 +90,14 @@ impl Netns {
         run("ip", &full, None)
     }
 
+    /// Creates a veth pair: `device` here, `peer_device` in `peer`.
+    pub fn veth(&self, device: &str, peer: &Netns, peer_device: &str) -> io::Result<()> {
+        let args = ["link", "add", device, "type", "veth", "peer", "name", peer_device, "netns"];
+        let mut full = args.to_vec();
+        full.push(peer.name());
+        self.ip(&full).map(drop)
+    }
+
     /// Sets sysctls (`key=value`) inside the namespace.
     pub fn sysctl(&self, settings: &[&str]) -> io::Result<()> {
         let mut args = vec!["-q", "-w"];

@@ -5,8 +5,9 @@
 //! [`CliClient`] keeps every byte it received ([`CliClient::raw`]) and a decoded transcript with
 //! telnet commands removed and carriage returns dropped, which [`CliClient::expect`] and
 //! [`CliClient::command`] consume from the front. It answers no option, so the server stays in
-//! line mode: it echoes nothing and replies arrive as plain lines followed by the prompt. Every
-//! read has a deadline; a wait that runs out is an error that carries what was received.
+//! line mode; as libcli, the server still echoes each command line, and puts a blank line
+//! before each prompt: [`CliClient::command`] returns the reply without either. Every read has
+//! a deadline; a wait that runs out is an error that carries what was received.
 //!
 //! [`run_expect`] runs an expect script (with [`EXPECT_PRELUDE`]'s `want` and `want_re`
 //! procedures, which fail the script on a timeout or an early end of file) inside a namespace
@@ -24,9 +25,9 @@ use crate::traffic::connect_in;
 pub const PROMPT: &str = "cmm> ";
 /// The privileged prompt (after `enable`).
 pub const ENABLED_PROMPT: &str = "cmm# ";
-/// What the server sends first: `IAC WILL ECHO, IAC WILL SGA, IAC DO SGA, IAC DO NAWS`.
+/// What the server sends first, as libcli: `IAC WILL SGA, IAC WILL ECHO, IAC DO SGA, IAC DO ECHO`.
 pub const NEGOTIATION: [u8; 12] =
-    [0xFF, 0xFB, 0x01, 0xFF, 0xFB, 0x03, 0xFF, 0xFD, 0x03, 0xFF, 0xFD, 0x1F];
+    [0xFF, 0xFB, 0x03, 0xFF, 0xFB, 0x01, 0xFF, 0xFD, 0x03, 0xFF, 0xFD, 0x01];
 /// Default deadline of one wait.
 pub const WAIT: Duration = Duration::from_secs(15);
 
@@ -215,14 +216,20 @@ impl CliClient {
         self.expect(PROMPT).map(drop)
     }
 
-    /// Run one command line and return its reply: everything the server sent before the
-    /// next prompt (`cmm> ` or `cmm# `), prompt excluded.
+    /// Run one command line and return its reply: what the server sent before the next
+    /// prompt (`cmm> ` or `cmm# `), without the echo of the line, the blank line before the
+    /// prompt, or the prompt. The echo must be exactly the line sent.
     pub fn command(&mut self, line: &str) -> io::Result<String> {
         self.send_line(line)?;
-        self.reply()
+        let reply = self.reply()?;
+        match reply.strip_prefix(line).and_then(|rest| rest.strip_prefix('\n')) {
+            Some(rest) => Ok(rest.to_string()),
+            None => Err(io::Error::other(format!("{line:?} was not echoed: {reply:?}"))),
+        }
     }
 
-    /// Wait for the next prompt; returns what came before it.
+    /// Wait for the next prompt; returns what came before it, without the blank line libcli
+    /// puts before a prompt.
     pub fn reply(&mut self) -> io::Result<String> {
         let reply = self.read_until("a prompt", WAIT, |fresh| {
             [PROMPT, ENABLED_PROMPT]
@@ -231,7 +238,8 @@ impl CliClient {
                 .then_some(fresh.len())
         })?;
         let reply = [PROMPT, ENABLED_PROMPT].iter().find_map(|p| reply.strip_suffix(p));
-        Ok(reply.unwrap_or_default().to_string())
+        let reply = reply.unwrap_or_default();
+        Ok(reply.strip_suffix('\n').unwrap_or(reply).to_string())
     }
 
     /// Wait until the server closes the connection; returns the rest of the transcript.
@@ -275,6 +283,17 @@ proc want_re {pattern} {
         eof { send_user "\nEXPECT-FAILED end of file waiting for /$pattern/\n"; exit 2 }
     }
 }
+"#;
+
+/// The start of an expect script for [`run_expect`]: the real `telnet` to the CLI on
+/// 127.0.0.1:2103, logged in as admin/admin, at the `cmm> ` prompt.
+pub const TELNET_LOGIN: &str = r#"
+spawn telnet 127.0.0.1 2103
+want "Username: "
+send "admin\r"
+want "Password: "
+send "admin\r"
+want "cmm> "
 "#;
 
 /// Run `expect` with [`EXPECT_PRELUDE`] followed by `script` inside `netns`; returns what the

@@ -83,31 +83,8 @@ impl Topology {
             server: Netns::new("cts")?,
         };
         let (client, router, server) = (&topology.client, &topology.router, &topology.server);
-        let router_name = router.name();
-        client.ip(&[
-            "link",
-            "add",
-            "c0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "r0",
-            "netns",
-            router_name,
-        ])?;
-        server.ip(&[
-            "link",
-            "add",
-            "s0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "r1",
-            "netns",
-            router_name,
-        ])?;
+        client.veth("c0", router, "r0")?;
+        server.veth("s0", router, "r1")?;
         for (netns, device, v4, v6) in [
             (client, "c0", "10.1.0.2/24", "fd01::2/64"),
             (router, "r0", "10.1.0.1/24", "fd01::1/64"),

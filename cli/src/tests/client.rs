@@ -1,10 +1,10 @@
 //! The scripting client driven against a real [`Session`] in memory.
 
 use crate::auth::Secret;
-use crate::client::{CtlClient, CtlRequest, Finished, quote_command};
+use crate::client::{CtlClient, CtlRequest, Finished, command_line, is_error_reply};
 use crate::command::{Command, ConnectionFilter};
 use crate::session::{Request, Session, SessionConfig};
-use crate::telnet::{DONT, IAC, OPT_ECHO, OPT_NAWS, OPT_SGA, WONT};
+use crate::telnet::{DONT, IAC, OPT_ECHO, OPT_SGA, WONT};
 use crate::tests::t0;
 
 fn request(command: &str, password: &str) -> CtlRequest {
@@ -83,7 +83,7 @@ fn runs_one_command_and_returns_its_output() {
 
 #[test]
 fn filters_pass_through() {
-    let command = quote_command(&["show", "connections", "|", "include", "tcp t", "|", "count"]);
+    let command = command_line(&["show", "connections", "|", "include", "tcp t", "|", "count"]);
     assert_eq!(command, "show connections | include \"tcp t\" | count");
     let (finished, executed) =
         converse(SessionConfig::default(), CtlClient::new(request(&command, "admin")));
@@ -97,7 +97,7 @@ fn errors_are_reported_as_errors() {
         converse(SessionConfig::default(), CtlClient::new(request("frobnicate", "admin")));
     assert_eq!(
         finished,
-        Finished { output: "% Unknown command: frobnicate\n".to_owned(), error: true }
+        Finished { output: "Invalid command \"frobnicate\"\n".to_owned(), error: true }
     );
     assert!(executed.is_empty());
     let (finished, _) =
@@ -130,7 +130,7 @@ fn privileged_commands_enable_first() {
     assert_eq!(executed, [Command::SetActivate(true)]);
     // Without an enable password the login password is tried, and refused here.
     let (finished, executed) = converse(config, CtlClient::new(request("set activate 1", "admin")));
-    assert_eq!(finished, Finished { output: "% Access denied\n".to_owned(), error: true });
+    assert_eq!(finished, Finished { output: "Access denied\n".to_owned(), error: true });
     assert!(executed.is_empty());
     // When enable needs no password the client just enables.
     let (finished, executed) =
@@ -146,7 +146,7 @@ fn the_client_refuses_telnet_options_and_answers_the_login() {
     let mut client = CtlClient::new(request("show version", "admin"));
     client.receive(session.pending_output());
     let mut expected =
-        vec![IAC, DONT, OPT_ECHO, IAC, DONT, OPT_SGA, IAC, WONT, OPT_SGA, IAC, WONT, OPT_NAWS];
+        vec![IAC, DONT, OPT_SGA, IAC, DONT, OPT_ECHO, IAC, WONT, OPT_SGA, IAC, WONT, OPT_ECHO];
     expected.extend_from_slice(b"admin\r\n");
     assert_eq!(client.pending_output(), expected);
     assert!(client.finished().is_none());
@@ -194,27 +194,58 @@ fn replies_are_bounded() {
 }
 
 #[test]
-fn quoting_for_the_cli_line() {
-    assert_eq!(quote_command(&["show", "version"]), "show version");
+fn one_argument_is_the_line_several_are_quoted_words() {
+    assert_eq!(command_line(&["show connections | include a b"]), "show connections | include a b");
+    assert_eq!(command_line(&["show", "version"]), "show version");
     assert_eq!(
-        quote_command(&["a b", "", "say \"hi\"", r"back\slash"]),
-        r#""a b" "" "say \"hi\"" back\slash"#
+        command_line(&["a b", "", "say \"hi\"", r"back\slash"]),
+        r#""a b" "" "say \"hi\"" "back\\slash""#
     );
-    assert_eq!(quote_command(&["show", "?"]), "show ?");
+    assert_eq!(command_line(&["show", "?"]), "show ?");
     assert_eq!(
-        quote_command(&["show", "conn", "|", "include", "https?"]),
+        command_line(&["show", "conn", "|", "include", "https?"]),
         r#"show conn | include "https?""#
     );
     assert_eq!(
-        quote_command(&["show", "counters", "|", "include", "local|table_full"]),
-        r#"show counters | include "local|table_full""#,
+        command_line(&["show", "counters", "|", "egrep", "local|table_full"]),
+        r#"show counters | egrep "local|table_full""#,
         "a | inside a word is part of the regex"
     );
 }
 
 #[test]
+fn both_forms_of_a_command_run_the_same() {
+    for form in [&["show connections"][..], &["show", "connections"][..]] {
+        let (finished, executed) = converse(
+            SessionConfig::default(),
+            CtlClient::new(request(&command_line(form), "admin")),
+        );
+        assert_eq!(finished.output, "tcp one\nudp two\ntcp three\n");
+        assert_eq!(executed, [Command::ShowConnections(ConnectionFilter::default())]);
+    }
+}
+
+#[test]
+fn error_replies_are_recognised_by_their_first_line() {
+    for reply in [
+        "Invalid command \"x\"\n",
+        "Incomplete command\n",
+        "Empty command given\n",
+        "Usage: activate <0 1>\n",
+        "Invalid pattern \"(\"\n",
+        "% \"show pppoe\" is not supported by cmmd\n",
+        "Access denied\n",
+    ] {
+        assert!(is_error_reply(reply), "{reply}");
+    }
+    for reply in ["", "1\n", "ipv4 tcp Invalid command \"x\"\n", "a\n% b\n"] {
+        assert!(!is_error_reply(reply), "{reply}");
+    }
+}
+
+#[test]
 fn an_alternation_survives_the_round_trip_through_a_session() {
-    let command = quote_command(&["show", "connections", "|", "include", "one|three"]);
+    let command = command_line(&["show", "connections", "|", "egrep", "one|three"]);
     let (finished, _) =
         converse(SessionConfig::default(), CtlClient::new(request(&command, "admin")));
     assert_eq!(finished, Finished { output: "tcp one\ntcp three\n".to_owned(), error: false });

@@ -45,9 +45,10 @@ fn backspace_and_del_erase_before_the_cursor() {
     assert_eq!(keys(&mut editor, ECHO, b"\x1b[D").1, "\\b");
     assert_eq!(keys(&mut editor, ECHO, b"\x7f").1, "\\bc \\b\\b");
     assert_eq!((editor.line().as_str(), editor.cursor()), ("ac", 1));
-    // At the start: nothing.
+    // At the start: the bell (libcli).
     keys(&mut editor, ECHO, b"\x01");
-    assert_eq!(keys(&mut editor, ECHO, b"\x7f").1, "");
+    assert_eq!(keys(&mut editor, ECHO, b"\x7f").1, "\\a");
+    assert_eq!(editor.line(), "ac");
 }
 
 #[test]
@@ -75,10 +76,12 @@ fn ctrl_w_erases_the_word_before_the_cursor() {
 }
 
 #[test]
-fn ctrl_c_cancels_and_ctrl_d_quits_only_on_an_empty_line() {
+fn ctrl_c_rings_and_keeps_the_line_and_ctrl_d_quits_only_on_an_empty_line() {
     let mut editor = editor_with("abc");
-    assert_eq!(keys(&mut editor, ECHO, b"\x03").0, [EditorEvent::Cancel]);
-    assert_eq!(editor.line(), "");
+    assert_eq!(keys(&mut editor, ECHO, b"\x03"), (vec![], "\\a".to_owned()));
+    assert_eq!(editor.line(), "abc", "libcli keeps the line");
+    assert_eq!(keys(&mut editor, SILENT, b"\x03").1, "\\a", "also while a password is typed");
+    keys(&mut editor, ECHO, b"\x15");
     assert_eq!(keys(&mut editor, ECHO, b"\x04").0, [EditorEvent::EndOfInput]);
     // On a non-empty line ^D deletes the character under the cursor.
     let mut editor = editor_with("abc");
@@ -146,12 +149,15 @@ fn history_up_and_down() {
 }
 
 #[test]
-fn history_is_bounded_and_skips_blank_and_repeated_lines() {
+fn history_is_bounded_and_skips_empty_and_repeated_lines_as_libcli() {
     let mut editor = LineEditor::new(4096, 2);
-    for line in ["one", "two", "two", "  ", "three"] {
+    for line in ["one", "two", "TWO", "", "three"] {
         editor.remember(line);
     }
     assert_eq!(editor.history().collect::<Vec<_>>(), ["two", "three"]);
+    // Lines are kept as typed, blanks included.
+    editor.remember(" show  x ");
+    assert_eq!(editor.history().last(), Some(" show  x "));
     let mut none = LineEditor::new(4096, 0);
     none.remember("one");
     assert_eq!(none.history().count(), 0);
@@ -223,7 +229,7 @@ fn control_characters_are_ignored() {
 }
 
 #[test]
-fn redraw_and_insert_str() {
+fn redraw_and_complete_word() {
     let mut editor = editor_with("show co");
     keys(&mut editor, ECHO, b"\x1b[D\x1b[D");
     let mut out = OutputBuffer::default();
@@ -231,8 +237,16 @@ fn redraw_and_insert_str() {
     assert_eq!(visible(out.pending()), "show co\\b\\b");
     let mut out = OutputBuffer::default();
     keys(&mut editor, ECHO, b"\x05");
-    editor.insert_str("nnections ", true, &mut out);
-    assert_eq!(visible(out.pending()), "nnections ");
+    assert!(editor.cursor_at_end());
+    // libcli backs over the typed part and writes the whole word.
+    editor.complete_word(2, "connections ", true, &mut out);
+    assert_eq!(visible(out.pending()), "\\b\\bconnections ");
     assert_eq!(editor.line(), "show connections ");
     assert_eq!(editor.before_cursor(), "show connections ");
+    // Past the line limit: the bell, nothing changes.
+    let mut short = LineEditor::new(8, 4);
+    keys(&mut short, ECHO, b"show co");
+    let mut out = OutputBuffer::default();
+    short.complete_word(2, "connections ", true, &mut out);
+    assert_eq!((visible(out.pending()).as_str(), short.line().as_str()), ("\\a", "show co"));
 }

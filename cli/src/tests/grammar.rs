@@ -1,28 +1,47 @@
-//! The command table, parsing, abbreviations, quoting and completion candidates.
+//! The command table, libcli's word resolution and errors, quoting and completion candidates.
 
 use std::net::IpAddr;
 
 use crate::command::{
     Action, Builtin, COMMANDS, Command, CommandSpec, ConnectionFilter, DebugCategory, FlowTuple,
-    Privilege, Shape, SimFault, SimFlowMatch, TcpState, TimeoutClass, ValueKind, word_help,
+    Origin, Privilege, Shape, SimFault, SimFlowMatch, StateWord, TimeoutClass, ValueKind,
+    word_help,
 };
-use crate::grammar::{Completion, ParseError, TabAction, Token, complete, lex, parse_line, tab};
+use crate::complete::{Completion, TabAction, complete, help_lines, tab};
+use crate::grammar::{ParseError, parse_line};
+use crate::lexer::lex;
 
-fn command(line: &str) -> Command {
-    match parse_line(line) {
-        Ok(Some(parsed)) => match parsed.action {
-            Action::Run(command) => command,
-            Action::Builtin(builtin) => panic!("{line:?} is the builtin {builtin:?}"),
-        },
+fn everything(_: &CommandSpec) -> bool {
+    true
+}
+
+fn unprivileged(spec: &CommandSpec) -> bool {
+    spec.privilege == Privilege::Unprivileged
+}
+
+fn action(line: &str) -> Action {
+    match parse_line(line, &everything) {
+        Ok(Some(parsed)) => parsed.action,
         other => panic!("{line:?} gave {other:?}"),
     }
 }
 
-fn error(line: &str) -> String {
-    match parse_line(line) {
+fn command(line: &str) -> Command {
+    match action(line) {
+        Action::Run(command) => command,
+        other => panic!("{line:?} is {other:?}"),
+    }
+}
+
+fn error_as(line: &str, visible: &dyn Fn(&CommandSpec) -> bool) -> String {
+    match parse_line(line, visible) {
         Err(error) => error.to_string(),
         Ok(parsed) => panic!("{line:?} parsed: {parsed:?}"),
     }
+}
+
+fn error(line: &str) -> String {
+    error_as(line, &everything)
 }
 
 fn ip(text: &str) -> IpAddr {
@@ -30,23 +49,27 @@ fn ip(text: &str) -> IpAddr {
 }
 
 #[test]
-fn lexing_words_quotes_and_pipes() {
-    let words = |line: &str| lex(line).tokens;
-    let w = |text: &str| Token::Word(text.to_owned());
-    assert_eq!(words("  show   conn  "), [w("show"), w("conn")]);
-    assert_eq!(words(r#"a "b c" 'd "e"' f"g h"i"#), [w("a"), w("b c"), w("d \"e\""), w("fg hi")]);
-    assert_eq!(words(r#""a \"quoted\" \\ word" \x"#), [w(r#"a "quoted" \ word"#), w(r"\x")]);
-    assert_eq!(words("show conn|count"), [w("show"), w("conn"), Token::Pipe, w("count")]);
-    assert_eq!(words(r#"include "a|b""#), [w("include"), w("a|b")]);
-    assert_eq!(words(r#""""#), [w("")]);
-    let lexed = lex("show \"open");
-    assert!(lexed.open_quote);
+fn lexing_follows_libcli() {
+    let words = |line: &str| lex(line).words;
+    assert_eq!(words("  show   conn  "), ["show", "conn"]);
+    // A quote ends the word before it; the closing quote ends the quoted word.
+    assert_eq!(words(r#"a "b c" 'd "e"' f"g h"i"#), ["a", "b c", "d \"e\"", "f", "g h", "i"]);
+    // A backslash escapes anything and is removed, quoted or not.
+    assert_eq!(words(r#""a \"q\" \\ w" a\ b \|"#), [r#"a "q" \ w"#, "a b", "|"]);
+    assert_eq!(words("show conn|count"), ["show", "conn", "|", "count"]);
+    assert_eq!(words(r#"include "a|b""#), ["include", "a|b"]);
+    assert_eq!(words(r#""""#), [""]);
+    assert_eq!(words("| include x"), ["", "|", "include", "x"], "libcli's empty first word");
+    let open = lex("show \"open");
+    assert!(open.open_quote);
+    assert_eq!(open.words, ["show", "open"], "an open quote runs to the end");
     assert!(lex("show co").ends_in_word);
     assert!(!lex("show ").ends_in_word);
+    assert_eq!(lex(&"w ".repeat(200)).words.len(), 127, "libcli's word limit");
 }
 
 #[test]
-fn every_vendor_command_parses() {
+fn every_implemented_vendor_command_parses() {
     assert_eq!(command("show connections"), Command::ShowConnections(ConnectionFilter::default()));
     assert_eq!(command("show counters"), Command::ShowCounters);
     assert_eq!(command("show activate"), Command::ShowActivate);
@@ -77,6 +100,44 @@ fn every_vendor_command_parses() {
     );
     assert_eq!(command("stop"), Command::Stop);
     assert_eq!(command("show sim"), Command::ShowSim);
+    assert_eq!(action("help"), Action::Builtin(Builtin::Help));
+    assert_eq!(action("logout"), Action::Builtin(Builtin::Quit));
+    assert_eq!(action("history"), Action::Builtin(Builtin::History));
+}
+
+#[test]
+fn vendor_commands_cmmd_does_not_implement_are_known() {
+    for line in [
+        "show pppoe",
+        "show vlan",
+        "show stat",
+        "show stat interface eth0 query",
+        "query pppoe",
+        "query vlan",
+        "query ipr4stats",
+        "query tunnels",
+        "query sa",
+        "set stat enable",
+        "set ff enable",
+        "set route x",
+        "set bridge",
+        "vlan add eth0 10",
+        "vlan delete",
+        "vlan show",
+        "ipv4 update 1 2 3",
+        "ipv6",
+        "ipv4 anything",
+        "prf trace start",
+        "icc query",
+        "configure terminal",
+        "set timeout udp 100 4rd",
+    ] {
+        assert_eq!(action(line), Action::NotSupported, "{line}");
+    }
+    let spec = |line: &str| parse_line(line, &everything).unwrap().unwrap().spec;
+    assert_eq!(spec("set ff").usage, Some("Usage: set ff <enable disable>"));
+    assert_eq!(spec("show pppoe").usage, None);
+    assert!(COMMANDS.iter().filter(|s| s.origin == Origin::Vendor).count() > 90);
 }
 
 #[test]
@@ -125,7 +186,7 @@ fn connection_filters_combine_in_any_order() {
         command("sh conn local port 443 offl addr 10.1.2.3 state est proto tcp"),
         Command::ShowConnections(ConnectionFilter {
             protocol: Some(6),
-            state: Some(TcpState::Established),
+            state: Some(StateWord::from_keyword("established").unwrap()),
             address: Some(ip("10.1.2.3")),
             port: Some(443),
             offloaded: true,
@@ -147,130 +208,108 @@ fn connection_filters_combine_in_any_order() {
     assert_eq!(
         command("show connections state CLOSE"),
         Command::ShowConnections(ConnectionFilter {
-            state: Some(TcpState::Close),
+            state: StateWord::from_keyword("close"),
             ..ConnectionFilter::default()
         })
     );
-    assert_eq!(error("show connections proto tcp proto udp"), "Unexpected argument: \"proto\"");
-    assert_eq!(error("show connections proto"), "Incomplete command: missing proto <protocol>");
+    // A vendor command: what it does not read is ignored.
     assert_eq!(
-        error("show connections port 70000"),
-        "Invalid value for port: \"70000\" (expected an integer in 0..=65535)"
+        command("show connections proto tcp proto udp"),
+        Command::ShowConnections(ConnectionFilter {
+            protocol: Some(6),
+            ..ConnectionFilter::default()
+        })
     );
+    assert_eq!(error("show connections proto"), "% Incomplete command: missing proto <protocol>");
     assert_eq!(
         error("show connections addr 10.0.0"),
-        "Invalid value for addr: \"10.0.0\" (expected an IPv4 or IPv6 address)"
+        "% Invalid value for addr: \"10.0.0\" (expected an IPv4 or IPv6 address)"
     );
     assert_eq!(
         error("show connections state syn"),
-        "Invalid value for state: \"syn\" (expected one of syn_sent, syn_recv, syn_sent2)"
+        "% Invalid value for state: \"syn\" (expected one of syn_sent, syn_recv, syn_sent2)"
     );
     assert_eq!(
         error("show connections proto gre"),
-        "Invalid value for proto: \"gre\" (expected tcp, udp, icmp, icmpv6 or a number in 0..=255)"
+        "% Invalid value for proto: \"gre\" (expected tcp, udp, icmp, icmpv6 or a number in 0..=255)"
     );
 }
 
 #[test]
-fn abbreviations_resolve_case_insensitively() {
-    assert_eq!(command("sh ver"), Command::ShowVersion);
-    assert_eq!(command("SHOW VERSION"), Command::ShowVersion);
-    assert_eq!(command("que v6"), Command::QueryV6Connections);
-    assert_eq!(
-        command("se deb warn 0"),
-        Command::SetDebug { category: DebugCategory::Warning, enabled: false }
-    );
-    assert_eq!(
-        command("set t o 600"),
-        Command::SetTimeout { class: TimeoutClass::Other, seconds: 600, unidirectional: None }
-    );
-    assert!(
-        matches!(parse_line("en"), Ok(Some(parsed)) if parsed.action == Action::Builtin(Builtin::Enable))
-    );
-}
-
-#[test]
-fn ambiguity_and_unknown_words_are_one_clear_error() {
-    assert_eq!(error("s"), "Ambiguous command: s (matches show, set, stop, sim)");
-    assert_eq!(
-        error("show co"),
-        "Ambiguous command: show co (matches connections, counters, config)"
-    );
-    assert_eq!(error("qu"), "Ambiguous command: qu (matches query, quit)");
-    assert_eq!(error("show foo"), "Unknown command: show foo");
-    assert_eq!(error("frobnicate now"), "Unknown command: frobnicate");
+fn words_resolve_like_libcli() {
+    // Unique prefixes among the vendor's words, case-insensitive; cmmd's additions do not make
+    // a vendor abbreviation ambiguous.
+    assert_eq!(command("sh act"), Command::ShowActivate);
+    assert_eq!(command("SHOW ACTIVATE"), Command::ShowActivate);
+    assert_eq!(command("sh c"), command("show connections"), "`config`/`counters` are cmmd's");
+    assert_eq!(command("sh conf"), Command::ShowConfig);
+    assert_eq!(command("sh cou"), Command::ShowCounters);
+    assert_eq!(command("sh ro"), Command::ShowRoute);
+    assert_eq!(command("sh ru"), Command::ShowRules);
+    assert_eq!(command("que con"), Command::QueryConnections, "quit/query: the vendor needs `que`");
+    assert_eq!(command("st"), Command::Stop);
+    // The whole word always names its command, even when a longer one shares it (`sa`).
+    assert_eq!(action("show sa"), Action::NotSupported);
+    // Too short for the vendor too.
+    assert_eq!(error("s"), "Invalid command \"s\"");
+    assert_eq!(error("qu"), "Invalid command \"qu\"");
+    assert_eq!(error("show a"), "Invalid command \"show a\"");
+    assert_eq!(error("sh s"), "Invalid command \"show s\"");
+    assert_eq!(error("show foo"), "Invalid command \"show foo\"");
+    assert_eq!(error("sh fooo bar"), "Invalid command \"show fooo\"");
+    assert_eq!(error("prf trace bogus"), "Invalid command \"prf trace bogus\"");
+    assert_eq!(error("frobnicate"), "Invalid command \"frobnicate\"");
+    assert_eq!(error("| include x"), "Invalid command \"\"");
     assert_eq!(error("show"), "Incomplete command");
-    assert_eq!(error("sim fault"), "Incomplete command");
-    assert_eq!(error("set timeout tcp"), "Incomplete command: missing <seconds>");
-    assert_eq!(error("set timeout"), "Incomplete command: missing tcp|udp|other");
+    assert_eq!(error("prf trace"), "Incomplete command");
+    assert_eq!(error("show version |"), "Empty command given");
+    assert_eq!(error("show version | bogus"), "Invalid command \"bogus\"");
+    assert!(parse_line("", &everything).unwrap().is_none());
+    assert!(parse_line("   ", &everything).unwrap().is_none());
+}
+
+#[test]
+fn privileged_commands_are_invisible_at_the_unprivileged_prompt() {
+    assert_eq!(error_as("stop", &unprivileged), "Invalid command \"stop\"");
+    assert_eq!(error_as("set activate 1", &unprivileged), "Invalid command \"set activate\"");
+    assert_eq!(error_as("st", &unprivileged), "Invalid command \"st\"");
+    assert_eq!(error_as("disable", &unprivileged), "Invalid command \"disable\"");
+    // `set ff` is unprivileged at the vendor.
+    assert!(parse_line("set ff enable", &unprivileged).is_ok());
+}
+
+#[test]
+fn vendor_commands_ignore_extra_words_and_answer_bad_arguments_with_their_usage() {
+    assert_eq!(command("show activate   extra words"), Command::ShowActivate);
     assert_eq!(
-        error("set timeout tcp abc"),
-        "Invalid value for <seconds>: \"abc\" (expected an integer in 1..=4294967294)"
+        command("show connections ?x"),
+        Command::ShowConnections(ConnectionFilter::default())
     );
+    assert_eq!(command("set activate 1 2"), Command::SetActivate(true));
+    assert_eq!(action("quit now"), Action::Builtin(Builtin::Quit));
+    assert_eq!(error("set activate"), "Usage: activate <0 1>");
+    assert_eq!(error("set activate x"), "Usage: activate <0 1>");
+    assert_eq!(error("set debug info"), "Usage: set debug <command error warning info> <0 1>");
+    assert_eq!(error("set debug bogus 1"), "Usage: set debug <command error warning info> <0 1>");
+    assert_eq!(error("set timeout tcp"), "Usage: set timeout <udp tcp other> value [value2] [4rd]");
     assert_eq!(
         error("set timeout tcp 0"),
-        "Invalid value for <seconds>: \"0\" (expected an integer in 1..=4294967294)"
+        "Usage: set timeout <udp tcp other> value [value2] [4rd]"
     );
-    assert_eq!(error("set activate 2"), "Invalid value for <active>: \"2\" (expected 0 or 1)");
+    // cmmd's own commands keep their precise messages, marked `% `.
+    assert_eq!(error("sim fault capacity"), "% Incomplete command: missing <pairs>");
     assert_eq!(
-        error("set debug x 1"),
-        "Invalid value for <category>: \"x\" (expected one of command, error, warning, info)"
+        error("sim fault capacity x"),
+        "% Invalid value for <pairs>: \"x\" (expected an integer in 0..=4294967295)"
     );
-    assert_eq!(error("show version now"), "Unexpected argument: \"now\"");
-    assert_eq!(error("show \"version"), "Unterminated quote");
-}
-
-#[test]
-fn quoted_words_and_blank_lines() {
-    assert_eq!(command(r#""show" 'version'"#), Command::ShowVersion);
+    assert_eq!(error("sim fault capacity 1 2"), "% Unexpected argument: \"2\"");
     assert_eq!(
-        command(r#"show connections state "established""#),
-        Command::ShowConnections(ConnectionFilter {
-            state: Some(TcpState::Established),
-            ..ConnectionFilter::default()
-        })
-    );
-    assert!(matches!(parse_line("   "), Ok(None)));
-    assert!(matches!(parse_line(""), Ok(None)));
-}
-
-#[test]
-fn filters_parse_after_the_pipe() {
-    let parsed = parse_line(r#"show conn | include "ESTABLISHED src=10" | exclude udp|count"#)
-        .unwrap()
-        .unwrap();
-    let stages: Vec<String> =
-        parsed.filter.unwrap().stages().iter().map(|stage| stage.describe()).collect();
-    assert_eq!(stages, ["include ESTABLISHED src=10", "exclude udp", "count"]);
-    let parsed = parse_line("show conn | inc a b | beg ^x").unwrap().unwrap();
-    let stages: Vec<String> =
-        parsed.filter.unwrap().stages().iter().map(|stage| stage.describe()).collect();
-    assert_eq!(stages, ["include a b", "begin ^x"]);
-    assert_eq!(error("| count"), "Missing command before \"|\"");
-    assert_eq!(
-        error("show version |"),
-        "Missing filter after \"|\" (include, exclude, begin or count)"
+        error("show connections port 70000"),
+        "% Invalid value for port: \"70000\" (expected an integer in 0..=65535)"
     );
     assert_eq!(
-        error("show version | grep x"),
-        "Unknown filter: \"grep\" (expected include, exclude, begin or count)"
-    );
-    assert_eq!(
-        error("show version | include"),
-        "Incomplete command: missing <regex> after include"
-    );
-    assert_eq!(
-        error("show version | count | include x"),
-        "\"count\" must be the last filter and takes no argument"
-    );
-    assert_eq!(
-        error("show version | count x"),
-        "\"count\" must be the last filter and takes no argument"
-    );
-    assert!(error("show version | include (").starts_with("Invalid regex for include: "));
-    // A pattern whose compiled form exceeds the size limit is refused, not built.
-    assert!(
-        error("show version | include a{1000}{1000}").starts_with("Invalid regex for include: ")
+        ParseError::Usage("Usage: a\nb").to_string().lines().collect::<Vec<_>>(),
+        ["Usage: a", "b"]
     );
 }
 
@@ -306,8 +345,9 @@ fn every_table_entry_is_reachable_and_builds() {
     for spec in COMMANDS {
         for all in [false, true] {
             let line = sample_line(spec, all);
-            let parsed =
-                parse_line(&line).unwrap_or_else(|error| panic!("{line:?}: {error}")).unwrap();
+            let parsed = parse_line(&line, &everything)
+                .unwrap_or_else(|error| panic!("{line:?}: {error}"))
+                .unwrap();
             assert_eq!(parsed.spec.words, spec.words, "{line:?}");
         }
     }
@@ -316,20 +356,15 @@ fn every_table_entry_is_reachable_and_builds() {
 #[test]
 fn table_invariants() {
     for (index, spec) in COMMANDS.iter().enumerate() {
-        assert!(!spec.help.is_empty(), "{:?} has no help", spec.words);
+        assert!(spec.is_vendor() || !spec.help.is_empty(), "{:?} has no help", spec.words);
         assert!(
             COMMANDS.iter().skip(index + 1).all(|other| other.words != spec.words),
             "{:?} is defined twice",
             spec.words
         );
-        for end in 1..=spec.words.len() {
-            assert!(
-                !word_help(&spec.words[..end]).is_empty(),
-                "no help for {:?}",
-                &spec.words[..end]
-            );
+        if !spec.is_vendor() {
+            assert!(!word_help(spec.words).is_empty(), "{:?}", spec.words);
         }
-        // Required positionals come first, then optional ones, then options and flags.
         let order: Vec<u8> = spec
             .params
             .iter()
@@ -340,32 +375,37 @@ fn table_invariants() {
             })
             .collect();
         assert!(order.is_sorted(), "{:?} has parameters out of order", spec.words);
-        for param in spec.params {
-            assert!(!param.help.is_empty(), "{:?} {} has no help", spec.words, param.name);
-        }
     }
-}
-
-#[test]
-fn usage_lines() {
-    let usage = |words: &[&str]| COMMANDS.iter().find(|spec| spec.words == words).unwrap().usage();
+    // The vendor's order: libcli's built-ins, then cmm's registrations; cmmd's after them.
+    let top: Vec<&str> = crate::grammar::choices_at(&COMMANDS.iter().collect::<Vec<_>>(), 0)
+        .iter()
+        .map(|choice| choice.word)
+        .collect();
     assert_eq!(
-        usage(&["set", "timeout"]),
-        "set timeout tcp|udp|other <seconds> [<unidirectional>]"
+        top,
+        [
+            "help",
+            "quit",
+            "logout",
+            "exit",
+            "history",
+            "enable",
+            "disable",
+            "configure",
+            "show",
+            "query",
+            "set",
+            "ipv4",
+            "ipv6",
+            "stop",
+            "prf",
+            "mspmem",
+            "vlan",
+            "pktcapture",
+            "icc",
+            "sim"
+        ]
     );
-    assert_eq!(usage(&["set", "activate"]), "set activate 0|1");
-    assert_eq!(
-        usage(&["show", "connections"]),
-        "show connections [proto <protocol>] [state syn_sent|syn_recv|established|fin_wait|close_wait|last_ack|time_wait|close|syn_sent2] [addr <address>] [port <0-65535>] [offloaded] [pending] [refused] [local]"
-    );
-    assert_eq!(
-        usage(&["sim", "fault", "error"]),
-        "sim fault error <rc> [fcode <0-65535>] [count <1-4294967295>]"
-    );
-}
-
-fn everything(_: &CommandSpec) -> bool {
-    true
 }
 
 fn labels(completion: &Completion) -> Vec<&str> {
@@ -373,131 +413,98 @@ fn labels(completion: &Completion) -> Vec<&str> {
 }
 
 #[test]
-fn candidates_for_words() {
-    let show = complete("show ", everything);
+fn candidates_follow_the_table_order() {
+    let show = complete("show ", &everything);
     assert_eq!(show.partial, "");
+    assert_eq!(&labels(&show)[..4], ["connections", "fpp_route", "route", "neighbor"]);
+    assert_eq!(labels(&show).last(), Some(&"sim"));
+    assert_eq!(labels(&complete("sh", &everything)), ["show"]);
+    assert_eq!(labels(&complete("show co", &everything)), ["connections", "counters", "config"]);
+    assert_eq!(labels(&complete("SHOW VER", &everything)), ["version"]);
     assert_eq!(
-        labels(&show),
+        labels(&complete("set ", &unprivileged)),
         [
-            "activate",
+            "ff",
+            "expt_queue",
+            "socket",
+            "socket6",
+            "rtp",
+            "natpt",
+            "sa_query_timer",
             "config",
-            "connections",
-            "counters",
-            "debug_level",
-            "fpp_route",
-            "neighbor",
-            "route",
-            "rules",
-            "sim",
-            "status",
-            "version"
+            "bridge",
+            "asym_fastforward",
+            "4rd-id-conversion"
         ]
     );
-    let version = &show.candidates[11];
-    assert_eq!((version.word, version.help.as_str()), (Some("version"), "Show the version"));
-    assert_eq!(labels(&complete("sh", everything)), ["show"]);
-    assert_eq!(labels(&complete("show co", everything)), ["config", "connections", "counters"]);
-    assert_eq!(labels(&complete("SHOW VER", everything)), ["version"]);
-    assert_eq!(labels(&complete("show version ", everything)), ["|", "<cr>"]);
-    assert!(labels(&complete("show bogus ", everything)).is_empty());
-    assert!(labels(&complete("show \"ver", everything)).is_empty());
-    // `sim activate` offers both the word `all` and the tuple.
+    assert_eq!(labels(&complete("set timeout ", &everything)), ["tcp", "udp", "other"]);
     assert_eq!(
-        labels(&complete("sim activate ", everything)),
-        ["all", "tcp", "udp", "icmp", "icmpv6", "<0-255>"]
+        labels(&complete("set timeout tcp 10 ", &everything)),
+        ["[unidirectional]", "[4rd]", "<cr>"]
     );
-    // Help of group words.
-    let top = complete("", everything);
-    let sim = top.candidates.iter().find(|candidate| candidate.label == "sim").unwrap();
-    assert_eq!(sim.help, "Drive the software cdx model (sim backend only)");
+    assert_eq!(labels(&complete("show activate ", &everything)), ["<cr>"]);
+    assert_eq!(
+        labels(&complete("show version | ", &everything)),
+        ["begin", "between", "count", "exclude", "include", "grep", "egrep"]
+    );
+    assert_eq!(labels(&complete("show version | e", &everything)), ["exclude", "egrep"]);
+    assert_eq!(labels(&complete("show version | inc ", &everything)), ["<search_pattern>"]);
+    assert_eq!(
+        labels(&complete("show version | grep ", &everything)),
+        ["[search_flags]", "<search_pattern>"]
+    );
+    assert_eq!(labels(&complete("show version | between a ", &everything)), ["<range_end>"]);
+    assert_eq!(labels(&complete("show version | count ", &everything)), ["<cr>"]);
+    assert!(complete("show \"open", &everything).candidates.is_empty());
 }
 
 #[test]
-fn candidates_for_arguments() {
-    assert_eq!(labels(&complete("set timeout ", everything)), ["tcp", "udp", "other"]);
-    let seconds = complete("set timeout tcp ", everything);
-    assert_eq!(labels(&seconds), ["<seconds>"]);
-    assert_eq!(seconds.candidates[0].help, "Timeout in seconds (1-4294967294)");
+fn help_lines_are_laid_out_as_libcli_does() {
+    assert_eq!(help_lines("  show", ""), ["  show                 "]);
     assert_eq!(
-        labels(&complete("set timeout tcp 30 ", everything)),
-        ["<unidirectional>", "|", "<cr>"]
+        help_lines("  connections", "Show the table of fast forwarded connections"),
+        ["  connections          Show the table of fast forwarded connections"]
     );
-    assert_eq!(labels(&complete("set timeout tcp 30 0 ", everything)), ["|", "<cr>"]);
-    assert_eq!(labels(&complete("set timeout tcp 30 0 9 ", everything)), Vec::<&str>::new());
+    // Wrapped at 80 columns on a blank, continued under the help column.
     assert_eq!(
-        labels(&complete("set debug ", everything)),
-        ["command", "error", "warning", "info"]
+        help_lines(
+            "  fpp_route",
+            "Show the fpp route entries used by the fast forwarded connections"
+        ),
+        [
+            "  fpp_route            Show the fpp route entries used by the fast forwarded",
+            "                       connections"
+        ]
     );
-    assert_eq!(labels(&complete("set debug w", everything)), ["warning"]);
-    assert_eq!(labels(&complete("set activate ", everything)), ["0", "1"]);
+    // A label longer than the column stands alone.
     assert_eq!(
-        labels(&complete("show connections ", everything)),
-        ["proto", "state", "addr", "port", "offloaded", "pending", "refused", "local", "|", "<cr>"]
+        help_lines("  asym_fastforward_and_more", "Help"),
+        ["  asym_fastforward_and_more", "                       Help"]
     );
-    assert_eq!(
-        labels(&complete("show connections proto tcp local ", everything)),
-        ["state", "addr", "port", "offloaded", "pending", "refused", "|", "<cr>"]
-    );
-    assert_eq!(
-        labels(&complete("show connections proto ", everything)),
-        ["tcp", "udp", "icmp", "icmpv6", "<0-255>"]
-    );
-    assert_eq!(labels(&complete("show connections port ", everything)), ["<0-65535>"]);
-    assert_eq!(labels(&complete("show connections st", everything)), ["state"]);
-    // Options are offered only once the required positionals are there.
-    assert_eq!(labels(&complete("sim fault error ", everything)), ["<rc>"]);
-    assert_eq!(
-        labels(&complete("sim fault error 3 ", everything)),
-        ["fcode", "count", "|", "<cr>"]
-    );
-}
-
-#[test]
-fn candidates_after_the_pipe() {
-    assert_eq!(
-        labels(&complete("show version | ", everything)),
-        ["include", "exclude", "begin", "count"]
-    );
-    assert_eq!(labels(&complete("show version |c", everything)), ["count"]);
-    assert_eq!(labels(&complete("show version | include ", everything)), ["<regex>"]);
-    assert_eq!(labels(&complete("show version | include x ", everything)), ["|", "<cr>"]);
-    assert_eq!(labels(&complete("show version | count ", everything)), ["<cr>"]);
-}
-
-#[test]
-fn invisible_commands_are_not_offered() {
-    let unprivileged = |spec: &CommandSpec| spec.privilege == Privilege::Unprivileged;
-    assert_eq!(labels(&complete("s", unprivileged)), ["show"]);
-    assert_eq!(labels(&complete("set ", unprivileged)), Vec::<&str>::new());
-    assert_eq!(labels(&complete("s", everything)), ["set", "show", "sim", "stop"]);
 }
 
 #[test]
 fn tab_completes_unique_words_and_common_prefixes() {
-    let tab_of = |text: &str| tab(&complete(text, everything));
-    assert_eq!(tab_of("sh"), TabAction::Insert("ow ".to_owned()));
-    assert_eq!(tab_of("SH"), TabAction::Insert("ow ".to_owned()));
-    assert_eq!(tab_of("show conn"), TabAction::Insert("ections ".to_owned()));
-    assert_eq!(tab_of("show n"), TabAction::Insert("eighbor ".to_owned()));
-    assert_eq!(tab_of("show r"), TabAction::List(vec!["route".to_owned(), "rules".to_owned()]));
-    assert_eq!(tab_of("show ro"), TabAction::Insert("ute ".to_owned()));
-    assert_eq!(tab_of("query v"), TabAction::Insert("6connections ".to_owned()));
-    assert_eq!(tab_of("sho"), TabAction::Insert("w ".to_owned()));
+    let first = |text: &str| tab(&complete(text, &everything), false);
+    let replace = |text: &str| match first(text) {
+        TabAction::Replace(text) => text,
+        other => panic!("{other:?}"),
+    };
+    // libcli replaces the typed part with the whole word, or with the common prefix.
+    assert_eq!(replace("sh"), "show ");
+    assert_eq!(replace("SH"), "show ");
+    assert_eq!(replace("show fpp"), "fpp_route ");
+    assert_eq!(replace("show asym"), "asym_f");
+    assert_eq!(replace("show a"), "a");
+    assert_eq!(replace("show version | inc"), "include ");
+    // No common prefix: the bell; a second TAB lists.
+    assert_eq!(first("show "), TabAction::Bell);
     assert_eq!(
-        tab_of("show co"),
-        TabAction::List(vec!["config".to_owned(), "connections".to_owned(), "counters".to_owned()])
+        tab(&complete("show a", &everything), true),
+        TabAction::List(vec!["activate".into(), "asym_fastforward".into(), "asym_ff_rules".into()])
     );
-    assert_eq!(tab_of("set timeout tcp "), TabAction::List(vec!["<seconds>".to_owned()]));
-    assert_eq!(tab_of("show version | inc"), TabAction::Insert("lude ".to_owned()));
-    assert_eq!(tab_of("show bogus "), TabAction::Nothing);
-    assert_eq!(
-        tab_of("show connections state close"),
-        TabAction::List(vec!["close_wait".to_owned(), "close".to_owned()])
-    );
-}
-
-#[test]
-fn parse_errors_display_without_the_percent_sign() {
-    let error = ParseError::AmbiguousCommand { typed: "x".to_owned(), candidates: vec!["a", "b"] };
-    assert_eq!(error.to_string(), "Ambiguous command: x (matches a, b)");
+    // An argument name alone is not written; optional ones are not extended.
+    assert_eq!(first("sim fault capacity "), TabAction::Wait);
+    assert_eq!(first("set timeout tcp 10 "), TabAction::Bell);
+    assert_eq!(first("bogus "), TabAction::Nothing);
 }

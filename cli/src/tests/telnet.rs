@@ -29,15 +29,25 @@ fn answer(telnet: &mut Telnet, verb: u8, option: u8) -> Vec<u8> {
 }
 
 #[test]
-fn start_offers_echo_and_sga_and_asks_sga_and_naws() {
+fn start_sends_libcli_negotiation() {
     let mut telnet = Telnet::server();
     let mut out = OutputBuffer::default();
     telnet.start(&mut out);
     assert_eq!(
         out.pending(),
-        &[0xFF, 0xFB, 0x01, 0xFF, 0xFB, 0x03, 0xFF, 0xFD, 0x03, 0xFF, 0xFD, 0x1F]
+        &[0xFF, 0xFB, 0x03, 0xFF, 0xFB, 0x01, 0xFF, 0xFD, 0x03, 0xFF, 0xFD, 0x01]
     );
-    assert!(!telnet.server_echoes(), "no echo before the client agrees");
+    assert!(!telnet.server_echoes(), "not character mode before the client agrees");
+}
+
+#[test]
+fn the_answer_to_do_echo_is_taken_silently_once() {
+    for answer_verb in [WILL, WONT] {
+        let mut telnet = started();
+        assert_eq!(answer(&mut telnet, answer_verb, OPT_ECHO), b"");
+        // Afterwards the client echoing is not wanted.
+        assert_eq!(answer(&mut telnet, WILL, OPT_ECHO), [IAC, DONT, OPT_ECHO]);
+    }
 }
 
 #[test]
@@ -88,8 +98,6 @@ fn unsupported_options_are_refused_and_disabling_them_is_ignored() {
     assert_eq!(answer(&mut telnet, DONT, OPT_TTYPE), b"");
     assert_eq!(answer(&mut telnet, WILL, OPT_TTYPE), [IAC, DONT, OPT_TTYPE]);
     assert_eq!(answer(&mut telnet, WONT, OPT_TTYPE), b"");
-    // The client echoing is not wanted either.
-    assert_eq!(answer(&mut telnet, WILL, OPT_ECHO), [IAC, DONT, OPT_ECHO]);
     assert_eq!(answer(&mut telnet, DO, OPT_NAWS), [IAC, WONT, OPT_NAWS]);
 }
 
@@ -97,7 +105,8 @@ fn unsupported_options_are_refused_and_disabling_them_is_ignored() {
 fn will_and_wont_for_options_we_asked() {
     let mut telnet = started();
     assert_eq!(answer(&mut telnet, WILL, OPT_SGA), b"");
-    assert_eq!(answer(&mut telnet, WILL, OPT_NAWS), b"");
+    // NAWS is not asked (libcli does not), but accepted when offered.
+    assert_eq!(answer(&mut telnet, WILL, OPT_NAWS), [IAC, DO, OPT_NAWS]);
     assert_eq!(answer(&mut telnet, WILL, OPT_NAWS), b"");
     assert_eq!(answer(&mut telnet, WONT, OPT_NAWS), [IAC, DONT, OPT_NAWS]);
     assert_eq!(answer(&mut telnet, WONT, OPT_NAWS), b"");
