@@ -1,21 +1,43 @@
 #!/usr/bin/env bash
 # See cmmd offload real connections, without the board: three network namespaces (client,
-# router, server), nftables with masquerade and a DNAT port-forward in the router, cmmd with the
-# software cdx in the router, and real TCP and UDP traffic through it.
+# router, server), nftables with masquerade and a DNAT port-forward in the router, cmmd with its
+# built-in defaults and the software cdx in the router, and real TCP and UDP traffic through it.
 #
 #   sudo packaging/demo.sh [path/to/cmmd]
 #
-# It prints `cmmd ctl show connections` and the software cdx's table while the flows run, then
-# removes everything it created. Needs root, iproute2, nftables and ncat (Debian: ncat).
+# From a fresh clone on Debian: it installs the tools it needs with apt-get (iproute2, nftables,
+# ncat, ping), builds cmmd (cargo build --release; Rust comes from rustup) unless a binary is
+# given, prints `cmmd ctl show connections` and the software cdx's table while the flows run,
+# then removes everything it created.
 set -euo pipefail
+CMMD=${1:+$(realpath "$1")}
+cd "$(dirname "$0")/.."
 
-CMMD=${1:-target/release/cmmd}
-[[ -x $CMMD ]] || CMMD=target/debug/cmmd
-[[ -x $CMMD ]] || { echo "demo: build cmmd first (cargo build --release)" >&2; exit 1; }
-[[ $EUID -eq 0 ]] || { echo "demo: needs root (network namespaces)" >&2; exit 1; }
-for tool in ip nft ncat; do
-    command -v $tool >/dev/null || { echo "demo: $tool is missing (apt-get install iproute2 nftables ncat)" >&2; exit 1; }
-done
+[[ $EUID -eq 0 ]] || { echo "demo: run as root (sudo): it creates network namespaces" >&2; exit 1; }
+
+# Tools: command -> Debian package.
+declare -A PACKAGE=([ip]=iproute2 [nft]=nftables [ncat]=ncat [ping]=iputils-ping)
+missing=()
+for tool in "${!PACKAGE[@]}"; do command -v "$tool" >/dev/null || missing+=("${PACKAGE[$tool]}"); done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    command -v apt-get >/dev/null || { echo "demo: install ${missing[*]}" >&2; exit 1; }
+    echo "== apt-get install ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ -z $CMMD ]]; then
+    # cargo: on PATH, or the invoking user's rustup install when run through sudo.
+    if ! command -v cargo >/dev/null; then
+        home=$(getent passwd "${SUDO_USER:-root}" | cut -d: -f6)
+        [[ -x $home/.cargo/bin/cargo ]] && PATH=$home/.cargo/bin:$PATH
+    fi
+    command -v cargo >/dev/null || { echo "demo: cargo is missing: install Rust with rustup (https://rustup.rs), or pass a cmmd binary" >&2; exit 1; }
+    echo "== cargo build --release -p cmmd"
+    cargo build --release --locked -q -p cmmd
+    CMMD=${CARGO_TARGET_DIR:-target}/release/cmmd
+fi
+[[ -x $CMMD ]] || { echo "demo: $CMMD is not an executable" >&2; exit 1; }
 
 id=$$
 C=cmm-demo-client-$id R=cmm-demo-router-$id S=cmm-demo-server-$id

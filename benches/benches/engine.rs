@@ -15,8 +15,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use cmmd::engine::EngineConfig;
-use cmmd::policy::CtInfo;
+use cmmd::core::engine::EngineConfig;
+use cmmd::core::policy::CtInfo;
 use cmmd_benches::load::{self, MIX};
 use cmmd_benches::world::{Churn, FakeWorld};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

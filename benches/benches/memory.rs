@@ -13,8 +13,8 @@
 use std::alloc::System;
 use std::fs;
 
-use cmmd::engine::{Action, EngineConfig};
-use cmmd::policy::CtInfo;
+use cmmd::core::engine::{Action, EngineConfig};
+use cmmd::core::policy::CtInfo;
 use cmmd_benches::load::{self, MIX};
 use cmmd_benches::world::{Churn, FakeWorld};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -56,7 +56,7 @@ fn main() {
 
     let per = |bytes: i64| bytes as f64 / FULL as f64;
     println!("memory_tracked_connections: {FULL}");
-    println!("memory_flow_size_bytes: {}", std::mem::size_of::<cmmd::engine::Flow>());
+    println!("memory_flow_size_bytes: {}", std::mem::size_of::<cmmd::core::engine::Flow>());
     println!("memory_table_bytes_empty: {empty_table}");
     println!("memory_table_bytes_full: {table}");
     println!("memory_table_bytes_per_connection: {:.1}", per(table as i64));

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use conntrack::fixtures::{self, Fixture};
-use conntrack::{Datagram, Event, Message};
+use conntrack::{Datagram, DialectSetting, DialectTracker, Event, Message};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use netlink_packet_core::NetlinkMessage;
 use netlink_packet_netfilter::NetfilterMessage;
@@ -24,6 +24,21 @@ fn parse_events(bytes: &[u8]) -> usize {
                     black_box(conntrack::Conntrack::from_message(&message)).map_or((), drop)
                 }
                 Err(error) => panic!("captured message does not decode: {error}"),
+            }
+            events += 1;
+        }
+    }
+    events
+}
+
+/// As [`parse_events`], through the daemon's `DialectTracker` (the dialect already known).
+fn parse_events_tracked(bytes: &[u8], tracker: &mut DialectTracker) -> usize {
+    let mut events = 0;
+    for message in Datagram::new(bytes) {
+        if let Ok(Message::Conntrack(message)) = message {
+            match tracker.decode(&message) {
+                Ok(entry) => black_box(entry).id.map_or((), drop),
+                Err(error) => panic!("message does not decode: {error}"),
             }
             events += 1;
         }
@@ -48,6 +63,20 @@ fn parse(c: &mut Criterion) {
         group.throughput(Throughput::Elements(events as u64));
         group.bench_function(name, |b| b.iter(|| parse_events(black_box(&bytes))));
     }
+    // An ASK 6.12 kernel's UPDATE (fast-path blocks, QoS connmark): recognised in each message
+    // alone, and through a tracker that has learned the numbering.
+    let bytes = fixtures::ASK612_TCP4_SNAT_ESTABLISHED.bytes();
+    assert_eq!(parse_events(&bytes), 1);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("ask612_tcp4_established_update_recognise", |b| {
+        b.iter(|| parse_events(black_box(&bytes)))
+    });
+    let mut tracker = DialectTracker::new(DialectSetting::Auto);
+    assert_eq!(parse_events_tracked(&bytes, &mut tracker), 1);
+    assert_eq!(tracker.dialect().label(), "ask-6.12");
+    group.bench_function("ask612_tcp4_established_update_tracked", |b| {
+        b.iter(|| parse_events_tracked(black_box(&bytes), &mut tracker))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("netlink_packet_netfilter_parse");

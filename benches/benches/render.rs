@@ -1,5 +1,5 @@
 //! `show connections` on a full table (131072 offloaded connections): lines per second through
-//! the real path (session parses the command, `cmmd::control` executes it, `ConnectionsJob`
+//! the real path (session parses the command, `cmmd::edge::control` executes it, `ConnectionsJob`
 //! streams it in steps of `STEP_LINES` lines, the session filters and buffers the output),
 //! and the duration of each step — the longest the event loop waits for the CLI.
 //!
@@ -66,7 +66,7 @@ fn show_connections(c: &mut Criterion) {
     println!(
         "show_connections_step ({} steps of {} lines): p50 {:?}, p99 {:?}, max {:?} (limit {:?})",
         steps.len(),
-        cmmd::control::STEP_LINES,
+        cmmd::edge::control::STEP_LINES,
         at(0.5),
         at(0.99),
         max,

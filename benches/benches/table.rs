@@ -1,4 +1,4 @@
-//! The bounded flow table (`cmmd::flow::FlowTable`) at capacity (131072 entries): lookup of a
+//! The bounded flow table (`cmmd::core::flow::FlowTable`) at capacity (131072 entries): lookup of a
 //! present key, lookup of an absent key, remove + insert (the churn of a full table), and the
 //! refused insert when full; and the cost of hashing one key. Entries are `CtInfo` values, the size of what the engine stores.
 //!
@@ -7,8 +7,8 @@
 use std::hash::{BuildHasher, RandomState};
 use std::hint::black_box;
 
-use cmmd::flow::{FlowKey, FlowTable, Keyed};
-use cmmd::policy::CtInfo;
+use cmmd::core::flow::{FlowKey, FlowTable, Keyed};
+use cmmd::core::policy::CtInfo;
 use cmmd_benches::load::{self, Kind, MIX};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 

@@ -1,5 +1,5 @@
 //! `show connections` as an operator runs it: a logged-in `cli::Session`, the command parsed by
-//! the session, executed by `cmmd::control`, and streamed by [`ConnectionsJob::step`].
+//! the session, executed by `cmmd::edge::control`, and streamed by [`ConnectionsJob::step`].
 //!
 //! The daemon calls `step` from its event loop while the session's socket has room; a step is
 //! the longest time the loop spends on the CLI before it reads events again, so its duration
@@ -8,9 +8,9 @@
 use std::time::Instant;
 
 use cli::{Request, Session, SessionConfig};
-use cmmd::control::{self, ConnectionsJob, Ctx, Next};
-use cmmd::engine::Engine;
-use cmmd::metrics::Extra;
+use cmmd::core::engine::Engine;
+use cmmd::edge::control::{self, ConnectionsJob, Ctx, Next};
+use cmmd::edge::metrics::Extra;
 
 /// Why a session could not be brought to a running `show connections`.
 #[derive(Debug, thiserror::Error)]

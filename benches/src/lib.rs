@@ -2,7 +2,7 @@
 //!
 //! - [`load`]: deterministic synthetic connections (TCP/UDP, IPv4/IPv6) and the kernel event
 //!   sequence each one produces, so every bench drives the engine with the same realistic mix.
-//! - [`world`]: a small fake world around [`cmmd::engine::Engine`] — links, addresses,
+//! - [`world`]: a small fake world around [`cmmd::core::engine::Engine`] — links, addresses,
 //!   neighbours, a routing table that answers lookups at once and a hardware that accepts every
 //!   command — so the engine runs its real policy, table and state machine without a kernel.
 //! - [`inject`]: the ctnetlink requests of the end-to-end load generator (`ct-inject`).

@@ -11,10 +11,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use cmmd::engine::CtEventKind;
-use cmmd::flow::key::proto;
-use cmmd::flow::{FlowKey, Tuple};
-use cmmd::policy::{CtInfo, status, tcp_state};
+use cmmd::core::engine::CtEventKind;
+use cmmd::core::flow::key::proto;
+use cmmd::core::flow::{FlowKey, Tuple};
+use cmmd::core::policy::CtInfo;
+use conntrack::{Status, TcpState};
 
 /// Distinct client ports per client address.
 const PORTS_PER_CLIENT: u32 = 50_000;
@@ -22,8 +23,6 @@ const PORTS_PER_CLIENT: u32 = 50_000;
 const FIRST_PORT: u32 = 10_000;
 /// Distinct servers per family.
 const SERVERS: u32 = 16;
-/// TCP_CONNTRACK_SYN_SENT.
-const SYN_SENT: u8 = 1;
 
 /// Protocol and family of a synthetic connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,8 +103,8 @@ pub fn established(kind: Kind, index: u32) -> CtInfo {
     CtInfo {
         key,
         reply: key.orig.inverse(),
-        status: status::CONFIRMED | status::SEEN_REPLY | status::ASSURED,
-        tcp_state: tcp.then_some(tcp_state::ESTABLISHED),
+        status: Status::CONFIRMED | Status::SEEN_REPLY | Status::ASSURED,
+        tcp_state: tcp.then_some(TcpState::Established),
         mark: 0,
         id: index.wrapping_add(1).max(1),
         timeout: Some(if tcp { 432_000 } else { 120 }),
@@ -119,12 +118,12 @@ pub fn established(kind: Kind, index: u32) -> CtInfo {
 pub fn setup(kind: Kind, index: u32) -> impl Iterator<Item = (CtEventKind, CtInfo)> {
     let done = established(kind, index);
     let new = CtInfo {
-        status: status::CONFIRMED,
-        tcp_state: done.tcp_state.map(|_| SYN_SENT),
+        status: Status::CONFIRMED,
+        tcp_state: done.tcp_state.map(|_| TcpState::SynSent),
         timeout: Some(if done.tcp_state.is_some() { 120 } else { 30 }),
         ..done
     };
-    let replied = CtInfo { status: status::CONFIRMED | status::SEEN_REPLY, ..new };
+    let replied = CtInfo { status: Status::CONFIRMED | Status::SEEN_REPLY, ..new };
     let udp_reply = (kind.proto() == proto::UDP).then_some((CtEventKind::Update, replied));
     [(CtEventKind::New, new)].into_iter().chain(udp_reply).chain([(CtEventKind::Update, done)])
 }
@@ -158,16 +157,16 @@ mod tests {
     fn setup_follows_the_kernel_sequences() {
         let tcp: Vec<_> = setup(Kind::Tcp4, 7).collect();
         assert_eq!(tcp.len(), Kind::Tcp4.setup_events());
-        assert_eq!((tcp[0].0, tcp[0].1.tcp_state), (CtEventKind::New, Some(SYN_SENT)));
+        assert_eq!((tcp[0].0, tcp[0].1.tcp_state), (CtEventKind::New, Some(TcpState::SynSent)));
         assert_eq!(tcp[1], (CtEventKind::Update, established(Kind::Tcp4, 7)));
         let udp: Vec<_> = setup(Kind::Udp6, 7).collect();
         let kinds: Vec<_> = udp.iter().map(|(k, ct)| (*k, ct.status)).collect();
         assert_eq!(
             kinds,
             [
-                (CtEventKind::New, status::CONFIRMED),
-                (CtEventKind::Update, status::CONFIRMED | status::SEEN_REPLY),
-                (CtEventKind::Update, status::CONFIRMED | status::SEEN_REPLY | status::ASSURED),
+                (CtEventKind::New, Status::CONFIRMED),
+                (CtEventKind::Update, Status::CONFIRMED | Status::SEEN_REPLY),
+                (CtEventKind::Update, Status::CONFIRMED | Status::SEEN_REPLY | Status::ASSURED),
             ]
         );
         assert_eq!(destroy(Kind::Udp6, 7).key, established(Kind::Udp6, 7).key);

@@ -14,11 +14,11 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use cmmd::engine::{Action, CtEventKind, Engine, EngineConfig};
-use cmmd::hw::{HwOp, HwReply, HwResult};
-use cmmd::net::{IfName, Link, Mac, Neighbour, NetView, nud};
-use cmmd::policy::CtInfo;
-use cmmd::route::{RouteError, RouteInfo, RouteKind};
+use cmmd::core::engine::{Action, CtEventKind, Engine, EngineConfig};
+use cmmd::core::hw::{HwOp, HwReply, HwResult};
+use cmmd::core::net::{IfName, Link, Mac, Neighbour, NetView, nud};
+use cmmd::core::policy::CtInfo;
+use cmmd::core::route::{RouteError, RouteInfo, RouteKind};
 
 use crate::load::{self, Kind, MIX};
 
@@ -271,7 +271,7 @@ impl Churn {
 
 #[cfg(test)]
 mod tests {
-    use cmmd::engine::FlowState;
+    use cmmd::core::engine::FlowState;
 
     use super::*;
 

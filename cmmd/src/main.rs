@@ -1,5 +1,5 @@
-//! `cmmd`: see `cmmd::cmdline` (usage: `cmmd --help`).
+//! `cmmd`: see `cmmd::cmd::cmdline` (usage: `cmmd --help`).
 
 fn main() -> std::process::ExitCode {
-    cmmd::cmdline::main()
+    cmmd::cmd::cmdline::main()
 }

@@ -1,4 +1,4 @@
-//! Bounded fuzzing of the rtnetlink messages cmmd decodes (`cmmd::rtnl::decode`) and of the
+//! Bounded fuzzing of the rtnetlink messages cmmd decodes (`cmmd::edge::rtnl::decode`) and of the
 //! requests it builds.
 //!
 //! The messages are encoded here from the kernel's ABI (`nlmsghdr`, `ifinfomsg`, `ifaddrmsg`,
@@ -14,10 +14,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use cmmd::net::{IfName, Link, Mac, Neighbour};
-use cmmd::policy::Cidr;
-use cmmd::route::{RouteInfo, RouteKey, RouteKind};
-use cmmd::rtnl::{self, DumpKind, RtnlMsg};
+use cmmd::core::net::{IfName, Link, Mac, Neighbour};
+use cmmd::core::policy::Cidr;
+use cmmd::core::route::{RouteInfo, RouteKey, RouteKind};
+use cmmd::edge::rtnl::{self, DumpKind, RtnlMsg};
 use proptest::prelude::*;
 
 const NLMSG_ERROR: u16 = 2;

@@ -104,6 +104,28 @@ pub const NETLINK_SWEEP_INTERVAL: Option<Duration> = Some(Duration::from_secs(60
 /// Minimum time between resyncs.
 pub const NETLINK_RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The kernel's `nf_conntrack_tcp_timeout_established`, assumed when the namespace's sysctl
+/// cannot be read at start (the kernel's own default, 5 days).
+pub const KERNEL_TCP_TIMEOUT_ESTABLISHED: u32 = 432_000;
+/// The kernel's `nf_conntrack_udp_timeout_stream` (ASSURED UDP), assumed when unreadable.
+pub const KERNEL_UDP_TIMEOUT_STREAM: u32 = 120;
+/// The kernel's `nf_conntrack_udp_timeout` (UDP not ASSURED), assumed when unreadable.
+pub const KERNEL_UDP_TIMEOUT: u32 = 30;
+
+/// First back-off delay after the hardware refused a command; it doubles per refusal.
+/// (The engine's own tuning: not a configuration key.)
+pub const ENGINE_RETRY_BASE: Duration = Duration::from_secs(1);
+/// Longest back-off delay after hardware refusals.
+pub const ENGINE_RETRY_MAX: Duration = Duration::from_secs(60);
+/// Walk the hardware tables at start and adopt what matches the kernel, instead of
+/// registering everything again.
+pub const ENGINE_RECONCILE: bool = true;
+/// Connections refused because the table was full, remembered to be admitted when room
+/// appears.
+pub const ENGINE_RETRY_QUEUE: usize = 4096;
+/// Connections being programmed at once; more wait their turn (`hw_busy`).
+pub const ENGINE_PROGRAMMING_WINDOW: usize = 4096;
+
 /// The CLI's TCP port (the vendor's, hard-coded there).
 pub const CLI_PORT: u16 = 2103;
 /// CLI listening address.

@@ -171,13 +171,22 @@ pub(crate) fn choice<T: Named>(input: Input<'_>) -> Checked<T> {
     })
 }
 
-/// A listening address, or `"off"`.
+/// A listening address, or `"off"`. An IPv4 address may also be bracketed (`[10.0.0.5]:9103`),
+/// so that one template such as `[$(HOST_IP)]:9103` serves nodes of either family.
 fn listen(input: Input<'_>) -> Checked<Option<SocketAddr>> {
     match input.as_text().map(str::trim) {
         Some("off") => Ok(None),
-        Some(text) => text.parse().map(Some).map_err(|_| listen_rule()),
+        Some(text) => text.parse().or_else(|_| bracketed_v4(text)).map(Some),
         None => Err(listen_rule()),
     }
+}
+
+fn bracketed_v4(text: &str) -> Checked<SocketAddr> {
+    let (host, port) =
+        text.strip_prefix('[').and_then(|t| t.split_once("]:")).ok_or_else(listen_rule)?;
+    let ip: std::net::Ipv4Addr = host.parse().map_err(|_| listen_rule())?;
+    let port: u16 = port.parse().map_err(|_| listen_rule())?;
+    Ok(SocketAddr::from((ip, port)))
 }
 
 fn listen_rule() -> String {
@@ -545,6 +554,14 @@ mod tests {
         assert_eq!(text(listen, "0.0.0.0:9103"), Ok(Some("0.0.0.0:9103".parse().expect("addr"))));
         assert_eq!(text(listen, "localhost:2103"), Err(listen_rule()));
         assert_eq!(text(listen, "::1:2103"), Err(listen_rule()));
+        assert_eq!(
+            text(listen, "[10.0.0.5]:9103"),
+            Ok(Some("10.0.0.5:9103".parse().expect("addr"))),
+            "the DaemonSet's [$(HOST_IP)]:9103 on an IPv4 node"
+        );
+        assert_eq!(text(listen, "[10.0.0.5]"), Err(listen_rule()));
+        assert_eq!(text(listen, "[10.0.0.5]:x"), Err(listen_rule()));
+        assert_eq!(text(listen, "[host]:1"), Err(listen_rule()));
     }
 
     #[test]

@@ -122,6 +122,17 @@ pub(crate) const CTA_SYNPROXY_TSOFF: u16 = 3;
 pub(crate) const CTA_FILTER_ORIG_FLAGS: u16 = 1;
 pub(crate) const CTA_FILTER_REPLY_FLAGS: u16 = 2;
 
+// enum ctattr_comcerto_fp: the members of an ASK kernel's fast-path block (see `ask`).
+pub(crate) const CTA_COMCERTO_FP_MARK: u16 = 1;
+pub(crate) const CTA_COMCERTO_FP_IFINDEX: u16 = 2;
+pub(crate) const CTA_COMCERTO_FP_IIF: u16 = 3;
+pub(crate) const CTA_COMCERTO_FP_UNDERLYING_IIF: u16 = 4;
+pub(crate) const CTA_COMCERTO_FP_UNDERLYING_VID: u16 = 5;
+pub(crate) const CTA_COMCERTO_FP_XFRM_HANDLE: u16 = 6;
+
+/// The attribute type without the `NLA_F_NESTED`/`NLA_F_NET_BYTEORDER` flags: its largest value.
+pub(crate) const NLA_TYPE_MASK: u16 = netlink_packet_core::NLA_TYPE_MASK;
+
 // IP protocol numbers that decide which tuple attributes the kernel uses.
 pub(crate) const IPPROTO_ICMP: u8 = 1;
 pub(crate) const IPPROTO_TCP: u8 = 6;

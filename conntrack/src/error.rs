@@ -152,3 +152,45 @@ pub enum RequestError {
     #[error("the request is not a netlink message")]
     BadRequest,
 }
+
+/// A conntrack dialect setting that does not parse ([`DialectSetting`](crate::DialectSetting)),
+/// or ASK attribute numbers that cannot be a kernel's ([`AskNumbering::new`](crate::AskNumbering::new)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DialectError {
+    /// Neither a known name nor explicit numbers.
+    #[error(
+        "unknown conntrack dialect {0:?}: expected auto, stock, ask-5.4, ask-6.12 or fp_orig=N[,fp_reply=N,qosconnmark=N,pad=N]"
+    )]
+    Unknown(String),
+    /// A key of the explicit form that is not one of its four.
+    #[error("unknown key {0:?}: the keys are fp_orig, fp_reply, qosconnmark and pad")]
+    UnknownKey(String),
+    /// A key given twice.
+    #[error("{0} is given twice")]
+    Duplicate(&'static str),
+    /// The explicit form without `fp_orig` (the others follow from it).
+    #[error("fp_orig is missing (fp_reply, qosconnmark and pad default to the next numbers)")]
+    MissingOrig,
+    /// A value that is not a number.
+    #[error("{key}={value:?} is not an attribute number")]
+    NotANumber {
+        /// The key.
+        key: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// A number upstream uses (below 25), or above the 14 bits of an attribute type.
+    #[error(
+        "{key}={number}: ASK attributes are numbered from 25 to 16383 (upstream uses 1 to 24; the pad may also be 3)"
+    )]
+    Reserved {
+        /// The key.
+        key: &'static str,
+        /// The number.
+        number: u16,
+    },
+    /// Two of the four attributes given the same number.
+    #[error("two ASK attributes are numbered {0}")]
+    Shared(u16),
+}

@@ -1,9 +1,12 @@
 //! Messages captured from the real kernel (Linux 6.18, network namespaces), for tests and
-//! benchmarks of this crate and of the daemon.
+//! benchmarks of this crate and of the daemon; and ([`ASK`]) the same messages as an NXP ASK
+//! kernel sends them, made from the captures by [`ask::as_ask`].
 //!
 //! Each fixture is a file in `conntrack/fixtures/` whose comment lines (`#`) say what it is and
 //! which commands produced it; the rest is the message in hex. `fixtures/capture-session.sh`
 //! recreates the namespaces and traffic, and the `capture` example recorded the bytes.
+
+pub mod ask;
 
 /// One captured message (or, for dumps, one datagram's worth of messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,4 +160,41 @@ pub const ALL: &[Fixture] = &[
     UDP6_SNAT_ASSURED,
     UDP6_SNAT_DESTROY,
     UDP6_SNAT_NEW,
+];
+
+/// TCP over IPv4 NEW as an ASK 6.12 kernel sends it: fast-path blocks (reply all zero, no QoS connmark).
+pub const ASK612_TCP4_SNAT_NEW: Fixture = fixture!("ask612_tcp4_snat_new");
+
+/// TCP over IPv4 UPDATE (ESTABLISHED) as an ASK 6.12 kernel sends it: reply through VLAN 100, QoS connmark.
+pub const ASK612_TCP4_SNAT_ESTABLISHED: Fixture = fixture!("ask612_tcp4_snat_established");
+
+/// TCP over IPv4 DESTROY as an ASK 6.12 kernel sends it.
+pub const ASK612_TCP4_SNAT_DESTROY: Fixture = fixture!("ask612_tcp4_snat_destroy");
+
+/// TCP over IPv6 NEW as an ASK 6.12 kernel sends it.
+pub const ASK612_TCP6_SNAT_NEW: Fixture = fixture!("ask612_tcp6_snat_new");
+
+/// UDP over IPv4 NEW as an ASK 6.12 kernel sends it, with the QoS connmark's pad (attribute 30).
+pub const ASK612_UDP4_SNAT_NEW: Fixture = fixture!("ask612_udp4_snat_new");
+
+/// The two-entry dump as an ASK 6.12 kernel sends it (QoS connmark 0, present in dumps).
+pub const ASK612_DUMP_TWO_ENTRIES: Fixture = fixture!("ask612_dump_two_entries");
+
+/// TCP over IPv4 UPDATE (ESTABLISHED) as an ASK 5.4 kernel sends it: XFRM handles, a marked original direction, the pad (attribute 3).
+pub const ASK54_TCP4_SNAT_ESTABLISHED: Fixture = fixture!("ask54_tcp4_snat_established");
+
+/// The two-entry dump as an ASK 5.4 kernel sends it, with the pad (attribute 3).
+pub const ASK54_DUMP_TWO_ENTRIES: Fixture = fixture!("ask54_dump_two_entries");
+
+/// Every ASK fixture: stock captures with the attributes each ASK patch adds, made by
+/// [`ask::as_ask`] (the recipes are [`ask::MADE`]).
+pub const ASK: &[Fixture] = &[
+    ASK612_TCP4_SNAT_NEW,
+    ASK612_TCP4_SNAT_ESTABLISHED,
+    ASK612_TCP4_SNAT_DESTROY,
+    ASK612_TCP6_SNAT_NEW,
+    ASK612_UDP4_SNAT_NEW,
+    ASK612_DUMP_TWO_ENTRIES,
+    ASK54_TCP4_SNAT_ESTABLISHED,
+    ASK54_DUMP_TWO_ENTRIES,
 ];

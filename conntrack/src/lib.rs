@@ -12,7 +12,10 @@
 //! 3. `attr`: the attributes as typed, borrowed values ([`Attr`], [`TupleAttr`]…); nested
 //!    attributes are lazily decoded views; unknown attributes are kept as [`RawAttr`].
 //! 4. [`Conntrack`] and [`Event`]: the validated, owned, `Copy` value the daemon works with,
-//!    built in one pass over the attributes, without allocating.
+//!    built in one pass over the attributes, without allocating; an attribute it can do
+//!    without that does not decode is skipped and named ([`SkippedAttrs`]).
+//!    [`DialectTracker`] decodes them in the kernel's dialect: stock, or an NXP ASK kernel
+//!    ([`ask`]: fast-path blocks, QoS connmark, `IPS_PERMANENT`), pinned or recognised.
 //! 5. [`request`]: builders that append dump, get, update, delete and create requests to a
 //!    caller's buffer; [`CtSocket`]: the socket, with `ENOBUFS` as a typed overrun.
 //!
@@ -46,15 +49,18 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
+pub mod ask;
 mod attr;
 mod conntrack;
 mod consts;
+mod dialect;
 mod error;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 mod message;
 pub mod nla;
 pub mod request;
+mod skipped;
 mod socket;
 mod status;
 mod tcp;
@@ -63,16 +69,22 @@ mod tuple;
 #[cfg(test)]
 mod tests;
 
+pub use crate::ask::{AskAttr, AskInfo, AskNumbering, FastPath, FastPathAttr, PermanentBit};
 pub use crate::attr::{
     Attr, CounterAttr, FilterAttr, HelperAttr, IpAttr, NatAttr, NatProtoAttr, ProtoAttr,
     ProtoInfoAttr, SecCtxAttr, SeqAdjAttr, SynproxyAttr, TcpAttr, TimestampAttr, TupleAttr,
 };
 pub use crate::conntrack::{Conntrack, Counter, Counters, Event, Timestamp};
-pub use crate::error::{DecodeError, EmitError, RecvError, RequestError};
+pub use crate::dialect::{Dialect, DialectSetting, DialectState, DialectTracker, KernelVersion};
+pub use crate::error::{DecodeError, DialectError, EmitError, RecvError, RequestError};
 pub use crate::message::{CtMessage, Datagram, Delivery, EventKind, Header, Message, MessageKind};
 pub use crate::nla::{Nest, RawAttr};
 pub use crate::request::{Create, Update};
+pub use crate::skipped::{EntryAttr, SkippedAttrs};
 pub use crate::socket::{CtSocket, Groups, RecvBatch};
 pub use crate::status::Status;
 pub use crate::tcp::{MaskedTcpFlags, TcpFlags, TcpInfo, TcpState};
 pub use crate::tuple::{Family, Icmp, Tuple};
+
+// Not only for ctnetlink: the receive-buffer rule every netlink socket of cmmd follows.
+pub use crate::socket::set_receive_buffer;

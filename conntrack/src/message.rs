@@ -14,7 +14,7 @@ use netlink_packet_core::{
 use crate::attr::{Attr, HelperAttr};
 use crate::consts::*;
 use crate::error::{DecodeError, EmitError};
-use crate::nla::{AttrSet, AttrWriter, Nest, align4, fixed};
+use crate::nla::{AttrIter, AttrValue, AttrWriter, Nest, align4, fixed};
 
 /// Size of `struct nlmsghdr`.
 const NETLINK_HEADER_LEN: usize = 16;
@@ -308,9 +308,15 @@ impl<'a> CtMessage<'a> {
         self.res_id
     }
 
-    /// The top-level attributes, decoded while iterated.
+    /// The top-level attributes, decoded while iterated, by upstream's numbers (an ASK kernel's
+    /// attributes are [`CtMessage::ask_attrs`]).
     pub fn attrs(&self) -> Nest<'a, Attr<'a>> {
         Nest::new(self.attrs, "conntrack message")
+    }
+
+    /// The top-level attributes as they stand in the bytes (type and value), undecoded.
+    pub fn raw_attrs(&self) -> AttrIter<'a> {
+        AttrIter::new(self.attrs, "conntrack message")
     }
 
     /// How this message came to be: an event (and which), a dump entry, a reply or a request.
@@ -355,16 +361,16 @@ impl<'a> CtMessage<'a> {
     }
 
     /// Appends this message re-encoded from its decoded parts: header, `nfgenmsg` and every
-    /// attribute, known or not. For a message the kernel sent, the result is the same bytes.
+    /// attribute, known or not (one whose value does not decode as upstream's, such as an ASK
+    /// kernel's, is written as it came). For a message the kernel sent, the result is the same
+    /// bytes. Fails only on broken attribute framing.
     pub fn emit(&self, out: &mut Vec<u8>) -> Result<(), EmitError> {
         let start = begin_message(out, self.header, self.family, self.res_id);
         if let Some(version) = out.get_mut(start + NETLINK_HEADER_LEN + 1) {
             *version = self.version;
         }
         let mut writer = AttrWriter::new(out);
-        for attr in self.attrs() {
-            attr?.encode(&mut writer)?;
-        }
+        Nest::<Attr<'a>>::new(self.attrs, "conntrack message").encode(&mut writer)?;
         writer.finish()?;
         end_message(out, start);
         Ok(())

@@ -4,15 +4,16 @@
 //! - [`AttrIter`] walks the attributes of one container (a message body or a nested attribute),
 //!   laid out as netlink-packet-core's [`NlaBuffer`] describes. Every length is checked before it
 //!   is used, so a walk over any bytes yields attributes or one typed [`DecodeError`], then
-//!   stops; it never panics and never allocates.
+//!   stops; it never panics and never allocates. A [`Nest`]'s walk goes on past a child whose
+//!   value does not decode (its place is known), and stops at a framing error.
 //! - [`AttrValue`] is how one attribute's value is decoded from and encoded to bytes. Integers
 //!   are big-endian, as everywhere in ctnetlink; fixed-size values of the wrong size are errors.
 //! - [`AttrSet`] is a family of attributes (`CTA_*`, `CTA_TUPLE_*`…): an enum with a variant per
 //!   known attribute and `Other(RawAttr)` for the rest. [`Nest`] is a lazily decoded nested
 //!   attribute: a borrowed view whose children are decoded as they are iterated.
 //! - [`AttrWriter`] appends attributes to a `Vec<u8>`: headers, values, padding, nesting.
-//!   Re-encoding a decoded [`AttrSet`] value gives back the bytes it came from; the golden
-//!   tests hold it to that.
+//!   Re-encoding a decoded [`AttrSet`] value gives back the bytes it came from (children whose
+//!   values do not decode are copied as they came); the golden tests hold it to that.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -87,6 +88,16 @@ impl<'a> AttrIter<'a> {
     /// Walks `bytes`; `within` names the container in errors.
     pub fn new(bytes: &'a [u8], within: &'static str) -> Self {
         Self { bytes, offset: 0, within }
+    }
+
+    /// Where the next attribute starts in the container.
+    pub(crate) fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The attribute that starts at `offset` (one [`AttrIter::offset`] gave), walked again.
+    pub(crate) fn at(&self, offset: usize) -> Option<Result<RawAttr<'a>, DecodeError>> {
+        Self { offset, ..self.clone() }.next()
     }
 
     #[cold]
@@ -280,27 +291,26 @@ impl<'a, T: AttrSet<'a>> AttrValue<'a> for Nest<'a, T> {
         Ok(Self::new(bytes, attr))
     }
 
+    /// Re-encodes every child; one whose value does not decode is written as it came.
     fn encode(&self, out: &mut AttrWriter<'_>) -> Result<(), EmitError> {
-        for child in self.iter() {
-            child?.encode(out)?;
+        for child in AttrIter::new(self.bytes, self.name) {
+            let child = child?;
+            match T::decode(child) {
+                Ok(decoded) => decoded.encode(out)?,
+                Err(_) => out.put_raw(&child),
+            }
         }
         Ok(())
     }
 }
 
-/// Iterator over the decoded children of a [`Nest`].
+/// Iterator over the decoded children of a [`Nest`]. A framing error (a length that does not
+/// fit) ends the walk, since what follows cannot be found; a value that does not decode is an
+/// error for that child only, and the walk goes on.
 #[derive(Clone, Debug)]
 pub struct NestIter<'a, T> {
     attrs: AttrIter<'a>,
     children: PhantomData<fn() -> T>,
-}
-
-impl<T> NestIter<'_, T> {
-    /// One error ends the walk: what follows a bad attribute cannot be trusted.
-    #[cold]
-    fn stop(&mut self) {
-        self.attrs.offset = self.attrs.bytes.len();
-    }
 }
 
 impl<'a, T: AttrSet<'a>> Iterator for NestIter<'a, T> {
@@ -308,14 +318,7 @@ impl<'a, T: AttrSet<'a>> Iterator for NestIter<'a, T> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let decoded = match self.attrs.next()? {
-            Ok(raw) => T::decode(raw),
-            Err(error) => Err(error),
-        };
-        if decoded.is_err() {
-            self.stop();
-        }
-        Some(decoded)
+        Some(self.attrs.next()?.and_then(T::decode))
     }
 }
 

@@ -1,4 +1,5 @@
-//! Request builders: dump, get, update, delete and create, written into a caller's buffer.
+//! Request builders: dump, get, update, delete and create, and an ASK kernel's
+//! `IPS_PERMANENT` set and clear, written into a caller's buffer.
 //!
 //! Contract: each builder *appends* one complete netlink message to `out` and allocates only
 //! if `out` has to grow, so a reused `Vec` costs nothing; several requests appended to one
@@ -6,6 +7,7 @@
 //! their original tuple and zone, as the kernel looks them up. The builders cannot fail: every
 //! attribute they write has a small fixed size.
 
+use crate::ask::PermanentBit;
 use crate::consts::*;
 use crate::message::{
     CREATE_FLAGS, DUMP_FLAGS, Header, MessageKind, begin_message, end_message, request_flags,
@@ -106,6 +108,12 @@ pub fn get(out: &mut Vec<u8>, orig: &Tuple, zone_id: u16, seq: u32) {
 /// Appends an update of the entry whose original tuple is `orig` in `zone`: an
 /// `IPCTNL_MSG_CT_NEW` without `NLM_F_CREATE`, so the kernel changes an existing entry and
 /// never creates one. With `ack`, the kernel acknowledges success too.
+///
+/// It never carries `CTA_ID`: on an ASK kernel, `CTA_STATUS` with `CTA_ID` is the request that
+/// sets or clears `IPS_PERMANENT` (and then nothing else is applied), so a keepalive refresh
+/// (a timeout alone) can never clear the bit. A status sent here goes through the ordinary
+/// update, which only ever sets bits; use [`set_permanent`] and [`clear_permanent`] for
+/// `IPS_PERMANENT`.
 pub fn update(out: &mut Vec<u8>, orig: &Tuple, zone_id: u16, change: Update, seq: u32, ack: bool) {
     let header = header(MessageKind::New, request_flags(ack), seq);
     entry_request(out, header, orig, zone_id, |attrs| {
@@ -162,4 +170,57 @@ pub fn create(out: &mut Vec<u8>, entry: &Create, seq: u32) {
         attrs.end_nested(info, CTA_PROTOINFO);
     }
     end_message(out, start);
+}
+
+/// Appends the ASK kernel's request that sets `IPS_PERMANENT` (`bit`) on the entry whose
+/// original tuple is `orig` in `zone`, if its id is still `id`: `IPCTNL_MSG_CT_NEW` without
+/// `NLM_F_CREATE` or `NLM_F_EXCL`, with `CTA_STATUS` (the bit alone) and `CTA_ID`
+/// (`ctnetlink_change_permanent`, see [`crate::ask`]). The kernel applies nothing else, answers
+/// `ENOENT` if the id differs (or the entry is gone) and broadcasts no event. The bit must be
+/// the kernel's: on a 6.12 kernel, bit 15 is `IPS_HW_OFFLOAD`; on a 5.4 kernel, bit 16 is
+/// `IPS_DPI_ALLOWED`, and a request with it would clear a set `IPS_PERMANENT`. A stock kernel
+/// refuses the request with `EBUSY` and changes nothing.
+pub fn set_permanent(
+    out: &mut Vec<u8>,
+    orig: &Tuple,
+    zone_id: u16,
+    id: u32,
+    bit: PermanentBit,
+    seq: u32,
+    ack: bool,
+) {
+    permanent(out, orig, zone_id, id, bit.status(), seq, ack);
+}
+
+/// Appends the ASK kernel's request that clears `IPS_PERMANENT` on the entry whose original
+/// tuple is `orig` in `zone`, if its id is still `id`: as [`set_permanent`], with a status of
+/// 0, which works whatever the bit's number. On an entry without the bit (or a stock kernel)
+/// the kernel falls through to an ordinary update to status 0, refuses it with `EBUSY`
+/// (`IPS_CONFIRMED` cannot be cleared) and changes nothing.
+pub fn clear_permanent(
+    out: &mut Vec<u8>,
+    orig: &Tuple,
+    zone_id: u16,
+    id: u32,
+    seq: u32,
+    ack: bool,
+) {
+    permanent(out, orig, zone_id, id, Status::empty(), seq, ack);
+}
+
+/// A status-and-id request: the pair an ASK kernel reads as a change of `IPS_PERMANENT`.
+fn permanent(
+    out: &mut Vec<u8>,
+    orig: &Tuple,
+    zone_id: u16,
+    id: u32,
+    status: Status,
+    seq: u32,
+    ack: bool,
+) {
+    let header = header(MessageKind::New, request_flags(ack), seq);
+    entry_request(out, header, orig, zone_id, |attrs| {
+        attrs.leaf(CTA_STATUS, &status.bits().to_be_bytes());
+        attrs.leaf(CTA_ID, &id.to_be_bytes());
+    });
 }

@@ -34,6 +34,11 @@ use crate::tuple::{Family, Tuple};
 
 /// Buffers for [`CtSocket::recv_batch`]: `count` slots of `slot` bytes each, reused for every
 /// call (no allocation per receive).
+///
+/// The rule of a `recvmmsg(2)` batch: one call takes what is queued, up to the batch's
+/// capacity; a datagram longer than its slot is reported as truncated (`MSG_TRUNC`), never
+/// handed on cut short as if whole; `EINTR` is retried; `ENOBUFS` is an overrun, not an I/O
+/// error. (A batch in another library, which cannot import this one, writes the same rule.)
 pub struct RecvBatch {
     slots: Vec<Box<[u8]>>,
     lens: Vec<usize>,
@@ -82,6 +87,26 @@ impl RecvBatch {
     pub fn truncated(&self, index: usize) -> bool {
         self.truncated.get(index).copied().unwrap_or(false)
     }
+}
+
+/// Asks for a receive buffer of `bytes` on a socket and returns the size the kernel granted.
+/// The one rule for every netlink socket of cmmd (ctnetlink here, rtnetlink in the daemon;
+/// `cdx-sys` writes the same rule for FCI, as the libraries do not import each other):
+/// - the request is clamped to `i32::MAX / 2`: the kernel doubles it as an int for its
+///   bookkeeping, and a larger value would wrap (4 GiB would become the smallest buffer);
+/// - `SO_RCVBUFFORCE` first, which may exceed `net.core.rmem_max` but needs `CAP_NET_ADMIN`;
+/// - `SO_RCVBUF` (capped by `rmem_max`) only when the forced option is refused for lack of
+///   that privilege (`EPERM`); any other error is returned, not hidden by the fallback;
+/// - the result is the size in effect as `SO_RCVBUF` reads it back (twice the request), so
+///   the caller can say when it got less than it asked.
+pub fn set_receive_buffer(socket: &impl AsFd, bytes: usize) -> io::Result<usize> {
+    let bytes = bytes.min(i32::MAX.unsigned_abs() as usize / 2);
+    match setsockopt(socket, sockopt::RcvBufForce, &bytes) {
+        Ok(()) => {}
+        Err(Errno::EPERM) => setsockopt(socket, sockopt::RcvBuf, &bytes)?,
+        Err(errno) => return Err(errno.into()),
+    }
+    Ok(getsockopt(socket, sockopt::RcvBuf)?)
 }
 
 /// Size of the receive buffer the blocking conveniences use: above the 32 KiB a dump
@@ -145,18 +170,10 @@ impl CtSocket {
         self.socket.set_non_blocking(nonblocking)
     }
 
-    /// Asks for a receive buffer of `bytes` and returns the size the kernel granted (it
-    /// doubles the request for its bookkeeping). Tries `SO_RCVBUFFORCE`, which may exceed
-    /// `net.core.rmem_max` but needs `CAP_NET_ADMIN`, then falls back to `SO_RCVBUF`.
+    /// Asks for a receive buffer of `bytes` and returns the size the kernel granted, by the
+    /// rule of [`set_receive_buffer`].
     pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<usize> {
-        // The kernel doubles the value as an int: keep the doubled value representable.
-        let bytes = bytes.min(i32::MAX.unsigned_abs() as usize / 2);
-        match setsockopt(&self.socket, sockopt::RcvBufForce, &bytes) {
-            Ok(()) => {}
-            Err(Errno::EPERM) => setsockopt(&self.socket, sockopt::RcvBuf, &bytes)?,
-            Err(errno) => return Err(errno.into()),
-        }
-        self.receive_buffer()
+        set_receive_buffer(&self.socket, bytes)
     }
 
     /// The receive buffer size in effect (`SO_RCVBUF`).

@@ -4,9 +4,11 @@ use crate::error::{DecodeError, EmitError};
 use crate::nla::{AttrValue, AttrWriter};
 
 bitflags::bitflags! {
-    /// Status of a conntrack entry. Bits this crate does not name (a vendor kernel's
-    /// `IPS_PERMANENT`, bits of future kernels) are kept: build with
-    /// [`Status::from_bits_retain`] and they survive parse and emit.
+    /// Status of a conntrack entry. Bits this crate does not name (bits of future kernels,
+    /// an ASK kernel's `IPS_PERMANENT` and `IPS_DPI_ALLOWED`, whose numbers depend on the
+    /// kernel: see [`PermanentBit`](crate::PermanentBit)) are kept: build with
+    /// [`Status::from_bits_retain`] and they survive parse and emit. On an ASK 5.4 kernel,
+    /// bit 15 ([`Status::HW_OFFLOAD`] here) is `IPS_PERMANENT`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct Status: u32 {
         /// `IPS_EXPECTED`: an expected connection (related to a master, e.g. FTP data).

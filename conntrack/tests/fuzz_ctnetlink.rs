@@ -1,5 +1,6 @@
 //! Bounded fuzzing of the ctnetlink decoder, seeded with the messages captured from the kernel
-//! (`conntrack::fixtures`) and mutated at the attribute level, where byte flips rarely reach:
+//! and their ASK versions (`conntrack::fixtures`), mutated at the attribute level, where byte
+//! flips rarely reach:
 //!
 //! - the order of top-level attributes does not change the decoded entry (the kernel's order is
 //!   not a contract);
@@ -11,7 +12,9 @@
 //!
 //! `CMM_FUZZ_CASES` sets the cases per property (default 1024).
 
-use conntrack::fixtures::{ALL, DUMP_TWO_ENTRIES, Fixture};
+use conntrack::fixtures::{
+    ALL, ASK, ASK54_DUMP_TWO_ENTRIES, ASK612_DUMP_TWO_ENTRIES, DUMP_TWO_ENTRIES, Fixture,
+};
 use conntrack::{Conntrack, Datagram, DecodeError, Message};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -63,9 +66,11 @@ impl Split {
     }
 }
 
-/// The captures that hold one message each (the dump capture holds two and a DONE).
+/// The captures (and their ASK versions) that hold one message each (the dumps hold two and
+/// a DONE).
 fn singles() -> Vec<Fixture> {
-    ALL.iter().copied().filter(|f| *f != DUMP_TWO_ENTRIES).collect()
+    let dumps = [DUMP_TWO_ENTRIES, ASK612_DUMP_TWO_ENTRIES, ASK54_DUMP_TWO_ENTRIES];
+    ALL.iter().chain(ASK).copied().filter(|f| !dumps.contains(f)).collect()
 }
 
 /// Every conntrack message of a datagram, decoded.

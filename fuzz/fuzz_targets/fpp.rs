@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = fci::decode(rest);
             let mut events = Vec::new();
             let mut ignored = 0;
-            cmmd::offload::decode_events(rest, &mut events, &mut ignored);
+            cmmd::edge::offload::decode_events(rest, &mut events, &mut ignored);
         }
         1 => {
             let _ = RouteCmd::parse(rest).map(|c| c.buffer_len());

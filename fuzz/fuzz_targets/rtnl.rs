@@ -6,6 +6,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
-    let skipped = cmmd::rtnl::decode(data, &mut out);
+    let skipped = cmmd::edge::rtnl::decode(data, &mut out);
     assert!(out.len() + skipped <= data.len() / 16 + 1, "at most one result per header");
 });

@@ -1,48 +1,57 @@
 #!/bin/sh
 # select-dpa-config.sh - choose this node's DPA XML set, export it, and start the DPA init.
 #
-# dpa_app (the vendor FMan loader) reads four XML files. This wrapper picks the directory holding them:
-#   1. $DPA_CONFIG_ROOT/nodes/$NODE_NAME      if it exists (bring-up of one board), else
-#   2. $DPA_CONFIG_ROOT/profiles/$CMM_HW_PROFILE
-# checks that cdx_cfg.xml, cdx_pcd.xml, hxs_pdl_v3.xml and cdx_sp.xml are there and not empty, prints
-# the directory and the four paths, exports CDX_CFG_FILE, CDX_PCD_FILE, CDX_PDL_FILE, CDX_SP_FILE and
-# execs the DPA init script. Any problem ends with a message on stderr and exit status 1.
+# dpa_app (the vendor FMan loader) reads four XML files. This wrapper picks the directory that
+# holds them, the first of:
+#   1. $DPA_CONFIG_ROOT/$NODE_NAME                  one node, as the monok8s CMM document lays it
+#                                                   out (also how one board overrides its profile)
+#   2. $DPA_CONFIG_ROOT/_profiles/$CMM_HW_PROFILE   every node of a hardware profile (production)
+# "_profiles" can never be a node name (node names are lower-case DNS names: a-z, 0-9, '-', '.'),
+# so both layouts share one root without colliding. It checks that cdx_cfg.xml, cdx_pcd.xml,
+# hxs_pdl_v3.xml and cdx_sp.xml are there and not empty, prints the directory and the four paths,
+# exports CDX_CFG_FILE, CDX_PCD_FILE, CDX_PDL_FILE, CDX_SP_FILE and execs the DPA init. Any
+# problem ends with a message on stderr and exit status 1.
 #
 # Environment:
+#   NODE_NAME        this node's name (downward API spec.nodeName)
 #   CMM_HW_PROFILE   hardware profile, e.g. ls1046a-rdb (the DaemonSet of that profile sets it; it
 #                    matches the node label monok8s.io/hardware-profile)
-#   NODE_NAME        this node's name (downward API spec.nodeName)
-#   DPA_CONFIG_ROOT  default /etc/cmm/dpa
-#   DPA_INIT         default /usr/lib/cmm/dpa-init.sh
+#   DPA_CONFIG_ROOT  default /etc/monok8s/dpa-configs (ConfigMap cmm-dpa-configs)
+#   DPA_INIT         default /bin/init_dpa.sh
 set -eu
 
-root="${DPA_CONFIG_ROOT:-/etc/cmm/dpa}"
-init="${DPA_INIT:-/usr/lib/cmm/dpa-init.sh}"
-profile="${CMM_HW_PROFILE:-}"
+root="${DPA_CONFIG_ROOT:-/etc/monok8s/dpa-configs}"
+init="${DPA_INIT:-/bin/init_dpa.sh}"
 node="${NODE_NAME:-}"
+profile="${CMM_HW_PROFILE:-}"
 
 fail() {
     echo "select-dpa-config: $*" >&2
     exit 1
 }
 
-# A name becomes one path component: refuse anything that could leave $root.
-check_name() {
-    case "$2" in
-        "" | . | .. | */*) fail "$1 \"$2\" is not a valid directory name" ;;
-    esac
-}
+# Each name becomes one path component: refuse anything that is not what Kubernetes allows.
+case "$node" in
+    *[!a-z0-9.-]* | [.-]* | *[.-]) fail "NODE_NAME \"$node\" is not a valid node name" ;;
+esac
+case "$profile" in
+    *[!A-Za-z0-9._-]* | [._-]* | *[._-]) fail "CMM_HW_PROFILE \"$profile\" is not a valid label value" ;;
+esac
 
-if [ -n "$node" ] && check_name NODE_NAME "$node" && [ -d "$root/nodes/$node" ]; then
-    dir="$root/nodes/$node"
+if [ -n "$node" ] && [ -d "$root/$node" ]; then
+    dir="$root/$node"
     reason="node $node"
-elif [ -n "$profile" ]; then
-    check_name CMM_HW_PROFILE "$profile"
-    dir="$root/profiles/$profile"
+elif [ -n "$profile" ] && [ -d "$root/_profiles/$profile" ]; then
+    dir="$root/_profiles/$profile"
     reason="hardware profile $profile"
-    [ -d "$dir" ] || fail "no DPA configuration for hardware profile \"$profile\": directory $dir does not exist (and there is no $root/nodes/${node:-<NODE_NAME>})"
+elif [ -z "$node" ] && [ -z "$profile" ]; then
+    fail "neither NODE_NAME nor CMM_HW_PROFILE is set: cannot choose a DPA configuration"
+elif [ -z "$profile" ]; then
+    fail "no DPA configuration for node \"$node\": directory $root/$node does not exist (and CMM_HW_PROFILE is not set)"
+elif [ -z "$node" ]; then
+    fail "no DPA configuration for hardware profile \"$profile\": directory $root/_profiles/$profile does not exist (and NODE_NAME is not set)"
 else
-    fail "CMM_HW_PROFILE is not set and there is no $root/nodes/${node:-<NODE_NAME>}: cannot choose a DPA configuration"
+    fail "no DPA configuration for node \"$node\" or hardware profile \"$profile\": neither $root/$node nor $root/_profiles/$profile exists"
 fi
 
 problems=0
@@ -55,7 +64,7 @@ for file in cdx_cfg.xml cdx_pcd.xml hxs_pdl_v3.xml cdx_sp.xml; do
         problems=$((problems + 1))
     fi
 done
-[ "$problems" -eq 0 ] || fail "$problems of the four DPA XML files in $dir are missing or empty; put the board's XML set there (ConfigMap cmm-dpa-xml)"
+[ "$problems" -eq 0 ] || fail "$problems of the four DPA XML files in $dir are missing or empty; put the board's XML set there (ConfigMap cmm-dpa-configs)"
 
 CDX_CFG_FILE="$dir/cdx_cfg.xml"
 CDX_PCD_FILE="$dir/cdx_pcd.xml"
@@ -69,7 +78,7 @@ echo "CDX_PCD_FILE=$CDX_PCD_FILE"
 echo "CDX_PDL_FILE=$CDX_PDL_FILE"
 echo "CDX_SP_FILE=$CDX_SP_FILE"
 
-[ -f "$init" ] || fail "DPA init script $init does not exist (set DPA_INIT)"
+[ -f "$init" ] || fail "DPA init $init does not exist (set DPA_INIT)"
 if [ -x "$init" ]; then
     exec "$init"
 fi

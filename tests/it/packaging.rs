@@ -1,25 +1,29 @@
 //! Packaging: the Kubernetes manifests deserialize into the Kubernetes API types and carry the fields
-//! the deployment relies on; the DPA wrapper and init script behave as documented; the example and
-//! cluster configurations load.
+//! the deployment relies on (the monok8s CMM document's names, paths and image; resources from the
+//! measured memory; hardening); the example and cluster configurations load; `cmmd manifests`
+//! prints the base. The node scripts are tested in `dpa_wrapper.rs`, the scanners in
+//! `external_checks.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, Namespace, PodSpec, Secret, ServiceAccount,
+    ConfigMap, Container, Namespace, PodSpec, ResourceRequirements, Secret, ServiceAccount,
 };
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 const NAMESPACE: &str = "mono-system";
-const IMAGE: &str = "ghcr.io/monok8s/cmmd:latest";
+const IMAGE: &str = "localhost/monok8s/cmm:dev";
 const PROFILE: &str = "ls1046a-rdb";
 const PROFILE_LABEL: &str = "monok8s.io/hardware-profile";
-const DPA_FILES: [&str; 4] = ["cdx_cfg.xml", "cdx_pcd.xml", "hxs_pdl_v3.xml", "cdx_sp.xml"];
+pub(crate) const DPA_FILES: [&str; 4] =
+    ["cdx_cfg.xml", "cdx_pcd.xml", "hxs_pdl_v3.xml", "cdx_sp.xml"];
 
-fn packaging() -> PathBuf {
+pub(crate) fn packaging() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging")
 }
 
@@ -27,12 +31,12 @@ fn base() -> PathBuf {
     packaging().join("k8s/base")
 }
 
-fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Writes `contents` to `relative` inside `dir`, creating parent directories.
-fn write_file(dir: &tempfile::TempDir, relative: &str, contents: &str) -> PathBuf {
+pub(crate) fn write_file(dir: &tempfile::TempDir, relative: &str, contents: &str) -> PathBuf {
     let path = dir.path().join(relative);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(&path, contents).expect("write");
@@ -78,6 +82,10 @@ fn differences(
         (left, right) if left == right => {}
         _ => out.push(path),
     }
+}
+
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn kustomization() -> serde_yaml_ng::Value {
@@ -195,12 +203,67 @@ fn daemonset_runs_cmm_on_the_host_network_of_profiled_nodes_only() {
     assert!((5..=30).contains(&grace), "terminationGracePeriodSeconds {grace}");
 }
 
+/// The second profile's overlay patches the base by name (strategic merge): every container,
+/// variable and volume it names exists in the base, and it moves every place the base names the
+/// profile. (`kubectl kustomize` itself is not on the test machines.)
 #[test]
-fn cmmd_container_has_net_admin_only_and_probes_the_health_endpoints() {
+fn the_second_profile_overlay_patches_what_the_base_has() {
+    let overlay: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read(
+        &packaging().join("k8s/overlays/ls1043a-rdb/kustomization.yaml"),
+    ))
+    .expect("overlay parses");
+    let patch_text = overlay["patches"]
+        .as_sequence()
+        .expect("patches")
+        .iter()
+        .find(|p| p["target"]["kind"].as_str() == Some("DaemonSet"))
+        .and_then(|p| p["patch"].as_str())
+        .expect("DaemonSet patch");
+    let patch: DaemonSet = serde_yaml_ng::from_str(patch_text).expect("a DaemonSet patch");
+    let patched = patch.spec.and_then(|s| s.template.spec).expect("pod spec patch");
+    let original = pod_spec();
+    let base_inits = original.init_containers.clone().unwrap_or_default();
+    for (patched, base) in [
+        (patched.init_containers.clone().unwrap_or_default(), base_inits),
+        (patched.containers.clone(), original.containers.clone()),
+    ] {
+        for c in &patched {
+            let original = container(&base, &c.name);
+            for var in c.env.iter().flatten() {
+                assert!(
+                    env_value(original, &var.name).is_some(),
+                    "{}: {} not in the base",
+                    c.name,
+                    var.name
+                );
+                assert_eq!(var.value.as_deref(), Some("ls1043a-rdb"));
+            }
+        }
+    }
+    let volumes = original.volumes.clone().unwrap_or_default();
+    for v in patched.volumes.iter().flatten() {
+        assert!(volumes.iter().any(|b| b.name == v.name), "volume {} not in the base", v.name);
+        for item in v.config_map.iter().flat_map(|c| c.items.iter().flatten()) {
+            assert!(item.key.starts_with("_profiles.ls1043a-rdb."), "{}", item.key);
+            assert_eq!(item.path, item.key.replacen('.', "/", 2));
+        }
+    }
+    // Every place the base's DaemonSet names its profile, the patch names the other one.
+    let base_text = read(&base().join("daemonset.yaml"));
+    let places = base_text.matches(PROFILE).count();
+    assert_eq!(patch_text.matches("ls1043a-rdb").count(), places, "{patch_text}");
+}
+
+fn quantity(resources: &ResourceRequirements, limits: bool, key: &str) -> Option<String> {
+    let map = if limits { &resources.limits } else { &resources.requests };
+    map.as_ref().and_then(|m| m.get(key)).map(|q| q.0.clone())
+}
+
+#[test]
+fn cmmd_container_has_net_admin_only_and_probes_the_health_endpoints_on_the_node() {
     let pod = pod_spec();
     assert_eq!(pod.containers.len(), 1);
     let cmmd = container(&pod.containers, "cmmd");
-    assert_eq!(cmmd.image.as_deref(), Some(IMAGE));
     let security = cmmd.security_context.as_ref().expect("securityContext");
     assert_eq!(security.privileged, None, "cmmd is not privileged");
     assert_eq!(security.allow_privilege_escalation, Some(false));
@@ -209,31 +272,84 @@ fn cmmd_container_has_net_admin_only_and_probes_the_health_endpoints() {
     assert_eq!(caps.add.as_deref(), Some(&["NET_ADMIN".to_owned()][..]));
     assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_owned()][..]));
     assert_eq!(env_field_path(cmmd, "NODE_NAME").as_deref(), Some("spec.nodeName"));
+    // /metrics and the probes on the node's address; a host-network pod's IP is the node's, so
+    // the kubelet's probes (no host) and a PodMonitor (port "metrics") reach the same socket.
+    assert_eq!(env_field_path(cmmd, "HOST_IP").as_deref(), Some("status.hostIP"));
+    assert_eq!(
+        env_value(cmmd, "CMM_METRICS_LISTEN").as_deref(),
+        Some(format!("[$(HOST_IP)]:{}", config::defaults::METRICS_PORT).as_str())
+    );
+    let names: Vec<&str> = cmmd.env.iter().flatten().map(|e| e.name.as_str()).collect();
+    let position = |name: &str| names.iter().position(|n| *n == name).expect(name);
+    assert!(
+        position("HOST_IP") < position("CMM_METRICS_LISTEN"),
+        "$(HOST_IP) is defined before use"
+    );
+    let port = cmmd.ports.as_deref().and_then(|p| p.first()).expect("container port");
+    assert_eq!(port.name.as_deref(), Some("metrics"));
+    assert_eq!(port.container_port, i32::from(config::defaults::METRICS_PORT));
+    assert_eq!(port.host_port, None, "hostNetwork implies it");
     for (probe, path) in [(&cmmd.liveness_probe, "/healthz"), (&cmmd.readiness_probe, "/readyz")] {
         let get = probe.as_ref().and_then(|p| p.http_get.as_ref()).expect("httpGet probe");
         assert_eq!(get.path.as_deref(), Some(path));
-        assert_eq!(get.host.as_deref(), Some("127.0.0.1"));
-        assert_eq!(
-            get.port,
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i32::from(
-                config::defaults::METRICS_PORT
-            )),
-            "probes reach the default metrics.listen"
-        );
+        assert_eq!(get.host, None, "the pod's IP, which is the node's");
+        assert_eq!(get.port, IntOrString::String("metrics".into()));
     }
+}
+
+#[test]
+fn every_container_runs_the_documents_image_with_limits_and_the_pod_has_a_seccomp_profile() {
+    let pod = pod_spec();
+    let seccomp = pod.security_context.as_ref().and_then(|s| s.seccomp_profile.as_ref());
+    assert_eq!(seccomp.map(|p| p.type_.as_str()), Some("RuntimeDefault"));
+    let all = pod.init_containers.iter().flatten().chain(&pod.containers);
+    for c in all {
+        assert_eq!(c.image.as_deref(), Some(IMAGE), "{}: one image for every container", c.name);
+        assert_eq!(
+            c.image_pull_policy.as_deref(),
+            Some("Never"),
+            "{}: images ship on the node",
+            c.name
+        );
+        let resources = c.resources.as_ref().unwrap_or_else(|| panic!("{}: resources", c.name));
+        for limits in [false, true] {
+            for key in ["cpu", "memory"] {
+                assert!(
+                    quantity(resources, limits, key).is_some(),
+                    "{}: {key} (limits: {limits})",
+                    c.name
+                );
+            }
+        }
+        let privileged = c.security_context.as_ref().and_then(|s| s.privileged) == Some(true);
+        let read_only = c.security_context.as_ref().and_then(|s| s.read_only_root_filesystem);
+        // Read-only wherever it works: only dpa_app writes under /etc (its fixed input paths).
+        assert_eq!(read_only, Some(c.name != "dpa-app"), "{}: readOnlyRootFilesystem", c.name);
+        assert_eq!(privileged, c.name != "cmmd", "{}: privileged", c.name);
+    }
+    let text = read(&base().join("daemonset.yaml"));
+    assert!(!text.contains(":latest"));
+}
+
+/// The memory request and limit follow the rule stated in the manifest (the measured footprint
+/// at `CMM_MAX_CONNECTIONS`, and twice it), and CMM_MAX_CONNECTIONS is the default.
+#[test]
+fn cmmd_resources_are_sized_for_max_connections() {
+    let pod = pod_spec();
+    let cmmd = container(&pod.containers, "cmmd");
+    let default = config::defaults::MAX_CONNECTIONS.get();
+    assert_eq!(env_value(cmmd, "CMM_MAX_CONNECTIONS"), Some(default.to_string()));
+    let request = cmmd::cmd::manifests::memory_mib(default);
     let resources = cmmd.resources.as_ref().expect("resources");
-    let quantity =
-        |map: &Option<
-            BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
-        >,
-         key: &str| { map.as_ref().and_then(|m| m.get(key)).map(|q| q.0.clone()) };
-    assert_eq!(quantity(&resources.requests, "memory").as_deref(), Some("64Mi"));
-    assert_eq!(quantity(&resources.limits, "memory").as_deref(), Some("128Mi"));
-    assert_eq!(
-        quantity(&resources.limits, "cpu"),
-        None,
-        "no CPU limit: throttling would stall the event loop"
-    );
+    assert_eq!(quantity(resources, false, "memory"), Some(format!("{request}Mi")));
+    assert_eq!(quantity(resources, true, "memory"), Some(format!("{}Mi", 2 * request)));
+    // Above every figure measured at 131072 (32.0-32.4 MiB peak RSS) and stated in the manifest.
+    assert!(request >= 33, "{request}");
+    let text = read(&base().join("daemonset.yaml"));
+    assert!(text.contains("9 MiB + 200 B per connection"), "the rule is in the manifest");
+    assert_eq!(cmmd::cmd::manifests::MEMORY_BASE_BYTES, 9 << 20);
+    assert_eq!(cmmd::cmd::manifests::MEMORY_PER_CONNECTION_BYTES, 200);
+    assert_eq!(quantity(resources, true, "cpu").as_deref(), Some("2"));
 }
 
 #[test]
@@ -284,22 +400,20 @@ fn configuration_and_cli_secret_are_mounted_where_cmmd_looks() {
 }
 
 #[test]
-fn dpa_init_container_runs_the_wrapper_with_the_device_and_the_profile() {
+fn dpa_init_container_runs_the_wrapper_of_the_document_with_the_device_and_the_profile() {
     let pod = pod_spec();
     let inits = pod.init_containers.as_deref().expect("init containers");
     let names: Vec<&str> = inits.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["dpa-app", "conntrack-events"]);
     let dpa = container(inits, "dpa-app");
-    assert_eq!(
-        dpa.command.as_deref(),
-        Some(&["/bin/sh".to_owned(), "/usr/lib/cmm/select-dpa-config.sh".to_owned()][..])
-    );
+    assert_eq!(dpa.command.as_deref(), Some(&["/node-config/select-dpa-config.sh".to_owned()][..]));
     assert_eq!(
         env_value(dpa, "CMM_HW_PROFILE").as_deref(),
         Some(PROFILE),
         "profile env matches the nodeSelector"
     );
     assert_eq!(env_field_path(dpa, "NODE_NAME").as_deref(), Some("spec.nodeName"));
+    assert_eq!(env_value(dpa, "DPA_INIT").as_deref(), Some("/bin/init_dpa.sh"));
     let mounts: BTreeMap<String, String> = dpa
         .volume_mounts
         .iter()
@@ -307,8 +421,9 @@ fn dpa_init_container_runs_the_wrapper_with_the_device_and_the_profile() {
         .map(|m| (m.name.clone(), m.mount_path.clone()))
         .collect();
     assert_eq!(mounts.get("cdx-ctrl").map(String::as_str), Some("/dev/cdx_ctrl"));
-    assert_eq!(mounts.get("dpa-wrapper").map(String::as_str), Some("/usr/lib/cmm"));
-    assert_eq!(mounts.get("dpa-xml"), env_value(dpa, "DPA_CONFIG_ROOT").as_ref());
+    assert_eq!(mounts.get("node-config-wrapper").map(String::as_str), Some("/node-config"));
+    assert_eq!(mounts.get("dpa-configs").map(String::as_str), Some("/etc/monok8s/dpa-configs"));
+    assert_eq!(mounts.get("dpa-configs"), env_value(dpa, "DPA_CONFIG_ROOT").as_ref());
     let volumes = pod.volumes.clone().expect("volumes");
     let volume = |name: &str| {
         volumes.iter().find(|v| v.name == name).unwrap_or_else(|| panic!("volume {name}")).clone()
@@ -318,22 +433,25 @@ fn dpa_init_container_runs_the_wrapper_with_the_device_and_the_profile() {
         (device.path.as_str(), device.type_.as_deref()),
         ("/dev/cdx_ctrl", Some("CharDevice"))
     );
-    assert_eq!(volume("dpa-wrapper").config_map.and_then(|c| c.default_mode), Some(0o555));
-    // The four XML keys of the profile exist in the ConfigMap and land in profiles/<profile>/.
-    let items = volume("dpa-xml").config_map.and_then(|c| c.items).expect("dpa-xml items");
-    let xml = config_map("configmap-dpa-xml.yaml");
+    let wrapper = volume("node-config-wrapper").config_map.expect("configMap");
+    assert_eq!(wrapper.name, "cmm-node-config-wrapper");
+    assert_eq!(wrapper.default_mode, Some(0o755));
+    // The profile's four keys exist in cmm-dpa-configs and land in _profiles/<profile>/, a
+    // directory no node name can take.
+    let configs = volume("dpa-configs").config_map.expect("configMap");
+    assert_eq!(configs.name, "cmm-dpa-configs");
     let mapped: BTreeSet<(String, String)> =
-        items.iter().map(|i| (i.key.clone(), i.path.clone())).collect();
+        configs.items.iter().flatten().map(|i| (i.key.clone(), i.path.clone())).collect();
     let expected: BTreeSet<(String, String)> = DPA_FILES
         .iter()
-        .map(|file| (format!("{PROFILE}.{file}"), format!("profiles/{PROFILE}/{file}")))
+        .map(|file| (format!("_profiles.{PROFILE}.{file}"), format!("_profiles/{PROFILE}/{file}")))
         .collect();
     assert_eq!(mapped, expected);
+    let xml = config_map("configmap-dpa-configs.yaml");
     for (key, _) in &expected {
-        assert!(xml.contains_key(key), "cmm-dpa-xml lacks {key}");
+        assert_eq!(xml.get(key).map(String::as_str), Some(""), "cmm-dpa-configs ships {key} empty");
     }
     let events = container(inits, "conntrack-events");
-    assert_eq!(events.image.as_deref(), Some(IMAGE));
     assert!(
         events
             .command
@@ -344,19 +462,24 @@ fn dpa_init_container_runs_the_wrapper_with_the_device_and_the_profile() {
 }
 
 #[test]
-fn wrapper_configmap_holds_the_scripts_verbatim() {
-    let data = config_map("configmap-dpa-wrapper.yaml");
-    for script in ["select-dpa-config.sh", "dpa-init.sh"] {
-        assert_eq!(
-            data.get(script),
-            Some(&read(&packaging().join("node").join(script))),
-            "regenerate with packaging/node/render-configmap.sh > packaging/k8s/base/configmap-dpa-wrapper.yaml"
-        );
-    }
+fn wrapper_configmap_holds_the_script_verbatim() {
+    let map: ConfigMap = typed("configmap-node-config-wrapper.yaml");
+    assert_eq!(map.metadata.name.as_deref(), Some("cmm-node-config-wrapper"));
+    let data = config_map("configmap-node-config-wrapper.yaml");
+    assert_eq!(data.keys().collect::<Vec<_>>(), ["select-dpa-config.sh"]);
+    assert_eq!(
+        data.get("select-dpa-config.sh"),
+        Some(&read(&packaging().join("node/select-dpa-config.sh"))),
+        "regenerate with packaging/node/render-configmap.sh > packaging/k8s/base/configmap-node-config-wrapper.yaml"
+    );
 }
 
 fn load_config(path: &Path) -> config::Loaded {
-    let env = |_: &str| None;
+    load_config_with_env(path, &BTreeMap::new())
+}
+
+fn load_config_with_env(path: &Path, vars: &BTreeMap<String, String>) -> config::Loaded {
+    let env = |name: &str| vars.get(name).cloned();
     let overrides = config::Overrides {
         config: Some(path.display().to_string()),
         ..config::Overrides::default()
@@ -378,248 +501,34 @@ fn the_example_and_the_cluster_configurations_load() {
         "the conntrack-events init container sets the sysctl"
     );
     assert_eq!(cluster.log.format, config::LogFormat::Json);
-    assert_eq!(
-        cluster.metrics.listen,
-        Some(std::net::SocketAddr::from(([127, 0, 0, 1], config::defaults::METRICS_PORT)))
-    );
+    // The cmmd container's environment, as the kubelet expands it on a node at 10.0.0.5 (and at
+    // fd00::5), on top of the cluster file.
+    let cmmd = container(&pod_spec().containers, "cmmd").clone();
+    let users = write_file(&dir, "cli-users", "");
+    for (host_ip, listen) in [("10.0.0.5", "10.0.0.5:9103"), ("fd00::5", "[fd00::5]:9103")] {
+        let vars: BTreeMap<String, String> = cmmd
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| Some((e.name.clone(), e.value.clone()?.replace("$(HOST_IP)", host_ip))))
+            .map(|(name, value)| match name.as_str() {
+                // The mounted Secret, at a path of the test's own.
+                "CMM_CLI_PASSWORD_FILE" => (name, users.display().to_string()),
+                _ => (name, value),
+            })
+            .collect();
+        let loaded = load_config_with_env(&path, &vars).config;
+        assert_eq!(loaded.metrics.listen, Some(listen.parse().expect("address")));
+        assert_eq!(
+            loaded.cli.listen,
+            Some(config::defaults::CLI_LISTEN),
+            "the CLI stays on loopback"
+        );
+        assert_eq!(loaded.max_connections, config::defaults::MAX_CONNECTIONS);
+    }
     let vendor = config::read_fastforward(&packaging().join("fastforward.vendor.orig"))
         .expect("vendor file");
     assert_eq!(vendor.rules.len(), 12);
-}
-
-#[test]
-fn containerfile_copies_files_that_exist() {
-    let text = read(&packaging().join("Containerfile"));
-    let froms: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
-    assert_eq!(froms.len(), 2, "multi-stage: build and runtime");
-    assert!(text.contains("cargo build --release --locked -p cmmd"));
-    assert!(text.contains("CARGO_PROFILE_RELEASE_STRIP=symbols"));
-    assert!(text.contains("ENTRYPOINT [\"/usr/bin/cmmd\"]"));
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut copied = Vec::new();
-    for line in text.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from=")) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let sources = &words[1..words.len() - 1];
-        for source in sources.iter().filter(|s| **s != ".") {
-            assert!(root.join(source).is_file(), "Containerfile copies missing {source}");
-            copied.push(*source);
-        }
-    }
-    for required in [
-        "packaging/node/select-dpa-config.sh",
-        "packaging/cmmd.toml",
-        "packaging/fastforward.vendor.orig",
-    ] {
-        assert!(copied.contains(&required), "image lacks {required}");
-    }
-}
-
-/// A DPA configuration tree with a fake init script that prints what it was given.
-struct DpaTree {
-    dir: tempfile::TempDir,
-}
-
-impl DpaTree {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        write_file(
-            &dir,
-            "fake-init.sh",
-            "#!/bin/sh\necho \"init: CDX_CFG_FILE=$CDX_CFG_FILE\"\necho \"init: CDX_PCD_FILE=$CDX_PCD_FILE\"\n\
-             echo \"init: CDX_PDL_FILE=$CDX_PDL_FILE\"\necho \"init: CDX_SP_FILE=$CDX_SP_FILE\"\n",
-        );
-        Self { dir }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("dpa")
-    }
-
-    fn add_set(&self, relative: &str) {
-        for file in DPA_FILES {
-            write_file(&self.dir, &format!("dpa/{relative}/{file}"), &format!("<{file}/>\n"));
-        }
-    }
-
-    fn run(&self, env: &[(&str, &str)]) -> Output {
-        let mut command = Command::new("bash");
-        command
-            .arg(packaging().join("node/select-dpa-config.sh"))
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("DPA_CONFIG_ROOT", self.root())
-            .env("DPA_INIT", self.dir.path().join("fake-init.sh"));
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        command.output().expect("bash runs")
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[test]
-fn wrapper_selects_the_profile_prints_and_exports_the_four_paths() {
-    let tree = DpaTree::new();
-    tree.add_set("profiles/ls1046a-rdb");
-    let out = tree.run(&[("CMM_HW_PROFILE", "ls1046a-rdb"), ("NODE_NAME", "node-7")]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let dir = tree.root().join("profiles/ls1046a-rdb");
-    let d = dir.display();
-    assert_eq!(
-        text(&out.stdout),
-        format!(
-            "select-dpa-config: using {d} (hardware profile ls1046a-rdb)\n\
-             CDX_CFG_FILE={d}/cdx_cfg.xml\nCDX_PCD_FILE={d}/cdx_pcd.xml\nCDX_PDL_FILE={d}/hxs_pdl_v3.xml\nCDX_SP_FILE={d}/cdx_sp.xml\n\
-             init: CDX_CFG_FILE={d}/cdx_cfg.xml\ninit: CDX_PCD_FILE={d}/cdx_pcd.xml\n\
-             init: CDX_PDL_FILE={d}/hxs_pdl_v3.xml\ninit: CDX_SP_FILE={d}/cdx_sp.xml\n"
-        )
-    );
-    assert_eq!(text(&out.stderr), "");
-}
-
-#[test]
-fn wrapper_prefers_a_node_directory_for_bring_up() {
-    let tree = DpaTree::new();
-    tree.add_set("profiles/ls1046a-rdb");
-    tree.add_set("nodes/board-3");
-    let out = tree.run(&[("CMM_HW_PROFILE", "ls1046a-rdb"), ("NODE_NAME", "board-3")]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let dir = tree.root().join("nodes/board-3");
-    assert!(
-        text(&out.stdout)
-            .starts_with(&format!("select-dpa-config: using {} (node board-3)\n", dir.display()))
-    );
-    assert!(
-        text(&out.stdout).contains(&format!("init: CDX_SP_FILE={}/cdx_sp.xml\n", dir.display()))
-    );
-    // Without a profile, the node directory alone is enough.
-    let out = tree.run(&[("NODE_NAME", "board-3")]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-}
-
-#[test]
-fn wrapper_fails_clearly_on_a_missing_directory() {
-    let tree = DpaTree::new();
-    tree.add_set("profiles/ls1046a-rdb");
-    let out = tree.run(&[("CMM_HW_PROFILE", "ls1043a-rdb"), ("NODE_NAME", "node-7")]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stdout), "");
-    assert_eq!(
-        text(&out.stderr),
-        format!(
-            "select-dpa-config: no DPA configuration for hardware profile \"ls1043a-rdb\": directory {}/profiles/ls1043a-rdb \
-             does not exist (and there is no {}/nodes/node-7)\n",
-            tree.root().display(),
-            tree.root().display()
-        )
-    );
-    let out = tree.run(&[("NODE_NAME", "node-7")]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        text(&out.stderr),
-        format!(
-            "select-dpa-config: CMM_HW_PROFILE is not set and there is no {}/nodes/node-7: cannot choose a DPA configuration\n",
-            tree.root().display()
-        )
-    );
-    let out = tree.run(&[("CMM_HW_PROFILE", "../../etc")]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        text(&out.stderr),
-        "select-dpa-config: CMM_HW_PROFILE \"../../etc\" is not a valid directory name\n"
-    );
-}
-
-#[test]
-fn wrapper_fails_clearly_on_missing_or_empty_files() {
-    let tree = DpaTree::new();
-    tree.add_set("profiles/ls1046a-rdb");
-    let dir = tree.root().join("profiles/ls1046a-rdb");
-    std::fs::remove_file(dir.join("cdx_pcd.xml")).expect("remove");
-    std::fs::write(dir.join("cdx_sp.xml"), "").expect("truncate");
-    let out = tree.run(&[("CMM_HW_PROFILE", "ls1046a-rdb")]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stdout), "", "the init script never runs");
-    let d = dir.display();
-    assert_eq!(
-        text(&out.stderr),
-        format!(
-            "select-dpa-config: {d}/cdx_pcd.xml is missing\nselect-dpa-config: {d}/cdx_sp.xml is empty\n\
-             select-dpa-config: 2 of the four DPA XML files in {d} are missing or empty; put the board's XML set \
-             there (ConfigMap cmm-dpa-xml)\n"
-        )
-    );
-}
-
-#[test]
-fn dpa_init_installs_the_files_at_the_fixed_paths_and_runs_dpa_app_once_per_boot() {
-    let tree = DpaTree::new();
-    tree.add_set("profiles/p");
-    let set = tree.root().join("profiles/p");
-    let fake_root = tree.dir.path().join("root");
-    let log = tree.dir.path().join("dpa_app.log");
-    let app = write_file(
-        &tree.dir,
-        "dpa_app",
-        &format!(
-            "#!/bin/sh\ncat {r}/etc/cdx_cfg.xml {r}/etc/cdx_pcd.xml {r}/etc/cdx_sp.xml {r}/etc/fmc/config/hxs_pdl_v3.xml >> {l}\n",
-            r = fake_root.display(),
-            l = log.display()
-        ),
-    );
-    std::fs::set_permissions(&app, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    let done = tree.dir.path().join("run/cmm/dpa-app.done");
-    let run = || {
-        Command::new("bash")
-            .arg(packaging().join("node/dpa-init.sh"))
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("CDX_CFG_FILE", set.join("cdx_cfg.xml"))
-            .env("CDX_PCD_FILE", set.join("cdx_pcd.xml"))
-            .env("CDX_PDL_FILE", set.join("hxs_pdl_v3.xml"))
-            .env("CDX_SP_FILE", set.join("cdx_sp.xml"))
-            .env("DPA_APP", &app)
-            .env("DPA_ROOT", &fake_root)
-            .env("DPA_DONE_FILE", &done)
-            .output()
-            .expect("bash runs")
-    };
-    let out = run();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(read(&log), "<cdx_cfg.xml/>\n<cdx_pcd.xml/>\n<cdx_sp.xml/>\n<hxs_pdl_v3.xml/>\n");
-    assert!(text(&out.stdout).contains(&format!("dpa-init: created {}\n", done.display())));
-    assert!(done.exists());
-    // A second start in the same boot skips dpa_app (the marker says it ran).
-    let again = run();
-    assert!(again.status.success());
-    assert_eq!(
-        text(&again.stdout),
-        format!(
-            "dpa-init: {} exists: the FMan was programmed since boot, dpa_app not run again\n",
-            done.display()
-        )
-    );
-    assert_eq!(read(&log).lines().count(), 4, "dpa_app ran once");
-}
-
-#[test]
-fn dpa_init_refuses_to_run_without_the_wrapper_variables() {
-    let out = Command::new("bash")
-        .arg(packaging().join("node/dpa-init.sh"))
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .expect("bash runs");
-    assert_ne!(out.status.code(), Some(0));
-    assert!(
-        text(&out.stderr).contains("CDX_CFG_FILE: is not set: run select-dpa-config.sh"),
-        "{}",
-        text(&out.stderr)
-    );
 }
 
 #[test]
@@ -660,10 +569,12 @@ fn cmmd_manifests_prints_the_base_with_the_requested_substitutions() {
             "registry.local/cmmd:1.0",
             "--profile",
             "ls1043a-rdb",
+            "--max-connections",
+            "1000000",
         ])
         .output()
         .unwrap();
-    assert!(custom.status.success());
+    assert!(custom.status.success(), "{}", text(&custom.stderr));
     let stream = text(&custom.stdout);
     let daemonset = serde_yaml_ng::Deserializer::from_str(&stream)
         .map(|d| serde_yaml_ng::Value::deserialize(d).unwrap())
@@ -676,14 +587,20 @@ fn cmmd_manifests_prints_the_base_with_the_requested_substitutions() {
         spec.node_selector.unwrap().get(PROFILE_LABEL).map(String::as_str),
         Some("ls1043a-rdb")
     );
-    assert_eq!(
-        container(&spec.containers, "cmmd").image.as_deref(),
-        Some("registry.local/cmmd:1.0")
-    );
+    for c in spec.init_containers.iter().flatten().chain(&spec.containers) {
+        assert_eq!(c.image.as_deref(), Some("registry.local/cmmd:1.0"), "{}", c.name);
+    }
+    // The table and the memory for it move together (9 MiB + 200 B per connection: 200 MiB).
+    let cmmd = container(&spec.containers, "cmmd");
+    assert_eq!(env_value(cmmd, "CMM_MAX_CONNECTIONS").as_deref(), Some("1000000"));
+    let resources = cmmd.resources.as_ref().expect("resources");
+    assert_eq!(quantity(resources, false, "memory").as_deref(), Some("200Mi"));
+    assert_eq!(quantity(resources, true, "memory").as_deref(), Some("400Mi"));
     assert!(!stream.contains(NAMESPACE) && !stream.contains(IMAGE) && !stream.contains(PROFILE));
 
-    let bad =
-        Command::new(binary).args(["manifests", "--namespace", "Not_A_Label"]).output().unwrap();
-    assert_eq!(bad.status.code(), Some(2));
-    assert_eq!(text(&bad.stderr).lines().count(), 1, "one error line");
+    for bad in [&["--namespace", "Not_A_Label"][..], &["--max-connections", "0"][..]] {
+        let out = Command::new(binary).arg("manifests").args(bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert_eq!(text(&out.stderr).lines().count(), 1, "one error line");
+    }
 }

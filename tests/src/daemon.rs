@@ -2,7 +2,7 @@
 //! driven and observed through its own interfaces (`cmmd ctl`, `cmmd sim ctl`, `/metrics`,
 //! its log), stopped with signals.
 //!
-//! The binary is the tests crate's `cmmd-test` target, which calls `cmmd::cmdline::main` like
+//! The binary is the tests crate's `cmmd-test` target, which calls `cmmd::cmd::cmdline::main` like
 //! the shipped `cmmd`; integration tests pass its path (`env!("CARGO_BIN_EXE_cmmd-test")`).
 
 use std::collections::BTreeMap;

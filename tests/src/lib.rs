@@ -15,6 +15,7 @@
 pub mod conntrack_cli;
 pub mod ct_load; // bulk conntrack creation/deletion and an independent event counter
 pub mod daemon;
+pub mod http; // GET from inside a namespace; samples of a Prometheus exposition
 pub mod measure; // resident memory of a process, report lines of measured figures
 pub mod multiwan; // a router whose egress policy rules choose by source and mark
 pub mod netns;

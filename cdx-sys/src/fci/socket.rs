@@ -196,16 +196,14 @@ impl NetlinkFf {
         Ok(socket)
     }
 
-    /// Sets the receive buffer with `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN`), falling back
-    /// to `SO_RCVBUF` (capped by `rmem_max`). Returns the size the kernel reports.
+    /// Sets the receive buffer by the rule of [`set_receive_buffer`]; returns the size the
+    /// kernel reports.
     ///
     /// # Errors
-    /// `setsockopt`/`getsockopt` failures other than the forced variant being refused.
+    /// `setsockopt`/`getsockopt` failures other than the forced variant being refused for
+    /// lack of privilege.
     pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<usize> {
-        if setsockopt(&self.socket, sockopt::RcvBufForce, &bytes).is_err() {
-            setsockopt(&self.socket, sockopt::RcvBuf, &bytes)?;
-        }
-        Ok(getsockopt(&self.socket, sockopt::RcvBuf)?)
+        set_receive_buffer(&self.socket, bytes)
     }
 }
 
@@ -222,6 +220,25 @@ impl AsRawFd for NetlinkFf {
 }
 
 impl DatagramSocket for NetlinkFf {}
+
+/// Asks for a receive buffer of `bytes` and returns the size the kernel granted. The rule of
+/// every netlink socket of cmmd, written here again because the libraries do not import each
+/// other (`conntrack::set_receive_buffer` is the same):
+/// - the request is clamped to `i32::MAX / 2`: the kernel doubles it as an int, and a larger
+///   value would wrap (4 GiB would become the smallest buffer);
+/// - `SO_RCVBUFFORCE` first, which may exceed `net.core.rmem_max` but needs `CAP_NET_ADMIN`;
+/// - `SO_RCVBUF` (capped by `rmem_max`) only when the forced option is refused for lack of
+///   that privilege (`EPERM`); any other error is returned;
+/// - the result is the size in effect as `SO_RCVBUF` reads it back (twice the request).
+fn set_receive_buffer(socket: &impl AsFd, bytes: usize) -> io::Result<usize> {
+    let bytes = bytes.min(i32::MAX.unsigned_abs() as usize / 2);
+    match setsockopt(socket, sockopt::RcvBufForce, &bytes) {
+        Ok(()) => {}
+        Err(Errno::EPERM) => setsockopt(socket, sockopt::RcvBuf, &bytes)?,
+        Err(errno) => return Err(errno.into()),
+    }
+    Ok(getsockopt(socket, sockopt::RcvBuf)?)
+}
 
 /// Any transport, so that the daemon holds one type whatever the backend.
 #[derive(Debug)]
@@ -288,5 +305,21 @@ impl DatagramSocket for FciSocket {
             FciSocket::Sim(socket) => socket.recv(buf),
             _ => Ok(recv(self.as_fd().as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT)?),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receive_buffer_larger_than_the_kernel_holds_is_clamped_not_wrapped() {
+        // The kernel doubles the size as an int. 4 GiB must give the largest buffer there is
+        // (with CAP_NET_ADMIN) or net.core.rmem_max (without), never a wrapped, tiny one.
+        let rmem_max: usize =
+            std::fs::read_to_string("/proc/sys/net/core/rmem_max").unwrap().trim().parse().unwrap();
+        let (socket, _peer) = PairSocket::pair().unwrap();
+        let effective = set_receive_buffer(&socket, 1 << 32).unwrap();
+        assert!(effective >= 2 * rmem_max.min(1 << 30), "{effective} bytes");
     }
 }

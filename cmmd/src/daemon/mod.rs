@@ -14,9 +14,6 @@
 //! one busy source cannot starve the others. Start-up (sockets, the initial link/address/
 //! neighbour dump) happens before the loop runs.
 
-mod backend;
-mod ct;
-mod routing;
 pub mod setup;
 
 use std::sync::Arc;
@@ -29,18 +26,20 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-pub use self::backend::{Backend, BackendError};
-use self::ct::CtIo;
-use self::routing::Routing;
-use crate::cli_server::CliServer;
-use crate::control::{self, ConnectionsJob, Ctx, Next, Query, SimControl};
-use crate::engine::{Action, Engine};
-use crate::http::{HttpServer, Response};
-use crate::hw::{HwEvent, HwFailure, HwResult};
-use crate::metrics::{self, Extra};
-use crate::net::{IfName, NetView};
-use crate::telemetry::Telemetry;
-use crate::worker::Worker;
+use crate::core::engine::{Action, Engine, EngineConfig};
+use crate::core::hw::{HwEvent, HwFailure, HwResult, HwTimeouts};
+use crate::core::net::{IfName, NetView};
+use crate::core::policy::Policy;
+use crate::edge::backend::{Backend, BackendError};
+use crate::edge::cli_server::CliServer;
+use crate::edge::control::{self, ConnectionsJob, Ctx, Next, Query, SimControl};
+use crate::edge::ctnetlink::CtIo;
+use crate::edge::http::{HttpServer, Response};
+use crate::edge::metrics::{self, Extra};
+use crate::edge::routing::{self, Routing};
+use crate::edge::telemetry::Telemetry;
+use crate::edge::warn_if_smaller;
+use crate::edge::worker::Worker;
 
 const CT_EVENTS: Token = Token(0);
 const CT_DUMPS: Token = Token(1);
@@ -320,7 +319,7 @@ impl Daemon {
             None => None,
         };
         let now = Instant::now();
-        let mut engine = Engine::new(setup::engine_config(cfg, setup::kernel_timeouts()), net, now);
+        let mut engine = Engine::new(EngineConfig::new(cfg, setup::kernel_timeouts()), net, now);
         engine.start(now);
         let config_text = loaded.render_effective();
         Ok(Daemon {
@@ -469,7 +468,7 @@ impl Daemon {
                         self.engine.on_dump_failed(generation, now);
                     }
                 }
-                Action::NetDump => self.routing.start_net_dump(&mut self.engine),
+                Action::NetDump => self.routing.start_net_dump(&mut self.engine, now),
                 Action::KernelRefresh { key, timeout } => self.ct.refresh(&key, timeout),
                 Action::KernelStatus { key, status } => self.ct.set_status(&key, status),
                 Action::KernelDelete { key, id } => self.ct.delete(&key, id),
@@ -481,7 +480,7 @@ impl Daemon {
         loop {
             match self.hw_events.try_recv(&mut self.rx) {
                 Ok(Some(len)) => {
-                    crate::offload::decode_events(
+                    crate::edge::offload::decode_events(
                         &self.rx[..len],
                         &mut self.hw_event_buf,
                         &mut self.hw_events_ignored,
@@ -541,11 +540,12 @@ impl Daemon {
             }
         }
         let cfg = &new.config;
-        self.engine.set_policy(setup::policy(cfg), now);
-        if setup::hw_timeouts(cfg) != self.engine.config().hw_timeouts {
-            self.engine.set_hw_timeouts(setup::hw_timeouts(cfg));
+        self.engine.set_policy(Policy::new(&cfg.offload), now);
+        let hw_timeouts = HwTimeouts::from(&cfg.timeouts);
+        if hw_timeouts != self.engine.config().hw_timeouts {
+            self.engine.set_hw_timeouts(hw_timeouts);
         }
-        self.engine.set_keepalive(setup::keepalive(cfg));
+        self.engine.set_keepalive(cfg.keepalive);
         if let Some(t) = self.telemetry.as_mut()
             && t.filter() != cfg.log.level
             && let Err(e) = t.set_filter(&cfg.log.level)
@@ -585,12 +585,17 @@ impl Daemon {
                 + self.ct.counters.truncated
                 + self.routing.counters.malformed,
             events_discarded: self.ct.counters.discarded,
+            http_evicted: self.http.as_ref().map_or(0, HttpServer::evicted),
+            ready: self.ready().is_ok(),
         }
     }
 
     fn ready(&self) -> Result<(), &'static str> {
         if !self.engine.is_ready() {
             return Err("initial conntrack dump not done\n");
+        }
+        if self.engine.net_redump_failures() > 0 {
+            return Err("rtnetlink re-dump failed; retrying\n");
         }
         if self.engine.stats().hw_ok == 0 || self.hw_failures_in_row >= 3 {
             return Err("hardware backend not answering\n");
@@ -721,18 +726,5 @@ impl Daemon {
         if let Some(sim) = &self.sim {
             sim.shutdown();
         }
-    }
-}
-
-/// A socket buffer the kernel made smaller than configured (SO_RCVBUFFORCE needs
-/// CAP_NET_ADMIN; without it SO_RCVBUF is capped by `net.core.rmem_max`).
-fn warn_if_smaller(socket: &str, requested: usize, effective: usize) {
-    if effective < requested {
-        tracing::warn!(
-            socket,
-            requested,
-            effective,
-            "socket buffer smaller than requested (no CAP_NET_ADMIN for SO_RCVBUFFORCE?)"
-        );
     }
 }

@@ -1,82 +1,15 @@
-//! From configuration to the pieces the daemon is made of: the engine's settings, the CLI's
-//! settings and credentials, and the kernel facts read at start-up.
+//! From configuration to the pieces the daemon is made of: the CLI's settings and
+//! credentials, and the kernel facts read at start-up. (The engine takes its settings from the
+//! configuration itself: `EngineConfig::new`.)
 
 use std::path::Path;
 use std::time::Duration;
 
 use cli::{Credentials, LockoutPolicy, PhcHash, SessionConfig};
-use config::{
-    Config, KeepaliveMode as CfgKeepalive, L4Protocol, OnRemoved as CfgOnRemoved, UdpPolicy,
-};
+use config::{Config, defaults};
 
-use crate::cli_server::CliSettings;
-use crate::engine::{EngineConfig, Keepalive, KeepaliveMode, KernelTimeouts, OnRemoved};
-use crate::hw::HwTimeouts;
-use crate::policy::{Policy, UdpMode};
-
-/// The static offload rules from the configuration.
-pub fn policy(cfg: &Config) -> Policy {
-    let o = &cfg.offload;
-    Policy {
-        tcp: o.offloads(L4Protocol::Tcp),
-        udp: o.offloads(L4Protocol::Udp),
-        ipv4: o.ipv4,
-        ipv6: o.ipv6,
-        udp_mode: match o.udp_policy {
-            UdpPolicy::Assured => UdpMode::Assured,
-            UdpPolicy::Confirmed => UdpMode::Confirmed,
-        },
-        exclude_helpers: o.exclude_helpers,
-        zones: o.zones.clone(),
-        rules: o.deny_rules().cloned().collect(),
-    }
-}
-
-/// cdx's aging timeouts from the configuration.
-pub fn hw_timeouts(cfg: &Config) -> HwTimeouts {
-    let t = &cfg.timeouts;
-    HwTimeouts {
-        tcp: t.tcp.get(),
-        udp: t.udp.get(),
-        udp_unidir: t.udp_unidirectional.get(),
-        other: t.other.get(),
-    }
-}
-
-/// Keepalive settings from the configuration.
-pub fn keepalive(cfg: &Config) -> Keepalive {
-    let k = &cfg.keepalive;
-    Keepalive {
-        mode: match k.mode {
-            CfgKeepalive::Refresh => KeepaliveMode::Refresh,
-            CfgKeepalive::Permanent => KeepaliveMode::Permanent,
-            CfgKeepalive::Off => KeepaliveMode::Off,
-        },
-        interval: k.interval,
-        margin: k.margin,
-        max_refresh_per_second: k.max_refresh_per_second.get(),
-        permanent_bit: k.permanent_bit,
-        on_removed: match k.on_removed {
-            CfgOnRemoved::Delete => OnRemoved::Delete,
-            CfgOnRemoved::Expire => OnRemoved::Expire,
-        },
-    }
-}
-
-/// The engine's settings.
-pub fn engine_config(cfg: &Config, kernel_timeouts: KernelTimeouts) -> EngineConfig {
-    EngineConfig {
-        capacity: cfg.max_connections.get() as usize,
-        policy: policy(cfg),
-        hw_timeouts: hw_timeouts(cfg),
-        kernel_timeouts,
-        keepalive: keepalive(cfg),
-        fwmark_mask: cfg.offload.fwmark_from_ctmark.then_some(cfg.offload.fwmark_mask),
-        sweep_interval: cfg.netlink.sweep_interval,
-        resync_min_interval: cfg.netlink.resync_min_interval,
-        ..EngineConfig::default()
-    }
-}
+use crate::core::engine::KernelTimeouts;
+use crate::edge::cli_server::CliSettings;
 
 /// The CLI's limits.
 pub fn cli_settings(cfg: &Config) -> CliSettings {
@@ -128,12 +61,13 @@ fn read_u32(path: &Path) -> Option<u32> {
 /// The kernel's conntrack timeouts in this network namespace (defaults when unreadable).
 pub fn kernel_timeouts() -> KernelTimeouts {
     let base = Path::new("/proc/sys/net/netfilter");
-    let d = KernelTimeouts::default();
     KernelTimeouts {
         tcp_established: read_u32(&base.join("nf_conntrack_tcp_timeout_established"))
-            .unwrap_or(d.tcp_established),
-        udp_stream: read_u32(&base.join("nf_conntrack_udp_timeout_stream")).unwrap_or(d.udp_stream),
-        udp: read_u32(&base.join("nf_conntrack_udp_timeout")).unwrap_or(d.udp),
+            .unwrap_or(defaults::KERNEL_TCP_TIMEOUT_ESTABLISHED),
+        udp_stream: read_u32(&base.join("nf_conntrack_udp_timeout_stream"))
+            .unwrap_or(defaults::KERNEL_UDP_TIMEOUT_STREAM),
+        udp: read_u32(&base.join("nf_conntrack_udp_timeout"))
+            .unwrap_or(defaults::KERNEL_UDP_TIMEOUT),
     }
 }
 
@@ -155,11 +89,12 @@ pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(3);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::engine::EngineConfig;
 
     #[test]
     fn defaults_translate_to_the_engine_defaults() {
         let cfg = Config::default();
-        let e = engine_config(&cfg, KernelTimeouts::default());
+        let e = EngineConfig::new(&cfg, KernelTimeouts::default());
         let d = EngineConfig::default();
         assert_eq!(e.capacity, 131_072);
         assert_eq!(e.hw_timeouts, d.hw_timeouts);

@@ -61,6 +61,8 @@ fn entry(orig: Tuple, reply: Tuple, status: Status, id: u32) -> Conntrack {
         seq_adjust: false,
         has_labels: false,
         has_master: false,
+        ask: AskInfo::default(),
+        skipped: SkippedAttrs::NONE,
     }
 }
 

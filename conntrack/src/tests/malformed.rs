@@ -147,26 +147,89 @@ fn trailing_bytes_too_short_for_a_header() {
 }
 
 #[test]
-fn fixed_size_values_of_the_wrong_size() {
-    let bytes = event_with(|attrs| attrs.leaf(CTA_TIMEOUT, &[0, 0, 30]));
-    assert_eq!(
-        first_error(&bytes),
-        DecodeError::ValueLength { attr: "CTA_TIMEOUT", expected: 4, actual: 3 }
-    );
+fn identity_values_of_the_wrong_size_fail_the_entry() {
     let bytes = event_with(|attrs| attrs.leaf(CTA_ZONE, &[0, 0, 0, 7]));
     assert_eq!(
         first_error(&bytes),
         DecodeError::ValueLength { attr: "CTA_ZONE", expected: 2, actual: 4 }
     );
+    let bytes = event_with(|attrs| attrs.leaf(CTA_STATUS, &[0, 0, 8]));
+    assert_eq!(
+        first_error(&bytes),
+        DecodeError::ValueLength { attr: "CTA_STATUS", expected: 4, actual: 3 }
+    );
+}
+
+#[test]
+fn other_values_of_the_wrong_size_are_skipped_and_named() {
+    // Each bad attribute between good ones: the entry decodes, keeps the good values, and
+    // names the bad attribute.
     let bytes = event_with(|attrs| {
+        attrs.leaf(CTA_TIMEOUT, &[0, 0, 30]);
+        attrs.leaf(CTA_MARK, &7u32.to_be_bytes());
         let nest = attrs.begin_nested();
         attrs.leaf(CTA_COUNTERS_PACKETS, &[0; 7]);
         attrs.end_nested(nest, CTA_COUNTERS_ORIG);
+        let nest = attrs.begin_nested();
+        attrs.leaf(CTA_COUNTERS_PACKETS, &3u64.to_be_bytes());
+        attrs.end_nested(nest, CTA_COUNTERS_REPLY);
+        attrs.leaf(CTA_ID, &[1, 2]);
+        attrs.leaf(CTA_TIMESTAMP_EVENT, &[0; 40]);
+        attrs.leaf(CTA_STATUS_MASK, &[0; 2]);
+        let info = attrs.begin_nested();
+        let tcp = attrs.begin_nested();
+        attrs.leaf(CTA_PROTOINFO_TCP_STATE, &[3, 0]);
+        attrs.end_nested(tcp, CTA_PROTOINFO_TCP);
+        attrs.end_nested(info, CTA_PROTOINFO);
+        attrs.leaf(CTA_USE, &1u32.to_be_bytes());
     });
+    let ct = Conntrack::from_message(&message_of(&bytes)).unwrap();
     assert_eq!(
-        first_error(&bytes),
-        DecodeError::ValueLength { attr: "CTA_COUNTERS_PACKETS", expected: 8, actual: 7 }
+        (ct.timeout, ct.mark, ct.id, ct.tcp, ct.use_count),
+        (None, Some(7), None, None, Some(1))
     );
+    assert_eq!(
+        ct.counters,
+        Some(Counters { orig: Counter::default(), reply: Counter { packets: 3, bytes: 0 } })
+    );
+    assert_eq!(
+        ct.skipped.iter().collect::<Vec<_>>(),
+        [
+            EntryAttr::ProtoInfo,
+            EntryAttr::Timeout,
+            EntryAttr::CountersOrig,
+            EntryAttr::Id,
+            EntryAttr::StatusMask,
+            EntryAttr::TimestampEvent
+        ]
+    );
+    // The static view says what is wrong with each, and goes on past it.
+    let errors: Vec<_> = message_of(&bytes).attrs().iter().filter_map(Result::err).collect();
+    assert_eq!(
+        errors,
+        [
+            DecodeError::ValueLength { attr: "CTA_TIMEOUT", expected: 4, actual: 3 },
+            DecodeError::ValueLength { attr: "CTA_ID", expected: 4, actual: 2 },
+            DecodeError::ValueLength { attr: "CTA_TIMESTAMP_EVENT", expected: 8, actual: 40 },
+            DecodeError::ValueLength { attr: "CTA_STATUS_MASK", expected: 4, actual: 2 },
+        ]
+    );
+    let mut emitted = Vec::new();
+    message_of(&bytes).emit(&mut emitted).unwrap();
+    assert_eq!(emitted, bytes, "values that do not decode are re-emitted as they came");
+}
+
+#[test]
+fn an_empty_status_is_a_pad_not_a_status() {
+    // nla_put_be64 pads with a zero-length attribute of type 3 (CTA_TIMESTAMP_PAD upstream,
+    // the literal 3 on the ASK 5.4 patch) on kernels without efficient unaligned access.
+    let bytes = event_with(|attrs| {
+        attrs.leaf(CTA_STATUS, &Status::CONFIRMED.bits().to_be_bytes());
+        attrs.leaf(CTA_STATUS, &[]);
+        attrs.leaf(CTA_TIMESTAMP_EVENT, &7u64.to_be_bytes());
+    });
+    let ct = Conntrack::from_message(&message_of(&bytes)).unwrap();
+    assert_eq!((ct.status, ct.skipped), (Status::CONFIRMED, SkippedAttrs::NONE));
 }
 
 #[test]

@@ -4,6 +4,8 @@
 use crate::message::{Header, begin_message, end_message};
 use crate::nla::AttrWriter;
 
+mod ask;
+mod dialect;
 mod differential;
 mod golden;
 mod malformed;

@@ -211,3 +211,78 @@ proptest! {
         prop_assert_eq!(emitted, out);
     }
 }
+
+/// The top-level attribute types of a request, in order.
+fn kinds(bytes: &[u8]) -> Vec<u16> {
+    only_message(bytes).raw_attrs().map(|raw| raw.unwrap().kind()).collect()
+}
+
+#[test]
+fn permanent_requests_carry_status_and_id_and_nothing_else() {
+    let mut out = Vec::new();
+    request::set_permanent(&mut out, &orig(), 0, 0xdead_beef, PermanentBit::LINUX_6_12, 13, true);
+    let message = only_message(&out);
+    assert_eq!(message.kind(), MessageKind::New);
+    assert_eq!(
+        message.header().flags,
+        NLM_F_REQUEST | NLM_F_ACK,
+        "no NLM_F_EXCL (the kernel's condition) and no NLM_F_CREATE (never creates an entry)"
+    );
+    let attrs: Vec<_> = message.attrs().iter().map(Result::unwrap).collect();
+    let [Attr::TupleOrig(tuple), Attr::Status(status), Attr::Id(0xdead_beef)] = attrs[..] else {
+        panic!("{attrs:?}")
+    };
+    assert_eq!(Tuple::from_nest(tuple), Ok(orig()));
+    assert_eq!(status.bits(), 1 << 16, "the bit alone");
+    // The exact bytes after the tuple (CTA_TUPLE_ORIG is 52 bytes, see get_request_bytes).
+    assert_eq!(out[20 + 52..], [8, 0, 3, 0, 0, 1, 0, 0, 8, 0, 12, 0, 0xde, 0xad, 0xbe, 0xef]);
+
+    out.clear();
+    request::set_permanent(&mut out, &orig(), 4, 7, PermanentBit::LINUX_5_4, 14, false);
+    assert_eq!(only_message(&out).header().flags, NLM_F_REQUEST);
+    let attrs: Vec<_> = only_message(&out).attrs().iter().map(Result::unwrap).collect();
+    let [Attr::TupleOrig(_), Attr::Zone(4), Attr::Status(status), Attr::Id(7)] = attrs[..] else {
+        panic!("{attrs:?}")
+    };
+    assert_eq!(status.bits(), 1 << 15);
+
+    out.clear();
+    request::clear_permanent(&mut out, &orig(), 0, 7, 15, true);
+    let attrs: Vec<_> = only_message(&out).attrs().iter().map(Result::unwrap).collect();
+    let [Attr::TupleOrig(_), Attr::Status(status), Attr::Id(7)] = attrs[..] else {
+        panic!("{attrs:?}")
+    };
+    assert_eq!(status, Status::empty(), "status 0: no bit to know");
+}
+
+#[test]
+fn the_keepalive_refresh_is_the_tuple_and_a_timeout() {
+    use crate::consts::{CTA_TIMEOUT, CTA_TUPLE_ORIG};
+    // What the daemon sends to keep an offloaded entry alive: never CTA_STATUS, never CTA_ID
+    // (with both, an ASK kernel would clear IPS_PERMANENT and ignore the timeout).
+    let mut out = Vec::new();
+    let refresh = Update { timeout: Some(300), ..Update::default() };
+    request::update(&mut out, &orig(), 0, refresh, 15, false);
+    assert_eq!(kinds(&out), [CTA_TUPLE_ORIG, CTA_TIMEOUT]);
+    out.clear();
+    request::update(&mut out, &orig(), 9, refresh, 16, false);
+    let attrs: Vec<_> = only_message(&out).attrs().iter().map(Result::unwrap).collect();
+    assert!(matches!(attrs[..], [Attr::TupleOrig(_), Attr::Zone(9), Attr::Timeout(300)]));
+}
+
+proptest! {
+    #[test]
+    fn no_update_carries_an_id(
+        timeout in proptest::option::of(any::<u32>()),
+        mark in proptest::option::of(any::<u32>()),
+        status in proptest::option::of(any::<u32>()),
+        zone in any::<u16>(),
+        ack in any::<bool>(),
+    ) {
+        let change = Update { timeout, mark, status: status.map(Status::from_bits_retain) };
+        let mut out = Vec::new();
+        request::update(&mut out, &orig(), zone, change, 1, ack);
+        prop_assert!(!kinds(&out).contains(&crate::consts::CTA_ID));
+        prop_assert!(only_message(&out).attrs().iter().all(|attr| !matches!(attr, Ok(Attr::Id(_)))));
+    }
+}

@@ -2,5 +2,5 @@
 //! of this package so that its integration tests can name it (`CARGO_BIN_EXE_cmmd-test`).
 
 fn main() -> std::process::ExitCode {
-    cmmd::cmdline::main()
+    cmmd::cmd::cmdline::main()
 }

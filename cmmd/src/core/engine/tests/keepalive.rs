@@ -1,0 +1,113 @@
+//! Keepalive: activity polls, refreshes, the margin, and permanent mode.
+
+use super::*;
+
+#[test]
+fn keepalive_refreshes_active_flows_only() {
+    let mut cfg = EngineConfig::default();
+    cfg.kernel_timeouts.udp_stream = 40;
+    cfg.keepalive.interval = Duration::from_secs(2);
+    let mut w = World::new(cfg);
+    let mut ct = mk_ct(proto::UDP, "10.1.0.2", 5000, "10.2.0.2", 5001);
+    ct.timeout = Some(40);
+    w.event(CtEventKind::Update, ct);
+    assert_eq!(w.state(&ct).unwrap().0, FlowState::Offloaded);
+    let key = (proto::UDP, ct.key.orig);
+    // Active: cdx says 180 s remain (a packet just went through).
+    w.cdx.remaining.insert(key, 180);
+    w.advance(Duration::from_secs(5));
+    w.advance(Duration::from_secs(5));
+    assert!(!w.refreshed.is_empty());
+    let (k, timeout) = w.refreshed[w.refreshed.len() - 1];
+    assert_eq!(k, ct.key);
+    assert_eq!(timeout, 40, "the kernel's own timeout, counted from the last activity");
+    // Idle: the hardware's remaining time runs down, no more refreshes.
+    w.refreshed.clear();
+    let mut remaining = 170;
+    for _ in 0..10 {
+        w.cdx.remaining.insert(key, remaining);
+        remaining -= 5;
+        w.advance(Duration::from_secs(5));
+    }
+    assert!(w.refreshed.is_empty(), "{:?}", w.refreshed);
+    assert!(w.engine.stats().keepalive_polls >= 10);
+}
+
+#[test]
+fn activity_polls_come_in_time_order_whatever_the_protocol() {
+    let mut w = World::new(EngineConfig::default());
+    // TCP first: its poll period is long (an eighth of five days); UDP's is 15 s (an eighth
+    // of the 120 s stream timeout).
+    w.event(CtEventKind::Update, forwarded());
+    let udp = mk_ct(proto::UDP, "10.1.0.2", 5000, "10.2.0.2", 5001);
+    w.event(CtEventKind::Update, udp);
+    assert_eq!(w.state(&udp).unwrap().0, FlowState::Offloaded);
+    w.advance(Duration::from_secs(16));
+    assert_eq!(w.engine.stats().keepalive_polls, 1, "the UDP flow is polled on time");
+}
+
+#[test]
+fn connections_that_end_leave_no_activity_poll_behind() {
+    let mut w = World::new(EngineConfig::default());
+    for port in 0..5_000u16 {
+        let ct = tcp("10.1.0.2", 10_000 + port, "10.2.0.2", 443);
+        w.event(CtEventKind::Update, ct);
+        w.event(CtEventKind::Destroy, ct);
+    }
+    w.assert_no_leaks();
+    assert!(
+        w.engine.polls.due.len() <= 2_048,
+        "{} polls kept for ended flows",
+        w.engine.polls.due.len()
+    );
+}
+
+#[test]
+fn adopted_and_updated_flows_keep_being_polled() {
+    let mut w = World::new(EngineConfig::default());
+    let ct = tcp("10.1.0.2", 40000, "10.9.1.1", 443);
+    w.event(CtEventKind::Update, ct);
+    // A path change while offloaded: the connection is updated in place.
+    w.rib.insert(0, (cidr("10.9.0.0/16"), unicast(ETH1, Some("10.2.0.2"))));
+    w.engine.on_route_change(Some(cidr("10.9.0.0/16")), w.now);
+    w.run();
+    assert!(matches!(w.cdx.log.last(), Some(HwOp::RouteDeregister(_)) | Some(HwOp::CtUpdate(_))));
+    let before = w.engine.stats().keepalive_polls;
+    w.advance(Duration::from_secs(60_000));
+    w.advance(Duration::from_secs(60_000));
+    assert!(w.engine.stats().keepalive_polls >= before + 2, "still polled after the update");
+    // Exactly one poll is ever outstanding per connection.
+    let polls_in_flight =
+        w.engine.commands.inflight.values().filter(|p| matches!(p, Pending::Poll(_))).count();
+    assert!(polls_in_flight <= 1);
+}
+
+#[test]
+fn keepalive_margin_caps_the_refresh() {
+    let mut cfg = EngineConfig::default();
+    cfg.keepalive.margin = Some(Duration::from_secs(30));
+    cfg.keepalive.interval = Duration::from_secs(1);
+    let mut w = World::new(cfg);
+    let ct = forwarded();
+    w.event(CtEventKind::Update, ct);
+    w.cdx.remaining.insert((proto::TCP, ct.key.orig), 432_000);
+    for _ in 0..10 {
+        w.advance(Duration::from_secs(1));
+    }
+    assert!(w.refreshed.iter().all(|(_, t)| *t <= 30), "{:?}", w.refreshed);
+    assert!(!w.refreshed.is_empty());
+}
+
+#[test]
+fn permanent_mode_sets_and_clears_the_bit() {
+    let mut cfg = EngineConfig::default();
+    cfg.keepalive.mode = KeepaliveMode::Permanent;
+    let mut w = World::new(cfg);
+    let mut ct = forwarded();
+    w.event(CtEventKind::Update, ct);
+    assert_ne!(w.kernel[&ct.key].status.bits() & (1 << 15), 0);
+    ct.tcp_state = Some(TcpState::TimeWait);
+    ct.status = w.kernel[&ct.key].status;
+    w.event(CtEventKind::Update, ct);
+    assert_eq!(w.kernel[&ct.key].status.bits() & (1 << 15), 0, "cleared on withdrawal");
+}

@@ -1,0 +1,188 @@
+//! The hardware backend: cdx through `fci.ko`, or the software cdx.
+//!
+//! Either way the daemon gets an FCI command transport (moved to the offload worker) and an
+//! FCI event socket (registered in the loop); with the software cdx it also gets the sim's
+//! handle, which the CLI's `show sim` / `sim …` commands use.
+
+use std::io;
+use std::time::Duration;
+
+use cdx_sys::fci::{FciSocket, NetlinkFf, Transport};
+use cdx_sys::sim::{self, Fault, FlowMatch, SimConfig, SimHandle, SimTuple};
+
+use crate::edge::control::SimControl;
+use crate::edge::offload::FciExecutor;
+
+/// How long the worker waits for one reply from cdx.
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the daemon needs from a backend.
+pub struct Backend {
+    /// `cdx` or `sim`.
+    pub name: &'static str,
+    /// Executes commands on the worker thread.
+    pub executor: FciExecutor<FciSocket>,
+    /// Unsolicited events (REMOVED), non-blocking.
+    pub events: FciSocket,
+    /// The software cdx, when it is the backend.
+    pub sim: Option<SimHandle>,
+}
+
+/// Why the backend could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// `fci.ko` is not there.
+    #[error(
+        "cannot open the cdx FCI socket (netlink protocol 30): {0}; is the NXP fci/cdx module loaded \
+         on this board? Start with --backend sim (CMM_BACKEND=sim) to run without hardware"
+    )]
+    NoCdx(io::Error),
+    /// The software cdx failed to start.
+    #[error("cannot start the software cdx: {0}")]
+    Sim(String),
+}
+
+impl Backend {
+    /// cdx through `fci.ko` (initial network namespace only).
+    pub fn cdx(event_buffer: usize) -> Result<Backend, BackendError> {
+        let commands = NetlinkFf::command().map_err(BackendError::NoCdx)?;
+        let events = NetlinkFf::events().map_err(BackendError::NoCdx)?;
+        if let Err(e) = events.set_receive_buffer(event_buffer) {
+            tracing::warn!(error = %e, "cannot size the cdx event socket buffer");
+        }
+        Ok(Backend {
+            name: "cdx",
+            executor: FciExecutor::new(Transport::new(FciSocket::from(commands)), COMMAND_TIMEOUT),
+            events: FciSocket::from(events),
+            sim: None,
+        })
+    }
+
+    /// The software cdx of another process (`cmmd sim serve`), reached through `path`.
+    pub fn remote_sim(path: &std::path::Path) -> Result<Backend, BackendError> {
+        let (commands, events) = crate::cmd::sim_server::connect(path)
+            .map_err(|e| BackendError::Sim(format!("cannot connect to {}: {e}", path.display())))?;
+        Ok(Backend {
+            name: "sim (remote)",
+            executor: FciExecutor::new(Transport::new(FciSocket::from(commands)), COMMAND_TIMEOUT),
+            events: FciSocket::from(events),
+            sim: None,
+        })
+    }
+
+    /// The software cdx, in this process, knowing `ports` as its interfaces. It answers each
+    /// command inside the worker's `send`, as `fci.ko` answers inside `sendmsg` (same bytes;
+    /// no second thread to wake per command).
+    pub fn sim(ports: Vec<String>, capacity: usize) -> Result<Backend, BackendError> {
+        let config = SimConfig { interfaces: ports, capacity, ..SimConfig::default() };
+        let (handle, commands, events) =
+            sim::attach(config).map_err(|e| BackendError::Sim(e.to_string()))?;
+        Ok(Backend {
+            name: "sim",
+            executor: FciExecutor::new(Transport::new(FciSocket::from(commands)), COMMAND_TIMEOUT),
+            events: FciSocket::from(events),
+            sim: Some(handle),
+        })
+    }
+}
+
+fn tuple_text(t: &SimTuple) -> String {
+    format!("src={} dst={} sport={} dport={}", t.src, t.dst, t.sport, t.dport)
+}
+
+impl SimControl for SimHandle {
+    fn show(&self) -> Vec<String> {
+        let table = self.snapshot();
+        let stats = self.stats();
+        let mut lines = vec!["Software cdx routes:".to_string()];
+        for r in &table.routes {
+            let m = r.mac;
+            lines.push(format!(
+                "Id: {}, Output: {}, Input: {}, Mac: {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, Mtu: {}, Refs: {}",
+                r.id, r.output, r.input, m[0], m[1], m[2], m[3], m[4], m[5], r.mtu, r.refcount
+            ));
+        }
+        lines.push(format!("{} routes", table.routes.len()));
+        lines.push("Software cdx connections:".to_string());
+        for c in &table.conntracks {
+            lines.push(format!(
+                "protocol={} orig: {} reply: {} routes={}/{} in_hw={}/{} fwmark=0x{:x} remaining={}s",
+                c.protocol,
+                tuple_text(&c.orig),
+                tuple_text(&c.reply),
+                c.route_id,
+                c.route_id_reply,
+                u8::from(c.in_hw_orig),
+                u8::from(c.in_hw_reply),
+                c.fwmark,
+                c.remaining.as_secs()
+            ));
+        }
+        lines.push(format!("{} connections", table.conntracks.len()));
+        lines.push(format!(
+            "commands: {}, netlink errors: {}, replies dropped: {}, events sent: {}, events unheard: {}",
+            stats.total_commands(),
+            stats.netlink_errors,
+            stats.replies_dropped,
+            stats.events_sent,
+            stats.events_unheard
+        ));
+        lines
+    }
+
+    fn fault(&self, fault: &cli::SimFault) -> Result<String, String> {
+        let n = |c: Option<u32>| c.unwrap_or(1);
+        let injected = match *fault {
+            cli::SimFault::ErrorCode { rc, fcode, count } => Fault::ErrorCode {
+                fcode: fcode.map(cdx_sys::fpp::FCode::from),
+                rc: cdx_sys::fpp::ReturnCode::from(rc),
+                count: n(count),
+            },
+            cli::SimFault::DropReply { count } => Fault::DropReply { count: n(count) },
+            cli::SimFault::Delay { milliseconds, count } => Fault::Delay {
+                duration: Duration::from_millis(u64::from(milliseconds)),
+                count: n(count),
+            },
+            cli::SimFault::Eio { count } => Fault::Eio { count: n(count) },
+            cli::SimFault::Capacity { pairs } => {
+                self.set_capacity(pairs as usize);
+                return Ok(format!("hardware capacity set to {pairs} connections"));
+            }
+            cli::SimFault::SpuriousRemoved => Fault::SpuriousRemoved {
+                orig: SimTuple {
+                    src: [192, 0, 2, 1].into(),
+                    dst: [192, 0, 2, 2].into(),
+                    sport: 9,
+                    dport: 9,
+                },
+                reply: SimTuple {
+                    src: [192, 0, 2, 2].into(),
+                    dst: [192, 0, 2, 1].into(),
+                    sport: 9,
+                    dport: 9,
+                },
+                protocol: 17,
+            },
+            cli::SimFault::Clear => {
+                self.clear_faults();
+                return Ok("faults cleared".into());
+            }
+        };
+        let text = format!("{injected:?}");
+        self.inject(injected).map_err(|e| e.to_string())?;
+        Ok(format!("injected {text}"))
+    }
+
+    fn activate(&self, which: &cli::SimFlowMatch) -> Result<usize, String> {
+        let flows = match which {
+            cli::SimFlowMatch::All => FlowMatch::All,
+            cli::SimFlowMatch::Tuple(t) => FlowMatch::Orig(SimTuple {
+                src: t.source,
+                dst: t.destination,
+                sport: t.source_port,
+                dport: t.destination_port,
+            }),
+        };
+        Ok(self.mark_active(flows))
+    }
+}
