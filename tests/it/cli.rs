@@ -172,7 +172,7 @@ impl Flows {
         format!(
             "{l3} tcp      6 {timeout} ESTABLISHED src={client} dst={server} sport={sport} dport=80 \
              src={server} dst={masquerade} sport=80 dport={sport} [ASSURED] mark=0 zone=0 id={id}, \
-             Flags: 1, offload: offloaded, routes: {}/{}",
+             Flags: 1, offload: offloaded, routes: {}/{}, in: r0/r1 (inferred)",
             routes.0, routes.1
         )
     }
@@ -256,22 +256,25 @@ fn every_show_and_query_command_answers_in_its_documented_format() {
         "the vendor's rules, most recently defined first"
     );
 
-    // show route: both families, one cached route per destination.
+    // show route: both families; per connection, where the client comes in (the host's own
+    // route to it) and each direction as the kernel routes it (source, input interface).
     let routes = cli.command("show route").unwrap();
     let rows = lines(&routes);
-    assert_eq!(rows.len(), 8, "{routes}");
+    assert_eq!(rows.len(), 10, "{routes}");
     assert_eq!(
-        (rows[0], rows[3], rows[4], rows[7]),
-        ("IPv4 Route:", "2 IPv4 Routes printed", "IPv6 Route:", "2 IPv6 Routes printed")
+        (rows[0], rows[4], rows[5], rows[9]),
+        ("IPv4 Route:", "3 IPv4 Routes printed", "IPv6 Route:", "3 IPv6 Routes printed")
     );
-    for (dst, oif, section) in [
-        ("10.2.0.2", "r1", &rows[1..3]),
-        ("10.1.0.2", "r0", &rows[1..3]),
-        ("fd02::2", "r1", &rows[5..7]),
-        ("fd01::2", "r0", &rows[5..7]),
+    for (iif, src, dst, oif, section) in [
+        ("-", "-", "10.1.0.2", "r0", &rows[1..4]),
+        ("r0", "10.1.0.2", "10.2.0.2", "r1", &rows[1..4]),
+        ("r1", "10.2.0.2", "10.1.0.2", "r0", &rows[1..4]),
+        ("-", "-", "fd01::2", "r0", &rows[6..9]),
+        ("r0", "fd01::2", "fd02::2", "r1", &rows[6..9]),
+        ("r1", "fd02::2", "fd01::2", "r0", &rows[6..9]),
     ] {
         let prefix = format!(
-            "IIf: -, Mark: 00000000, Src: -, Dst: {dst} --> Gateway: -, OIf: {oif}, PhysOif: {oif}, Mtu: "
+            "IIf: {iif}, Mark: 00000000, Src: {src}, Dst: {dst} --> Gateway: -, OIf: {oif}, PhysOif: {oif}, Mtu: "
         );
         let row = section
             .iter()
@@ -338,7 +341,7 @@ fn every_show_and_query_command_answers_in_its_documented_format() {
     assert_eq!(cli.command("show version").unwrap(), String::from_utf8_lossy(&version.stdout));
     let status = cli.command("show status").unwrap();
     let rows = lines(&status);
-    assert_eq!(rows.len(), 6, "{status}");
+    assert_eq!(rows.len(), 8, "{status}");
     assert_eq!(
         &rows[..4],
         [
@@ -356,6 +359,11 @@ fn every_show_and_query_command_answers_in_its_documented_format() {
         "{status}"
     );
     assert_eq!(rows[5], "connections: 2 tracked, 2 offloaded, capacity 131072");
+    assert!(
+        rows[6].starts_with("conntrack dialect: stock (auto, no ASK attributes in "),
+        "{status}"
+    );
+    assert_eq!(rows[7], "ips_permanent bit: none (the kernel reads as stock)");
 
     // query: walks of the hardware tables.
     for (command, title, client, server, masquerade, sport) in [

@@ -94,6 +94,17 @@ fn offloaded_connections_leave_through_the_uplink_the_rules_choose() {
             "{what}: the reply comes in on the uplink and leaves as the kernel routes it"
         );
 
+        // `show connections` says where each direction comes in, and that cmmd inferred it (a
+        // stock kernel does not say).
+        let line = daemon
+            .connections()
+            .unwrap()
+            .into_iter()
+            .find(|l| l.contains(&format!("sport={sport} ")))
+            .unwrap_or_else(|| panic!("{what}: not listed"));
+        let ingress = format!(", in: r0/{} (inferred)", case.egress);
+        assert!(line.contains(&ingress), "{what}: {ingress:?} in {line}");
+
         // Where the bytes really leave: 256 KiB through the connection.
         let before = [wan.tx_bytes("r1").unwrap(), wan.tx_bytes("r2").unwrap()];
         let chunk = [0x55u8; 16 * 1024];

@@ -68,11 +68,6 @@ pub struct MultiWan {
     pub server: Netns,
 }
 
-fn veth(from: &Netns, name: &str, peer: &Netns, peer_name: &str) -> io::Result<()> {
-    from.ip(&["link", "add", name, "type", "veth", "peer", "name", peer_name, "netns", peer.name()])
-        .map(drop)
-}
-
 impl MultiWan {
     /// Builds it (a few dozen `ip`/`nft`/`sysctl` calls).
     pub fn new() -> io::Result<Self> {
@@ -82,9 +77,9 @@ impl MultiWan {
             server: Netns::new("mws")?,
         };
         let (client, router, server) = (&topology.client, &topology.router, &topology.server);
-        veth(client, "c0", router, "r0")?;
-        veth(server, "s0", router, "r1")?;
-        veth(server, "s1", router, "r2")?;
+        client.veth("c0", router, "r0")?;
+        server.veth("s0", router, "r1")?;
+        server.veth("s1", router, "r2")?;
         for (netns, device, addrs) in [
             (client, "c0", &["10.1.0.2/24", "10.1.0.3/24", "fd01::2/64", "fd01::3/64"][..]),
             (router, "r0", &["10.1.0.1/24", "fd01::1/64"]),

@@ -36,6 +36,37 @@ pub struct CtInfo {
     pub helper: bool,
     /// Sequence adjustment is present (CTA_SEQ_ADJ_*) or the bit is set.
     pub seq_adjust: bool,
+    /// What an ASK kernel recorded of each direction's packets, `[ORIG, REPLY]` (its
+    /// fast-path blocks); `None` on a stock kernel.
+    pub fastpath: [Option<FastPathInfo>; 2],
+}
+
+/// One direction's fast-path block of an ASK kernel: where its last packet entered the box
+/// and with which mark. Recorded at PRE_ROUTING, in the host network namespace only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FastPathInfo {
+    /// The device the packet was on at the IP layer (a bridge or VLAN interface, or a port):
+    /// the input interface of the direction's route lookup.
+    pub ifindex: u32,
+    /// The input interface; 0 when the host itself generated the direction's packets (or
+    /// none has been seen yet).
+    pub iif: u32,
+    /// The physical port under a bridge or VLAN interface (cdx's underlying input device).
+    pub underlying_iif: u32,
+    /// The packet's mark, what `ip rule fwmark` saw.
+    pub mark: u32,
+}
+
+impl CtInfo {
+    /// True when the kernel's fast-path information says the host itself is an end of this
+    /// connection: the original direction was never seen entering the box (its packets were
+    /// generated here), or replies were seen but none entered (they were generated here).
+    /// False on stock kernels, which do not say.
+    pub fn fastpath_says_local(&self) -> bool {
+        let [orig, reply] = self.fastpath;
+        orig.is_some_and(|fp| fp.iif == 0)
+            || (reply.is_some_and(|fp| fp.iif == 0) && self.status.contains(Status::SEEN_REPLY))
+    }
 }
 
 /// Directions to offload.
@@ -225,6 +256,7 @@ pub(crate) mod tests {
             timeout: Some(432_000),
             helper: false,
             seq_adjust: false,
+            fastpath: [None; 2],
         }
     }
 

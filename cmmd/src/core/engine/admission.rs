@@ -98,7 +98,10 @@ impl Engine {
 
     fn on_tracked(&mut self, id: FlowId, ct: &CtInfo, generation: u32, now_s: u32, now: Instant) {
         let fwmark_mask = self.cfg.fwmark_mask;
-        let verdict = self.cfg.policy.classify(ct);
+        let verdict = match self.cfg.policy.classify(ct) {
+            Verdict::Candidate(_) if ct.fastpath_says_local() => Verdict::Refused(Reason::Local),
+            verdict => verdict,
+        };
         let Some(flow) = self.table.get_mut(id) else { return };
         if flow.ct_id != 0 && ct.id != 0 && flow.ct_id != ct.id {
             // The conntrack we track was replaced by another with the same tuple: its DESTROY
@@ -137,7 +140,10 @@ impl Engine {
                 if mark_matters {
                     flow.facts.set(Facts::DIRTY);
                 }
-                if dirs_changed || mark_matters {
+                // A new mark changes the lookups where it stands for the packet mark.
+                let lookup_mark_changed = mark_changed && self.cfg.route_mark_mask != 0;
+                let ingress_changed = self.take_kernel_ingress(id, ct);
+                if dirs_changed || mark_matters || lookup_mark_changed || ingress_changed {
                     self.resolve(id, now);
                 }
             }
@@ -145,7 +151,7 @@ impl Engine {
     }
 
     fn admit(&mut self, ct: &CtInfo, dirs: Dirs, generation: u32, now: Instant) -> Option<FlowId> {
-        if self.is_host_address(&ct.key.orig.src, &ct.reply.src) {
+        if ct.fastpath_says_local() || self.is_host_address(&ct.key.orig.src, &ct.reply.src) {
             self.stats.count(Reason::Local);
             return None;
         }
@@ -161,7 +167,7 @@ impl Engine {
             admitted_us: self.micros(now),
             generation,
             epoch: 0,
-            routes: [NO_ROUTE; 2],
+            routes: [NO_ROUTE; 3],
             hw: [0; 2],
             next_hw: [0; 2],
             stage: Stage::ADMITTED,
@@ -175,6 +181,7 @@ impl Engine {
             Ok(id) => {
                 self.stats.admitted += 1;
                 self.forget_retry(&ct.key);
+                self.take_kernel_ingress(id, ct);
                 if let Some(adopted) = self.adoption.remove(&hw_key(&ct.key)) {
                     self.adopt(id, &adopted);
                 }
@@ -238,7 +245,7 @@ impl Engine {
 
     /// The one test of "the host's own" by address, for admission and [`Engine::is_local`].
     /// (Where the kernel's per-direction fast-path information is present, an input
-    /// interface of 0 says the same.)
+    /// interface of 0 says the same: [`CtInfo::fastpath_says_local`], applied on admission.)
     fn is_host_address(&self, client: &IpAddr, server: &IpAddr) -> bool {
         self.net.is_local(client) || self.net.is_local(server)
     }

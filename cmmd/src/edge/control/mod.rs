@@ -15,7 +15,7 @@ use std::time::Instant;
 use cli::{Command, ConnectionFilter, DebugCategory, Session, TimeoutClass};
 use conntrack::{Status, TcpState};
 
-use crate::core::engine::{Engine, Flow, FlowState};
+use crate::core::engine::{Engine, Flow, FlowState, IngressSource};
 use crate::core::flow::key::{Family, proto_name};
 use crate::core::hw::{HwFailure, HwOp, HwReply, HwTimeouts, WalkedCt, WalkedRoute};
 use crate::core::net::{IfName, nud};
@@ -254,6 +254,15 @@ fn show_status(ctx: &Ctx<'_>, out: &mut Session) {
         e.len(),
         e.capacity()
     ));
+    if let Some(dialect) = ctx.extra.conntrack_dialect {
+        out.reply_line(&format!("conntrack dialect: {dialect}"));
+    }
+    out.reply_line(&format!(
+        "ips_permanent bit: {}",
+        ctx.extra
+            .permanent_bit
+            .map_or_else(|| "none (the kernel reads as stock)".into(), |b| b.to_string())
+    ));
 }
 
 /// A streamed `show connections`.
@@ -283,6 +292,7 @@ impl ConnectionsJob {
             }
             line.clear();
             connection_line(&mut line, flow, now_s);
+            ingress(&mut line, engine, flow);
             out.reply_line(&line);
             self.printed += 1;
             lines += 1;
@@ -404,6 +414,26 @@ pub fn connection_line(out: &mut String, flow: &Flow, now_s: u32) {
     }
 }
 
+/// Where each direction comes in and who said so: `, in: eth0/eth2 (kernel)` — the original
+/// direction's interface, then the reply's; `kernel` when an ASK kernel's fast-path blocks said
+/// it, `inferred` from the routes otherwise (`-` while not known).
+fn ingress(out: &mut String, engine: &Engine, flow: &Flow) {
+    let [orig, reply] = engine.ingress_of(flow);
+    if orig.is_none() && reply.is_none() {
+        return;
+    }
+    let name = |i: Option<(u32, IngressSource)>| {
+        i.map_or_else(|| "-".to_owned(), |(i, _)| ifname(engine, i))
+    };
+    let source = |i: Option<(u32, IngressSource)>| i.map_or("-", |(_, s)| s.name());
+    let sources = if source(orig) == source(reply) || reply.is_none() {
+        source(orig).to_owned()
+    } else {
+        format!("{}/{}", source(orig), source(reply))
+    };
+    let _ = write!(out, ", in: {}/{} ({sources})", name(orig), name(reply));
+}
+
 fn ifname(engine: &Engine, index: u32) -> String {
     engine.net().link(index).map_or_else(|| format!("if{index}"), |l| l.name.to_string())
 }
@@ -433,8 +463,11 @@ fn show_route(engine: &Engine, out: &mut Session) {
                     )
                 }
             };
+            // The vendor's cache identity is ours: input interface, mark, source, destination.
+            let iif = if key.iif == 0 { "-".to_string() } else { ifname(engine, key.iif) };
+            let src = key.src.map_or_else(|| "-".to_string(), |s| s.to_string());
             out.reply_line(&format!(
-                "IIf: -, Mark: {:08x}, Src: -, Dst: {} --> {via}, Count: {users}",
+                "IIf: {iif}, Mark: {:08x}, Src: {src}, Dst: {} --> {via}, Count: {users}",
                 key.mark, key.dst
             ));
             n += 1;

@@ -27,6 +27,7 @@ fn established(client: [u8; 4], port: u16) -> CtInfo {
         timeout: Some(300),
         helper: false,
         seq_adjust: false,
+        fastpath: [None; 2],
     }
 }
 
