@@ -200,7 +200,8 @@ impl Flows {
         let hw = line.rsplit_once("hw-timeout: ").and_then(|(_, t)| t.parse().ok()).unwrap_or(0);
         let hw = self.checked_remaining(line, hw, v6);
         format!(
-            "{}mark=0 zone=0 id={}, offload: offloaded, routes: {}/{}, hw-timeout: {hw}",
+            "{}mark=0 zone=0 id={}, offload: offloaded, routes: {}/{}, hw-timeout: {hw}, \
+             in: r0/r1 (inferred)",
             self.conntrack_text(v6, timeout),
             field(line, "id="),
             routes.0,
@@ -285,13 +286,17 @@ fn every_show_command_answers_in_its_documented_format() {
     }
 
     assert_eq!(cli.command("show activate").unwrap(), "1\n");
-    // The route cache with what the vendor does not print (lookups in flight, MTU, type).
+    // The route cache with what the vendor does not print (lookups in flight, MTU, type):
+    // per connection, where the client comes in (the host's own route to it, no source and
+    // no input interface) and each direction as the kernel routes it (source, input).
     let routes = cli.command("show route detail").unwrap();
     for row in [
-        "Mark: 00000000, Dst: 10.1.0.2 --> Gateway: -, OIf: r0, Mtu: 1500, Type: Unicast, Count: 1",
-        "Mark: 00000000, Dst: fd02::2 --> Gateway: -, OIf: r1, Mtu: 1500, Type: Unicast, Count: 1",
-        "2 IPv4 Routes printed",
-        "2 IPv6 Routes printed",
+        "IIf: (null), Mark: 00000000, Src: 0.0.0.0, Dst: 10.1.0.2 --> Gateway: -, OIf: r0, Mtu: 1500, Type: Unicast, Count: 1",
+        "IIf: r1, Mark: 00000000, Src: 10.2.0.2, Dst: 10.1.0.2 --> Gateway: -, OIf: r0, Mtu: 1500, Type: Unicast, Count: 1",
+        "IIf: r0, Mark: 00000000, Src: 10.1.0.2, Dst: 10.2.0.2 --> Gateway: -, OIf: r1, Mtu: 1500, Type: Unicast, Count: 1",
+        "IIf: r0, Mark: 00000000, Src: fd01::2, Dst: fd02::2 --> Gateway: -, OIf: r1, Mtu: 1500, Type: Unicast, Count: 1",
+        "3 IPv4 Routes printed",
+        "3 IPv6 Routes printed",
     ] {
         assert!(routes.lines().any(|l| l == row), "{row:?} in\n{routes}");
     }
@@ -313,7 +318,7 @@ fn every_show_command_answers_in_its_documented_format() {
     assert_eq!(cli.command("show version").unwrap(), String::from_utf8_lossy(&version.stdout));
     let status = cli.command("show status").unwrap();
     let rows = lines(&status);
-    assert_eq!(rows.len(), 6, "{status}");
+    assert_eq!(rows.len(), 8, "{status}");
     assert_eq!(
         &rows[..4],
         [
@@ -331,6 +336,11 @@ fn every_show_command_answers_in_its_documented_format() {
         "{status}"
     );
     assert_eq!(rows[5], "connections: 2 tracked, 2 offloaded, capacity 131072");
+    assert!(
+        rows[6].starts_with("conntrack dialect: stock (auto, no ASK attributes in "),
+        "{status}"
+    );
+    assert_eq!(rows[7], "ips_permanent bit: none (the kernel reads as stock)");
 
     drop(flows.held);
 }

@@ -414,9 +414,11 @@ fn vendor_commands_print_the_vendor_s_lines_through_telnet() {
     sorted[..3].sort();
     assert_eq!(rows, sorted);
 
-    let route = |dst: &str, oif: &str, label: &str, src: &str| {
+    // The vendor's cache identity: each direction as the kernel routes it (source, input
+    // interface). The host's own route towards the client is in `detail` only.
+    let route = |iif: &str, src: &str, dst: &str, oif: &str, label: &str| {
         format!(
-            "IIf: (null), Mark: 00000000, Src: {src}, Dst: {dst} --> Gateway: {dst}, {label}: {oif}, \
+            "IIf: {iif}, Mark: 00000000, Src: {src}, Dst: {dst} --> Gateway: {dst}, {label}: {oif}, \
              PhysOif: {oif}, Count: 1"
         )
     };
@@ -424,12 +426,12 @@ fn vendor_commands_print_the_vendor_s_lines_through_telnet() {
         reply_in(&transcript, "show route"),
         crlf(&[
             "IPv4 Route:".to_owned(),
-            route("10.1.0.2", "r0", "OIf", "0.0.0.0"),
-            route("10.2.0.2", "r1", "OIf", "0.0.0.0"),
+            route("r1", "10.2.0.2", "10.1.0.2", "r0", "OIf"),
+            route("r0", "10.1.0.2", "10.2.0.2", "r1", "OIf"),
             "2 IPv4 Routes printed".to_owned(),
             "IPv6 Route:".to_owned(),
-            route("fd01::2", "r0", "Oif", "::"),
-            route("fd02::2", "r1", "Oif", "::"),
+            route("r1", "fd02::2", "fd01::2", "r0", "Oif"),
+            route("r0", "fd01::2", "fd02::2", "r1", "Oif"),
             "2 IPv6 Routes printed".to_owned(),
         ])
     );

@@ -91,6 +91,11 @@ fn bad_environment_values_exit_2_with_one_line_naming_the_variable() {
             "/nonexistent/fastforward",
             "cannot read the file: No such file or directory (os error 2)",
         ),
+        (
+            "CMM_CONNTRACK_DIALECT",
+            "ask-6.18",
+            "unknown conntrack dialect \"ask-6.18\": expected auto, stock, ask-5.4, ask-6.12 or fp_orig=N[,fp_reply=N,qosconnmark=N,pad=N]",
+        ),
     ] {
         let env = [sim, (variable, value)];
         refused(&netns, &[], &env, &format!("{variable}=\"{value}\": {expected}"));
@@ -121,6 +126,16 @@ fn bad_files_and_flags_exit_2_with_one_line_naming_file_line_and_key() {
             "key \"timeouts.tcp\" value 0: expected a positive integer in 1..=4294967294",
         ),
         ("ports = \"eth0\"\n", 1, "key \"ports\" value \"eth0\": expected an array"),
+        (
+            "[netlink]\nconntrack_dialect = \"fp_orig=24\"\n",
+            2,
+            "key \"netlink.conntrack_dialect\" value \"fp_orig=24\": fp_orig=24: ASK attributes are numbered from 25 to 16383 (upstream uses 1 to 24; the pad may also be 3)",
+        ),
+        (
+            "[keepalive]\npermanent_bit = 31\n",
+            2,
+            "key \"keepalive.permanent_bit\" value 31: expected \"auto\" or an integer in 0..=30",
+        ),
         (
             "[offload]\nexclude = [ { proto = \"tcp\", port = 99999 } ]\n",
             2,

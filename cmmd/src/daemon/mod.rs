@@ -204,8 +204,15 @@ impl Daemon {
             }
         }
         // Subscribe before anything is dumped, so nothing falls between dump and events.
-        let ct = CtIo::open(cfg.netlink.event_buffer as usize, cfg.netlink.reliable_destroy)
-            .map_err(kernel("conntrack netlink socket"))?;
+        let (dialect, permanent_bit) = setup::conntrack_dialect(&loaded)
+            .map_err(|error| StartupError::Config(error.to_string()))?;
+        let ct = CtIo::open(
+            cfg.netlink.event_buffer as usize,
+            cfg.netlink.reliable_destroy,
+            dialect,
+            permanent_bit,
+        )
+        .map_err(kernel("conntrack netlink socket"))?;
         warn_if_smaller("conntrack event", cfg.netlink.event_buffer as usize, ct.event_buffer);
         tracing::info!(
             bytes = ct.event_buffer,
@@ -441,6 +448,7 @@ impl Daemon {
             self.engine.on_hw_result(result, now);
         }
         self.engine.on_timer(now);
+        self.ct.log_dialect(self.engine.is_ready());
         self.routing.expire_lookups(&mut self.engine, now);
         self.execute_actions(now);
         self.run_cli(now);
@@ -472,7 +480,7 @@ impl Daemon {
                 }
                 Action::NetDump => self.routing.start_net_dump(&mut self.engine, now),
                 Action::KernelRefresh { key, timeout } => self.ct.refresh(&key, timeout),
-                Action::KernelStatus { key, status } => self.ct.set_status(&key, status),
+                Action::KernelPermanent { key, id, set } => self.ct.set_permanent(&key, id, set),
                 Action::KernelDelete { key, id } => self.ct.delete(&key, id),
             }
         }
@@ -523,7 +531,9 @@ impl Daemon {
 
     fn reload(&mut self, now: Instant) {
         let options = config::LoadOptions::new(&config::process_env, self.overrides.clone());
-        let mut new = match config::Config::load(&options) {
+        let checked = config::Config::load(&options)
+            .and_then(|new| setup::conntrack_dialect(&new).map(|_| new));
+        let mut new = match checked {
             Ok(new) => new,
             Err(e) => {
                 tracing::error!(error = %e, "SIGHUP: configuration not reloaded; the running one stays in force");
@@ -587,6 +597,10 @@ impl Daemon {
                 + self.ct.counters.truncated
                 + self.routing.counters.malformed,
             events_discarded: self.ct.counters.discarded,
+            conntrack_dialect: Some(self.ct.dialect.state()),
+            permanent_bit: self.ct.permanent_bit().map(conntrack::PermanentBit::bit),
+            attributes_skipped: self.ct.counters.skipped,
+            permanent_unsent: self.ct.counters.permanent_unsent,
             http_evicted: self.http.as_ref().map_or(0, HttpServer::evicted),
             ready: self.ready().is_ok(),
         }

@@ -51,6 +51,9 @@ pub struct EngineConfig {
     pub keepalive: KeepaliveConfig,
     /// Pass the conntrack mark to cdx as its QoS fwmark, under this mask.
     pub fwmark_mask: Option<u32>,
+    /// The conntrack mark bits route lookups carry where the kernel does not report each
+    /// direction's packet mark (stock kernels).
+    pub route_mark_mask: u32,
     /// Periodic dump-and-sweep.
     pub sweep_interval: Option<Duration>,
     /// Minimum time between two resync dumps.
@@ -78,6 +81,7 @@ impl EngineConfig {
             kernel_timeouts,
             keepalive: cfg.keepalive,
             fwmark_mask: cfg.offload.fwmark_from_ctmark.then_some(cfg.offload.fwmark_mask),
+            route_mark_mask: cfg.netlink.route_mark_mask,
             sweep_interval: cfg.netlink.sweep_interval,
             resync_min_interval: cfg.netlink.resync_min_interval,
             retry_base: defaults::ENGINE_RETRY_BASE,

@@ -160,15 +160,9 @@ impl Engine {
     }
 
     pub(super) fn set_permanent(&mut self, id: FlowId) {
-        let permanent = self.permanent_bit();
         let Some(flow) = self.table.get_mut(id) else { return };
         flow.facts.set(Facts::PERMANENT);
-        let (key, status) = (flow.key, flow.status | permanent);
-        self.actions.push_back(Action::KernelStatus { key, status });
-    }
-
-    /// IPS_PERMANENT as this kernel numbers it (`keepalive.permanent_bit`).
-    pub(super) fn permanent_bit(&self) -> Status {
-        Status::from_bits_retain(1u32 << self.cfg.keepalive.permanent_bit)
+        let (key, id) = (flow.key, flow.ct_id);
+        self.actions.push_back(Action::KernelPermanent { key, id, set: true });
     }
 }

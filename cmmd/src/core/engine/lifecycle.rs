@@ -232,11 +232,16 @@ impl Facts {
     pub(crate) const DIRTY: Facts = Facts(4);
     /// An activity poll is scheduled or in flight (at most one per connection).
     pub(crate) const POLLING: Facts = Facts(8);
+    /// The kernel said where the original direction comes in and with which mark (an ASK
+    /// kernel's fast-path block): the `SERVER` route entry's key holds them.
+    pub(crate) const KERNEL_INGRESS_ORIG: Facts = Facts(16);
+    /// The same for the reply direction and the `CLIENT` route entry.
+    pub(crate) const KERNEL_INGRESS_REPLY: Facts = Facts(32);
     /// The host's own connection, host-originated (the vendor's `LOCAL_CONN_ORIG`): tracked
     /// for display, never resolved nor offloaded.
-    pub(crate) const LOCAL_ORIG: Facts = Facts(16);
+    pub(crate) const LOCAL_ORIG: Facts = Facts(64);
     /// The host's own connection, host-terminated (the vendor's `LOCAL_CONN_REPL`).
-    pub(crate) const LOCAL_REPLY: Facts = Facts(32);
+    pub(crate) const LOCAL_REPLY: Facts = Facts(128);
 
     /// True if `fact` holds.
     pub(crate) fn has(self, fact: Facts) -> bool {
@@ -254,10 +259,15 @@ impl Facts {
     }
 }
 
-/// Index of the route-cache entry towards the reply source (the original destination side).
+/// Index of the route-cache entry of the original direction: towards the reply source (the
+/// server, after DNAT), from the client, as it came in.
 pub(crate) const SERVER: usize = 0;
-/// Index of the route-cache entry towards the original source (the client side).
+/// Index of the route-cache entry of the reply direction: towards the original source (the
+/// client), from the server, as it came in.
 pub(crate) const CLIENT: usize = 1;
+/// Index of the route-cache entry that says where the original direction comes in, where the
+/// kernel does not say it (stock kernels): the host's own route towards the client.
+pub(crate) const INGRESS: usize = 2;
 /// No route-cache entry held.
 pub(crate) const NO_ROUTE: u32 = u32::MAX;
 /// Original direction index in per-direction arrays.
@@ -284,8 +294,8 @@ pub struct Flow {
     pub(crate) generation: u32,
     /// Bumped whenever a timer is armed; older timers are ignored.
     pub(crate) epoch: u32,
-    /// Route-cache entries held, `[SERVER, CLIENT]`.
-    pub(crate) routes: [u32; 2],
+    /// Route-cache entries held, `[SERVER, CLIENT, INGRESS]`.
+    pub(crate) routes: [u32; 3],
     /// Route objects the hardware uses now, `[ORIG, REPLY]` (0 = none).
     pub(crate) hw: [u16; 2],
     /// Route objects being programmed, `[ORIG, REPLY]` (0 = none).

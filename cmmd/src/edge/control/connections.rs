@@ -21,7 +21,7 @@ use cli::{ConnectionFilter, Session};
 use conntrack::{Status, TcpState};
 
 use super::STEP_LINES;
-use crate::core::engine::{Engine, Flow, FlowState};
+use crate::core::engine::{Engine, Flow, FlowState, IngressSource};
 use crate::core::flow::key::{Family, proto};
 use crate::core::stats::Reason;
 
@@ -261,4 +261,25 @@ pub fn detail_line(out: &mut String, flow: &Flow, engine: &Engine, now: Instant)
     }
     let [orig, reply] = flow.hw_routes();
     let _ = write!(out, ", routes: {orig}/{reply}, hw-timeout: {}", engine.hw_remaining(flow, now));
+    ingress(out, engine, flow);
+}
+
+/// Where each direction comes in and who said so: `, in: eth0/eth2 (kernel)`, the original
+/// direction's interface, then the reply's; `kernel` when an ASK kernel's fast-path blocks said
+/// it, `inferred` from the routes otherwise (`-` while not known).
+fn ingress(out: &mut String, engine: &Engine, flow: &Flow) {
+    let [orig, reply] = engine.ingress_of(flow);
+    if orig.is_none() && reply.is_none() {
+        return;
+    }
+    let name = |i: Option<(u32, IngressSource)>| {
+        i.map_or_else(|| "-".to_owned(), |(index, _)| super::network::ifname(engine, index))
+    };
+    let source = |i: Option<(u32, IngressSource)>| i.map_or("-", |(_, s)| s.name());
+    let sources = if reply.is_none() || source(orig) == source(reply) {
+        source(orig).to_owned()
+    } else {
+        format!("{}/{}", source(orig), source(reply))
+    };
+    let _ = write!(out, ", in: {}/{} ({sources})", name(orig), name(reply));
 }

@@ -245,6 +245,15 @@ fn show_status(ctx: &Ctx<'_>, out: &mut Session) {
         e.len(),
         e.capacity()
     ));
+    if let Some(dialect) = ctx.extra.conntrack_dialect {
+        out.reply_line(&format!("conntrack dialect: {dialect}"));
+    }
+    out.reply_line(&format!(
+        "ips_permanent bit: {}",
+        ctx.extra
+            .permanent_bit
+            .map_or_else(|| "none (the kernel reads as stock)".into(), |b| b.to_string())
+    ));
 }
 
 #[cfg(test)]

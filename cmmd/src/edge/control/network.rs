@@ -3,10 +3,13 @@
 //! The vendor's lines (`route_cache.c`, `neighbor_resolution.c` of the ASK build: LS1043,
 //! without `VLAN_FILTER`): an interface the system cannot name prints as glibc prints a null
 //! string, `(null)`; a route's trailer is printed only when it has lines. cmmd's route
-//! lookups carry no source address and no input interface (the vendor's carry both), so
-//! `Src:` is the unspecified address and `IIf:` is `(null)`, as the vendor prints a lookup
+//! cache has the vendor's identity (input interface, mark, source, destination): a lookup
+//! without an input interface or a source (the host's own route towards a client, on stock
+//! kernels) prints `IIf: (null)` and the unspecified address, as the vendor prints a lookup
 //! without them; `Gateway:` is the destination itself on a direct route, as the vendor
-//! stores it. Only answered lookups are routes to the vendor; `detail` also lists lookups
+//! stores it. The host's own routes towards clients (how a stock kernel's ingress is
+//! inferred, a lookup the vendor never makes) are in `detail` only, and count for no
+//! neighbour. Only answered lookups are routes to the vendor; `detail` also lists lookups
 //! in flight and failed ones, with the MTU and the route type.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -22,32 +25,43 @@ use crate::core::route::{RouteInfo, RouteKey, RouteState};
 const NULL: &str = "(null)";
 
 /// The interface's name, or `(null)` as the vendor's `if_indextoname` failure prints.
-fn ifname(engine: &Engine, index: u32) -> String {
+pub(super) fn ifname(engine: &Engine, index: u32) -> String {
     engine.net().link(index).map_or_else(|| NULL.to_owned(), |l| l.name.to_string())
 }
 
-/// Route-cache entries of one family, sorted by destination and mark.
+/// Route-cache entries of one family, sorted by destination, source, input and mark.
 fn routes_of(engine: &Engine, v4: bool) -> Vec<(RouteKey, RouteState, u32)> {
     let mut routes: Vec<_> =
         engine.routes().entries().filter(|(key, _, _)| key.dst.is_ipv4() == v4).collect();
-    routes.sort_by_key(|(key, _, _)| (key.dst, key.mark));
+    routes.sort_by_key(|(key, _, _)| (key.dst, key.src, key.iif, key.mark));
     routes
+}
+
+/// A lookup's input interface and source as the vendor prints them: `(null)` and the
+/// unspecified address when it has none.
+fn iif_and_src(engine: &Engine, key: &RouteKey) -> (String, IpAddr) {
+    let unspecified: IpAddr =
+        if key.dst.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+    let iif = if key.iif == 0 { NULL.to_owned() } else { ifname(engine, key.iif) };
+    (iif, key.src.unwrap_or(unspecified))
 }
 
 /// `show route`.
 pub(super) fn show_route(engine: &Engine, out: &mut Session) {
     for (title, v4, family) in [("IPv4 Route:", true, "IPv4"), ("IPv6 Route:", false, "IPv6")] {
         out.reply_line(title);
-        let unspecified: IpAddr =
-            if v4 { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
         // The vendor spells the output interface `OIf` for IPv4 and `Oif` for IPv6.
         let oif_label = if v4 { "OIf" } else { "Oif" };
         let mut printed = 0;
         for (key, state, users) in routes_of(engine, v4) {
             let RouteState::Resolved(info) = state else { continue };
+            if !key.is_forwarded() {
+                continue;
+            }
             let oif = ifname(engine, info.oif);
+            let (iif, src) = iif_and_src(engine, &key);
             out.reply_line(&format!(
-                "IIf: {NULL}, Mark: {:08x}, Src: {unspecified}, Dst: {} --> Gateway: {}, \
+                "IIf: {iif}, Mark: {:08x}, Src: {src}, Dst: {} --> Gateway: {}, \
                  {oif_label}: {oif}, PhysOif: {oif}, Count: {users}",
                 key.mark,
                 key.dst,
@@ -85,8 +99,9 @@ pub(super) fn show_route_detail(engine: &Engine, out: &mut Session) {
                     )
                 }
             };
+            let (iif, src) = iif_and_src(engine, key);
             out.reply_line(&format!(
-                "Mark: {:08x}, Dst: {} --> {via}, Count: {users}",
+                "IIf: {iif}, Mark: {:08x}, Src: {src}, Dst: {} --> {via}, Count: {users}",
                 key.mark, key.dst
             ));
         }
@@ -101,7 +116,7 @@ fn neighbour_users(engine: &Engine, n: &Neighbour) -> usize {
         .routes()
         .entries()
         .filter(|(key, state, _)| match state {
-            RouteState::Resolved(info) => {
+            RouteState::Resolved(info) if key.is_forwarded() => {
                 info.oif == n.ifindex && info.gateway.unwrap_or(key.dst) == n.addr
             }
             _ => false,

@@ -55,6 +55,8 @@ fn restart_adopts_matching_hardware_entries_and_removes_the_rest() {
         kernel: HashMap::from([(kept.key, kept)]),
         cdx: FakeCdx { log: Vec::new(), ..cdx },
         rib: first.rib.clone(),
+        rules: Vec::new(),
+        asked: Vec::new(),
         refreshed: Vec::new(),
         deleted: Vec::new(),
         lookups: 0,

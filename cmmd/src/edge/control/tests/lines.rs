@@ -68,7 +68,8 @@ fn show_connections_prints_the_vendor_lines_with_cdx_s_remaining_time() {
             &format!(
                 "ipv4     2 tcp      6 431990 ESTABLISHED src=10.1.0.2 dst=10.2.0.2 sport=40000 \
                  dport=443 src=10.2.0.2 dst=10.1.0.2 sport=443 dport=40000 [ASSURED] mark=0 zone=0 \
-                 id=40000, offload: offloaded, routes: {orig}/{reply}, hw-timeout: 431990"
+                 id=40000, offload: offloaded, routes: {orig}/{reply}, hw-timeout: 431990, \
+                 in: eth0/eth1 (inferred)"
             ),
             "1 connections printed",
         ])
@@ -153,17 +154,19 @@ fn show_route_prints_answered_lookups_as_the_vendor() {
         bench.run_line("show route"),
         text(&[
             "IPv4 Route:",
-            "IIf: (null), Mark: 00000000, Src: 0.0.0.0, Dst: 10.1.0.2 --> Gateway: 10.1.0.2, OIf: eth0, \
-             PhysOif: eth0, Count: 2",
-            "IIf: (null), Mark: 00000000, Src: 0.0.0.0, Dst: 10.2.0.2 --> Gateway: 10.2.0.2, OIf: eth1, \
-             PhysOif: eth1, Count: 1",
-            "IIf: (null), Mark: 00000000, Src: 0.0.0.0, Dst: 10.9.0.5 --> Gateway: 10.2.0.254, OIf: eth1, \
-             PhysOif: eth1, Count: 1",
-            "3 IPv4 Routes printed",
-            "IPv6 Route:",
-            "IIf: (null), Mark: 00000000, Src: ::, Dst: fd01::2 --> Gateway: fd01::2, Oif: eth0, \
+            "IIf: eth1, Mark: 00000000, Src: 10.2.0.2, Dst: 10.1.0.2 --> Gateway: 10.1.0.2, OIf: eth0, \
              PhysOif: eth0, Count: 1",
-            "IIf: (null), Mark: 00000000, Src: ::, Dst: fd02::2 --> Gateway: fd02::2, Oif: eth1, \
+            "IIf: eth1, Mark: 00000000, Src: 10.9.0.5, Dst: 10.1.0.2 --> Gateway: 10.1.0.2, OIf: eth0, \
+             PhysOif: eth0, Count: 1",
+            "IIf: eth0, Mark: 00000000, Src: 10.1.0.2, Dst: 10.2.0.2 --> Gateway: 10.2.0.2, OIf: eth1, \
+             PhysOif: eth1, Count: 1",
+            "IIf: eth0, Mark: 00000000, Src: 10.1.0.2, Dst: 10.9.0.5 --> Gateway: 10.2.0.254, OIf: eth1, \
+             PhysOif: eth1, Count: 1",
+            "4 IPv4 Routes printed",
+            "IPv6 Route:",
+            "IIf: eth1, Mark: 00000000, Src: fd02::2, Dst: fd01::2 --> Gateway: fd01::2, Oif: eth0, \
+             PhysOif: eth0, Count: 1",
+            "IIf: eth0, Mark: 00000000, Src: fd01::2, Dst: fd02::2 --> Gateway: fd02::2, Oif: eth1, \
              PhysOif: eth1, Count: 1",
             "2 IPv6 Routes printed",
         ])
@@ -173,17 +176,27 @@ fn show_route_prints_answered_lookups_as_the_vendor() {
     assert!(!bench.run_line("show route").contains("10.7.0.1"));
     let detail = bench.run_line("show route detail");
     assert!(
-        detail.contains("\nMark: 00000000, Dst: 10.7.0.1 --> unreachable (errno 101), Count: 1\n"),
+        detail.contains(
+            "\nIIf: eth0, Mark: 00000000, Src: 10.1.0.2, Dst: 10.7.0.1 --> unreachable (errno 101), \
+             Count: 1\n"
+        ),
         "{detail}"
     );
     assert!(
         detail.contains(
-            "\nMark: 00000000, Dst: 10.9.0.5 --> Gateway: 10.2.0.254, OIf: eth1, Mtu: 1500, \
-             Type: Unicast, Count: 1\n"
+            "\nIIf: eth0, Mark: 00000000, Src: 10.1.0.2, Dst: 10.9.0.5 --> Gateway: 10.2.0.254, \
+             OIf: eth1, Mtu: 1500, Type: Unicast, Count: 1\n"
         ),
         "{detail}"
     );
-    assert!(detail.ends_with("2 IPv6 Routes printed\n"), "{detail}");
+    assert!(
+        detail.contains(
+            "\nIIf: (null), Mark: 00000000, Src: 0.0.0.0, Dst: 10.1.0.2 --> Gateway: -, OIf: eth0, \
+             Mtu: 1500, Type: Unicast, Count: 3\n"
+        ),
+        "the host's own route towards the client, where a stock kernel's ingress comes from: {detail}"
+    );
+    assert!(detail.ends_with("3 IPv6 Routes printed\n"), "{detail}");
 }
 
 #[test]
@@ -193,7 +206,9 @@ fn show_neighbor_lists_every_neighbour_the_vendor_keeps() {
         bench.run_line("show neighbor"),
         text(&[
             "IPv4 ARP:",
-            "IP addr: 10.1.0.2 --> MAC addr: 02:00:00:00:00:12 If: eth0, Port:-1, state: 2, Count: 1",
+            // Two reply routes lead to the client: one per server (the vendor's cache has a
+            // route per source, too).
+            "IP addr: 10.1.0.2 --> MAC addr: 02:00:00:00:00:12 If: eth0, Port:-1, state: 2, Count: 2",
             "IP addr: 10.2.0.2 --> MAC addr: 02:00:00:00:00:22 If: eth1, Port:-1, state: 4, Count: 1",
             "IP addr: 10.2.0.9 --> MAC addr: 00:00:00:00:00:00 If: eth1, Port:-1, state: 1, Count: 0",
             "IP addr: 10.2.0.254 --> MAC addr: 02:00:00:00:00:2f If: eth1, Port:-1, state: 2, Count: 1",

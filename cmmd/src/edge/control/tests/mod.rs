@@ -108,6 +108,7 @@ fn tcp(client: &str, sport: u16, server: &str, dport: u16) -> CtInfo {
         timeout: Some(432_000),
         helper: false,
         seq_adjust: false,
+        fastpath: [None; 2],
     }
 }
 
