@@ -197,7 +197,10 @@ impl Flows {
         let routes = self.daemon.sim().unwrap().by_sport(sport).expect("offloaded").routes;
         let timeout = line.split_whitespace().nth(4).and_then(|t| t.parse().ok()).unwrap_or(0);
         assert!((431_000..=432_000).contains(&timeout), "ESTABLISHED timeout: {line}");
-        let hw = line.rsplit_once("hw-timeout: ").and_then(|(_, t)| t.parse().ok()).unwrap_or(0);
+        let hw = line
+            .rsplit_once("hw-timeout: ")
+            .and_then(|(_, t)| t.split(',').next()?.parse().ok())
+            .unwrap_or(0);
         let hw = self.checked_remaining(line, hw, v6);
         format!(
             "{}mark=0 zone=0 id={}, offload: offloaded, routes: {}/{}, hw-timeout: {hw}, \
