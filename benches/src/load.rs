@@ -111,6 +111,7 @@ pub fn established(kind: Kind, index: u32) -> CtInfo {
         timeout: Some(if tcp { 432_000 } else { 120 }),
         helper: false,
         seq_adjust: false,
+        fastpath: [None; 2],
     }
 }
 

@@ -183,7 +183,7 @@ impl FakeWorld {
                 }
                 Action::NetDump => self.engine.on_net_resynced(self.now),
                 Action::KernelRefresh { .. }
-                | Action::KernelStatus { .. }
+                | Action::KernelPermanent { .. }
                 | Action::KernelDelete { .. } => self.executed.kernel_requests += 1,
             }
         }

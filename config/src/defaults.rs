@@ -85,8 +85,10 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 pub const KEEPALIVE_MARGIN: Option<Duration> = None;
 /// Timeout refreshes per second.
 pub const KEEPALIVE_MAX_REFRESH_PER_SECOND: NonZeroU32 = non_zero(20_000);
-/// `IPS_PERMANENT` bit number on the ASK kernel.
-pub const KEEPALIVE_PERMANENT_BIT: u8 = 15;
+/// `IPS_PERMANENT` bit number on the ASK kernel: `None`, the bit of the dialect the kernel
+/// speaks (15 on the NXP 5.4 patch, 16 on the 6.x ports, where 15 is upstream's
+/// `IPS_HW_OFFLOAD`).
+pub const KEEPALIVE_PERMANENT_BIT: Option<u8> = None;
 /// Reaction to cdx `REMOVED`.
 pub const KEEPALIVE_ON_REMOVED: OnRemoved = OnRemoved::Delete;
 
@@ -109,6 +111,10 @@ pub const NETLINK_ENABLE_EVENTS_SYSCTL: bool = true;
 pub const NETLINK_SWEEP_INTERVAL: Option<Duration> = Some(Duration::from_secs(60));
 /// Minimum time between resyncs.
 pub const NETLINK_RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// The kernel's conntrack dialect: recognised from the messages.
+pub const NETLINK_CONNTRACK_DIALECT: &str = "auto";
+/// Route lookups carry the whole conntrack mark as the packet mark (stock kernels).
+pub const NETLINK_ROUTE_MARK_MASK: u32 = u32::MAX;
 
 /// The kernel's `nf_conntrack_tcp_timeout_established`, assumed when the namespace's sysctl
 /// cannot be read at start (the kernel's own default, 5 days).
@@ -266,6 +272,8 @@ impl Default for NetlinkConfig {
             enable_events_sysctl: NETLINK_ENABLE_EVENTS_SYSCTL,
             sweep_interval: NETLINK_SWEEP_INTERVAL,
             resync_min_interval: NETLINK_RESYNC_MIN_INTERVAL,
+            conntrack_dialect: NETLINK_CONNTRACK_DIALECT.to_owned(),
+            route_mark_mask: NETLINK_ROUTE_MARK_MASK,
         }
     }
 }

@@ -82,7 +82,9 @@ raw_table!(
         reliable_destroy,
         enable_events_sysctl,
         sweep_interval,
-        resync_min_interval
+        resync_min_interval,
+        conntrack_dialect,
+        route_mark_mask
     ]
 );
 raw_table!(RawCli, "cli.",

@@ -26,6 +26,7 @@ use crate::fastforward::read_fastforward;
 use crate::keys::{ENV_KEYS, Input, KEYS, key};
 use crate::model::Config;
 use crate::reload::{REDACTED, render_user_names};
+use crate::rules::toml_string;
 use crate::users::read_password_file;
 
 /// Flag values as the daemon's argument parser found them (`None` = flag not given).
@@ -367,6 +368,35 @@ impl Loaded {
     /// The source of a key (`Source::Default` for unknown paths).
     pub fn source(&self, path: &str) -> &Source {
         self.provenance.get(path).unwrap_or(&Source::Default)
+    }
+
+    /// Reads the text value of the key `path` with `parse`, a grammar the configuration does not
+    /// own (that of the library the value is for, e.g. the conntrack dialect). A value `parse`
+    /// refuses is a configuration error like any other: one line naming where the value came
+    /// from (file and line, variable or flag), the key, the value and `parse`'s rule.
+    pub fn check_text<T>(
+        &self,
+        path: &'static str,
+        value: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        parse(value).map_err(|rule| {
+            let rule = crate::error::one_line(&rule);
+            match self.source(path) {
+                Source::Env(var) => ConfigError::Env { var, value: value.to_owned(), rule },
+                Source::Flag(flag) => ConfigError::Flag { flag, value: value.to_owned(), rule },
+                Source::File { path: file, line } => ConfigError::FileValue {
+                    path: file.clone(),
+                    line: *line,
+                    key: path.to_owned(),
+                    value: toml_string(value),
+                    rule,
+                },
+                Source::Default => ConfigError::Conflict {
+                    message: format!("the default {path} {value:?}: {rule}"),
+                },
+            }
+        })
     }
 
     /// The effective configuration for `cmmd check-config`: every key in TOML notation with its source

@@ -303,14 +303,15 @@ pub struct KeepaliveConfig {
     pub margin: Option<Duration>,
     /// Rate limit of timeout refreshes sent to the kernel.
     pub max_refresh_per_second: NonZeroU32,
-    /// Status bit number of `IPS_PERMANENT` on the ASK kernel.
-    pub permanent_bit: u8,
+    /// Status bit number of `IPS_PERMANENT` on the ASK kernel; `None` (`"auto"`): the bit of
+    /// the conntrack dialect the kernel speaks (`netlink.conntrack_dialect`).
+    pub permanent_bit: Option<u8>,
     /// What happens to the kernel conntrack when cdx ages a flow out.
     pub on_removed: OnRemoved,
 }
 
 /// The `[netlink]` table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetlinkConfig {
     /// `SO_RCVBUFFORCE` bytes on the event socket.
     pub event_buffer: u32,
@@ -325,6 +326,13 @@ pub struct NetlinkConfig {
     pub sweep_interval: Option<Duration>,
     /// Minimum time between two resyncs after overruns.
     pub resync_min_interval: Duration,
+    /// The kernel's conntrack dialect: `"auto"` (recognised from the messages), `"stock"`,
+    /// `"ask-5.4"`, `"ask-6.12"` or explicit attribute numbers. Its grammar is the `conntrack`
+    /// crate's; the daemon checks it at start ([`crate::Loaded::check_text`]).
+    pub conntrack_dialect: String,
+    /// The conntrack mark bits that route lookups carry as the packet's mark where the kernel
+    /// does not report the packet's own mark (stock kernels); 0 looks routes up without a mark.
+    pub route_mark_mask: u32,
 }
 
 /// The `[cli]` table.

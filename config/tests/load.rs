@@ -60,7 +60,7 @@ fn no_source_gives_the_defaults() {
     assert_eq!(loaded.config, Config::default());
     assert_eq!(loaded.config_file, None);
     assert!(loaded.provenance.values().all(|source| *source == Source::Default));
-    assert_eq!(loaded.provenance.len(), 53, "51 scalar keys, offload.exclude and cli.users");
+    assert_eq!(loaded.provenance.len(), 55, "53 scalar keys, offload.exclude and cli.users");
     let config = &loaded.config;
     assert_eq!(config.max_connections.get(), 131_072);
     assert_eq!(config.backend, Backend::Cdx);
@@ -432,7 +432,11 @@ fn bad_values_name_file_line_key_value_and_rule() {
         ),
         (
             "[keepalive]\npermanent_bit = 32\n",
-            "cmmd.toml:2: key \"keepalive.permanent_bit\" value 32: expected an integer in 0..=31",
+            "cmmd.toml:2: key \"keepalive.permanent_bit\" value 32: expected \"auto\" or an integer in 0..=30",
+        ),
+        (
+            "[netlink]\nconntrack_dialect = \"\"\n",
+            "cmmd.toml:2: key \"netlink.conntrack_dialect\" value \"\": expected a non-empty word of printable characters",
         ),
         (
             "[netlink]\nevent_buffer = \"2GiB\"\n",

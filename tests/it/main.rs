@@ -12,6 +12,7 @@ mod faults; // fault injection: event storms, rtnetlink overrun, hardware faults
 mod metrics; // /metrics: gauges that count connections, decisions; the probes under a connection flood
 mod offload; // cmmd end to end: real flows through a router namespace programmed into the software cdx
 mod packaging; // Kubernetes manifests, the DPA wrapper script, the example configuration
+mod policy_routing; // two uplinks chosen by ip rule on source and mark: route objects follow the kernel
 mod privilege; // least privilege: exit 1 naming CAP_NET_ADMIN without it; nobody with only it runs and offloads
 mod soak; // load and soak: churn plus real traffic; memory, event loss, leaks, latency (CMM_SOAK_SECS)
 mod vm; // the VM harness proven: VLAN, PPPoE over it, masquerade and conntrack in Debian's kernel under QEMU

@@ -103,10 +103,11 @@ impl Daemon {
         self.counters().ok().and_then(|c| c.get(name).and_then(|v| v.parse().ok())).unwrap_or(0)
     }
 
-    /// `show connections` lines (without the trailer).
+    /// `show connections detail` lines (cmmd's view, with the offload state and reason;
+    /// without the trailer).
     pub fn connections(&self) -> io::Result<Vec<String>> {
         Ok(self
-            .ctl("show connections")?
+            .ctl("show connections detail")?
             .lines()
             .filter(|l| !l.ends_with("connections printed"))
             .map(String::from)

@@ -17,6 +17,7 @@ pub mod ct_load; // bulk conntrack creation/deletion and an independent event co
 pub mod daemon;
 pub mod http; // GET from inside a namespace; samples of a Prometheus exposition
 pub mod measure; // resident memory of a process, report lines of measured figures
+pub mod multiwan; // a router whose egress policy rules choose by source and mark
 pub mod netns;
 pub mod scenario; // routers ready to offload injected entries, kernel and hardware sets, waits
 pub mod sim_relay; // the software cdx in the test process, served to cmmd --sim-socket

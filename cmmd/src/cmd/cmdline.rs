@@ -15,7 +15,9 @@ use crate::edge::telemetry::{LogFormat, Telemetry};
 
 fn load(flags: &ConfigFlags) -> Result<config::Loaded, ExitCode> {
     let options = config::LoadOptions::new(&config::process_env, flags.overrides.clone());
-    config::Config::load(&options).map_err(|e| {
+    let checked = config::Config::load(&options)
+        .and_then(|loaded| daemon::setup::conntrack_dialect(&loaded).map(|_| loaded));
+    checked.map_err(|e| {
         eprintln!("cmmd: {e}");
         ExitCode::from(2)
     })

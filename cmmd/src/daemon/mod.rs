@@ -32,7 +32,9 @@ use crate::core::net::{IfName, NetView};
 use crate::core::policy::Policy;
 use crate::edge::backend::{Backend, BackendError};
 use crate::edge::cli_server::CliServer;
-use crate::edge::control::{self, ConnectionsJob, Ctx, LinesJob, Next, Query, SimControl};
+use crate::edge::control::{
+    self, Awaited, ConnectionsJob, ControlState, Ctx, LinesJob, Next, SimControl,
+};
 use crate::edge::ctnetlink::CtIo;
 use crate::edge::http::{HttpServer, Response};
 use crate::edge::metrics::{self, Extra};
@@ -127,7 +129,7 @@ pub struct RunOptions {
 enum Job {
     Stream(ConnectionsJob),
     Lines(LinesJob),
-    Walk { tag: u64, query: Query },
+    Await { tag: u64, awaited: Awaited },
 }
 
 struct Daemon {
@@ -145,6 +147,7 @@ struct Daemon {
     loaded: config::Loaded,
     overrides: config::Overrides,
     config_text: String,
+    control: ControlState,
     jobs: Vec<(Token, Job)>,
     backend: &'static str,
     started: Instant,
@@ -204,8 +207,15 @@ impl Daemon {
             }
         }
         // Subscribe before anything is dumped, so nothing falls between dump and events.
-        let ct = CtIo::open(cfg.netlink.event_buffer as usize, cfg.netlink.reliable_destroy)
-            .map_err(kernel("conntrack netlink socket"))?;
+        let (dialect, permanent_bit) = setup::conntrack_dialect(&loaded)
+            .map_err(|error| StartupError::Config(error.to_string()))?;
+        let ct = CtIo::open(
+            cfg.netlink.event_buffer as usize,
+            cfg.netlink.reliable_destroy,
+            dialect,
+            permanent_bit,
+        )
+        .map_err(kernel("conntrack netlink socket"))?;
         warn_if_smaller("conntrack event", cfg.netlink.event_buffer as usize, ct.event_buffer);
         tracing::info!(
             bytes = ct.event_buffer,
@@ -335,6 +345,7 @@ impl Daemon {
             loaded,
             overrides: options.overrides,
             config_text,
+            control: ControlState::default(),
             jobs: Vec::new(),
             backend: backend.name,
             started: now,
@@ -439,6 +450,7 @@ impl Daemon {
             self.engine.on_hw_result(result, now);
         }
         self.engine.on_timer(now);
+        self.ct.log_dialect(self.engine.is_ready());
         self.routing.expire_lookups(&mut self.engine, now);
         self.execute_actions(now);
         self.run_cli(now);
@@ -470,7 +482,7 @@ impl Daemon {
                 }
                 Action::NetDump => self.routing.start_net_dump(&mut self.engine, now),
                 Action::KernelRefresh { key, timeout } => self.ct.refresh(&key, timeout),
-                Action::KernelStatus { key, status } => self.ct.set_status(&key, status),
+                Action::KernelPermanent { key, id, set } => self.ct.set_permanent(&key, id, set),
                 Action::KernelDelete { key, id } => self.ct.delete(&key, id),
             }
         }
@@ -521,7 +533,9 @@ impl Daemon {
 
     fn reload(&mut self, now: Instant) {
         let options = config::LoadOptions::new(&config::process_env, self.overrides.clone());
-        let mut new = match config::Config::load(&options) {
+        let checked = config::Config::load(&options)
+            .and_then(|new| setup::conntrack_dialect(&new).map(|_| new));
+        let mut new = match checked {
             Ok(new) => new,
             Err(e) => {
                 tracing::error!(error = %e, "SIGHUP: configuration not reloaded; the running one stays in force");
@@ -585,6 +599,10 @@ impl Daemon {
                 + self.ct.counters.truncated
                 + self.routing.counters.malformed,
             events_discarded: self.ct.counters.discarded,
+            conntrack_dialect: Some(self.ct.dialect.state()),
+            permanent_bit: self.ct.permanent_bit().map(conntrack::PermanentBit::bit),
+            attributes_skipped: self.ct.counters.skipped,
+            permanent_unsent: self.ct.counters.permanent_unsent,
             http_evicted: self.http.as_ref().map_or(0, HttpServer::evicted),
             ready: self.ready().is_ok(),
         }
@@ -637,6 +655,7 @@ impl Daemon {
             engine,
             telemetry,
             config_text,
+            control,
             loaded,
             sim,
             stop,
@@ -656,6 +675,8 @@ impl Daemon {
                 engine,
                 now,
                 telemetry: telemetry.as_mut(),
+                log_level: &loaded.config.log.level,
+                state: control,
                 config_text,
                 rules: &rules,
                 sim: sim.as_ref().map(|s| s as &dyn SimControl),
@@ -668,7 +689,7 @@ impl Daemon {
                 Next::Done => {}
                 Next::Stream(job) => jobs.push((token, Job::Stream(job))),
                 Next::Lines(job) => jobs.push((token, Job::Lines(job))),
-                Next::Walk { tag, query } => jobs.push((token, Job::Walk { tag, query })),
+                Next::Await { tag, awaited } => jobs.push((token, Job::Await { tag, awaited })),
             }
         }
         jobs.retain_mut(|(token, job)| {
@@ -694,10 +715,10 @@ impl Daemon {
                     backlog.cli_output |= !done && cli.has_room(*token);
                     !done
                 }
-                Job::Walk { tag, query } => match engine.take_external(*tag) {
+                Job::Await { tag, awaited } => match engine.take_external(*tag) {
                     Some(result) => {
                         if let Some(session) = cli.session(*token) {
-                            control::render_walk(*query, result, session);
+                            control::finish(*awaited, result, control, session);
                         }
                         false
                     }

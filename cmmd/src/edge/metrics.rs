@@ -32,6 +32,14 @@ pub struct Extra {
     pub http_evicted: u64,
     /// True while `/readyz` answers 200 (initial dump done, hardware answering).
     pub ready: bool,
+    /// The kernel's conntrack dialect and where it comes from (`None` before the sockets).
+    pub conntrack_dialect: Option<conntrack::DialectState>,
+    /// The `IPS_PERMANENT` bit in force (`None`: the kernel reads as stock).
+    pub permanent_bit: Option<u8>,
+    /// Conntrack attributes skipped because they did not decode, by `EntryAttr::index`.
+    pub attributes_skipped: [u64; conntrack::EntryAttr::COUNT],
+    /// Permanent-bit requests not sent (no such bit on this kernel, or no conntrack id).
+    pub permanent_unsent: u64,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -99,7 +107,7 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
         sample(&mut out, "cmmd_connections_not_offloaded", &format!("reason=\"{}\"", r.name()), n);
     }
 
-    let mut by_state = [0u64; 5];
+    let mut by_state = [0u64; 6];
     for (_, f) in engine.flows() {
         let i = match f.state() {
             FlowState::Resolving => 0,
@@ -107,12 +115,14 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
             FlowState::Offloaded => 2,
             FlowState::Withdrawing => 3,
             FlowState::Backoff => 4,
+            FlowState::Local => 5,
         };
         by_state[i] += 1;
     }
     family(&mut out, "cmmd_flows", "gauge", "Tracked connections, by offload state.");
-    for (i, st) in
-        ["resolving", "programming", "offloaded", "withdrawing", "backoff"].iter().enumerate()
+    for (i, st) in ["resolving", "programming", "offloaded", "withdrawing", "backoff", "local"]
+        .iter()
+        .enumerate()
     {
         sample(&mut out, "cmmd_flows", &format!("state=\"{st}\""), by_state[i]);
     }
@@ -282,6 +292,39 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
         "Conntrack events dropped unread after an overrun (older than the resync dump).",
     );
     sample(&mut out, "cmmd_events_discarded_total", "", extra.events_discarded);
+    family(
+        &mut out,
+        "cmmd_conntrack_attributes_skipped_total",
+        "counter",
+        "Conntrack attributes that did not decode as expected and were skipped (the entry kept).",
+    );
+    for attr in conntrack::EntryAttr::ALL {
+        let count = extra.attributes_skipped.get(attr.index()).copied().unwrap_or(0);
+        let labels = format!("attribute=\"{}\"", attr.kernel_name());
+        sample(&mut out, "cmmd_conntrack_attributes_skipped_total", &labels, count);
+    }
+    family(
+        &mut out,
+        "cmmd_conntrack_dialect",
+        "gauge",
+        "The kernel's conntrack dialect (1): stock or an ASK numbering; pinned, recognised or not (yet).",
+    );
+    let (dialect, source) = match extra.conntrack_dialect {
+        Some(conntrack::DialectState::Pinned(d)) => (d.label(), "pinned"),
+        Some(state @ conntrack::DialectState::Recognised(_)) => {
+            (state.dialect().label(), "recognised")
+        }
+        Some(conntrack::DialectState::Unrecognised { .. }) | None => ("stock", "auto"),
+    };
+    let labels = format!("dialect=\"{dialect}\",source=\"{source}\"");
+    sample(&mut out, "cmmd_conntrack_dialect", &labels, 1);
+    family(
+        &mut out,
+        "cmmd_kernel_permanent_unsent_total",
+        "counter",
+        "IPS_PERMANENT requests not sent: the kernel reads as stock (no such bit), or no conntrack id.",
+    );
+    sample(&mut out, "cmmd_kernel_permanent_unsent_total", "", extra.permanent_unsent);
 
     family(&mut out, "cmmd_cli_sessions", "gauge", "Open CLI sessions.");
     sample(&mut out, "cmmd_cli_sessions", "", extra.cli_sessions);

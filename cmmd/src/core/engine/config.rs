@@ -57,6 +57,9 @@ pub struct EngineConfig {
     pub wan_ports: Vec<IfName>,
     /// Which cdx ABI to speak: detected at start, or fixed (`cdx.abi`).
     pub cdx_abi: AbiSetting,
+    /// The conntrack mark bits route lookups carry where the kernel does not report each
+    /// direction's packet mark (stock kernels).
+    pub route_mark_mask: u32,
     /// Periodic dump-and-sweep.
     pub sweep_interval: Option<Duration>,
     /// Minimum time between two resync dumps.
@@ -91,6 +94,7 @@ impl EngineConfig {
                 .filter_map(|p| IfName::new(p.as_str()))
                 .collect(),
             cdx_abi: abi_setting(cfg.cdx.abi),
+            route_mark_mask: cfg.netlink.route_mark_mask,
             sweep_interval: cfg.netlink.sweep_interval,
             resync_min_interval: cfg.netlink.resync_min_interval,
             retry_base: defaults::ENGINE_RETRY_BASE,

@@ -85,6 +85,18 @@ impl Engine {
         }
     }
 
+    /// Seconds until cdx ages the connection out, from what the activity polls learnt (cdx's
+    /// last `GET_TIMEOUT` answer, counted down since); 0 when the hardware does not hold it.
+    /// Without polls (permanent mode) it counts down from the registration.
+    pub fn hw_remaining(&self, flow: &Flow, now: Instant) -> u32 {
+        if !flow.in_hw() {
+            return 0;
+        }
+        // In the hardware, `since` is the latest activity seen (see `Flow::since`).
+        let idle = self.secs(now).saturating_sub(flow.since);
+        self.hw_life(flow).saturating_sub(idle)
+    }
+
     fn hw_life(&self, flow: &Flow) -> u32 {
         let t = self.cfg.hw_timeouts;
         match (flow.key.proto, flow.dirs) {
@@ -164,15 +176,9 @@ impl Engine {
     }
 
     pub(super) fn set_permanent(&mut self, id: FlowId) {
-        let permanent = self.permanent_bit();
         let Some(flow) = self.table.get_mut(id) else { return };
         flow.facts.set(Facts::PERMANENT);
-        let (key, status) = (flow.key, flow.status | permanent);
-        self.actions.push_back(Action::KernelStatus { key, status });
-    }
-
-    /// IPS_PERMANENT as this kernel numbers it (`keepalive.permanent_bit`).
-    pub(super) fn permanent_bit(&self) -> Status {
-        Status::from_bits_retain(1u32 << self.cfg.keepalive.permanent_bit)
+        let (key, id) = (flow.key, flow.ct_id);
+        self.actions.push_back(Action::KernelPermanent { key, id, set: true });
     }
 }

@@ -46,6 +46,8 @@ pub enum FlowState {
     Withdrawing,
     /// The hardware refused it; retried when the back-off timer fires.
     Backoff,
+    /// The host's own connection: tracked for display, never offloaded.
+    Local,
 }
 
 impl FlowState {
@@ -57,6 +59,7 @@ impl FlowState {
             FlowState::Offloaded => "offloaded",
             FlowState::Withdrawing => "withdrawing",
             FlowState::Backoff => "backoff",
+            FlowState::Local => "local",
         }
     }
 }
@@ -229,6 +232,16 @@ impl Facts {
     pub(crate) const DIRTY: Facts = Facts(4);
     /// An activity poll is scheduled or in flight (at most one per connection).
     pub(crate) const POLLING: Facts = Facts(8);
+    /// The kernel said where the original direction comes in and with which mark (an ASK
+    /// kernel's fast-path block): the `SERVER` route entry's key holds them.
+    pub(crate) const KERNEL_INGRESS_ORIG: Facts = Facts(16);
+    /// The same for the reply direction and the `CLIENT` route entry.
+    pub(crate) const KERNEL_INGRESS_REPLY: Facts = Facts(32);
+    /// The host's own connection, host-originated (the vendor's `LOCAL_CONN_ORIG`): tracked
+    /// for display, never resolved nor offloaded.
+    pub(crate) const LOCAL_ORIG: Facts = Facts(64);
+    /// The host's own connection, host-terminated (the vendor's `LOCAL_CONN_REPL`).
+    pub(crate) const LOCAL_REPLY: Facts = Facts(128);
 
     /// True if `fact` holds.
     pub(crate) fn has(self, fact: Facts) -> bool {
@@ -246,10 +259,15 @@ impl Facts {
     }
 }
 
-/// Index of the route-cache entry towards the reply source (the original destination side).
+/// Index of the route-cache entry of the original direction: towards the reply source (the
+/// server, after DNAT), from the client, as it came in.
 pub(crate) const SERVER: usize = 0;
-/// Index of the route-cache entry towards the original source (the client side).
+/// Index of the route-cache entry of the reply direction: towards the original source (the
+/// client), from the server, as it came in.
 pub(crate) const CLIENT: usize = 1;
+/// Index of the route-cache entry that says where the original direction comes in, where the
+/// kernel does not say it (stock kernels): the host's own route towards the client.
+pub(crate) const INGRESS: usize = 2;
 /// No route-cache entry held.
 pub(crate) const NO_ROUTE: u32 = u32::MAX;
 /// Original direction index in per-direction arrays.
@@ -276,12 +294,15 @@ pub struct Flow {
     /// latency. From then on: engine seconds of the latest hardware activity seen. One field
     /// serves both (they are never needed at once) to keep the entry compact.
     pub(crate) since: u32,
-    /// Resync generation that last saw this connection in the kernel.
-    pub(crate) generation: u32,
-    /// Bumped whenever a timer is armed; older timers are ignored.
-    pub(crate) epoch: u32,
-    /// Route-cache entries held, `[SERVER, CLIENT]`.
-    pub(crate) routes: [u32; 2],
+    /// Resync generation that last saw this connection in the kernel. 16 bits suffice: a
+    /// connection a dump does not see is swept when that dump ends, so only the generation
+    /// of the dump running is ever compared, and a wrap after 65,536 dumps is harmless.
+    pub(crate) generation: u16,
+    /// Bumped whenever a timer is armed; older timers are ignored (a timer waits at most a
+    /// back-off, 60 s, far fewer than 65,536 arms).
+    pub(crate) epoch: u16,
+    /// Route-cache entries held, `[SERVER, CLIENT, INGRESS]`.
+    pub(crate) routes: [u32; 3],
     /// Route objects the hardware uses now, `[ORIG, REPLY]` (0 = none).
     pub(crate) hw: [u16; 2],
     /// Route objects being programmed, `[ORIG, REPLY]` (0 = none).
@@ -332,6 +353,9 @@ impl Flow {
     }
     /// Offload state.
     pub fn state(&self) -> FlowState {
+        if self.facts.has(Facts::LOCAL_ORIG) || self.facts.has(Facts::LOCAL_REPLY) {
+            return FlowState::Local;
+        }
         self.stage.state()
     }
     /// Why it is not (yet) offloaded; `Reason::None` when offloaded.
@@ -353,6 +377,18 @@ impl Flow {
     /// Engine seconds at which the kernel entry expires.
     pub fn kernel_expires(&self) -> u32 {
         self.kernel_expires
+    }
+    /// The host's own connection, host-originated: tracked for display, never offloaded.
+    pub fn local_orig(&self) -> bool {
+        self.facts.has(Facts::LOCAL_ORIG)
+    }
+    /// The host's own connection, host-terminated: tracked for display, never offloaded.
+    pub fn local_reply(&self) -> bool {
+        self.facts.has(Facts::LOCAL_REPLY)
+    }
+    /// An update of what the hardware holds is in flight.
+    pub fn updating(&self) -> bool {
+        matches!(self.stage, Stage::Programming { update: true, .. })
     }
 }
 

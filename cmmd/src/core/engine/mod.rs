@@ -67,7 +67,6 @@ mod withdrawal;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use conntrack::Status;
 use hashbrown::HashMap;
 
 use self::admission::RetryQueue;
@@ -80,6 +79,7 @@ pub use self::lifecycle::{Flow, FlowState};
 use self::network::{NetRedump, Waiting};
 use self::programming::Window;
 use self::reconcile::{Phase, Reconcile};
+pub use self::resolution::IngressSource;
 use self::resync::Dumps;
 use self::timers::Timers;
 use crate::core::flow::{FlowId, FlowKey, FlowTable};
@@ -116,7 +116,7 @@ pub enum Action {
     /// finish with [`Engine::on_dump_done`] (or [`Engine::on_dump_failed`]).
     Dump {
         /// Generation to pass back.
-        generation: u32,
+        generation: u16,
     },
     /// Re-dump links, addresses, neighbours; then call [`Engine::on_net_resynced`] (or
     /// [`Engine::on_net_dump_failed`]). The engine asks for one at a time.
@@ -128,12 +128,16 @@ pub enum Action {
         /// New timeout in seconds.
         timeout: u32,
     },
-    /// Set or clear status bits of the kernel conntrack (IPS_PERMANENT mode).
-    KernelStatus {
+    /// Set or clear `IPS_PERMANENT` on the kernel conntrack (permanent keepalive mode, ASK
+    /// kernels): the bit's number and the request's form are the kernel dialect's, which the
+    /// conntrack edge knows.
+    KernelPermanent {
         /// Which conntrack.
         key: FlowKey,
-        /// Complete new status value.
-        status: Status,
+        /// Its id: the ASK kernel changes the bit only for the entry with this id.
+        id: u32,
+        /// Set (true) or clear (false).
+        set: bool,
     },
     /// Delete the kernel conntrack.
     KernelDelete {

@@ -83,6 +83,7 @@ impl Engine {
                 timeout: None,
                 helper: false,
                 seq_adjust: false,
+                fastpath: [None; 2],
             };
             if let Verdict::Refused(reason) = self.cfg.policy.classify(&ct) {
                 self.stats.count(reason);

@@ -23,7 +23,7 @@ use crate::core::hw::HwOp;
 #[derive(Default)]
 pub(super) struct Timers {
     /// Per-connection timers: due time, connection, and the epoch it was armed with.
-    pub(super) flows: BinaryHeap<Reverse<(Instant, FlowId, u32)>>,
+    pub(super) flows: BinaryHeap<Reverse<(Instant, FlowId, u16)>>,
     /// Route deregistrations to send again, by due time.
     pub(super) route_retries: Vec<(Instant, u16)>,
 }

@@ -59,13 +59,12 @@ impl Engine {
         (flow.hw, flow.next_hw) = ([0; 2], [0; 2]);
         let permanent = flow.facts.has(Facts::PERMANENT) && flow.reason != Reason::Destroyed;
         flow.facts.clear(Facts::PERMANENT);
-        let (key, status) = (flow.key, flow.status);
+        let (key, ct_id) = (flow.key, flow.ct_id);
         for rid in route_ids {
             self.release_route(rid);
         }
         if permanent {
-            let status = status.difference(self.permanent_bit());
-            self.actions.push_back(Action::KernelStatus { key, status });
+            self.actions.push_back(Action::KernelPermanent { key, id: ct_id, set: false });
         }
     }
 

@@ -118,6 +118,9 @@ pub enum HwOp {
         /// Unidirectional UDP timeout.
         unidir: u32,
     },
+    /// Enable or disable fast forwarding (`FPP_CMD_IPV4_FF_CONTROL`, the vendor's `set ff`;
+    /// enabling also restarts cdx's aging of every connection).
+    FastForward(bool),
     /// Remove every connection and route from the hardware.
     Reset,
     /// Walk the hardware tables (connections and routes).
@@ -136,6 +139,7 @@ impl HwOp {
             HwOp::CtDeregister(_) => "ct_deregister",
             HwOp::CtRemaining(_) => "ct_remaining",
             HwOp::SetTimeout { .. } => "set_timeout",
+            HwOp::FastForward(_) => "ff_control",
             HwOp::Reset => "reset",
             HwOp::Walk => "walk",
         }

@@ -14,8 +14,8 @@ use std::net::IpAddr;
 
 use cdx_sys::fci::FciError;
 use cdx_sys::fpp::{
-    self, Abi, AbiPayload, Action, CtCmd, CtFlags, FCode, Family, FppError, Payload, ReturnCode,
-    RouteCmd, TimeoutCmd, V4, V6,
+    self, Abi, AbiPayload, Action, CtCmd, CtFlags, FCode, Family, FfControl, FppError, Payload,
+    ReturnCode, RouteCmd, TimeoutCmd, V4, V6,
 };
 
 use crate::core::flow::Tuple;
@@ -172,6 +172,9 @@ pub(super) fn encode_op(abi: Abi, op: &HwOp) -> Result<Encoded, HwFailure> {
                 value2: *unidir,
             },
         ),
+        HwOp::FastForward(enable) => {
+            encode(abi, FCode::Ipv4FfControl, &FfControl { enable: *enable })
+        }
         HwOp::Detect(_) | HwOp::Reset | HwOp::Walk => Err(NOT_SINGLE),
     }
 }

@@ -105,11 +105,11 @@ fn permanent_mode_sets_and_clears_the_bit() {
     let mut w = World::new(cfg);
     let mut ct = forwarded();
     w.event(CtEventKind::Update, ct);
-    assert_ne!(w.kernel[&ct.key].status.bits() & (1 << 15), 0);
+    assert!(w.kernel[&ct.key].status.contains(PERMANENT));
     ct.tcp_state = Some(TcpState::TimeWait);
     ct.status = w.kernel[&ct.key].status;
     w.event(CtEventKind::Update, ct);
-    assert_eq!(w.kernel[&ct.key].status.bits() & (1 << 15), 0, "cleared on withdrawal");
+    assert!(!w.kernel[&ct.key].status.contains(PERMANENT), "cleared on withdrawal");
 }
 
 /// An idle IPv6 UDP flow as cdx answers for it: `GET_TIMEOUT` counting down from 180 s.

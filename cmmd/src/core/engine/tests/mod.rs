@@ -18,7 +18,10 @@ use crate::core::hw::{
 use crate::core::net::{IfName, Link, Mac, Neighbour, nud};
 use crate::core::policy::tests::ct as mk_ct;
 use crate::core::policy::{Cidr, CtInfo, Policy, UdpPolicy};
-use crate::core::route::{RouteError, RouteInfo, RouteKind};
+
+/// `IPS_PERMANENT` of the fake world's kernel (an ASK 6.x kernel: bit 16).
+pub(super) const PERMANENT: Status = Status::from_bits_retain(1 << 16);
+use crate::core::route::{RouteError, RouteInfo, RouteKey, RouteKind};
 use crate::core::stats::Reason;
 use cdx_sys::fpp::ReturnCode;
 use conntrack::{Status, TcpState};
@@ -30,11 +33,13 @@ mod network;
 mod operator;
 mod programming;
 mod resync;
+mod routing;
 mod withdrawal;
 
 const ETH0: u32 = 2; // client side, 10.1.0.0/24
 const ETH1: u32 = 3; // server side, 10.2.0.0/24
 const VETH: u32 = 4; // a CNI veth, 10.3.0.0/24
+const ETH2: u32 = 5; // a second uplink, 10.4.0.0/24 (policy-routing tests)
 
 fn mac(last: u8) -> Mac {
     Mac([2, 0, 0, 0, 0, last])
@@ -153,7 +158,7 @@ impl FakeCdx {
                 }
                 return Ok(HwReply::Remaining(*self.remaining.get(&key).unwrap_or(&0)));
             }
-            HwOp::SetTimeout { .. } => {}
+            HwOp::SetTimeout { .. } | HwOp::FastForward(_) => {}
             HwOp::Reset => {
                 self.cts.clear();
                 self.hw.clear();
@@ -226,6 +231,22 @@ impl FakeCdx {
     }
 }
 
+/// An `ip rule`: packets that match every field set look up `table` first.
+struct PolicyRule {
+    from: Option<Cidr>,
+    iif: Option<u32>,
+    fwmark: Option<u32>,
+    table: Vec<(Cidr, Result<RouteInfo, RouteError>)>,
+}
+
+impl PolicyRule {
+    fn matches(&self, key: &RouteKey) -> bool {
+        self.from.is_none_or(|from| key.src.is_some_and(|src| from.contains(&src)))
+            && self.iif.is_none_or(|iif| key.iif == iif)
+            && self.fwmark.is_none_or(|mark| key.mark == mark)
+    }
+}
+
 struct World {
     engine: Engine,
     now: Instant,
@@ -233,6 +254,10 @@ struct World {
     cdx: FakeCdx,
     /// Route table: (prefix, answer). First match wins.
     rib: Vec<(Cidr, Result<RouteInfo, RouteError>)>,
+    /// Policy rules before the main table, first match wins (`ip rule`).
+    rules: Vec<PolicyRule>,
+    /// Every lookup asked, in order.
+    asked: Vec<RouteKey>,
     refreshed: Vec<(FlowKey, u32)>,
     deleted: Vec<FlowKey>,
     lookups: usize,
@@ -265,18 +290,20 @@ fn rib() -> Vec<(Cidr, Result<RouteInfo, RouteError>)> {
 }
 
 fn net() -> NetView {
-    let mut n = NetView::new([ifname("eth0"), ifname("eth1")]);
-    for (index, name) in [(ETH0, "eth0"), (ETH1, "eth1"), (VETH, "veth0")] {
+    let mut n = NetView::new([ifname("eth0"), ifname("eth1"), ifname("eth2")]);
+    for (index, name) in [(ETH0, "eth0"), (ETH1, "eth1"), (VETH, "veth0"), (ETH2, "eth2")] {
         n.upsert_link(Link { index, name: ifname(name), up: true, mtu: 1500, noarp: false });
     }
     n.add_address(ETH0, ip("10.1.0.1"));
     n.add_address(ETH1, ip("10.2.0.1"));
     n.add_address(VETH, ip("10.3.0.1"));
+    n.add_address(ETH2, ip("10.4.0.1"));
     for (ifindex, addr, m) in [
         (ETH0, "10.1.0.2", 0x12),
         (ETH1, "10.2.0.2", 0x22),
         (ETH1, "10.2.0.254", 0x2f),
         (VETH, "10.3.0.2", 0x32),
+        (ETH2, "10.4.0.254", 0x4f),
     ] {
         n.upsert_neighbour(Neighbour {
             ifindex,
@@ -324,6 +351,8 @@ impl World {
             kernel: kernel.iter().map(|ct| (ct.key, *ct)).collect(),
             cdx,
             rib,
+            rules: Vec::new(),
+            asked: Vec::new(),
             refreshed: Vec::new(),
             deleted: Vec::new(),
             lookups: 0,
@@ -336,11 +365,19 @@ impl World {
         w
     }
 
-    fn route(&self, dst: IpAddr) -> Result<RouteInfo, RouteError> {
-        self.rib
+    /// The kernel's answer to a lookup: the first policy rule that matches the key's source,
+    /// input interface and mark, if its table has a route for the destination, else the main
+    /// table (`rib`), as `ip rule` falls through.
+    fn route(&self, key: &RouteKey) -> Result<RouteInfo, RouteError> {
+        let find = |table: &[(Cidr, Result<RouteInfo, RouteError>)]| {
+            table.iter().find(|(c, _)| c.contains(&key.dst)).map(|(_, r)| *r)
+        };
+        self.rules
             .iter()
-            .find(|(c, _)| c.contains(&dst))
-            .map_or(Err(RouteError { errno: 101 }), |(_, r)| *r)
+            .filter(|rule| rule.matches(key))
+            .find_map(|rule| find(&rule.table))
+            .or_else(|| find(&self.rib))
+            .unwrap_or(Err(RouteError { errno: 101 }))
     }
 
     /// Execute actions until the engine is quiet.
@@ -358,10 +395,11 @@ impl World {
                 }
                 Action::RouteLookup(l) => {
                     self.lookups += 1;
+                    self.asked.push(l.key);
                     if self.hold_lookups {
                         self.held.push(l);
                     } else {
-                        let answer = self.route(l.key.dst);
+                        let answer = self.route(&l.key);
                         self.engine.on_route_answer(l.request, answer, self.now);
                     }
                 }
@@ -374,9 +412,10 @@ impl World {
                 }
                 Action::NetDump => self.engine.on_net_resynced(self.now),
                 Action::KernelRefresh { key, timeout } => self.refreshed.push((key, timeout)),
-                Action::KernelStatus { key, status } => {
-                    if let Some(ct) = self.kernel.get_mut(&key) {
-                        ct.status = status;
+                Action::KernelPermanent { key, id, set } => {
+                    // The ASK 6.x kernel: bit 16, changed only for the entry with this id.
+                    if let Some(ct) = self.kernel.get_mut(&key).filter(|ct| ct.id == id) {
+                        ct.status.set(PERMANENT, set);
                     }
                 }
                 Action::KernelDelete { key, .. } => {
@@ -402,7 +441,7 @@ impl World {
                         self.engine.on_hw_result(HwResult { tag: req.tag, outcome }, self.now);
                     }
                     Action::RouteLookup(l) => {
-                        let answer = self.route(l.key.dst);
+                        let answer = self.route(&l.key);
                         self.engine.on_route_answer(l.request, answer, self.now);
                     }
                     other => {
@@ -428,7 +467,7 @@ impl World {
     fn release_lookups(&mut self) {
         self.hold_lookups = false;
         for l in std::mem::take(&mut self.held) {
-            let answer = self.route(l.key.dst);
+            let answer = self.route(&l.key);
             self.engine.on_route_answer(l.request, answer, self.now);
         }
         self.run();

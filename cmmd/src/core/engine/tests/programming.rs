@@ -157,7 +157,7 @@ fn at_most_a_window_of_connections_is_programmed_at_once() {
     while let Some(a) = w.engine.pop_action() {
         match a {
             Action::RouteLookup(l) => {
-                let answer = w.route(l.key.dst);
+                let answer = w.route(&l.key);
                 w.engine.on_route_answer(l.request, answer, w.now);
             }
             Action::Hw(r) => held.push(r),
@@ -179,7 +179,7 @@ fn at_most_a_window_of_connections_is_programmed_at_once() {
             match a {
                 Action::Hw(r) => queue.push_back(r),
                 Action::RouteLookup(l) => {
-                    let answer = w.route(l.key.dst);
+                    let answer = w.route(&l.key);
                     w.engine.on_route_answer(l.request, answer, w.now);
                 }
                 _ => {}

@@ -38,7 +38,7 @@ fn destroy_while_programming_withdraws_after_the_reply() {
     while let Some(a) = w.engine.pop_action() {
         match a {
             Action::RouteLookup(l) => {
-                let answer = w.route(l.key.dst);
+                let answer = w.route(&l.key);
                 w.engine.on_route_answer(l.request, answer, w.now);
             }
             Action::Hw(r) => hw.push(r),
