@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use cli::{Request, Session, SessionConfig};
 use cmmd::core::engine::Engine;
-use cmmd::edge::control::{self, ConnectionsJob, Ctx, Next};
+use cmmd::edge::control::{self, ConnectionsJob, ControlState, Ctx, Next};
 use cmmd::edge::metrics::Extra;
 
 /// Why a session could not be brought to a running `show connections`.
@@ -53,10 +53,13 @@ pub fn start_show_connections(
     };
     let mut stop = false;
     let extra = Extra::default();
+    let mut state = ControlState::default();
     let mut ctx = Ctx {
         engine,
         now,
         telemetry: None,
+        log_level: "info",
+        state: &mut state,
         config_text: "",
         rules: &[],
         sim: None,
@@ -67,7 +70,7 @@ pub fn start_show_connections(
     };
     match control::execute(&mut ctx, &invocation.command, session) {
         Next::Stream(job) => Ok(job),
-        Next::Done | Next::Walk { .. } => Err(SessionError::NotStreamed(line)),
+        Next::Done | Next::Lines(_) | Next::Await { .. } => Err(SessionError::NotStreamed(line)),
     }
 }
 
@@ -76,7 +79,7 @@ pub fn start_show_connections(
 pub struct Rendered {
     /// Steps the job took.
     pub steps: usize,
-    /// Lines written (the connection lines and the closing count).
+    /// Lines written (the connection lines and the closing counts).
     pub lines: usize,
     /// Bytes written to the client.
     pub bytes: usize,
@@ -125,9 +128,13 @@ mod tests {
             render(&mut job, &world.engine, &mut session, now, |out| text.extend_from_slice(out));
         // The session writes telnet line ends.
         let text = String::from_utf8(text).unwrap().replace("\r\n", "\n");
-        // 3000 lines in steps of STEP_LINES, then the count line and the prompt.
+        // 3000 lines in steps of STEP_LINES, then the count lines and the prompt.
         assert_eq!(rendered.steps, 3000usize.div_ceil(control::STEP_LINES));
-        assert!(text.contains("\n3000 connections printed\n"), "{}", &text[text.len() - 200..]);
+        assert!(
+            text.contains("\n3000 connections printed\n0 connections with > 1 ids\n"),
+            "{}",
+            &text[text.len() - 200..]
+        );
         assert_eq!(text.matches("ipv4     2 tcp      6 ").count(), 750);
         assert_eq!(text.matches("ipv6     10 udp      17 ").count(), 750);
         assert!(text.ends_with("cmm> "), "{:?}", &text[text.len() - 20..]);

@@ -106,10 +106,12 @@ pub fn established(kind: Kind, index: u32) -> CtInfo {
         status: Status::CONFIRMED | Status::SEEN_REPLY | Status::ASSURED,
         tcp_state: tcp.then_some(TcpState::Established),
         mark: 0,
+        qos_connmark: None,
         id: index.wrapping_add(1).max(1),
         timeout: Some(if tcp { 432_000 } else { 120 }),
         helper: false,
         seq_adjust: false,
+        fastpath: [None; 2],
     }
 }
 

@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use cmmd::core::engine::{Action, CtEventKind, Engine, EngineConfig};
-use cmmd::core::hw::{HwOp, HwReply, HwResult};
+use cmmd::core::hw::{Abi, AbiChoice, AbiDecided, HwOp, HwReply, HwResult};
 use cmmd::core::net::{IfName, Link, Mac, Neighbour, NetView, nud};
 use cmmd::core::policy::CtInfo;
 use cmmd::core::route::{RouteError, RouteInfo, RouteKind};
@@ -96,9 +96,10 @@ pub fn route(dst: IpAddr) -> Result<RouteInfo, RouteError> {
     Ok(RouteInfo { kind: RouteKind::Unicast, oif, gateway: Some(gateway), mtu: 0 })
 }
 
-/// The hardware's answer: every command succeeds.
+/// The hardware's answer: every command succeeds (the ABI is NXP's).
 fn hardware(op: &HwOp) -> HwReply {
     match op {
+        HwOp::Detect(_) => HwReply::Abi(AbiChoice { abi: Abi::Lsdk, how: AbiDecided::Configured }),
         HwOp::Walk => HwReply::Walk { conntracks: Vec::new(), routes: Vec::new() },
         HwOp::CtRemaining(_) => HwReply::Remaining(HW_REMAINING),
         _ => HwReply::Done,
@@ -182,7 +183,7 @@ impl FakeWorld {
                 }
                 Action::NetDump => self.engine.on_net_resynced(self.now),
                 Action::KernelRefresh { .. }
-                | Action::KernelStatus { .. }
+                | Action::KernelPermanent { .. }
                 | Action::KernelDelete { .. } => self.executed.kernel_requests += 1,
             }
         }

@@ -63,6 +63,10 @@ pub enum Shape {
     Named(ValueKind),
     /// `<name>` alone in any order after the positionals, at most once.
     Flag,
+    /// Every word after the command words, unparsed: for a vendor command whose handler reads
+    /// its own arguments (and prints its own messages about them). A spec with `Words` has no
+    /// other parameter.
+    Words,
 }
 
 /// One parameter of a command.
@@ -146,6 +150,11 @@ impl CommandSpec {
                     usage.push_str(param.name);
                     usage.push(']');
                 }
+                Shape::Words => {
+                    usage.push('[');
+                    usage.push_str(param.name);
+                    usage.push_str("...]");
+                }
             }
         }
         usage
@@ -190,6 +199,8 @@ pub(crate) enum Value {
     Interface(String),
     /// A flag that was given.
     Present,
+    /// The words of a [`Shape::Words`] parameter, as typed.
+    Words(Vec<String>),
 }
 
 /// The validated arguments of one command line, by parameter name.
@@ -249,6 +260,14 @@ impl Args {
         match self.get(name)? {
             Value::Protocol(number) => Some(*number),
             _ => None,
+        }
+    }
+
+    /// The words of a [`Shape::Words`] parameter (none when nothing was typed).
+    pub(crate) fn words(&self, name: &str) -> Vec<String> {
+        match self.get(name) {
+            Some(Value::Words(words)) => words.clone(),
+            _ => Vec::new(),
         }
     }
 
@@ -472,6 +491,9 @@ pub enum SimFault {
     },
     /// Emit a REMOVED event for a flow cdx does not hold.
     SpuriousRemoved,
+    /// Refuse every command with `EOPNOTSUPP`, as cdx booted with `offload_owner=flowtable`
+    /// (until cleared).
+    OffloadOwnerFlowtable,
     /// Remove every injected fault.
     Clear,
 }
@@ -479,8 +501,11 @@ pub enum SimFault {
 /// A command for the daemon, parsed and validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `show connections [filters]`: the daemon's connection table.
+    /// `show connections [filters]`: the daemon's connection table, the vendor's lines.
     ShowConnections(ConnectionFilter),
+    /// `show connections detail [filters]`: the same connections with what cmmd knows beyond
+    /// the vendor (zone, id, offload state and reason, route ids).
+    ShowConnectionsDetail(ConnectionFilter),
     /// `show counters`: per-reason counters.
     ShowCounters,
     /// `show activate`: the offload switch (`1` or `0`).
@@ -500,10 +525,18 @@ pub enum Command {
     ShowRules,
     /// `show route`: the route cache.
     ShowRoute,
+    /// `show route detail`: the route cache with pending and failed lookups, MTU and type.
+    ShowRouteDetail,
     /// `show neighbor`: the neighbour cache.
     ShowNeighbor,
     /// `show fpp_route`: route objects registered in the fast path.
     ShowFppRoute,
+    /// `show fpp_route detail`: the route objects with input port and state.
+    ShowFppRouteDetail,
+    /// `show stat …`: the words after `show stat`, read as the vendor's handler reads them.
+    ShowStat(Vec<String>),
+    /// `set ff …`: the words after `set ff` (`enable` or `disable`).
+    SetFastForward(Vec<String>),
     /// `show config`: the effective configuration.
     ShowConfig,
     /// `show version`.
@@ -529,15 +562,9 @@ pub enum Command {
     VlanAdd(String),
     /// `vlan delete <ifname>`: no longer register it.
     VlanDelete(String),
-    /// `set timeout tcp|udp|other <seconds> [<unidirectional>]`.
-    SetTimeout {
-        /// Which class.
-        class: TimeoutClass,
-        /// Timeout (both directions seen), seconds.
-        seconds: u32,
-        /// Timeout with only one direction seen (UDP), seconds; 0 or absent: same as `seconds`.
-        unidirectional: Option<u32>,
-    },
+    /// `set timeout …`: the words after `set timeout` (`udp|tcp|other <seconds> [<seconds>]
+    /// [4rd]`), read as the vendor's handler reads them.
+    SetTimeout(Vec<String>),
     /// `stop`: terminate the daemon.
     Stop,
     /// `show sim`: the software cdx's tables and statistics.

@@ -278,6 +278,10 @@ fn parse_args(spec: &'static CommandSpec, tokens: &[String]) -> Result<Args, Par
     let positionals: Vec<&'static Param> = positionals(spec).collect();
     let required = required_count(spec);
     let mut args = Args::new();
+    if let Some(words) = spec.params.iter().find(|param| param.shape == Shape::Words) {
+        args.set(words.name, Value::Words(tokens.to_vec()));
+        return Ok(args);
+    }
     let mut used: Vec<&str> = Vec::new();
     let mut position = 0;
     let mut tokens = tokens.iter();
@@ -314,7 +318,9 @@ fn parse_args(spec: &'static CommandSpec, tokens: &[String]) -> Result<Args, Par
         };
         let kind = match param.shape {
             Shape::Required(kind) | Shape::Optional(kind) => kind,
-            Shape::Named(_) | Shape::Flag => return Err(ParseError::Table(spec.words.join(" "))),
+            Shape::Named(_) | Shape::Flag | Shape::Words => {
+                return Err(ParseError::Table(spec.words.join(" ")));
+            }
         };
         args.set(param.name, parse_value(format!("<{}>", param.name), kind, token)?);
         position += 1;

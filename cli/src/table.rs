@@ -12,17 +12,12 @@
 
 use crate::command::{
     Action, Args, Builtin, Command, CommandSpec, ConnectionFilter, DebugCategory, FlowTuple,
-    Origin, Param, Privilege, Shape, SimFault, SimFlowMatch, StateWord, TimeoutClass, ValueKind,
+    Origin, Param, Privilege, Shape, SimFault, SimFlowMatch, StateWord, ValueKind,
 };
 
 /// A required positional parameter.
 const fn required(name: &'static str, help: &'static str, kind: ValueKind) -> Param {
     Param { name, help, shape: Shape::Required(kind) }
-}
-
-/// An optional positional parameter.
-const fn optional(name: &'static str, help: &'static str, kind: ValueKind) -> Param {
-    Param { name, help, shape: Shape::Optional(kind) }
 }
 
 /// A named option `<name> <value>`.
@@ -33,6 +28,11 @@ const fn named(name: &'static str, help: &'static str, kind: ValueKind) -> Param
 /// A flag `<name>`.
 const fn flag(name: &'static str, help: &'static str) -> Param {
     Param { name, help, shape: Shape::Flag }
+}
+
+/// The words after a vendor command, for a handler that reads them as the vendor's does.
+const fn words(name: &'static str, help: &'static str) -> Param {
+    Param { name, help, shape: Shape::Words }
 }
 
 /// A cmmd table entry.
@@ -95,8 +95,20 @@ const fn builtin(builtin: Builtin) -> Option<Action> {
     Some(Action::Builtin(builtin))
 }
 
-const SECONDS: ValueKind = ValueKind::Integer { min: 1, max: 4_294_967_294 };
-const SECONDS_OR_ZERO: ValueKind = ValueKind::Integer { min: 0, max: 4_294_967_294 };
+/// The filters of `show connections` and `show connections detail`.
+fn connection_filter(args: &Args) -> Option<ConnectionFilter> {
+    Some(ConnectionFilter {
+        protocol: args.optional(Args::protocol, "proto")?,
+        state: args.optional(|args, name| args.keyword(name, StateWord::from_keyword), "state")?,
+        address: args.optional(Args::address, "addr")?,
+        port: args.optional(Args::integer, "port")?,
+        offloaded: args.has("offloaded"),
+        pending: args.has("pending"),
+        refused: args.has("refused"),
+        local: args.has("local"),
+    })
+}
+
 const U16: ValueKind = ValueKind::Integer { min: 0, max: u16::MAX as u64 };
 const U32: ValueKind = ValueKind::Integer { min: 0, max: u32::MAX as u64 };
 const POSITIVE_U32: ValueKind = ValueKind::Integer { min: 1, max: u32::MAX as u64 };
@@ -123,10 +135,10 @@ const CONNECTION_FILTERS: &[Param] = &[
     flag("local", "Connections of the host itself"),
 ];
 
-/// The vendor's usage texts of the commands cmmd implements.
+/// The vendor's usage texts of the commands cmmd implements (those whose handlers print their
+/// own are in the daemon).
 const ACTIVATE_USAGE: &str = "Usage: activate <0 1>";
 const DEBUG_USAGE: &str = "Usage: set debug <command error warning info> <0 1>";
-const TIMEOUT_USAGE: &str = "Usage: set timeout <udp tcp other> value [value2] [4rd]";
 const VLAN_ADD_USAGE: &str = "Usage: vlan add ifname.vlanid";
 const VLAN_DELETE_USAGE: &str = "Usage: vlan delete ifname.vlanid";
 const IPV4_UPDATE_USAGE: &str = "Usage: ipv4 update {orig-srcIPaddr} {orig-destIPaddr} {orig-srcPort} \
@@ -167,16 +179,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     unsupported(&["configure", "terminal"], "Conlfigure from the terminal", P),
     // cmm: show.
     vendor(&["show", "connections"], CONNECTION_FILTERS, "Show the table of fast forwarded connections", U, None, |args| {
-        run(Command::ShowConnections(ConnectionFilter {
-            protocol: args.optional(Args::protocol, "proto")?,
-            state: args.optional(|args, name| args.keyword(name, StateWord::from_keyword), "state")?,
-            address: args.optional(Args::address, "addr")?,
-            port: args.optional(Args::integer, "port")?,
-            offloaded: args.has("offloaded"),
-            pending: args.has("pending"),
-            refused: args.has("refused"),
-            local: args.has("local"),
-        }))
+        run(Command::ShowConnections(connection_filter(args)?))
     }),
     vendor(&["show", "fpp_route"], &[], "Show the fpp route entries used by the fast forwarded connections", U, None, |_| run(Command::ShowFppRoute)),
     vendor(&["show", "route"], &[], "Show the route entries used by the fast forwarded connections", U, None, |_| run(Command::ShowRoute)),
@@ -188,7 +191,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     vendor(&["show", "vlan"], &[], "Show the vlan entries programmmed", U, None, |_| run(Command::ShowVlan)),
     unsupported(&["show", "macvlan"], "Show the macvlan entries programmmed", U),
     unsupported(&["show", "rx"], "Show ICC, Bridge status", U),
-    unsupported(&["show", "stat"], "Show Statistics", U),
+    vendor(&["show", "stat"], &[words("arguments", "What to show (the usage when absent)")], "Show Statistics", U, None,
+        |args| run(Command::ShowStat(args.words("arguments")))),
     unsupported(&["show", "sa_query_timer"], "Show the DPD SA query timer configuration", U),
     unsupported(&["show", "sa"], "Show the SA stored by CMM", U),
     unsupported(&["show", "sec-connections"], "Show the local table of secure connections", U),
@@ -198,6 +202,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     unsupported(&["show", "asym_fastforward"], "Show the Asymmetric fast forward status", U),
     unsupported(&["show", "asym_ff_rules"], "Show the table of asymmetric fast forwardable connections", U),
     // cmmd: show.
+    spec(&["show", "connections", "detail"], CONNECTION_FILTERS, "Show the connections with what cmmd knows beyond the vendor", U, |args| {
+        run(Command::ShowConnectionsDetail(connection_filter(args)?))
+    }),
+    simple(&["show", "route", "detail"], "Show the route cache with lookups, MTU and type", U, |_| run(Command::ShowRouteDetail)),
+    simple(&["show", "fpp_route", "detail"], "Show the route objects with input port and state", U, |_| run(Command::ShowFppRouteDetail)),
     simple(&["show", "counters"], "Show counters by reason", U, |_| run(Command::ShowCounters)),
     simple(&["show", "config"], "Show the effective configuration", U, |_| run(Command::ShowConfig)),
     simple(&["show", "version"], "Show the version", U, |_| run(Command::ShowVersion)),
@@ -246,25 +255,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     unsupported(&["set", "qm"], "Manage QM module (QOS, Rate Limiting ...)", P),
     unsupported(&["set", "mc6"], "Manage MC6 module (IpV6 multicast)", P),
     unsupported(&["set", "mc4"], "Manage MC4 module (IPv4 multicast)", P),
-    vendor(&["set", "timeout"],
-        &[
-            required("class", "Protocol class", ValueKind::Keyword(TimeoutClass::KEYWORDS)),
-            required("seconds", "Timeout in seconds", SECONDS),
-            optional("unidirectional", "UDP timeout with one direction seen (0: same)", SECONDS_OR_ZERO),
-            flag("4rd", "The 4rd (IPv4 over IPv6) timeout: not supported by cmmd"),
-        ],
-        "Set UDP/TCP/IPIP timeout value in FPP", P, Some(TIMEOUT_USAGE), |args| {
-            if args.has("4rd") {
-                return Some(Action::NotSupported);
-            }
-            run(Command::SetTimeout {
-                class: args.keyword("class", TimeoutClass::from_keyword)?,
-                seconds: args.integer("seconds")?,
-                unidirectional: args.optional(Args::integer, "unidirectional")?,
-            })
-        }),
+    vendor(&["set", "timeout"], &[words("arguments", "udp|tcp|other <seconds> [<seconds one way>] [4rd]")],
+        "Set UDP/TCP/IPIP timeout value in FPP", P, None,
+        |args| run(Command::SetTimeout(args.words("arguments")))),
     unsupported(&["set", "route"], "Set Extended Route", P),
-    unsupported_with(&["set", "ff"], "Enable or disable fast forward", U, "Usage: set ff <enable disable>"),
+    vendor(&["set", "ff"], &[words("arguments", "enable|disable")], "Enable or disable fast forward", U, None,
+        |args| run(Command::SetFastForward(args.words("arguments")))),
     unsupported(&["set", "stat"], "Manage Statistics (PPPoE, Bridge ...)", P),
     unsupported(&["set", "expt_queue"], "Manage Exception Path Queuing", U),
     unsupported(&["set", "socket"], "Manage Socket module", U),
@@ -345,6 +341,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         |args| run(Command::SimFault(SimFault::Capacity { pairs: args.integer("pairs")? }))),
     simple(&["sim", "fault", "removed"], "Emit a REMOVED event for an unknown flow", P,
         |_| run(Command::SimFault(SimFault::SpuriousRemoved))),
+    simple(&["sim", "fault", "flowtable"], "Refuse every command as cdx owned by the flowtable", P,
+        |_| run(Command::SimFault(SimFault::OffloadOwnerFlowtable))),
     simple(&["sim", "fault", "clear"], "Remove every injected fault", P, |_| run(Command::SimFault(SimFault::Clear))),
 ];
 

@@ -44,6 +44,8 @@ const IFF_RUNNING: u32 = 0x40;
 const IFF_NOARP: u32 = 0x80;
 const RTN_UNICAST: u8 = 1;
 const RTA_DST: u16 = 1;
+const RTA_SRC: u16 = 2;
+const RTA_IIF: u16 = 3;
 const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const RTA_METRICS: u16 = 8;
@@ -359,12 +361,30 @@ proptest! {
     }
 
     #[test]
-    fn route_lookups_ask_for_the_destination_and_mark(seq in 1u32.., dst in addr(), mark in any::<u32>()) {
-        let bytes = rtnl::route_lookup(seq, &RouteKey { dst, mark });
+    fn route_lookups_ask_for_the_destination_source_input_and_mark(
+        seq in 1u32..,
+        dst in addr(),
+        src in prop::option::of(any::<u128>()),
+        iif in prop_oneof![Just(0u32), any::<u32>()],
+        mark in any::<u32>(),
+    ) {
+        // The source is of the destination's family.
+        let src = src.map(|bits| match dst {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(bits as u32)),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(bits)),
+        });
+        let bytes = rtnl::route_lookup(seq, &RouteKey { dst, src, iif, mark });
         let full = if dst.is_ipv4() { 32 } else { 128 };
-        let mut fixed = vec![family(dst), full, 0, 0, 0, 0, 0, 0];
+        let src_len = if src.is_some() { full } else { 0 };
+        let mut fixed = vec![family(dst), full, src_len, 0, 0, 0, 0, 0];
         fixed.extend_from_slice(&0u32.to_ne_bytes());
         let mut attrs = vec![attr(RTA_DST, &ip_bytes(dst))];
+        if let Some(src) = src {
+            attrs.push(attr(RTA_SRC, &ip_bytes(src)));
+        }
+        if iif != 0 {
+            attrs.push(attr(RTA_IIF, &iif.to_ne_bytes()));
+        }
         if mark != 0 {
             attrs.push(attr(RTA_MARK, &mark.to_ne_bytes()));
         }

@@ -9,9 +9,9 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use crate::model::{
-    Backend, CliConfig, Config, KeepaliveConfig, KeepaliveMode, L4Protocol, LogConfig, LogFormat,
-    MetricsConfig, NetlinkConfig, OffloadConfig, OnRemoved, ShutdownConfig, SimConfig, Timeouts,
-    UdpPolicy, VlanPolicy,
+    Backend, CdxAbi, CdxAbiSetting, CdxConfig, CliConfig, Config, KeepaliveConfig, KeepaliveMode,
+    L4Protocol, LogConfig, LogFormat, MetricsConfig, NetlinkConfig, OffloadConfig, OnRemoved,
+    ShutdownConfig, SimConfig, SimIpv6Activity, SimUnwritten, Timeouts, UdpPolicy, VlanPolicy,
 };
 use crate::rules::ExcludeRule;
 
@@ -70,8 +70,14 @@ pub const TIMEOUT_UDP: NonZeroU32 = non_zero(180);
 pub const TIMEOUT_UDP_UNIDIRECTIONAL: NonZeroU32 = non_zero(30);
 /// cdx aging of every other protocol, seconds.
 pub const TIMEOUT_OTHER: NonZeroU32 = non_zero(600);
-/// Largest timeout cdx accepts (`set timeout` validation), seconds.
-pub const TIMEOUT_LIMIT: u32 = 4_294_967_294;
+/// Largest timeout cdx can hold, seconds: `SET_TIMEOUT` is seconds × HZ in 32 bits, and cdx's
+/// timer compares signed 32-bit jiffies, so from 2^31 ticks (2 147 484 s at HZ 1000, the ASK
+/// kernels' HZ) a timeout is "already past" and misfires (cdx-sys README, the software cdx's
+/// rule on time).
+pub const TIMEOUT_LIMIT: u32 = 2_147_483;
+/// Why [`TIMEOUT_LIMIT`] is the limit, as configuration errors say it.
+pub const TIMEOUT_LIMIT_REASON: &str =
+    "cdx keeps seconds × HZ (1000) in a signed 32-bit timer, which longer timeouts overflow";
 
 /// Keepalive mode.
 pub const KEEPALIVE_MODE: KeepaliveMode = KeepaliveMode::Refresh;
@@ -81,8 +87,10 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 pub const KEEPALIVE_MARGIN: Option<Duration> = None;
 /// Timeout refreshes per second.
 pub const KEEPALIVE_MAX_REFRESH_PER_SECOND: NonZeroU32 = non_zero(20_000);
-/// `IPS_PERMANENT` bit number on the ASK kernel.
-pub const KEEPALIVE_PERMANENT_BIT: u8 = 15;
+/// `IPS_PERMANENT` bit number on the ASK kernel: `None`, the bit of the dialect the kernel
+/// speaks (15 on the NXP 5.4 patch, 16 on the 6.x ports, where 15 is upstream's
+/// `IPS_HW_OFFLOAD`).
+pub const KEEPALIVE_PERMANENT_BIT: Option<u8> = None;
 /// Reaction to cdx `REMOVED`.
 pub const KEEPALIVE_ON_REMOVED: OnRemoved = OnRemoved::Delete;
 
@@ -105,6 +113,10 @@ pub const NETLINK_ENABLE_EVENTS_SYSCTL: bool = true;
 pub const NETLINK_SWEEP_INTERVAL: Option<Duration> = Some(Duration::from_secs(60));
 /// Minimum time between resyncs.
 pub const NETLINK_RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// The kernel's conntrack dialect: recognised from the messages.
+pub const NETLINK_CONNTRACK_DIALECT: &str = "auto";
+/// Route lookups carry the whole conntrack mark as the packet mark (stock kernels).
+pub const NETLINK_ROUTE_MARK_MASK: u32 = u32::MAX;
 
 /// The kernel's `nf_conntrack_tcp_timeout_established`, assumed when the namespace's sysctl
 /// cannot be read at start (the kernel's own default, 5 days).
@@ -165,6 +177,22 @@ pub const SHUTDOWN_FLUSH_ON_EXIT: bool = false;
 
 /// Software cdx table capacity, pairs.
 pub const SIM_CAPACITY: NonZeroU32 = non_zero(32_768);
+/// The cdx ABI cmmd speaks: detected at start.
+pub const CDX_ABI: CdxAbiSetting = CdxAbiSetting::Auto;
+/// The cdx the software model is: NXP's.
+pub const SIM_ABI: CdxAbi = CdxAbi::Lsdk;
+/// What the software cdx leaves in fields cdx never writes: garbage, as a board does.
+pub const SIM_UNWRITTEN: SimUnwritten = SimUnwritten::Garbage;
+/// IPv6 activity of the software cdx: as its build.
+pub const SIM_IPV6_ACTIVITY: SimIpv6Activity = SimIpv6Activity::Build;
+/// HZ of the software cdx (the ASK kernels').
+pub const SIM_HZ: NonZeroU32 = non_zero(1_000);
+/// Largest accepted `sim.hz`.
+pub const SIM_HZ_LIMIT: u32 = 100_000;
+/// Time of one FMan insert or delete in the software cdx.
+pub const SIM_HW_LATENCY: Duration = Duration::ZERO;
+/// Longest accepted `sim.hw_latency`.
+pub const SIM_HW_LATENCY_LIMIT: Duration = Duration::from_secs(10);
 
 impl Default for Config {
     fn default() -> Self {
@@ -180,7 +208,16 @@ impl Default for Config {
             metrics: MetricsConfig { listen: Some(METRICS_LISTEN) },
             log: LogConfig { level: LOG_LEVEL.to_owned(), format: LOG_FORMAT },
             shutdown: ShutdownConfig { flush_on_exit: SHUTDOWN_FLUSH_ON_EXIT },
-            sim: SimConfig { capacity: SIM_CAPACITY },
+            cdx: CdxConfig { abi: CDX_ABI },
+            sim: SimConfig {
+                capacity: SIM_CAPACITY,
+                abi: SIM_ABI,
+                unwritten: SIM_UNWRITTEN,
+                interfaces: Vec::new(),
+                ipv6_activity: SIM_IPV6_ACTIVITY,
+                hz: SIM_HZ,
+                hw_latency: SIM_HW_LATENCY,
+            },
         }
     }
 }
@@ -196,6 +233,7 @@ impl Default for OffloadConfig {
             exclude_helpers: EXCLUDE_HELPERS,
             fwmark_from_ctmark: FWMARK_FROM_CTMARK,
             fwmark_mask: FWMARK_MASK,
+            wan_ports: Vec::new(),
             zones: Vec::new(),
             fastforward_file: None,
             exclude: exclude_rules(),
@@ -237,6 +275,8 @@ impl Default for NetlinkConfig {
             enable_events_sysctl: NETLINK_ENABLE_EVENTS_SYSCTL,
             sweep_interval: NETLINK_SWEEP_INTERVAL,
             resync_min_interval: NETLINK_RESYNC_MIN_INTERVAL,
+            conntrack_dialect: NETLINK_CONNTRACK_DIALECT.to_owned(),
+            route_mark_mask: NETLINK_ROUTE_MARK_MASK,
         }
     }
 }

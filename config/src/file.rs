@@ -51,6 +51,7 @@ macro_rules! raw_table {
 }
 
 raw_table!(RawConfig, "", [max_connections, backend, ports],
+    cdx: Option<RawCdx>,
     offload: Option<RawOffload>,
     timeouts: Option<RawTimeouts>,
     keepalive: Option<RawKeepalive>,
@@ -62,7 +63,8 @@ raw_table!(RawConfig, "", [max_connections, backend, ports],
     sim: Option<RawSim>,
 );
 raw_table!(RawOffload, "offload.",
-    [protocols, ipv4, ipv6, udp, vlan, exclude_helpers, fwmark_from_ctmark, fwmark_mask, zones, fastforward_file],
+    [protocols, ipv4, ipv6, udp, vlan, exclude_helpers, fwmark_from_ctmark, fwmark_mask, wan_ports,
+     zones, fastforward_file],
     exclude: Option<Spanned<Vec<Spanned<RawExcludeRule>>>>,
 );
 raw_table!(RawTimeouts, "timeouts.", [tcp, udp, udp_unidirectional, other]);
@@ -80,7 +82,9 @@ raw_table!(
         reliable_destroy,
         enable_events_sysctl,
         sweep_interval,
-        resync_min_interval
+        resync_min_interval,
+        conntrack_dialect,
+        route_mark_mask
     ]
 );
 raw_table!(RawCli, "cli.",
@@ -91,7 +95,8 @@ raw_table!(RawCli, "cli.",
 raw_table!(RawMetrics, "metrics.", [listen]);
 raw_table!(RawLog, "log.", [level, format]);
 raw_table!(RawShutdown, "shutdown.", [flush_on_exit]);
-raw_table!(RawSim, "sim.", [capacity]);
+raw_table!(RawCdx, "cdx.", [abi]);
+raw_table!(RawSim, "sim.", [capacity, abi, unwritten, interfaces, ipv6_activity, hz, hw_latency]);
 raw_table!(@struct RawExcludeRule,
     [name, proto, port, orig_src_port, orig_dst_port, reply_src_port, reply_dst_port, addr, src, dst,
      family, mark, mark_mask, zone]);
@@ -101,6 +106,7 @@ impl RawConfig {
     /// Every scalar key present in the file, in schema order.
     pub(crate) fn scalars(&self) -> Vec<(&'static str, &Spanned<toml::Value>)> {
         let tables = [
+            self.cdx.as_ref().map(RawCdx::own_scalars),
             self.offload.as_ref().map(RawOffload::own_scalars),
             self.timeouts.as_ref().map(RawTimeouts::own_scalars),
             self.keepalive.as_ref().map(RawKeepalive::own_scalars),

@@ -272,6 +272,7 @@ fn zone(input: Input<'_>) -> Checked<u16> {
 
 fn timeout(input: Input<'_>) -> Checked<NonZeroU32> {
     positive(input, defaults::TIMEOUT_LIMIT)
+        .map_err(|rule| format!("{rule}: {}", defaults::TIMEOUT_LIMIT_REASON))
 }
 
 /// Renders a value in TOML notation.
@@ -338,6 +339,10 @@ macro_rules! render_named {
     ($($ty:ty),*) => { $(impl Render for $ty { fn render(&self) -> String { toml_string(self.as_str()) } })* };
 }
 render_named!(
+    crate::model::CdxAbiSetting,
+    crate::model::CdxAbi,
+    crate::model::SimUnwritten,
+    crate::model::SimIpv6Activity,
     crate::model::Backend,
     crate::model::UdpPolicy,
     crate::model::VlanPolicy,
@@ -393,6 +398,31 @@ fn render_mask(mask: &u32) -> String {
     format!("{mask:#010x}")
 }
 
+/// `"auto"` (`None`) or a status bit number in 0..=30 (`IPS_DPI_ALLOWED` is the next bit).
+fn permanent_bit(input: Input<'_>) -> Checked<Option<u8>> {
+    let rule = || "expected \"auto\" or an integer in 0..=30".to_owned();
+    if input.as_text().is_some_and(|text| text.trim().eq_ignore_ascii_case("auto")) {
+        return Ok(None);
+    }
+    let bit = small(input, 0, 30).map_err(|_| rule())?;
+    u8::try_from(bit).map(Some).map_err(|_| rule())
+}
+
+fn render_permanent_bit(bit: &Option<u8>) -> String {
+    bit.map_or_else(|| toml_string("auto"), |bit| bit.to_string())
+}
+
+/// A non-empty word of printable ASCII without blanks, whose grammar is checked elsewhere
+/// (by the daemon, against the library that reads it: see `Loaded::check_text`).
+fn word(input: Input<'_>) -> Checked<String> {
+    let rule = || "expected a non-empty word of printable characters".to_owned();
+    let text = input.as_text().ok_or_else(rule)?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(rule());
+    }
+    Ok(text.to_owned())
+}
+
 /// A size in its largest exact unit (a string), or in bytes (an integer).
 /// A netlink socket receive buffer: 4 KiB..=1 GiB.
 fn socket_buffer(input: Input<'_>) -> Checked<u32> {
@@ -416,6 +446,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     )),
     key!("backend", NeedsRestart, backend, choice),
     key!("ports", NeedsRestart, ports, |i| list(i, interface)),
+    key!("cdx.abi", NeedsRestart, cdx.abi, choice),
     key!("offload.protocols", NeedsRestart, offload.protocols, |i| list(i, choice)),
     key!("offload.ipv4", NeedsRestart, offload.ipv4, boolean),
     key!("offload.ipv6", NeedsRestart, offload.ipv6, boolean),
@@ -424,6 +455,7 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("offload.exclude_helpers", NeedsRestart, offload.exclude_helpers, boolean),
     key!("offload.fwmark_from_ctmark", NeedsRestart, offload.fwmark_from_ctmark, boolean),
     key!("offload.fwmark_mask", NeedsRestart, offload.fwmark_mask, any_u32, render = render_mask),
+    key!("offload.wan_ports", NeedsRestart, offload.wan_ports, |i| list(i, interface)),
     key!("offload.zones", NeedsRestart, offload.zones, |i| list(i, zone)),
     key!("offload.fastforward_file", Live, offload.fastforward_file, optional_path),
     key!("timeouts.tcp", Live, timeouts.tcp, timeout),
@@ -440,8 +472,13 @@ pub(crate) static KEYS: &[KeySpec] = &[
     key!("keepalive.max_refresh_per_second", Live, keepalive.max_refresh_per_second, |i| positive(
         i, 10_000_000
     )),
-    key!("keepalive.permanent_bit", NeedsRestart, keepalive.permanent_bit, |i| small(i, 0, 31)
-        .and_then(|bit| u8::try_from(bit).map_err(|_| "expected an integer in 0..=31".to_owned()))),
+    key!(
+        "keepalive.permanent_bit",
+        NeedsRestart,
+        keepalive.permanent_bit,
+        permanent_bit,
+        render = render_permanent_bit
+    ),
     key!("keepalive.on_removed", NeedsRestart, keepalive.on_removed, choice),
     key!(
         "netlink.event_buffer",
@@ -467,6 +504,14 @@ pub(crate) static KEYS: &[KeySpec] = &[
         Duration::ZERO,
         HOUR
     )),
+    key!("netlink.conntrack_dialect", NeedsRestart, netlink.conntrack_dialect, word),
+    key!(
+        "netlink.route_mark_mask",
+        NeedsRestart,
+        netlink.route_mark_mask,
+        any_u32,
+        render = render_mask
+    ),
     key!("cli.listen", NeedsRestart, cli.listen, listen),
     key!("cli.max_sessions", NeedsRestart, cli.max_sessions, |i| positive(i, 1_024)),
     key!("cli.idle_timeout", NeedsRestart, cli.idle_timeout, |i| duration(i, SECOND, DAY)),
@@ -485,6 +530,16 @@ pub(crate) static KEYS: &[KeySpec] = &[
         i,
         defaults::MAX_CONNECTIONS_LIMIT
     )),
+    key!("sim.abi", NeedsRestart, sim.abi, choice),
+    key!("sim.unwritten", NeedsRestart, sim.unwritten, choice),
+    key!("sim.interfaces", NeedsRestart, sim.interfaces, |i| list(i, interface)),
+    key!("sim.ipv6_activity", NeedsRestart, sim.ipv6_activity, choice),
+    key!("sim.hz", NeedsRestart, sim.hz, |i| positive(i, defaults::SIM_HZ_LIMIT)),
+    key!("sim.hw_latency", NeedsRestart, sim.hw_latency, |i| duration(
+        i,
+        Duration::ZERO,
+        defaults::SIM_HW_LATENCY_LIMIT
+    )),
 ];
 
 /// The key spec of a dotted path.
@@ -493,7 +548,7 @@ pub(crate) fn key(path: &str) -> Option<&'static KeySpec> {
 }
 
 /// Environment variables that set a key (`CMM_CONFIG` names the file and is handled by the loader).
-pub(crate) const ENV_KEYS: [(&str, &str); 9] = [
+pub(crate) const ENV_KEYS: [(&str, &str); 18] = [
     ("CMM_MAX_CONNECTIONS", "max_connections"),
     ("CMM_BACKEND", "backend"),
     ("CMM_PORTS", "ports"),
@@ -503,6 +558,15 @@ pub(crate) const ENV_KEYS: [(&str, &str); 9] = [
     ("CMM_LOG", "log.level"),
     ("CMM_LOG_FORMAT", "log.format"),
     ("CMM_FASTFORWARD_FILE", "offload.fastforward_file"),
+    ("CMM_CDX_ABI", "cdx.abi"),
+    ("CMM_SIM_CAPACITY", "sim.capacity"),
+    ("CMM_SIM_ABI", "sim.abi"),
+    ("CMM_SIM_UNWRITTEN", "sim.unwritten"),
+    ("CMM_SIM_INTERFACES", "sim.interfaces"),
+    ("CMM_SIM_IPV6_ACTIVITY", "sim.ipv6_activity"),
+    ("CMM_SIM_HZ", "sim.hz"),
+    ("CMM_SIM_HW_LATENCY", "sim.hw_latency"),
+    ("CMM_CONNTRACK_DIALECT", "netlink.conntrack_dialect"),
 ];
 
 #[cfg(test)]

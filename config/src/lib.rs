@@ -45,9 +45,10 @@ pub use error::ConfigError;
 pub use fastforward::{Fastforward, Notice, parse_fastforward, read_fastforward};
 pub use load::{CONFIG_ENV, LoadOptions, Loaded, Overrides, Source, process_env};
 pub use model::{
-    Backend, CliConfig, Config, InterfaceName, KeepaliveConfig, KeepaliveMode, L4Protocol,
-    LogConfig, LogFormat, MetricsConfig, NetlinkConfig, OffloadConfig, OnRemoved, ShutdownConfig,
-    SimConfig, Timeouts, UdpPolicy, VlanPolicy,
+    Backend, CdxAbi, CdxAbiSetting, CdxConfig, CliConfig, Config, InterfaceName, KeepaliveConfig,
+    KeepaliveMode, L4Protocol, LogConfig, LogFormat, MetricsConfig, NetlinkConfig, OffloadConfig,
+    OnRemoved, ShutdownConfig, SimConfig, SimIpv6Activity, SimUnwritten, Timeouts, UdpPolicy,
+    VlanPolicy,
 };
 pub use reload::{Applies, Change};
 pub use rules::{Cidr, ExcludeRule, Family, MarkMatch};

@@ -28,6 +28,7 @@ use crate::fastforward::read_fastforward;
 use crate::keys::{ENV_KEYS, Input, KEYS, key};
 use crate::model::Config;
 use crate::reload::{REDACTED, render_user_names};
+use crate::rules::toml_string;
 use crate::users::read_password_file;
 
 /// Flag values as the daemon's argument parser found them (`None` = flag not given).
@@ -53,13 +54,29 @@ pub struct Overrides {
     pub flush_on_exit: Option<String>,
     /// `--fastforward-file PATH` (the vendor's `-f`).
     pub fastforward_file: Option<String>,
+    /// `--cdx-abi auto|lsdk|ask`.
+    pub cdx_abi: Option<String>,
+    /// `--sim-capacity N` (`cmmd sim serve --capacity`).
+    pub sim_capacity: Option<String>,
+    /// `--sim-abi lsdk|ask`.
+    pub sim_abi: Option<String>,
+    /// `--sim-unwritten garbage|zeros`.
+    pub sim_unwritten: Option<String>,
+    /// `--sim-interfaces IF,IF` (`cmmd sim serve --ports`).
+    pub sim_interfaces: Option<String>,
+    /// `--sim-ipv6-activity build|aging-timer|refreshed`.
+    pub sim_ipv6_activity: Option<String>,
+    /// `--sim-hz N`.
+    pub sim_hz: Option<String>,
+    /// `--sim-hw-latency DURATION`.
+    pub sim_hw_latency: Option<String>,
 }
 
 /// Each flag, the key it sets and where its value is.
 /// Reads one flag's value out of [`Overrides`].
 type FlagValue = fn(&Overrides) -> Option<&String>;
 
-const FLAGS: [(&str, &str, FlagValue); 9] = [
+const FLAGS: [(&str, &str, FlagValue); 17] = [
     ("--backend", "backend", |o| o.backend.as_ref()),
     ("--max-connections", "max_connections", |o| o.max_connections.as_ref()),
     ("--ports", "ports", |o| o.ports.as_ref()),
@@ -69,6 +86,14 @@ const FLAGS: [(&str, &str, FlagValue); 9] = [
     ("--log-format", "log.format", |o| o.log_format.as_ref()),
     ("--flush-on-exit", "shutdown.flush_on_exit", |o| o.flush_on_exit.as_ref()),
     ("--fastforward-file", "offload.fastforward_file", |o| o.fastforward_file.as_ref()),
+    ("--cdx-abi", "cdx.abi", |o| o.cdx_abi.as_ref()),
+    ("--sim-capacity", "sim.capacity", |o| o.sim_capacity.as_ref()),
+    ("--sim-abi", "sim.abi", |o| o.sim_abi.as_ref()),
+    ("--sim-unwritten", "sim.unwritten", |o| o.sim_unwritten.as_ref()),
+    ("--sim-interfaces", "sim.interfaces", |o| o.sim_interfaces.as_ref()),
+    ("--sim-ipv6-activity", "sim.ipv6_activity", |o| o.sim_ipv6_activity.as_ref()),
+    ("--sim-hz", "sim.hz", |o| o.sim_hz.as_ref()),
+    ("--sim-hw-latency", "sim.hw_latency", |o| o.sim_hw_latency.as_ref()),
 ];
 
 /// The environment variable naming the TOML file.
@@ -359,6 +384,35 @@ impl Loaded {
     /// The source of a key (`Source::Default` for unknown paths).
     pub fn source(&self, path: &str) -> &Source {
         self.provenance.get(path).unwrap_or(&Source::Default)
+    }
+
+    /// Reads the text value of the key `path` with `parse`, a grammar the configuration does not
+    /// own (that of the library the value is for, e.g. the conntrack dialect). A value `parse`
+    /// refuses is a configuration error like any other: one line naming where the value came
+    /// from (file and line, variable or flag), the key, the value and `parse`'s rule.
+    pub fn check_text<T>(
+        &self,
+        path: &'static str,
+        value: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        parse(value).map_err(|rule| {
+            let rule = crate::error::one_line(&rule);
+            match self.source(path) {
+                Source::Env(var) => ConfigError::Env { var, value: value.to_owned(), rule },
+                Source::Flag(flag) => ConfigError::Flag { flag, value: value.to_owned(), rule },
+                Source::File { path: file, line } => ConfigError::FileValue {
+                    path: file.clone(),
+                    line: *line,
+                    key: path.to_owned(),
+                    value: toml_string(value),
+                    rule,
+                },
+                Source::Default => ConfigError::Conflict {
+                    message: format!("the default {path} {value:?}: {rule}"),
+                },
+            }
+        })
     }
 
     /// The effective configuration for `cmmd check-config`: every key in TOML notation with its source

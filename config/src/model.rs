@@ -68,6 +68,51 @@ named_enum! {
 }
 
 named_enum! {
+    /// Which cdx ABI commands are encoded in (`cdx.abi`): detected at start, or fixed. The
+    /// words are those `cdx-sys`'s `AbiSetting` parses.
+    pub enum CdxAbiSetting {
+        /// Ask cdx at start (a command that changes nothing) and use what it answers.
+        Auto = "auto",
+        /// NXP's cdx (LSDK): 32-bit `fwmark`.
+        Lsdk = "lsdk",
+        /// The maintained ASK port: 64-bit `qosconnmark`.
+        Ask = "ask",
+    }
+}
+
+named_enum! {
+    /// A cdx ABI (`sim.abi`: the cdx the software model is).
+    pub enum CdxAbi {
+        /// NXP's cdx (LSDK).
+        Lsdk = "lsdk",
+        /// The maintained ASK port.
+        Ask = "ask",
+    }
+}
+
+named_enum! {
+    /// What the software cdx puts in the reply fields cdx never writes (`sim.unwritten`).
+    pub enum SimUnwritten {
+        /// Random bytes without a NUL, as a board's recycled memory holds.
+        Garbage = "garbage",
+        /// Zeros (kinder than a board).
+        Zeros = "zeros",
+    }
+}
+
+named_enum! {
+    /// How the software cdx's IPv6 `GET_TIMEOUT` sees activity (`sim.ipv6_activity`).
+    pub enum SimIpv6Activity {
+        /// As the modelled build does (NXP: only when the aging timer runs; ASK: refreshed).
+        Build = "build",
+        /// Refreshed only by the aging timer (NXP's cdx).
+        AgingTimer = "aging-timer",
+        /// Refreshed by every query (the ASK port).
+        Refreshed = "refreshed",
+    }
+}
+
+named_enum! {
     /// When a UDP flow is offloaded.
     pub enum UdpPolicy {
         /// Both directions once conntrack marks the flow ASSURED.
@@ -195,6 +240,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[shutdown]`: what SIGTERM does to the hardware table.
     pub shutdown: ShutdownConfig,
+    /// `[cdx]`: how cmmd speaks to cdx.
+    pub cdx: CdxConfig,
     /// `[sim]`: the software model of cdx.
     pub sim: SimConfig,
 }
@@ -218,6 +265,9 @@ pub struct OffloadConfig {
     pub fwmark_from_ctmark: bool,
     /// Mask applied to the mark when `fwmark_from_ctmark` is on.
     pub fwmark_mask: u32,
+    /// WAN ports, for the vendor's QoS-mark halves rule (LSDK): the halves are swapped when the
+    /// originator comes in through one of these and does not leave through one. Empty: never.
+    pub wan_ports: Vec<InterfaceName>,
     /// Zones offloaded; empty means every zone.
     pub zones: Vec<u16>,
     /// Path of a vendor `fastforward` file whose deny rules are added (`CMM_FASTFORWARD_FILE`).
@@ -240,7 +290,8 @@ impl OffloadConfig {
     }
 }
 
-/// The `[timeouts]` table: cdx aging in seconds (FPP `SET_TIMEOUT`), each in `1..=4294967294`.
+/// The `[timeouts]` table: cdx aging in seconds (FPP `SET_TIMEOUT`), each in
+/// `1..=`[`crate::defaults::TIMEOUT_LIMIT`] (what cdx's signed 32-bit timer holds at HZ 1000).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// TCP flows.
@@ -267,14 +318,15 @@ pub struct KeepaliveConfig {
     pub margin: Option<Duration>,
     /// Rate limit of timeout refreshes sent to the kernel.
     pub max_refresh_per_second: NonZeroU32,
-    /// Status bit number of `IPS_PERMANENT` on the ASK kernel.
-    pub permanent_bit: u8,
+    /// Status bit number of `IPS_PERMANENT` on the ASK kernel; `None` (`"auto"`): the bit of
+    /// the conntrack dialect the kernel speaks (`netlink.conntrack_dialect`).
+    pub permanent_bit: Option<u8>,
     /// What happens to the kernel conntrack when cdx ages a flow out.
     pub on_removed: OnRemoved,
 }
 
 /// The `[netlink]` table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetlinkConfig {
     /// `SO_RCVBUFFORCE` bytes on the event socket.
     pub event_buffer: u32,
@@ -289,6 +341,13 @@ pub struct NetlinkConfig {
     pub sweep_interval: Option<Duration>,
     /// Minimum time between two resyncs after overruns.
     pub resync_min_interval: Duration,
+    /// The kernel's conntrack dialect: `"auto"` (recognised from the messages), `"stock"`,
+    /// `"ask-5.4"`, `"ask-6.12"` or explicit attribute numbers. Its grammar is the `conntrack`
+    /// crate's; the daemon checks it at start ([`crate::Loaded::check_text`]).
+    pub conntrack_dialect: String,
+    /// The conntrack mark bits that route lookups carry as the packet's mark where the kernel
+    /// does not report the packet's own mark (stock kernels); 0 looks routes up without a mark.
+    pub route_mark_mask: u32,
 }
 
 /// The `[cli]` table.
@@ -357,9 +416,28 @@ pub struct ShutdownConfig {
     pub flush_on_exit: bool,
 }
 
-/// The `[sim]` table.
+/// The `[cdx]` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CdxConfig {
+    /// The ABI commands are encoded in: detected at start (`auto`) or fixed.
+    pub abi: CdxAbiSetting,
+}
+
+/// The `[sim]` table: the software cdx (`backend = "sim"`, `cmmd sim serve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimConfig {
     /// Hardware table capacity of the software cdx, in conntrack pairs.
     pub capacity: NonZeroU32,
+    /// The cdx it models: its payload layouts and, where the builds differ, its behaviour.
+    pub abi: CdxAbi,
+    /// What the reply fields cdx never writes hold in walks and events.
+    pub unwritten: SimUnwritten,
+    /// The FMan ports dpa_app configured: the interfaces it knows. Empty: the names of `ports`.
+    pub interfaces: Vec<InterfaceName>,
+    /// How its IPv6 `GET_TIMEOUT` sees activity.
+    pub ipv6_activity: SimIpv6Activity,
+    /// The kernel's HZ it counts in.
+    pub hz: NonZeroU32,
+    /// Time each hardware insert or delete takes (an FMan host command).
+    pub hw_latency: Duration,
 }

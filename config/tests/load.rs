@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{
-    Applies, Backend, Change, Config, ExcludeRule, KeepaliveMode, L4Protocol, LoadOptions, Loaded,
-    LogFormat, Overrides, Source, UdpPolicy, defaults,
+    Applies, Backend, CdxAbi, CdxAbiSetting, Change, Config, ExcludeRule, KeepaliveMode,
+    L4Protocol, LoadOptions, Loaded, LogFormat, Overrides, SimIpv6Activity, SimUnwritten, Source,
+    UdpPolicy, defaults,
 };
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
@@ -59,7 +60,7 @@ fn no_source_gives_the_defaults() {
     assert_eq!(loaded.config, Config::default());
     assert_eq!(loaded.config_file, None);
     assert!(loaded.provenance.values().all(|source| *source == Source::Default));
-    assert_eq!(loaded.provenance.len(), 46, "44 scalar keys, offload.exclude and cli.users");
+    assert_eq!(loaded.provenance.len(), 56, "54 scalar keys, offload.exclude and cli.users");
     let config = &loaded.config;
     assert_eq!(config.max_connections.get(), 131_072);
     assert_eq!(config.backend, Backend::Cdx);
@@ -177,6 +178,14 @@ fn every_environment_variable_sets_its_key() {
         ("CMM_LOG", "info,cmmd::engine=debug"),
         ("CMM_LOG_FORMAT", "json"),
         ("CMM_FASTFORWARD_FILE", fastforward.to_str().expect("utf-8")),
+        ("CMM_CDX_ABI", "ask"),
+        ("CMM_SIM_CAPACITY", "70000"),
+        ("CMM_SIM_ABI", "ask"),
+        ("CMM_SIM_UNWRITTEN", "zeros"),
+        ("CMM_SIM_INTERFACES", "eth0"),
+        ("CMM_SIM_IPV6_ACTIVITY", "refreshed"),
+        ("CMM_SIM_HZ", "250"),
+        ("CMM_SIM_HW_LATENCY", "2ms"),
     ];
     let loaded = load_with(&env, Overrides::default()).expect("valid");
     let config = &loaded.config;
@@ -192,6 +201,14 @@ fn every_environment_variable_sets_its_key() {
     assert_eq!(config.metrics.listen, None);
     assert_eq!(config.log.level, "info,cmmd::engine=debug");
     assert_eq!(config.log.format, LogFormat::Json);
+    assert_eq!(config.cdx.abi, CdxAbiSetting::Ask);
+    let sim = &config.sim;
+    assert_eq!(
+        (sim.capacity.get(), sim.abi, sim.unwritten, sim.ipv6_activity, sim.hz.get()),
+        (70_000, CdxAbi::Ask, SimUnwritten::Zeros, SimIpv6Activity::Refreshed, 250)
+    );
+    assert_eq!(sim.interfaces.iter().map(|i| i.as_str()).collect::<Vec<_>>(), ["eth0"]);
+    assert_eq!(sim.hw_latency, std::time::Duration::from_millis(2));
     let rules: Vec<&ExcludeRule> = config.offload.deny_rules().collect();
     assert_eq!(rules.len(), 4, "three defaults then the fastforward rule");
     assert_eq!(
@@ -220,6 +237,14 @@ fn every_flag_sets_its_key() {
         log_format: Some("json".into()),
         flush_on_exit: Some("true".into()),
         fastforward_file: Some(fastforward.path().to_string_lossy().into_owned()),
+        cdx_abi: Some("lsdk".into()),
+        sim_capacity: Some("8".into()),
+        sim_abi: Some("ask".into()),
+        sim_unwritten: Some("zeros".into()),
+        sim_interfaces: Some("eth3,eth4".into()),
+        sim_ipv6_activity: Some("aging-timer".into()),
+        sim_hz: Some("100".into()),
+        sim_hw_latency: Some("1ms".into()),
     };
     let loaded = load_with(&[("CMM_BACKEND", "cdx")], overrides).expect("valid");
     let config = &loaded.config;
@@ -241,9 +266,19 @@ fn every_flag_sets_its_key() {
         ("log.format", "--log-format"),
         ("shutdown.flush_on_exit", "--flush-on-exit"),
         ("offload.fastforward_file", "--fastforward-file"),
+        ("cdx.abi", "--cdx-abi"),
+        ("sim.capacity", "--sim-capacity"),
+        ("sim.abi", "--sim-abi"),
+        ("sim.unwritten", "--sim-unwritten"),
+        ("sim.interfaces", "--sim-interfaces"),
+        ("sim.ipv6_activity", "--sim-ipv6-activity"),
+        ("sim.hz", "--sim-hz"),
+        ("sim.hw_latency", "--sim-hw-latency"),
     ] {
         assert_eq!(loaded.source(key), &Source::Flag(flag), "{key}");
     }
+    assert_eq!(config.cdx.abi, CdxAbiSetting::Lsdk);
+    assert_eq!((config.sim.abi, config.sim.hz.get()), (CdxAbi::Ask, 100));
     let fastforward = config.offload.fastforward.as_ref().expect("the file is read");
     assert!(fastforward.rules.iter().any(|rule| rule.name == "tftp"), "{:?}", fastforward.rules);
 }
@@ -377,7 +412,19 @@ fn bad_values_name_file_line_key_value_and_rule() {
         ),
         (
             "[timeouts]\nudp = 4294967295\n",
-            "cmmd.toml:2: key \"timeouts.udp\" value 4294967295: expected a positive integer in 1..=4294967294",
+            "cmmd.toml:2: key \"timeouts.udp\" value 4294967295: expected a positive integer in 1..=2147483: cdx keeps seconds × HZ (1000) in a signed 32-bit timer, which longer timeouts overflow",
+        ),
+        (
+            "[timeouts]\ntcp = 2147484\n",
+            "cmmd.toml:2: key \"timeouts.tcp\" value 2147484: expected a positive integer in 1..=2147483: cdx keeps seconds × HZ (1000) in a signed 32-bit timer, which longer timeouts overflow",
+        ),
+        (
+            "[cdx]\nabi = \"v3\"\n",
+            "cmmd.toml:2: key \"cdx.abi\" value \"v3\": expected \"auto\", \"lsdk\" or \"ask\"",
+        ),
+        (
+            "[sim]\nunwritten = \"ones\"\n",
+            "cmmd.toml:2: key \"sim.unwritten\" value \"ones\": expected \"garbage\" or \"zeros\"",
         ),
         (
             "[keepalive]\ninterval = \"10\"\nmargin = \"2d\"\n",
@@ -385,7 +432,11 @@ fn bad_values_name_file_line_key_value_and_rule() {
         ),
         (
             "[keepalive]\npermanent_bit = 32\n",
-            "cmmd.toml:2: key \"keepalive.permanent_bit\" value 32: expected an integer in 0..=31",
+            "cmmd.toml:2: key \"keepalive.permanent_bit\" value 32: expected \"auto\" or an integer in 0..=30",
+        ),
+        (
+            "[netlink]\nconntrack_dialect = \"\"\n",
+            "cmmd.toml:2: key \"netlink.conntrack_dialect\" value \"\": expected a non-empty word of printable characters",
         ),
         (
             "[netlink]\nevent_buffer = \"2GiB\"\n",
@@ -611,7 +662,7 @@ fn check_config_renders_every_key_with_its_source() {
     }
     assert!(!text.contains(HASH), "hashes are never printed");
     let reparsed: toml::Table = toml::from_str(&text).expect("the rendering is TOML");
-    assert_eq!(reparsed.len(), 12, "three top-level keys and nine tables");
+    assert_eq!(reparsed.len(), 13, "three top-level keys and ten tables");
     // The rendering of the defaults loads back to the defaults.
     let defaults = load_with(&[], Overrides::default()).expect("valid").render_effective();
     let (_dir, reloaded) = load_toml(&defaults);

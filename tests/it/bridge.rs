@@ -60,7 +60,11 @@ fn a_bridged_host_is_offloaded_through_its_member_port_and_follows_it_when_it_mo
         "the member port is cdx's input and output, not the bridge"
     );
     let conn = table.by_sport(sport).unwrap();
-    assert_eq!(conn.hw, ("r0a>r1".to_string(), "r1>r0a".to_string()), "what the hardware holds");
+    assert_eq!(
+        conn.hw_ports(),
+        ("r0a>r1".to_string(), "r1>r0a".to_string()),
+        "what the hardware holds"
+    );
     assert_eq!(conn.reply.1, "10.2.0.100", "masqueraded");
     assert_eq!(lan.fdb_port(&host_mac).unwrap().as_deref(), Some("r0a"));
     let line = daemon.connection(sport).unwrap();

@@ -65,8 +65,8 @@ expect eof
     .unwrap();
     let table = flows.daemon.ctl("show connections").unwrap();
     let rows: Vec<&str> = table.lines().collect();
-    let printed = rows[2];
-    let from_v6: String = rows
+    let trailers = format!("{}\r\n{}", rows[2], rows[3]);
+    let from_v6: String = rows[..3]
         .iter()
         .skip_while(|row| !row.starts_with("ipv6"))
         .map(|row| format!("{row}\r\n"))
@@ -79,10 +79,10 @@ expect eof
         "cmm> show foo\r\nInvalid command \"show foo\"\r\n\r\n",
         "cmm> sh\r\nIncomplete command\r\n\r\n",
         "cmm> show macvlan\r\n% \"show macvlan\" is not supported by cmmd\r\n\r\n",
-        "cmm> set ff enable\r\n% \"set ff\" is not supported by cmmd\r\nUsage: set ff <enable disable>\r\n\r\n",
+        "cmm> set ff enable\r\nFast-forward is already enabled\r\n\r\n",
         &format!("cmm> show connections | include [ASSURED]\r\n{}\r\n{}\r\n\r\n", rows[0], rows[1]),
         "cmm> show connections | egrep \"ipv4|ipv6\" | count\r\n2\r\n\r\n",
-        &format!("cmm> show connections | grep -vi established\r\n{printed}\r\n\r\n"),
+        &format!("cmm> show connections | grep -vi established\r\n{trailers}\r\n\r\n"),
         &format!("cmm> show connections | between ipv6 printed\r\n{from_v6}\r\n"),
         "cmm> show connections | count 1\r\nCount filter does not take arguments\r\n\r\n",
         "cmm> show act\u{7}ivate\r\n1\r\n\r\n",
@@ -119,7 +119,10 @@ fn raw_clients_that_never_negotiate_get_libcli_text() {
         "{choices}"
     );
     assert!(choices.contains("\n  version              Show the version\n"), "{choices}");
-    assert_eq!(cli.command("show connections").unwrap(), "0 connections printed\n");
+    assert_eq!(
+        cli.command("show connections").unwrap(),
+        "0 connections printed\n0 connections with > 1 ids\n"
+    );
     cli.send_line("quit").unwrap();
     cli.expect_closed(WAIT).unwrap();
     let raw = cli.raw();
@@ -222,7 +225,12 @@ fn errors_are_one_line_and_never_disconnect() {
         ("show macvlan", "% \"show macvlan\" is not supported by cmmd"),
         ("query ipr4stats", "% \"query ipr4stats\" is not supported by cmmd"),
         ("vlan add eth0", "% eth0 is not a VLAN interface"),
-        ("set ff enable", "% \"set ff\" is not supported by cmmd\nUsage: set ff <enable disable>"),
+        (
+            "prf busycpu",
+            "% \"prf busycpu\" is not supported by cmmd\nUsage: prf busycpu {start|stop} [weight_factor]",
+        ),
+        ("set ff", "Usage: set ff <enable disable>"),
+        ("show stat bridge query", "% \"show stat bridge\" is not supported by cmmd"),
     ] {
         let reply = cli.command(line).unwrap_or_else(|e| panic!("{line}: {e}"));
         assert_eq!(reply, format!("{error}\n"), "{line}");
@@ -275,7 +283,10 @@ fn the_vendor_command_line_starts_the_daemon_and_runs_commands() {
         .unwrap_or_else(|| panic!("offloaded: {}", daemon.log()));
     let run = |args: &[&str]| {
         let out = topo.router.exec(CMMD, args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        assert!(out.ends_with("1 connections printed\n"), "{args:?}: {out}");
+        assert!(
+            out.ends_with("1 connections printed\n0 connections with > 1 ids\n"),
+            "{args:?}: {out}"
+        );
         out
     };
     let words = run(&["ctl", "show", "connections"]);
@@ -304,4 +315,223 @@ fn the_vendor_command_line_starts_the_daemon_and_runs_commands() {
     }
     let version = Command::new(CMMD).arg("-v").output().unwrap();
     assert_eq!(version.stdout, Command::new(CMMD).arg("--version").output().unwrap().stdout);
+}
+
+/// The reply to `command` in a telnet transcript: what follows its echo up to the blank line
+/// before the next prompt.
+fn reply_in<'a>(transcript: &'a str, command: &str) -> &'a str {
+    let echo = format!("cmm> {command}\r\n");
+    let (_, after) =
+        transcript.split_once(&echo).unwrap_or_else(|| panic!("{echo:?} in {transcript:?}"));
+    after.split_once("\r\n\r\ncmm> ").map_or(after, |(reply, _)| reply)
+}
+
+/// Lines as the telnet client shows them.
+fn crlf(lines: &[String]) -> String {
+    lines.join("\r\n")
+}
+
+/// Fast-path ports of the router in the order of their interface index (the vendor's order).
+fn ports_by_index(topo: &Topology) -> String {
+    let links = topo.router.ip(&["-o", "link", "show"]).unwrap();
+    let mut ports: Vec<(u32, &str)> = Vec::new();
+    for line in links.lines() {
+        let Some((index, rest)) = line.split_once(": ") else { continue };
+        let name = rest.split([':', '@']).next().unwrap_or_default();
+        if let (Ok(index), true) = (index.parse(), ["r0", "r1"].contains(&name)) {
+            ports.push((index, name));
+        }
+    }
+    ports.sort_unstable();
+    ports.iter().map(|(_, name)| *name).collect::<Vec<_>>().join("|")
+}
+
+/// Every vendor command cmmd implements, through the real `telnet` client, byte for byte what
+/// the vendor prints for the same data: `show connections` (cdx's remaining time, `use=`,
+/// `Flags`, `n_id`, `local-conn`, a connection to the router itself, both trailers),
+/// `show route`, `show neighbor`, `show fpp_route`, `show rules`, the `query` walks,
+/// `show stat`, `set ff`, `show debug_level`. The values only the kernel and the hardware know
+/// (timeouts, route ids, MACs, NUD states) are read from them.
+#[test]
+fn vendor_commands_print_the_vendor_s_lines_through_telnet() {
+    require_root();
+    let topo = Topology::new().unwrap();
+    let flows = router_with_two_flows(&topo, &[]);
+    let listener =
+        topo.router.run_in(|| std::net::TcpListener::bind("10.1.0.1:7000")).unwrap().unwrap();
+    let local = hold_tcp(&topo, "10.1.0.1:7000".parse().unwrap());
+    let _accepted = listener.accept().unwrap();
+    let local_port = local.local_addr().unwrap().port();
+    wait_for(WAIT, POLL, || {
+        flows.daemon.ctl("show connections").ok().filter(|t| t.contains(" dport=7000 "))
+    })
+    .unwrap_or_else(|| panic!("the local connection is listed: {}", flows.daemon.log()));
+    let commands = [
+        "show connections",
+        "show route",
+        "show neighbor",
+        "show fpp_route",
+        "show rules",
+        "query connections",
+        "query v6connections",
+        "query route",
+        "show stat",
+        "show stat connection query",
+        "set ff disable",
+        "set ff enable",
+        "show debug_level",
+    ];
+    let script: String =
+        commands.iter().map(|c| format!("send \"{c}\\r\"\nwant \"cmm> \"\n")).collect();
+    let transcript =
+        run_expect(&topo.router, &format!("{TELNET_LOGIN}{script}send \"quit\\r\"\nexpect eof\n"))
+            .unwrap();
+    let sim = flows.daemon.sim().unwrap();
+    let (p4, p6) = (flows.v4_port, flows.v6_port);
+    let (client_mac, server_mac) =
+        (crate::cli::mac(&topo.client, "c0"), crate::cli::mac(&topo.server, "s0"));
+
+    // show connections: the offloaded ones with cdx's remaining time, the router's own with 0.
+    let table: Vec<String> =
+        reply_in(&transcript, "show connections").split("\r\n").map(str::to_owned).collect();
+    assert_eq!(table.len(), 5, "{table:#?}");
+    let row = |needle: &str| table.iter().find(|r| r.contains(needle)).expect(needle).clone();
+    let (v4, v6) = (row(&format!("sport={p4} ")), row(&format!("sport={p6} ")));
+    let expected = [
+        flows.expected_line(&v4, false),
+        flows.expected_line(&v6, true),
+        format!(
+            "ipv4     2 tcp      6 0 ESTABLISHED src=10.1.0.2 dst=10.1.0.1 sport={local_port} \
+             dport=7000 src=10.1.0.1 dst=10.1.0.2 sport=7000 dport={local_port} [ASSURED] mark=0 \
+             use=1, Flags: 200, n_id: 1, local-conn: yes"
+        ),
+        "3 connections printed".to_owned(),
+        "0 connections with > 1 ids".to_owned(),
+    ];
+    let mut rows = table.clone();
+    rows[..3].sort();
+    let mut sorted = expected.to_vec();
+    sorted[..3].sort();
+    assert_eq!(rows, sorted);
+
+    // The vendor's cache identity: each direction as the kernel routes it (source, input
+    // interface). The host's own route towards the client is in `detail` only.
+    let route = |iif: &str, src: &str, dst: &str, oif: &str, label: &str| {
+        format!(
+            "IIf: {iif}, Mark: 00000000, Src: {src}, Dst: {dst} --> Gateway: {dst}, {label}: {oif}, \
+             PhysOif: {oif}, Count: 1"
+        )
+    };
+    assert_eq!(
+        reply_in(&transcript, "show route"),
+        crlf(&[
+            "IPv4 Route:".to_owned(),
+            route("r1", "10.2.0.2", "10.1.0.2", "r0", "OIf"),
+            route("r0", "10.1.0.2", "10.2.0.2", "r1", "OIf"),
+            "2 IPv4 Routes printed".to_owned(),
+            "IPv6 Route:".to_owned(),
+            route("r1", "fd02::2", "fd01::2", "r0", "Oif"),
+            route("r0", "fd01::2", "fd02::2", "r1", "Oif"),
+            "2 IPv6 Routes printed".to_owned(),
+        ])
+    );
+
+    // show neighbor: every neighbour of the router's kernel; the NUD state is the kernel's.
+    let neighbours: Vec<&str> = reply_in(&transcript, "show neighbor").split("\r\n").collect();
+    let v6_title = neighbours.iter().position(|l| *l == "IPv6 Neighbor:").expect("IPv6 part");
+    assert_eq!(neighbours[0], "IPv4 ARP:");
+    assert_eq!(neighbours[v6_title - 1], format!("Total ARP Entries: {}", v6_title - 2));
+    assert_eq!(
+        neighbours[neighbours.len() - 1],
+        format!("Total Neighbor Entries: {}", neighbours.len() - v6_title - 2)
+    );
+    for (addr, mac, device, port) in [
+        ("10.1.0.2", &client_mac, "r0", "Port:-1"),
+        ("10.2.0.2", &server_mac, "r1", "Port:-1"),
+        ("fd01::2", &client_mac, "r0", "Port: -1"),
+        ("fd02::2", &server_mac, "r1", "Port: -1"),
+    ] {
+        let prefix = format!("IP addr: {addr} --> MAC addr: {mac} If: {device}, {port}, state: ");
+        let line = neighbours.iter().find(|l| l.starts_with(&prefix)).expect(&prefix);
+        let (state, count) = line[prefix.len()..].split_once(", Count: ").unwrap();
+        let state = u16::from_str_radix(state, 16).unwrap();
+        assert!([0x02, 0x04, 0x08, 0x10, 0x80].contains(&state), "a valid NUD state: {line}");
+        assert_eq!(count, "1", "one route sends to it: {line}");
+    }
+
+    let (orig, reply) = sim.by_sport(p4).unwrap().routes;
+    assert_eq!(
+        reply_in(&transcript, "show fpp_route"),
+        crlf(&[
+            "FPP Route:".to_owned(),
+            format!("OIf: r1, Mtu: 1500, Mac: {server_mac}, Id: {orig}, Count: 2, Flags: 1"),
+            format!("OIf: r0, Mtu: 1500, Mac: {client_mac}, Id: {reply}, Count: 2, Flags: 1"),
+            "2 FPP Routes printed".to_owned(),
+        ])
+    );
+
+    let mut rules = Vec::new();
+    for (name, proto, port) in
+        [("pptp", "tcp (6)", 1723), ("sip", "udp (17)", 5060), ("ftp", "tcp (6)", 21)]
+    {
+        for at in ["repl_dst", "repl_src", "orig_dst", "orig_src"] {
+            rules.push(format!("{name}:"));
+            rules.push(format!("\t{at}_port: {port} mask ffff"));
+            rules.push(format!("\tproto: {proto}  mask ff"));
+        }
+    }
+    assert_eq!(reply_in(&transcript, "show rules"), crlf(&rules));
+
+    for (command, title, client, server, masquerade, sport) in [
+        ("query connections", "IPv4 Connections:", "10.1.0.2", "10.2.0.2", "10.2.0.100", p4),
+        ("query v6connections", "IPv6 Connections:", "fd01::2", "fd02::2", "fd02::100", p6),
+    ] {
+        assert_eq!(
+            reply_in(&transcript, command),
+            crlf(&[
+                title.to_owned(),
+                "0000: protocol=6, fwmark=0x0".to_owned(),
+                format!("  Init:  Saddr={client}, Daddr={server}, Sport={sport}, Dport=80"),
+                format!("  Reply: Saddr={server}, Daddr={masquerade}, Sport=80, Dport={sport}"),
+                "Total Connection Entries: 1".to_owned(),
+            ]),
+            "{command}"
+        );
+    }
+    let mut objects = sim.routes.clone();
+    objects.sort_by_key(|r| r.id);
+    let mut walked = vec!["IP ROUTE:".to_owned()];
+    for (i, r) in objects.iter().enumerate() {
+        walked.push(format!(
+            "{i:04}: Id: {:x}, Output Iface: {}, Input Iface: {}, DST Mac: {}, Mtu: {} Daddr: NULL",
+            r.id, r.output, r.input, r.mac, r.mtu
+        ));
+    }
+    walked.push("Total FPP Route Entries: 2".to_owned());
+    assert_eq!(reply_in(&transcript, "query route"), crlf(&walked));
+
+    let ports = ports_by_index(&topo);
+    assert_eq!(
+        reply_in(&transcript, "show stat"),
+        crlf(&[
+            format!("Usage:        show stat interface {{{ports}}} query|query_reset"),
+            "       show stat vlan query|query_reset".to_owned(),
+            "       show stat connection query".to_owned(),
+            "       show stat pppoe query|query_reset".to_owned(),
+            "       show stat bridge query|query_reset".to_owned(),
+            "       show stat tunnel [name {tnl-name}] query|query_reset".to_owned(),
+            "       show stat ipsec query|query_reset".to_owned(),
+        ])
+    );
+    assert_eq!(
+        reply_in(&transcript, "show stat connection query"),
+        "Maximum Active Connections: 131072 \r\nNumber of Active Connections: 2 "
+    );
+    assert_eq!(reply_in(&transcript, "set ff disable"), "Fast-forward is disabled");
+    assert_eq!(reply_in(&transcript, "set ff enable"), "Fast-forward is enabled");
+    assert_eq!(
+        reply_in(&transcript, "show debug_level"),
+        "command:\tnot printed\r\nerror:  \tprinted\r\nwarning:\tnot printed\r\ninfo:   \tnot printed"
+    );
+    drop(local);
 }

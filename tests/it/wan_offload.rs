@@ -139,7 +139,7 @@ fn a_lan_bridge_to_a_wan_vlan_is_offloaded_through_the_registered_vlan() {
         "the bridge's member and the VLAN, never the bridge"
     );
     let conn = table.by_sport(m).unwrap();
-    assert_eq!(conn.hw, ("r0>r1.100".to_string(), "r1.100>r0".to_string()));
+    assert_eq!(conn.hw_ports(), ("r0>r1.100".to_string(), "r1.100>r0".to_string()));
     assert_eq!(conn.reply.1, wan::ROUTER_VLAN_V4.to_string(), "masqueraded");
     phases.done("offload");
 
@@ -178,7 +178,7 @@ fn a_lan_bridge_to_a_wan_vlan_is_offloaded_through_the_registered_vlan() {
         offloaded(t, s) && t.vlans.iter().map(|v| v.name.as_str()).eq(["wan0"])
     });
     assert_eq!(ports(&table, s).unwrap()[0].1, "wan0");
-    assert_eq!(table.by_sport(s).unwrap().hw.0, "r0>wan0");
+    assert_eq!(table.by_sport(s).unwrap().hw_ports().0, "r0>wan0");
     assert!(kernel_has(router, s));
     phases.done("rename");
     drop(streams);
@@ -225,7 +225,7 @@ fn a_lan_bridge_to_pppoe_over_a_vlan_is_offloaded_through_the_registered_session
         "out of the session (cdx writes its MAC), PPPoE's MTU; in on the bridge's member"
     );
     let conn = table.by_sport(m).unwrap();
-    assert_eq!(conn.hw, ("r0>ppp0".to_string(), "ppp0>r0".to_string()));
+    assert_eq!(conn.hw_ports(), ("r0>ppp0".to_string(), "ppp0>r0".to_string()));
     assert_eq!(conn.reply.1, wan::ROUTER_PPP_V4.to_string(), "masqueraded to the PPP address");
     // The vendor's commands: cdx's tables, and cmmd's own.
     let upper_mac = server_vlan_mac.to_ascii_uppercase();

@@ -32,11 +32,23 @@ pub type Counters = BTreeMap<String, String>;
 impl Daemon {
     /// Start `binary ARGS…` in `netns` and wait until it answers on its CLI and reports ready.
     pub fn start(binary: &Path, netns: &Netns, args: &[&str]) -> io::Result<Daemon> {
+        Daemon::start_under(&[], binary, netns, args)
+    }
+
+    /// [`Daemon::start`], run under `wrapper` (a command that runs the rest of its command
+    /// line, such as `strace -f -o FILE`); stop it with `ctl stop` so the wrapper ends too.
+    pub fn start_under(
+        wrapper: &[&str],
+        binary: &Path,
+        netns: &Netns,
+        args: &[&str],
+    ) -> io::Result<Daemon> {
         let log = tempfile::NamedTempFile::new()?;
         let out = log.reopen()?;
         let err = log.reopen()?;
         let child = Command::new("ip")
             .args(["netns", "exec", netns.name()])
+            .args(wrapper)
             .arg(binary)
             .args(args)
             .stdin(Stdio::null())
@@ -91,10 +103,11 @@ impl Daemon {
         self.counters().ok().and_then(|c| c.get(name).and_then(|v| v.parse().ok())).unwrap_or(0)
     }
 
-    /// `show connections` lines (without the trailer).
+    /// `show connections detail` lines (cmmd's view, with the offload state and reason;
+    /// without the trailer).
     pub fn connections(&self) -> io::Result<Vec<String>> {
         Ok(self
-            .ctl("show connections")?
+            .ctl("show connections detail")?
             .lines()
             .filter(|l| !l.ends_with("connections printed"))
             .map(String::from)
@@ -181,6 +194,40 @@ pub struct SimRoute {
     pub refs: u32,
 }
 
+/// What one direction of a connection forwards with in the software cdx's hardware: the
+/// ports, MAC and MTU its route had when it was inserted (an UPDATE changes only the MTU).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimHw {
+    /// Input interface.
+    pub input: String,
+    /// Output interface.
+    pub output: String,
+    /// Next-hop MAC, `aa:bb:…`.
+    pub mac: String,
+    /// MTU.
+    pub mtu: u32,
+}
+
+impl SimHw {
+    /// `input>output,mac,mtu`, or `-` for a direction not in hardware.
+    fn parse(text: &str) -> Option<SimHw> {
+        let mut parts = text.split(',');
+        let (ports, mac, mtu) = (parts.next()?, parts.next()?, parts.next()?);
+        let (input, output) = ports.split_once('>')?;
+        Some(SimHw {
+            input: input.into(),
+            output: output.into(),
+            mac: mac.into(),
+            mtu: mtu.parse().ok()?,
+        })
+    }
+
+    /// `input>output`.
+    pub fn ports(&self) -> String {
+        format!("{}>{}", self.input, self.output)
+    }
+}
+
 /// One connection of the software cdx, as `show sim` prints it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimConnection {
@@ -194,8 +241,8 @@ pub struct SimConnection {
     pub routes: (u32, u32),
     /// Each direction is in hardware.
     pub in_hw: (bool, bool),
-    /// What each direction's hardware entry forwards with, `input>output` (`-`: none).
-    pub hw: (String, String),
+    /// What each direction forwards with.
+    pub hw: (Option<SimHw>, Option<SimHw>),
 }
 
 /// A VLAN interface or a PPPoE session the software cdx holds, as `show sim` prints it.
@@ -209,6 +256,14 @@ pub struct SimInterface {
     pub peer: String,
     /// The interface it sits on.
     pub parent: String,
+}
+
+impl SimConnection {
+    /// Each direction's hardware ports, `input>output` (`-`: not in hardware).
+    pub fn hw_ports(&self) -> (String, String) {
+        let ports = |h: &Option<SimHw>| h.as_ref().map_or_else(|| "-".to_string(), SimHw::ports);
+        (ports(&self.hw.0), ports(&self.hw.1))
+    }
 }
 
 /// The software cdx's tables.
@@ -267,7 +322,7 @@ impl SimTable {
                 };
                 let routes = pair(field("routes="));
                 let in_hw: (u32, u32) = pair(field("in_hw="));
-                let hw = field("hw=");
+                let hw = line.split(' ').find_map(|w| w.strip_prefix("hw=")).unwrap_or("-/-");
                 let (hw_orig, hw_reply) = hw.split_once('/').unwrap_or(("-", "-"));
                 table.connections.push(SimConnection {
                     protocol: field("protocol=").parse().unwrap_or(0),
@@ -275,7 +330,7 @@ impl SimTable {
                     reply: tuple(reply),
                     routes,
                     in_hw: (in_hw.0 == 1, in_hw.1 == 1),
-                    hw: (hw_orig.to_string(), hw_reply.to_string()),
+                    hw: (SimHw::parse(hw_orig), SimHw::parse(hw_reply)),
                 });
             } else if line.starts_with("Interface: ") {
                 let value = |key: &str| {
@@ -333,6 +388,16 @@ pub struct SimServer {
 impl SimServer {
     /// Start it in `netns`, knowing `ports`.
     pub fn start(binary: &Path, netns: &Netns, ports: &str) -> io::Result<SimServer> {
+        SimServer::start_with(binary, netns, ports, &[])
+    }
+
+    /// Start it in `netns`, knowing `ports`, with more `cmmd sim serve` flags (`--sim-abi ask`).
+    pub fn start_with(
+        binary: &Path,
+        netns: &Netns,
+        ports: &str,
+        flags: &[&str],
+    ) -> io::Result<SimServer> {
         let dir = tempfile::tempdir()?;
         let socket = dir.path().join("sim.sock");
         let socket_text = socket.to_string_lossy().into_owned();
@@ -340,6 +405,7 @@ impl SimServer {
             .args(["netns", "exec", netns.name()])
             .arg(binary)
             .args(["sim", "serve", "--socket", &socket_text, "--ports", ports])
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod http; // GET from inside a namespace; samples of a Prometheus exposition
 pub mod lan; // a router whose LAN is a bridge of two ports, a host behind each, and a plain WAN
 pub mod measure; // resident memory of a process, report lines of measured figures
+pub mod multiwan; // a router whose egress policy rules choose by source and mark
 pub mod netns;
 pub mod scenario; // routers ready to offload injected entries, kernel and hardware sets, waits
 pub mod sim_relay; // the software cdx in the test process, served to cmmd --sim-socket

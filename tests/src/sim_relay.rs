@@ -51,13 +51,10 @@ struct Relay {
 }
 
 impl SimRelay {
-    /// Start a model knowing `ports` (interface names) with `capacity` hardware pairs.
+    /// Start the harness's model ([`harness_sim`]) knowing `ports` (interface names) with
+    /// `capacity` hardware pairs.
     pub fn start(ports: &[&str], capacity: usize) -> io::Result<SimRelay> {
-        let config = SimConfig {
-            interfaces: ports.iter().map(|p| (*p).to_string()).collect(),
-            capacity,
-            ..SimConfig::default()
-        };
+        let config = harness_sim(ports, capacity)?;
         let (handle, sim_commands, sim_events) =
             sim::spawn(config).map_err(|e| io::Error::other(e.to_string()))?;
         let dir = tempfile::tempdir()?;
@@ -94,6 +91,24 @@ impl SimRelay {
     pub fn sim(&self) -> &SimHandle {
         &self.handle
     }
+}
+
+/// The software cdx the tests run against: the `[sim]` settings of the environment
+/// (`CMM_SIM_ABI`, `CMM_SIM_UNWRITTEN`, …, as `tests/run.sh` sets them for each of its runs;
+/// the daemon under test and `cmmd sim serve` read the same variables), knowing `ports` and
+/// holding `capacity` pairs.
+pub fn harness_sim(ports: &[&str], capacity: usize) -> io::Result<SimConfig> {
+    let options = config::LoadOptions {
+        env: &config::process_env,
+        overrides: config::Overrides::default(),
+        default_config_path: PathBuf::from("/nonexistent/cmmd.toml"),
+    };
+    let loaded = config::Config::load(&options).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(SimConfig {
+        interfaces: ports.iter().map(|p| (*p).to_string()).collect(),
+        capacity,
+        ..cmmd::edge::backend::sim_config(&loaded.config)
+    })
 }
 
 impl Drop for SimRelay {

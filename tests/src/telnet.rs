@@ -15,15 +15,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{
-    AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6, bind, connect, socket,
-};
-
 use crate::netns::Netns;
+use crate::traffic::connect_in;
 
 /// The unprivileged prompt.
 pub const PROMPT: &str = "cmm> ";
@@ -56,43 +52,16 @@ pub struct CliClient {
     closed: bool,
 }
 
-/// A TCP socket created in `netns`, bound to `source` when given, connected to `to`.
-fn connect_in(netns: &Netns, source: Option<IpAddr>, to: SocketAddr) -> io::Result<TcpStream> {
-    netns.run_in(|| -> io::Result<TcpStream> {
-        match source {
-            None => TcpStream::connect_timeout(&to, WAIT),
-            Some(source) => {
-                let family = if to.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
-                let fd: OwnedFd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-                    .map_err(io::Error::from)?;
-                let source = SocketAddr::new(source, 0);
-                match (source, to) {
-                    (SocketAddr::V4(s), SocketAddr::V4(t)) => {
-                        bind(fd.as_raw_fd(), &SockaddrIn::from(s)).map_err(io::Error::from)?;
-                        connect(fd.as_raw_fd(), &SockaddrIn::from(t)).map_err(io::Error::from)?;
-                    }
-                    (SocketAddr::V6(s), SocketAddr::V6(t)) => {
-                        bind(fd.as_raw_fd(), &SockaddrIn6::from(s)).map_err(io::Error::from)?;
-                        connect(fd.as_raw_fd(), &SockaddrIn6::from(t)).map_err(io::Error::from)?;
-                    }
-                    _ => return Err(io::Error::other("source and destination families differ")),
-                }
-                Ok(TcpStream::from(fd))
-            }
-        }
-    })?
-}
-
 impl CliClient {
     /// Connect from inside `netns` to `to`.
     pub fn connect(netns: &Netns, to: SocketAddr) -> io::Result<CliClient> {
-        Ok(CliClient::new(connect_in(netns, None, to)?))
+        Ok(CliClient::new(connect_in(netns, None, to, WAIT)?))
     }
 
     /// Connect from inside `netns` to `to` with the source address `source` (one of the
     /// namespace's addresses): a client from another host, as far as the server can tell.
     pub fn connect_from(netns: &Netns, source: IpAddr, to: SocketAddr) -> io::Result<CliClient> {
-        Ok(CliClient::new(connect_in(netns, Some(source), to)?))
+        Ok(CliClient::new(connect_in(netns, Some(source), to, WAIT)?))
     }
 
     fn new(stream: TcpStream) -> CliClient {

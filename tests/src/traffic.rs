@@ -5,11 +5,16 @@
 //! the conntrack tuple the test then looks for. Every blocking call has a timeout.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use nix::sys::socket::{
+    AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrIn6, bind, connect, socket,
+};
 
 use crate::netns::Netns;
 
@@ -117,6 +122,36 @@ impl TcpHoldServer {
         });
         Ok(Self { addr, _thread: thread })
     }
+}
+
+/// A TCP connection made from inside `netns` to `to`, from the address `source` when given
+/// (a client with several addresses), within `timeout` when no source is given.
+pub fn connect_in(
+    netns: &Netns,
+    source: Option<IpAddr>,
+    to: SocketAddr,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    netns.run_in(|| -> io::Result<TcpStream> {
+        let Some(source) = source else {
+            return TcpStream::connect_timeout(&to, timeout);
+        };
+        let family = if to.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+        let fd: OwnedFd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+            .map_err(io::Error::from)?;
+        match (SocketAddr::new(source, 0), to) {
+            (SocketAddr::V4(s), SocketAddr::V4(t)) => {
+                bind(fd.as_raw_fd(), &SockaddrIn::from(s)).map_err(io::Error::from)?;
+                connect(fd.as_raw_fd(), &SockaddrIn::from(t)).map_err(io::Error::from)?;
+            }
+            (SocketAddr::V6(s), SocketAddr::V6(t)) => {
+                bind(fd.as_raw_fd(), &SockaddrIn6::from(s)).map_err(io::Error::from)?;
+                connect(fd.as_raw_fd(), &SockaddrIn6::from(t)).map_err(io::Error::from)?;
+            }
+            _ => return Err(io::Error::other("source and destination families differ")),
+        }
+        Ok(TcpStream::from(fd))
+    })?
 }
 
 /// What a TCP exchange did.

@@ -456,7 +456,10 @@ fn errors_are_one_line_and_keep_the_session() {
             "% Invalid value for port: \"x\" (expected an integer in 0..=65535)",
         ),
         ("show macvlan", "% \"show macvlan\" is not supported by cmmd"),
-        ("set ff", "% \"set ff\" is not supported by cmmd\\r\\nUsage: set ff <enable disable>"),
+        (
+            "prf busycpu",
+            "% \"prf busycpu\" is not supported by cmmd\\r\\nUsage: prf busycpu {start|stop} [weight_factor]",
+        ),
     ] {
         session.receive(format!("{line}\n").as_bytes(), t0());
         assert_eq!(take(&mut session), format!("{line}\\r\\n{error}\\r\\n\\r\\ncmm> "), "{line:?}");
@@ -736,7 +739,8 @@ fn tab_completes_in_place_and_lists_choices() {
     session.receive(b"\t", t0());
     assert_eq!(take(&mut session), "\\a");
     session.receive(b"\t", t0());
-    assert!(take(&mut session).starts_with("\\r\\n[proto] [state] [addr] [port]\\r\\n"));
+    let listed = take(&mut session);
+    assert!(listed.starts_with("\\r\\ndetail [proto] [state] [addr]\\r\\n"), "{listed}");
     session.receive(b"\x15show bogus \t", t0());
     assert!(take(&mut session).ends_with("show bogus \\a"));
 }

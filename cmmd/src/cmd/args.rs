@@ -51,14 +51,13 @@ pub struct ManifestArgs {
 /// `cmmd sim …`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SimCommand {
-    /// `cmmd sim serve --socket PATH [--ports IF,IF] [--capacity N]`.
+    /// `cmmd sim serve --socket PATH [--config PATH] [--sim-… VALUE]…`: the software cdx the
+    /// `[sim]` table describes (file < `CMM_SIM_*` < flags).
     Serve {
         /// Socket path.
         socket: PathBuf,
-        /// Interfaces the software cdx knows.
-        ports: Vec<String>,
-        /// Hardware capacity (pairs).
-        capacity: usize,
+        /// The configuration flags (`--config`, `--ports`, the `--sim-…` keys).
+        flags: Box<ConfigFlags>,
     },
     /// `cmmd sim ctl --socket PATH WORDS...`.
     Ctl {
@@ -104,14 +103,17 @@ impl fmt::Display for ArgError {
 pub const USAGE: &str = "\
 usage: cmmd [run] [--config PATH] [--backend cdx|sim] [--max-connections N] [--ports IF,IF]
             [--cli-listen ADDR] [--metrics-listen ADDR] [--log FILTER] [--log-format text|json]
-            [--fastforward-file PATH] [--flush-on-exit] [--sim-socket PATH]
+            [--fastforward-file PATH] [--flush-on-exit] [--cdx-abi auto|lsdk|ask]
+            [--sim-socket PATH] [--sim-… VALUE (as sim serve)]
        cmmd check-config [same options]
        cmmd ctl [--addr HOST:PORT] [--user USER] [--password-file FILE] [--timeout S] COMMAND...
        cmmd -f FASTFORWARD_FILE -n MAX_CONNECTIONS  (the vendor's cmm command line)
        cmmd -c COMMAND...            (as cmmd ctl COMMAND...)
        cmmd hash-password            (reads the password from stdin)
        cmmd manifests [--namespace NS] [--image IMAGE] [--profile PROFILE] [--max-connections N]
-       cmmd sim serve --socket PATH [--ports IF,IF] [--capacity N]
+       cmmd sim serve --socket PATH [--config PATH] [--sim-interfaces IF,IF] [--sim-capacity N]
+                      [--sim-abi lsdk|ask] [--sim-unwritten garbage|zeros] [--sim-hz N]
+                      [--sim-ipv6-activity build|aging-timer|refreshed] [--sim-hw-latency D]
        cmmd sim ctl --socket PATH show | activate all | activate SRC DST SPORT DPORT | fault ...
        cmmd --version | -v | --help | -h
 
@@ -179,6 +181,14 @@ fn config_flag(flags: &mut ConfigFlags, flag: &str, w: &mut Words) -> Result<boo
         "--metrics-listen" => &mut o.metrics_listen,
         "--log" => &mut o.log,
         "--log-format" => &mut o.log_format,
+        "--cdx-abi" => &mut o.cdx_abi,
+        "--sim-capacity" => &mut o.sim_capacity,
+        "--sim-abi" => &mut o.sim_abi,
+        "--sim-unwritten" => &mut o.sim_unwritten,
+        "--sim-interfaces" => &mut o.sim_interfaces,
+        "--sim-ipv6-activity" => &mut o.sim_ipv6_activity,
+        "--sim-hz" => &mut o.sim_hz,
+        "--sim-hw-latency" => &mut o.sim_hw_latency,
         "--sim-socket" => {
             flags.sim_socket = Some(w.value(flag)?.into());
             return Ok(true);
@@ -300,26 +310,27 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
             w.pos = 1;
             let verb = w.next().unwrap_or_default();
             let mut socket = None;
-            let mut ports = Vec::new();
-            let mut capacity = config::defaults::SIM_CAPACITY.get() as usize;
+            let mut flags = ConfigFlags::default();
             let mut words = Vec::new();
             while let Some(word) = w.next() {
+                // The older names of two `[sim]` flags.
+                let word = match word.as_str() {
+                    "--ports" if verb == "serve" => "--sim-interfaces".to_string(),
+                    "--capacity" if verb == "serve" => "--sim-capacity".to_string(),
+                    _ => word,
+                };
                 match word.as_str() {
                     "--socket" => socket = Some(PathBuf::from(w.value("--socket")?)),
-                    "--ports" if verb == "serve" => {
-                        ports = w
-                            .value("--ports")?
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|p| !p.is_empty())
-                            .map(String::from)
-                            .collect();
+                    "--config" | "--cdx-abi" if verb == "serve" => {
+                        config_flag(&mut flags, &word, &mut w)?;
                     }
-                    "--capacity" if verb == "serve" => {
-                        let v = w.value("--capacity")?;
-                        capacity = v.parse().ok().filter(|c| *c > 0).ok_or_else(|| {
-                            ArgError(format!("--capacity {v:?}: expected a positive integer"))
-                        })?;
+                    flag if verb == "serve"
+                        && flag.starts_with("--sim-")
+                        && flag != "--sim-socket" =>
+                    {
+                        if !config_flag(&mut flags, flag, &mut w)? {
+                            return Err(ArgError(format!("unknown option {word:?} for sim serve")));
+                        }
                     }
                     _ if verb == "ctl" => words.push(word),
                     _ => return Err(ArgError(format!("unknown option {word:?} for sim {verb}"))),
@@ -327,7 +338,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
             }
             let socket = socket.ok_or_else(|| ArgError("sim needs --socket PATH".into()))?;
             match verb.as_str() {
-                "serve" => Ok(Command::Sim(SimCommand::Serve { socket, ports, capacity })),
+                "serve" => Ok(Command::Sim(SimCommand::Serve { socket, flags: Box::new(flags) })),
                 "ctl" if !words.is_empty() => Ok(Command::Sim(SimCommand::Ctl { socket, words })),
                 "ctl" => Err(ArgError("sim ctl needs a command (show, activate, fault)".into())),
                 other => Err(ArgError(format!("unknown sim command {other:?}: serve or ctl"))),
@@ -395,6 +406,30 @@ mod tests {
         );
         assert_eq!(p("-x").unwrap_err().0, "unknown option \"-x\" (see cmmd --help)");
         assert_eq!(p("-f").unwrap_err().0, "option -f needs a value");
+    }
+
+    #[test]
+    fn sim_serve_takes_the_sim_keys_as_flags() {
+        let Ok(Command::Sim(SimCommand::Serve { socket, flags })) = p(
+            "sim serve --socket /s --ports r0,r1 --capacity 9 --sim-abi ask --sim-unwritten zeros",
+        ) else {
+            panic!()
+        };
+        assert_eq!(socket, PathBuf::from("/s"));
+        let o = &flags.overrides;
+        assert_eq!(o.sim_interfaces.as_deref(), Some("r0,r1"), "--ports: the FMan ports");
+        assert_eq!(o.sim_capacity.as_deref(), Some("9"));
+        assert_eq!(
+            (o.sim_abi.as_deref(), o.sim_unwritten.as_deref()),
+            (Some("ask"), Some("zeros"))
+        );
+        assert_eq!(
+            p("sim serve --socket /s --backend sim").unwrap_err().0,
+            "unknown option \"--backend\" for sim serve"
+        );
+        let Ok(Command::Run(run)) = p("--cdx-abi ask --sim-hz 250") else { panic!() };
+        assert_eq!(run.overrides.cdx_abi.as_deref(), Some("ask"));
+        assert_eq!(run.overrides.sim_hz.as_deref(), Some("250"));
     }
 
     #[test]

@@ -15,7 +15,9 @@ use crate::edge::telemetry::{LogFormat, Telemetry};
 
 fn load(flags: &ConfigFlags) -> Result<config::Loaded, ExitCode> {
     let options = config::LoadOptions::new(&config::process_env, flags.overrides.clone());
-    config::Config::load(&options).map_err(|e| {
+    let checked = config::Config::load(&options)
+        .and_then(|loaded| daemon::setup::conntrack_dialect(&loaded).map(|_| loaded));
+    checked.map_err(|e| {
         eprintln!("cmmd: {e}");
         ExitCode::from(2)
     })
@@ -131,7 +133,12 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Sim(SimCommand::Serve { socket, ports, capacity }) => {
+        Command::Sim(SimCommand::Serve { socket, flags }) => {
+            let loaded = match load(&flags) {
+                Ok(loaded) => loaded,
+                Err(code) => return code,
+            };
+            let sim = crate::edge::backend::sim_config(&loaded.config);
             let signals = match daemon::block_signals().and_then(|set| {
                 nix::sys::signalfd::SignalFd::with_flags(
                     &set,
@@ -144,12 +151,7 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match crate::cmd::sim_server::serve(
-                &socket,
-                ports,
-                capacity,
-                std::os::fd::AsFd::as_fd(&signals),
-            ) {
+            match crate::cmd::sim_server::serve(&socket, sim, std::os::fd::AsFd::as_fd(&signals)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("cmmd sim: {e}");

@@ -108,6 +108,7 @@ fn execute(sim: &SimHandle, text: &str) -> Result<String, String> {
                     cli::SimFault::Capacity { pairs: parse_n(Some(n), "pairs")?.unwrap_or(0) }
                 }
                 ("spurious", []) => cli::SimFault::SpuriousRemoved,
+                ("flowtable", []) => cli::SimFault::OffloadOwnerFlowtable,
                 ("clear", []) => cli::SimFault::Clear,
                 _ => return Err(format!("unknown fault {text:?}")),
             };
@@ -117,16 +118,12 @@ fn execute(sim: &SimHandle, text: &str) -> Result<String, String> {
     }
 }
 
-/// Serve a sim on `path` until SIGTERM/SIGINT (blocked by the caller and read from `signals`).
-pub fn serve(
-    path: &Path,
-    ports: Vec<String>,
-    capacity: usize,
-    signals: BorrowedFd<'_>,
-) -> io::Result<()> {
+/// Serve the software cdx `config` describes on `path` until SIGTERM/SIGINT (blocked by the
+/// caller and read from `signals`).
+pub fn serve(path: &Path, config: SimConfig, signals: BorrowedFd<'_>) -> io::Result<()> {
+    let (abi, unwritten) = (config.abi, config.unwritten);
     let (sim, commands, events) =
-        sim::spawn(SimConfig { interfaces: ports, capacity, ..SimConfig::default() })
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        sim::spawn(config).map_err(|e| io::Error::other(e.to_string()))?;
     commands.set_nonblocking(true)?;
     let _ = std::fs::remove_file(path);
     let listener = seqpacket()?;
@@ -135,7 +132,10 @@ pub fn serve(
     let mut client_cmd: Option<PairSocket> = None;
     let mut client_evt: Option<PairSocket> = None;
     let mut buf = vec![0u8; MAX_MESSAGE];
-    eprintln!("cmmd sim: software cdx serving on {}", path.display());
+    eprintln!(
+        "cmmd sim: software cdx ({abi} ABI, unwritten fields: {unwritten:?}) serving on {}",
+        path.display()
+    );
     loop {
         let mut fds = vec![
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),

@@ -28,6 +28,8 @@ pub struct CtInfo {
     pub tcp_state: Option<TcpState>,
     /// Conntrack mark.
     pub mark: u32,
+    /// The ASK kernel's 64-bit QoS mark (`CTA_QOSCONNMARK`), when the kernel sends one.
+    pub qos_connmark: Option<u64>,
     /// Conntrack id (0 when the kernel did not send one).
     pub id: u32,
     /// Remaining kernel timeout in seconds, when reported.
@@ -36,6 +38,51 @@ pub struct CtInfo {
     pub helper: bool,
     /// Sequence adjustment is present (CTA_SEQ_ADJ_*) or the bit is set.
     pub seq_adjust: bool,
+    /// What an ASK kernel recorded of each direction's packets, `[ORIG, REPLY]` (its
+    /// fast-path blocks); `None` on a stock kernel.
+    pub fastpath: [Option<FastPathInfo>; 2],
+}
+
+/// One direction's fast-path block of an ASK kernel: where its last packet entered the box
+/// and with which mark. Recorded at PRE_ROUTING, in the host network namespace only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FastPathInfo {
+    /// The device the packet was on at the IP layer (a bridge or VLAN interface, or a port):
+    /// the input interface of the direction's route lookup.
+    pub ifindex: u32,
+    /// The input interface; 0 when the host itself generated the direction's packets (or
+    /// none has been seen yet).
+    pub iif: u32,
+    /// The physical port under a bridge or VLAN interface (cdx's underlying input device).
+    pub underlying_iif: u32,
+    /// The packet's mark, what `ip rule fwmark` saw.
+    pub mark: u32,
+}
+
+/// An end of a connection that is the host itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostEnd {
+    /// The host opened it (its original direction was generated here).
+    Originator,
+    /// The host answers it (its replies are generated here).
+    Replier,
+}
+
+impl CtInfo {
+    /// Which end of this connection the kernel's fast-path information says is the host
+    /// itself: the original direction was never seen entering the box (its packets were
+    /// generated here), else replies were seen but none entered (they were generated here).
+    /// `None` on stock kernels, which do not say.
+    pub fn fastpath_host_end(&self) -> Option<HostEnd> {
+        let [orig, reply] = self.fastpath;
+        if orig.is_some_and(|fp| fp.iif == 0) {
+            Some(HostEnd::Originator)
+        } else if reply.is_some_and(|fp| fp.iif == 0) && self.status.contains(Status::SEEN_REPLY) {
+            Some(HostEnd::Replier)
+        } else {
+            None
+        }
+    }
 }
 
 /// Directions to offload.
@@ -221,10 +268,12 @@ pub(crate) mod tests {
             status: Status::CONFIRMED | Status::SEEN_REPLY | Status::ASSURED,
             tcp_state: (proto == proto::TCP).then_some(TcpState::Established),
             mark: 0,
+            qos_connmark: None,
             id: 1,
             timeout: Some(432_000),
             helper: false,
             seq_adjust: false,
+            fastpath: [None; 2],
         }
     }
 

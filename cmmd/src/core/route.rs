@@ -1,7 +1,9 @@
-//! The route cache: one kernel route lookup per destination, shared by every flow that needs it.
+//! The route cache: one kernel route lookup per key, shared by every flow that needs it.
 //!
-//! A lookup is keyed by destination address and firewall mark, exactly what is sent to the
-//! kernel in an RTM_GETROUTE request. Lookups are asynchronous: [`RouteCache::acquire`] says
+//! A lookup is keyed by what policy routing decides on, exactly what is sent to the kernel in an
+//! RTM_GETROUTE request (`ip route get DST from SRC iif IIF mark MARK`): the destination, and
+//! for a forwarded direction its source, input interface and mark, so that `ip rule`s on any of
+//! them give cmmd the egress the kernel itself uses. Lookups are asynchronous: [`RouteCache::acquire`] says
 //! whether a request must be sent, and [`RouteCache::complete`] takes the answer, matched by
 //! request number. Entries are reference-counted by the flows that use them and disappear with
 //! their last user, so the cache never outgrows the flow table. Route and rule events do not
@@ -75,8 +77,30 @@ pub enum RouteState {
 pub struct RouteKey {
     /// Destination address.
     pub dst: IpAddr,
+    /// Source address of the packets (`None`: the host's own choice, an output lookup).
+    pub src: Option<IpAddr>,
+    /// Interface the packets come in on (0: none, an output lookup from the host).
+    pub iif: u32,
     /// Firewall mark used for policy routing (0 = none).
     pub mark: u32,
+}
+
+impl RouteKey {
+    /// The lookup the host makes for its own packets to `dst` (no source, no input interface).
+    pub fn output(dst: IpAddr, mark: u32) -> RouteKey {
+        RouteKey { dst, src: None, iif: 0, mark }
+    }
+
+    /// The lookup of a forwarded packet from `src` to `dst` that came in on `iif`.
+    pub fn forwarded(dst: IpAddr, src: IpAddr, iif: u32, mark: u32) -> RouteKey {
+        RouteKey { dst, src: Some(src), iif, mark }
+    }
+
+    /// True for the lookup of a direction of a connection (it has a source); false for the
+    /// host's own route towards a client, which only says where that client comes in.
+    pub fn is_forwarded(&self) -> bool {
+        self.src.is_some()
+    }
 }
 
 /// Handle of a cache entry held by a flow.
@@ -274,7 +298,7 @@ mod tests {
     use super::*;
 
     fn key(dst: &str) -> RouteKey {
-        RouteKey { dst: dst.parse().unwrap(), mark: 0 }
+        RouteKey::output(dst.parse().unwrap(), 0)
     }
 
     fn info(oif: u32) -> RouteInfo {

@@ -63,10 +63,24 @@ reasons! {
     /// A VLAN or PPPoE interface on the path is not registered with cdx yet (being
     /// registered, refused and retried, or waiting for its session or its parent).
     InterfaceUnregistered => "interface_unregistered",
-    /// The hardware refused or failed a command (retried with back-off).
+    /// The hardware could not be asked or did not answer: a transport error, a timeout, a
+    /// lost reply, or cdx's ABI not known yet (retried with back-off).
     HwError => "hw_error",
-    /// The hardware table is full (retried with back-off).
+    /// The hardware could not insert the connection (`0xFFFF`): its table is full (retried
+    /// with back-off).
     HwFull => "hw_full",
+    /// cdx does not know an interface of the path (a route's output answered
+    /// `UNKNOWN_INTERFACE`, or its input is one cdx would fail every connection on): it knows
+    /// only the FMan ports dpa_app configured and the VLAN/PPPoE interfaces registered with it
+    /// (retried with back-off).
+    UnknownInterface => "unknown_interface",
+    /// cdx answered another return code (retried with back-off).
+    HwRefused => "hw_refused",
+    /// cdx refuses FCI (`EOPNOTSUPP`): it was booted with `offload_owner=flowtable`. Nothing
+    /// is sent to it any more; boot it with `offload_owner=cmm`.
+    NotOffloadOwner => "not_offload_owner",
+    /// The QoS mark is wider than cdx's field (LSDK: 32 bits); never truncated.
+    MarkTooWide => "mark_too_wide",
     /// The connection could not be written in cdx's format; nothing was sent (retried with
     /// back-off).
     Unencodable => "unencodable",
@@ -185,6 +199,15 @@ pub struct Stats {
     pub hw_failed: u64,
     /// Hardware commands that timed out.
     pub hw_timeouts: u64,
+    /// Hardware commands whose reply was lost (`ENOBUFS` on the command socket).
+    pub hw_replies_lost: u64,
+    /// Hardware commands cdx refused with `EOPNOTSUPP` (it is not cmm's: `offload_owner`).
+    pub hw_offload_refused: u64,
+    /// Path changes carried out as a deregistration and a new registration (cdx's UPDATE
+    /// changes only the MTU of a direction in hardware).
+    pub hw_reregistrations: u64,
+    /// Route objects started for a path whose object reached cdx's reference-count limit.
+    pub hw_route_splits: u64,
     /// REMOVED events from the hardware.
     pub hw_removed_events: u64,
     /// REMOVED events for connections cmmd does not track.
@@ -252,6 +275,10 @@ impl Stats {
             ("hw_ok", self.hw_ok),
             ("hw_failed", self.hw_failed),
             ("hw_timeouts", self.hw_timeouts),
+            ("hw_replies_lost", self.hw_replies_lost),
+            ("hw_offload_refused", self.hw_offload_refused),
+            ("hw_reregistrations", self.hw_reregistrations),
+            ("hw_route_splits", self.hw_route_splits),
             ("hw_removed_events", self.hw_removed_events),
             ("hw_removed_unknown", self.hw_removed_unknown),
             ("keepalive_polls", self.keepalive_polls),

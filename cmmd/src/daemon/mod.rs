@@ -32,7 +32,9 @@ use crate::core::net::{IfName, NetView};
 use crate::core::policy::Policy;
 use crate::edge::backend::{Backend, BackendError};
 use crate::edge::cli_server::CliServer;
-use crate::edge::control::{self, ConnectionsJob, Ctx, Next, Query, SimControl};
+use crate::edge::control::{
+    self, Awaited, ConnectionsJob, ControlState, Ctx, LinesJob, Next, SimControl,
+};
 use crate::edge::ctnetlink::CtIo;
 use crate::edge::http::{HttpServer, Response};
 use crate::edge::metrics::{self, Extra};
@@ -127,7 +129,8 @@ pub struct RunOptions {
 
 enum Job {
     Stream(ConnectionsJob),
-    Walk { tag: u64, query: Query },
+    Lines(LinesJob),
+    Await { tag: u64, awaited: Awaited },
 }
 
 struct Daemon {
@@ -147,6 +150,7 @@ struct Daemon {
     loaded: config::Loaded,
     overrides: config::Overrides,
     config_text: String,
+    control: ControlState,
     jobs: Vec<(Token, Job)>,
     backend: &'static str,
     started: Instant,
@@ -206,8 +210,15 @@ impl Daemon {
             }
         }
         // Subscribe before anything is dumped, so nothing falls between dump and events.
-        let ct = CtIo::open(cfg.netlink.event_buffer as usize, cfg.netlink.reliable_destroy)
-            .map_err(kernel("conntrack netlink socket"))?;
+        let (dialect, permanent_bit) = setup::conntrack_dialect(&loaded)
+            .map_err(|error| StartupError::Config(error.to_string()))?;
+        let ct = CtIo::open(
+            cfg.netlink.event_buffer as usize,
+            cfg.netlink.reliable_destroy,
+            dialect,
+            permanent_bit,
+        )
+        .map_err(kernel("conntrack netlink socket"))?;
         warn_if_smaller("conntrack event", cfg.netlink.event_buffer as usize, ct.event_buffer);
         tracing::info!(
             bytes = ct.event_buffer,
@@ -234,10 +245,7 @@ impl Daemon {
                 )));
             }
             (config::Backend::Cdx, None) => Backend::cdx(cfg.netlink.event_buffer as usize)?,
-            (config::Backend::Sim, None) => Backend::sim(
-                cfg.ports.iter().map(|p| p.as_str().to_string()).collect(),
-                cfg.sim.capacity.get() as usize,
-            )?,
+            (config::Backend::Sim, None) => Backend::sim(crate::edge::backend::sim_config(cfg))?,
         };
         tracing::info!(backend = backend.name, ports = ?cfg.ports.iter().map(|p| p.as_str()).collect::<Vec<_>>(), "hardware backend ready");
         let poll = Poll::new().map_err(kernel("epoll"))?;
@@ -342,6 +350,7 @@ impl Daemon {
             loaded,
             overrides: options.overrides,
             config_text,
+            control: ControlState::default(),
             jobs: Vec::new(),
             backend: backend.name,
             started: now,
@@ -439,13 +448,16 @@ impl Daemon {
         for result in std::mem::take(&mut self.results) {
             match &result.outcome {
                 Ok(_) => self.hw_failures_in_row = 0,
-                Err(HwFailure::Timeout | HwFailure::Io(_)) => self.hw_failures_in_row += 1,
+                Err(HwFailure::Timeout | HwFailure::ReplyLost | HwFailure::Io(_)) => {
+                    self.hw_failures_in_row += 1;
+                }
                 Err(_) => {}
             }
             self.engine.on_hw_result(result, now);
         }
         self.engine.on_timer(now);
         self.pppoe.poll(&mut self.engine, now);
+        self.ct.log_dialect(self.engine.is_ready());
         self.routing.expire_lookups(&mut self.engine, now);
         self.execute_actions(now);
         self.run_cli(now);
@@ -477,7 +489,7 @@ impl Daemon {
                 }
                 Action::NetDump => self.routing.start_net_dump(&mut self.engine, now),
                 Action::KernelRefresh { key, timeout } => self.ct.refresh(&key, timeout),
-                Action::KernelStatus { key, status } => self.ct.set_status(&key, status),
+                Action::KernelPermanent { key, id, set } => self.ct.set_permanent(&key, id, set),
                 Action::KernelDelete { key, id } => self.ct.delete(&key, id),
             }
         }
@@ -528,7 +540,9 @@ impl Daemon {
 
     fn reload(&mut self, now: Instant) {
         let options = config::LoadOptions::new(&config::process_env, self.overrides.clone());
-        let mut new = match config::Config::load(&options) {
+        let checked = config::Config::load(&options)
+            .and_then(|new| setup::conntrack_dialect(&new).map(|_| new));
+        let mut new = match checked {
             Ok(new) => new,
             Err(e) => {
                 tracing::error!(error = %e, "SIGHUP: configuration not reloaded; the running one stays in force");
@@ -592,17 +606,28 @@ impl Daemon {
                 + self.ct.counters.truncated
                 + self.routing.counters.malformed,
             events_discarded: self.ct.counters.discarded,
+            conntrack_dialect: Some(self.ct.dialect.state()),
+            permanent_bit: self.ct.permanent_bit().map(conntrack::PermanentBit::bit),
+            attributes_skipped: self.ct.counters.skipped,
+            permanent_unsent: self.ct.counters.permanent_unsent,
             http_evicted: self.http.as_ref().map_or(0, HttpServer::evicted),
             ready: self.ready().is_ok(),
         }
     }
 
     fn ready(&self) -> Result<(), &'static str> {
+        if self.engine.cdx_refused() {
+            return Err("cdx refuses FCI commands (EOPNOTSUPP): it was booted with \
+                        offload_owner=flowtable; boot it with offload_owner=cmm\n");
+        }
         if !self.engine.is_ready() {
             return Err("initial conntrack dump not done\n");
         }
         if self.engine.net_redump_failures() > 0 {
             return Err("rtnetlink re-dump failed; retrying\n");
+        }
+        if self.engine.cdx_abi().is_none() {
+            return Err("cdx's ABI not known yet (it did not answer the probes); retrying\n");
         }
         if self.engine.stats().hw_ok == 0 || self.hw_failures_in_row >= 3 {
             return Err("hardware backend not answering\n");
@@ -637,6 +662,7 @@ impl Daemon {
             engine,
             telemetry,
             config_text,
+            control,
             loaded,
             sim,
             stop,
@@ -656,6 +682,8 @@ impl Daemon {
                 engine,
                 now,
                 telemetry: telemetry.as_mut(),
+                log_level: &loaded.config.log.level,
+                state: control,
                 config_text,
                 rules: &rules,
                 sim: sim.as_ref().map(|s| s as &dyn SimControl),
@@ -667,7 +695,8 @@ impl Daemon {
             match control::execute(&mut ctx, &invocation.command, session) {
                 Next::Done => {}
                 Next::Stream(job) => jobs.push((token, Job::Stream(job))),
-                Next::Walk { tag, query } => jobs.push((token, Job::Walk { tag, query })),
+                Next::Lines(job) => jobs.push((token, Job::Lines(job))),
+                Next::Await { tag, awaited } => jobs.push((token, Job::Await { tag, awaited })),
             }
         }
         jobs.retain_mut(|(token, job)| {
@@ -684,10 +713,19 @@ impl Daemon {
                     backlog.cli_output |= !done && cli.has_room(*token);
                     !done
                 }
-                Job::Walk { tag, query } => match engine.take_external(*tag) {
+                Job::Lines(lines) => {
+                    if !cli.has_room(*token) {
+                        return true;
+                    }
+                    let Some(session) = cli.session(*token) else { return false };
+                    let done = lines.step(session);
+                    backlog.cli_output |= !done && cli.has_room(*token);
+                    !done
+                }
+                Job::Await { tag, awaited } => match engine.take_external(*tag) {
                     Some(result) => {
                         if let Some(session) = cli.session(*token) {
-                            control::render_walk(*query, result, session);
+                            control::finish(*awaited, result, control, session);
                         }
                         false
                     }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use cli::{Credentials, LockoutPolicy, PhcHash, SessionConfig};
 use config::{Config, defaults};
 
+use conntrack::{DialectSetting, PermanentBit};
+
 use crate::core::engine::KernelTimeouts;
 use crate::edge::cli_server::CliSettings;
 
@@ -85,6 +87,29 @@ pub fn enable_conntrack_events() -> Result<u32, String> {
 
 /// `shutdown` waits this long for the hardware worker to finish.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(3);
+
+/// The kernel's conntrack dialect (`netlink.conntrack_dialect`) and the pinned permanent bit
+/// (`keepalive.permanent_bit`), whose grammar and range are the conntrack crate's: checked
+/// here, so that a bad value is a configuration error (one line naming its source, exit code
+/// 2) like every other, at start, in `check-config` and on SIGHUP.
+pub fn conntrack_dialect(
+    loaded: &config::Loaded,
+) -> Result<(DialectSetting, Option<PermanentBit>), config::ConfigError> {
+    let cfg = &loaded.config;
+    let dialect =
+        loaded.check_text("netlink.conntrack_dialect", &cfg.netlink.conntrack_dialect, |text| {
+            text.parse::<DialectSetting>().map_err(|error| error.to_string())
+        })?;
+    let permanent = match cfg.keepalive.permanent_bit {
+        None => None,
+        Some(bit) => {
+            Some(loaded.check_text("keepalive.permanent_bit", &bit.to_string(), |_| {
+                PermanentBit::new(bit).ok_or_else(|| "expected a bit below 31".to_owned())
+            })?)
+        }
+    };
+    Ok((dialect, permanent))
+}
 
 #[cfg(test)]
 mod tests {

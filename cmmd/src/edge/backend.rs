@@ -2,13 +2,17 @@
 //!
 //! Either way the daemon gets an FCI command transport (moved to the offload worker) and an
 //! FCI event socket (registered in the loop); with the software cdx it also gets the sim's
-//! handle, which the CLI's `show sim` / `sim …` commands use.
+//! handle, which the CLI's `show sim` / `sim …` commands use. The software cdx is the one the
+//! `[sim]` table describes ([`sim_config`]), in this process or in `cmmd sim serve`. cmmd never
+//! opens `/dev/cdx_ctrl` (it admits one opener, `dpa_app`'s, and cmm needs none of it).
 
 use std::io;
 use std::time::Duration;
 
 use cdx_sys::fci::{FciSocket, NetlinkFf, Transport};
-use cdx_sys::sim::{self, Fault, FlowMatch, SimConfig, SimHandle, SimTuple};
+use cdx_sys::sim::{
+    self, Fault, FlowMatch, Ipv6Activity, SimConfig, SimHandle, SimHwEntry, SimTuple, UnwrittenFill,
+};
 
 use crate::edge::control::SimControl;
 use crate::edge::offload::FciExecutor;
@@ -70,11 +74,10 @@ impl Backend {
         })
     }
 
-    /// The software cdx, in this process, knowing `ports` as its interfaces. It answers each
-    /// command inside the worker's `send`, as `fci.ko` answers inside `sendmsg` (same bytes;
-    /// no second thread to wake per command).
-    pub fn sim(ports: Vec<String>, capacity: usize) -> Result<Backend, BackendError> {
-        let config = SimConfig { interfaces: ports, capacity, ..SimConfig::default() };
+    /// The software cdx, in this process. It answers each command inside the worker's
+    /// `send`, as `fci.ko` answers inside `sendmsg` (same bytes; no second thread to wake per
+    /// command).
+    pub fn sim(config: SimConfig) -> Result<Backend, BackendError> {
         let (handle, commands, events) =
             sim::attach(config).map_err(|e| BackendError::Sim(e.to_string()))?;
         Ok(Backend {
@@ -86,6 +89,28 @@ impl Backend {
     }
 }
 
+/// The software cdx the configuration describes: the `[sim]` table, and as its FMan ports
+/// `sim.interfaces`, or the names of `ports` when that is empty. Every word of the table is
+/// one `cdx-sys` reads (a test checks them all).
+pub fn sim_config(cfg: &config::Config) -> SimConfig {
+    let sim = &cfg.sim;
+    let names = if sim.interfaces.is_empty() { &cfg.ports } else { &sim.interfaces };
+    let defaults = SimConfig::default();
+    SimConfig {
+        interfaces: names.iter().map(|n| n.as_str().to_string()).collect(),
+        capacity: sim.capacity.get() as usize,
+        abi: sim.abi.as_str().parse().unwrap_or(defaults.abi),
+        unwritten: sim.unwritten.as_str().parse().unwrap_or(UnwrittenFill::GARBAGE),
+        ipv6_activity: match sim.ipv6_activity {
+            config::SimIpv6Activity::Build => None,
+            other => other.as_str().parse::<Ipv6Activity>().ok(),
+        },
+        hz: sim.hz.get(),
+        hw_latency: sim.hw_latency,
+        ..defaults
+    }
+}
+
 fn tuple_text(t: &SimTuple) -> String {
     format!("src={} dst={} sport={} dport={}", t.src, t.dst, t.sport, t.dport)
 }
@@ -94,9 +119,13 @@ fn mac_text(m: &[u8; 6]) -> String {
     format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
-/// `input>output` of a direction's hardware entry, `-` when it has none.
-fn hw_text(hw: Option<&cdx_sys::sim::SimHwEntry>) -> String {
-    hw.map_or_else(|| "-".to_string(), |e| format!("{}>{}", e.input, e.output))
+/// What a direction's hardware entry forwards with, `input>output,mac,mtu` (`-`: not in
+/// hardware).
+fn hw_text(entry: Option<&SimHwEntry>) -> String {
+    entry.map_or_else(
+        || "-".to_string(),
+        |e| format!("{}>{},{},{}", e.input, e.output, mac_text(&e.mac), e.mtu),
+    )
 }
 
 impl SimControl for SimHandle {
@@ -119,7 +148,7 @@ impl SimControl for SimHandle {
         lines.push("Software cdx connections:".to_string());
         for c in &table.conntracks {
             lines.push(format!(
-                "protocol={} orig: {} reply: {} routes={}/{} in_hw={}/{} fwmark=0x{:x} remaining={}s hw={}/{}",
+                "protocol={} orig: {} reply: {} routes={}/{} in_hw={}/{} hw={}/{} fwmark=0x{:x} remaining={}s",
                 c.protocol,
                 tuple_text(&c.orig),
                 tuple_text(&c.reply),
@@ -127,10 +156,10 @@ impl SimControl for SimHandle {
                 c.route_id_reply,
                 u8::from(c.in_hw_orig),
                 u8::from(c.in_hw_reply),
-                c.qos_mark,
-                c.remaining.as_secs(),
                 hw_text(c.hw_orig.as_ref()),
                 hw_text(c.hw_reply.as_ref()),
+                c.qos_mark,
+                c.remaining.as_secs(),
             ));
         }
         lines.push(format!("{} connections", table.conntracks.len()));
@@ -192,6 +221,7 @@ impl SimControl for SimHandle {
                 },
                 protocol: 17,
             },
+            cli::SimFault::OffloadOwnerFlowtable => Fault::OffloadOwnerFlowtable,
             cli::SimFault::Clear => {
                 self.clear_faults();
                 return Ok("faults cleared".into());
@@ -213,5 +243,38 @@ impl SimControl for SimHandle {
             }),
         };
         Ok(self.mark_active(flows))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cdx_sys::fpp::Abi;
+
+    #[test]
+    fn every_sim_word_of_the_configuration_is_one_cdx_sys_reads() {
+        let mut cfg = config::Config {
+            ports: vec![config::InterfaceName::new("r0").unwrap()],
+            ..config::Config::default()
+        };
+        let default = sim_config(&cfg);
+        assert_eq!(default.interfaces, ["r0"], "the FMan ports default to the names of ports");
+        assert_eq!(default.unwritten, UnwrittenFill::GARBAGE, "as a board leaves them");
+        assert_eq!((default.abi, default.ipv6_activity, default.hz), (Abi::Lsdk, None, 1000));
+        for (word, abi) in [(config::CdxAbi::Lsdk, Abi::Lsdk), (config::CdxAbi::Ask, Abi::Ask)] {
+            cfg.sim.abi = word;
+            assert_eq!(sim_config(&cfg).abi, abi);
+        }
+        cfg.sim.unwritten = config::SimUnwritten::Zeros;
+        assert_eq!(sim_config(&cfg).unwritten, UnwrittenFill::Zeros);
+        for (word, rule) in [
+            (config::SimIpv6Activity::AgingTimer, Ipv6Activity::AgingTimer),
+            (config::SimIpv6Activity::Refreshed, Ipv6Activity::Refreshed),
+        ] {
+            cfg.sim.ipv6_activity = word;
+            assert_eq!(sim_config(&cfg).ipv6_activity, Some(rule));
+        }
+        cfg.sim.interfaces = vec![config::InterfaceName::new("fm1-mac3").unwrap()];
+        assert_eq!(sim_config(&cfg).interfaces, ["fm1-mac3"], "separate from ports when set");
     }
 }

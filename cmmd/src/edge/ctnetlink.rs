@@ -5,20 +5,28 @@
 //! place into `conntrack::Conntrack` values (no allocation) and handed to the engine as
 //! [`CtInfo`]. `ENOBUFS` is an overrun the engine answers with a resync dump. Dumps run on
 //! their own socket, so events keep flowing during a resync; kernel updates (keepalive
-//! refreshes, deletes, status bits) go out on a third socket without waiting for answers.
+//! refreshes, deletes, the permanent bit) go out on a third socket without waiting for answers.
+//!
+//! The kernel's dialect: one [`DialectTracker`] reads both the events and the dumps, so an
+//! ASK kernel's fast-path blocks and QoS connmark are recognised once (or pinned by
+//! `netlink.conntrack_dialect`) and read the same way on both sockets. Attributes that do not
+//! decode are skipped by the crate and counted here, per attribute. `IPS_PERMANENT` is set and
+//! cleared with the ASK kernel's status-and-id request, with the bit of the dialect found
+//! (`keepalive.permanent_bit` pins it); on a kernel that reads as stock there is no such bit,
+//! and the requests are counted as not sent.
 
 use std::collections::HashMap;
 use std::io;
 use std::time::Instant;
 
 use conntrack::{
-    Conntrack, CtSocket, Datagram, Delivery, EventKind, Message, RecvBatch, RecvError, Status,
-    request,
+    Conntrack, CtSocket, Datagram, Delivery, DialectSetting, DialectTracker, EntryAttr, EventKind,
+    KernelVersion, Message, PermanentBit, RecvBatch, RecvError, request,
 };
 
 use crate::core::engine::{CtEventKind, Engine};
 use crate::core::flow::{FlowKey, Tuple};
-use crate::core::policy::CtInfo;
+use crate::core::policy::{CtInfo, FastPathInfo};
 
 /// `recvmmsg` calls on the event socket per loop turn before other sources get a turn.
 const EVENT_BUDGET: usize = 64;
@@ -40,16 +48,49 @@ pub(crate) fn ct_info(ct: &Conntrack) -> CtInfo {
         src_port: t.src_port,
         dst_port: t.dst_port,
     };
+    let fastpath = |fp: Option<conntrack::FastPath>| {
+        fp.map(|fp| FastPathInfo {
+            ifindex: fp.ifindex,
+            iif: fp.iif,
+            underlying_iif: fp.underlying_iif,
+            mark: fp.mark,
+        })
+    };
     CtInfo {
         key: FlowKey { zone: ct.zone, proto: ct.orig.proto, orig: tuple(&ct.orig) },
         reply: tuple(&ct.reply),
         status: ct.status,
         tcp_state: ct.tcp.map(|t| t.state),
         mark: ct.mark.unwrap_or(0),
+        qos_connmark: ct.ask.qos_connmark,
         id: ct.id.unwrap_or(0),
         timeout: ct.timeout,
         helper: ct.has_helper,
         seq_adjust: ct.seq_adjust,
+        fastpath: [fastpath(ct.ask.orig), fastpath(ct.ask.reply)],
+    }
+}
+
+/// Decode an entry in the kernel's dialect; count what was skipped, or the message when the
+/// entry cannot be understood.
+fn decode(
+    dialect: &mut DialectTracker,
+    counters: &mut CtCounters,
+    message: &conntrack::CtMessage<'_>,
+) -> Option<Conntrack> {
+    match dialect.decode(message) {
+        Ok(ct) => {
+            for attr in ct.skipped.iter() {
+                if let Some(count) = counters.skipped.get_mut(attr.index()) {
+                    *count += 1;
+                }
+            }
+            Some(ct)
+        }
+        Err(_) => {
+            counters.malformed += 1;
+            None
+        }
     }
 }
 
@@ -77,6 +118,12 @@ pub(crate) struct CtCounters {
     /// Events discarded unread after an overrun: queued before the resync dump, they are older
     /// than it.
     pub discarded: u64,
+    /// Attributes that did not decode and were skipped (the entry was kept), by
+    /// [`EntryAttr::index`].
+    pub skipped: [u64; EntryAttr::COUNT],
+    /// Permanent-bit requests not sent: the kernel reads as stock (no such bit), or the entry's
+    /// id is unknown.
+    pub permanent_unsent: u64,
 }
 
 /// The three sockets.
@@ -89,7 +136,16 @@ pub(crate) struct CtIo {
     pub(crate) requests: CtSocket,
     /// Effective receive buffer of the event socket.
     pub(crate) event_buffer: usize,
-    dumps_in_flight: HashMap<u32, u32>,
+    dumps_in_flight: HashMap<u32, u16>,
+    /// The kernel's conntrack dialect, shared by the event and dump sockets.
+    pub(crate) dialect: DialectTracker,
+    /// The running kernel's version, the fallback for the permanent bit of an ASK numbering
+    /// that does not tell it.
+    kernel: Option<KernelVersion>,
+    /// `keepalive.permanent_bit` when pinned.
+    permanent_pinned: Option<PermanentBit>,
+    /// The dialect last written to the log.
+    dialect_logged: Option<conntrack::Dialect>,
     batch: RecvBatch,
     rx: Vec<u8>,
     tx: Vec<u8>,
@@ -98,8 +154,14 @@ pub(crate) struct CtIo {
 }
 
 impl CtIo {
-    /// Open and configure the sockets.
-    pub(crate) fn open(event_buffer: usize, reliable_destroy: bool) -> io::Result<CtIo> {
+    /// Open and configure the sockets, reading the kernel's messages in `dialect`; a pinned
+    /// `permanent_bit` overrides the dialect's.
+    pub(crate) fn open(
+        event_buffer: usize,
+        reliable_destroy: bool,
+        dialect: DialectSetting,
+        permanent_bit: Option<PermanentBit>,
+    ) -> io::Result<CtIo> {
         let events = CtSocket::events()?;
         events.set_nonblocking(true)?;
         let effective = events.set_receive_buffer(event_buffer)?;
@@ -118,6 +180,10 @@ impl CtIo {
             requests,
             event_buffer: effective,
             dumps_in_flight: HashMap::new(),
+            dialect: DialectTracker::new(dialect),
+            kernel: KernelVersion::running().ok().flatten(),
+            permanent_pinned: permanent_bit,
+            dialect_logged: None,
             batch: RecvBatch::new(BATCH, SLOT),
             rx: vec![0; RX],
             tx: Vec::with_capacity(512),
@@ -162,9 +228,8 @@ impl CtIo {
                                 Delivery::Event(EventKind::Destroy) => CtEventKind::Destroy,
                                 _ => continue,
                             };
-                            match Conntrack::from_message(&m) {
-                                Ok(ct) => engine.on_conntrack(kind, &ct_info(&ct), now),
-                                Err(_) => self.counters.malformed += 1,
+                            if let Some(ct) = decode(&mut self.dialect, &mut self.counters, &m) {
+                                engine.on_conntrack(kind, &ct_info(&ct), now);
                             }
                         }
                         Ok(_) => {}
@@ -180,6 +245,30 @@ impl CtIo {
             }
         }
         true
+    }
+
+    /// Log the kernel's dialect once the initial dump is read (`ready`), and again if it is
+    /// recognised later (an ASK kernel whose table was empty at start).
+    pub(crate) fn log_dialect(&mut self, ready: bool) {
+        let dialect = self.dialect.dialect();
+        if !ready || self.dialect_logged == Some(dialect) {
+            return;
+        }
+        self.dialect_logged = Some(dialect);
+        let kernel = self.kernel.map_or_else(|| "unknown".to_owned(), |k| k.to_string());
+        let permanent = self.permanent_bit().map_or_else(|| "none".to_owned(), |b| b.to_string());
+        tracing::info!(
+            dialect = %self.dialect.state(),
+            kernel,
+            ips_permanent_bit = permanent,
+            "conntrack dialect"
+        );
+    }
+
+    /// The `IPS_PERMANENT` bit in force: pinned, else the dialect's; `None` on a kernel that
+    /// reads as stock.
+    pub(crate) fn permanent_bit(&self) -> Option<PermanentBit> {
+        self.permanent_pinned.or_else(|| self.dialect.permanent_bit(self.kernel))
     }
 
     /// After an overrun: drop what the event socket still holds. The kernel reports ENOBUFS
@@ -213,7 +302,7 @@ impl CtIo {
     }
 
     /// Start a dump for the engine's `generation`.
-    pub(crate) fn start_dump(&mut self, generation: u32) -> io::Result<()> {
+    pub(crate) fn start_dump(&mut self, generation: u16) -> io::Result<()> {
         let seq = self.dumps.next_seq();
         self.tx.clear();
         request::dump(&mut self.tx, None, seq);
@@ -238,10 +327,11 @@ impl CtIo {
             };
             for message in Datagram::new(&self.rx[..len]) {
                 match message {
-                    Ok(Message::Conntrack(m)) => match Conntrack::from_message(&m) {
-                        Ok(ct) => engine.on_conntrack(CtEventKind::Dump, &ct_info(&ct), now),
-                        Err(_) => self.counters.malformed += 1,
-                    },
+                    Ok(Message::Conntrack(m)) => {
+                        if let Some(ct) = decode(&mut self.dialect, &mut self.counters, &m) {
+                            engine.on_conntrack(CtEventKind::Dump, &ct_info(&ct), now);
+                        }
+                    }
                     Ok(Message::Done { seq }) => {
                         if let Some(generation) = self.dumps_in_flight.remove(&seq) {
                             engine.on_dump_done(generation, now);
@@ -281,12 +371,21 @@ impl CtIo {
         self.send_request();
     }
 
-    /// Set a kernel conntrack's status bits.
-    pub(crate) fn set_status(&mut self, key: &FlowKey, status: Status) {
+    /// Set or clear `IPS_PERMANENT` on the kernel conntrack `key` whose id is `id`, with the
+    /// ASK kernel's request (status and id, which changes that bit alone and sends no event).
+    pub(crate) fn set_permanent(&mut self, key: &FlowKey, id: u32, set: bool) {
+        let Some(bit) = self.permanent_bit().filter(|_| id != 0) else {
+            self.counters.permanent_unsent += 1;
+            return;
+        };
         self.tx.clear();
         let seq = self.requests.next_seq();
-        let change = request::Update { status: Some(status), ..request::Update::default() };
-        request::update(&mut self.tx, &kernel_tuple(key), key.zone, change, seq, false);
+        let tuple = kernel_tuple(key);
+        if set {
+            request::set_permanent(&mut self.tx, &tuple, key.zone, id, bit, seq, false);
+        } else {
+            request::clear_permanent(&mut self.tx, &tuple, key.zone, id, seq, false);
+        }
         self.send_request();
     }
 
@@ -338,6 +437,44 @@ mod tests {
         assert_eq!(info.key.orig.src, ct.orig.src);
         assert_eq!(info.reply.src_port, ct.reply.src_port);
         assert_eq!(info.tcp_state, Some(conntrack::TcpState::Established));
-        assert_ne!(info.status & Status::ASSURED, Status::empty());
+        assert!(info.status.contains(conntrack::Status::ASSURED));
+        assert_eq!(info.fastpath, [None, None], "a stock kernel says nothing of ingress");
+    }
+
+    /// An ASK 6.12 kernel's UPDATE: both fast-path blocks reach the engine.
+    #[test]
+    fn an_ask_kernel_s_fast_path_blocks_become_engine_inputs() {
+        let bytes = fixtures::ASK612_TCP4_SNAT_ESTABLISHED.bytes();
+        let Some(Ok(Message::Conntrack(m))) = Datagram::new(&bytes).next() else {
+            panic!("fixture")
+        };
+        let mut dialect = DialectTracker::new(DialectSetting::Auto);
+        let mut counters = CtCounters::default();
+        let ct = decode(&mut dialect, &mut counters, &m).expect("decodes");
+        assert_eq!(dialect.dialect().label(), "ask-6.12", "recognised by shape");
+        assert_eq!(counters.malformed, 0);
+        let info = ct_info(&ct);
+        let orig = FastPathInfo { ifindex: 3, iif: 3, underlying_iif: 3, mark: 0 };
+        let reply = FastPathInfo { ifindex: 5, iif: 5, underlying_iif: 2, mark: 0 };
+        assert_eq!(info.fastpath, [Some(orig), Some(reply)]);
+        assert_eq!(info.fastpath_host_end(), None);
+    }
+
+    /// A stock kernel's entry whose attribute 27 is not the 8 bytes upstream's
+    /// CTA_TIMESTAMP_EVENT has: the entry is kept, the attribute skipped and counted.
+    #[test]
+    fn an_attribute_that_does_not_decode_is_counted_not_fatal() {
+        let bytes = fixtures::ASK612_TCP4_SNAT_ESTABLISHED.bytes();
+        let Some(Ok(Message::Conntrack(m))) = Datagram::new(&bytes).next() else {
+            panic!("fixture")
+        };
+        let mut stock = DialectTracker::new("stock".parse().expect("setting"));
+        let mut counters = CtCounters::default();
+        let ct = decode(&mut stock, &mut counters, &m).expect("kept");
+        assert_eq!(ct_info(&ct).fastpath, [None, None]);
+        assert_eq!(counters.malformed, 0);
+        let skipped: u64 = counters.skipped.iter().sum();
+        assert!(skipped >= 1, "{:?}", counters.skipped);
+        assert_eq!(counters.skipped[EntryAttr::TimestampEvent.index()], 1);
     }
 }

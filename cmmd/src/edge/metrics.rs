@@ -32,6 +32,14 @@ pub struct Extra {
     pub http_evicted: u64,
     /// True while `/readyz` answers 200 (initial dump done, hardware answering).
     pub ready: bool,
+    /// The kernel's conntrack dialect and where it comes from (`None` before the sockets).
+    pub conntrack_dialect: Option<conntrack::DialectState>,
+    /// The `IPS_PERMANENT` bit in force (`None`: the kernel reads as stock).
+    pub permanent_bit: Option<u8>,
+    /// Conntrack attributes skipped because they did not decode, by `EntryAttr::index`.
+    pub attributes_skipped: [u64; conntrack::EntryAttr::COUNT],
+    /// Permanent-bit requests not sent (no such bit on this kernel, or no conntrack id).
+    pub permanent_unsent: u64,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -99,7 +107,7 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
         sample(&mut out, "cmmd_connections_not_offloaded", &format!("reason=\"{}\"", r.name()), n);
     }
 
-    let mut by_state = [0u64; 5];
+    let mut by_state = [0u64; 6];
     for (_, f) in engine.flows() {
         let i = match f.state() {
             FlowState::Resolving => 0,
@@ -107,12 +115,14 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
             FlowState::Offloaded => 2,
             FlowState::Withdrawing => 3,
             FlowState::Backoff => 4,
+            FlowState::Local => 5,
         };
         by_state[i] += 1;
     }
     family(&mut out, "cmmd_flows", "gauge", "Tracked connections, by offload state.");
-    for (i, st) in
-        ["resolving", "programming", "offloaded", "withdrawing", "backoff"].iter().enumerate()
+    for (i, st) in ["resolving", "programming", "offloaded", "withdrawing", "backoff", "local"]
+        .iter()
+        .enumerate()
     {
         sample(&mut out, "cmmd_flows", &format!("state=\"{st}\""), by_state[i]);
     }
@@ -130,7 +140,7 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
     family(&mut out, "cmmd_hw_routes", "gauge", "Route objects (ids) in use in the hardware.");
     sample(&mut out, "cmmd_hw_routes", "", engine.hw_routes().len() as u64);
 
-    let counters: [(&str, &str, u64); 20] = [
+    let counters: [(&str, &str, u64); 24] = [
         ("cmmd_overruns_total", "Event-socket overruns (ENOBUFS): events were lost.", s.overruns),
         ("cmmd_resyncs_total", "Resync dumps completed after overruns.", s.resyncs),
         ("cmmd_sweeps_total", "Periodic verification dumps completed.", s.sweeps),
@@ -191,6 +201,26 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
             "rtnetlink re-dumps that failed (each retried with back-off).",
             s.rtnl_dump_failures,
         ),
+        (
+            "cmmd_hw_replies_lost_total",
+            "Hardware replies lost to a full command socket (ENOBUFS).",
+            s.hw_replies_lost,
+        ),
+        (
+            "cmmd_hw_offload_refused_total",
+            "Hardware commands cdx refused with EOPNOTSUPP (booted with offload_owner=flowtable).",
+            s.hw_offload_refused,
+        ),
+        (
+            "cmmd_hw_reregistrations_total",
+            "Path changes carried out as a deregistration and a new registration.",
+            s.hw_reregistrations,
+        ),
+        (
+            "cmmd_hw_route_splits_total",
+            "Route objects started because one reached cdx's 16-bit reference count.",
+            s.hw_route_splits,
+        ),
     ];
     for (name, help, v) in counters {
         family(&mut out, name, "counter", help);
@@ -219,6 +249,33 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
     sample(&mut out, "cmmd_programming_latency_seconds_bucket", "le=\"+Inf\"", s.latency.count);
     let _ = writeln!(out, "cmmd_programming_latency_seconds_sum {}", s.latency.sum_us as f64 / 1e6);
     sample(&mut out, "cmmd_programming_latency_seconds_count", "", s.latency.count);
+
+    family(
+        &mut out,
+        "cmmd_cdx_abi_info",
+        "gauge",
+        "The cdx ABI commands are encoded in (lsdk or ask), and how it was decided \
+         (configured or detected); absent until known.",
+    );
+    if let Some(choice) = engine.cdx_abi() {
+        let decided = match choice.how {
+            crate::core::hw::AbiDecided::Configured => "configured",
+            crate::core::hw::AbiDecided::Detected(_) => "detected",
+        };
+        sample(
+            &mut out,
+            "cmmd_cdx_abi_info",
+            &format!("abi=\"{}\",decided=\"{decided}\"", choice.abi),
+            1,
+        );
+    }
+    family(
+        &mut out,
+        "cmmd_cdx_offload_refused",
+        "gauge",
+        "1 when cdx refuses FCI (EOPNOTSUPP: offload_owner=flowtable) and nothing is programmed.",
+    );
+    sample(&mut out, "cmmd_cdx_offload_refused", "", u64::from(engine.cdx_refused()));
 
     family(&mut out, "cmmd_hw_commands_total", "counter", "Hardware commands, by result.");
     sample(&mut out, "cmmd_hw_commands_total", "result=\"ok\"", s.hw_ok);
@@ -250,6 +307,39 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
         "Conntrack events dropped unread after an overrun (older than the resync dump).",
     );
     sample(&mut out, "cmmd_events_discarded_total", "", extra.events_discarded);
+    family(
+        &mut out,
+        "cmmd_conntrack_attributes_skipped_total",
+        "counter",
+        "Conntrack attributes that did not decode as expected and were skipped (the entry kept).",
+    );
+    for attr in conntrack::EntryAttr::ALL {
+        let count = extra.attributes_skipped.get(attr.index()).copied().unwrap_or(0);
+        let labels = format!("attribute=\"{}\"", attr.kernel_name());
+        sample(&mut out, "cmmd_conntrack_attributes_skipped_total", &labels, count);
+    }
+    family(
+        &mut out,
+        "cmmd_conntrack_dialect",
+        "gauge",
+        "The kernel's conntrack dialect (1): stock or an ASK numbering; pinned, recognised or not (yet).",
+    );
+    let (dialect, source) = match extra.conntrack_dialect {
+        Some(conntrack::DialectState::Pinned(d)) => (d.label(), "pinned"),
+        Some(state @ conntrack::DialectState::Recognised(_)) => {
+            (state.dialect().label(), "recognised")
+        }
+        Some(conntrack::DialectState::Unrecognised { .. }) | None => ("stock", "auto"),
+    };
+    let labels = format!("dialect=\"{dialect}\",source=\"{source}\"");
+    sample(&mut out, "cmmd_conntrack_dialect", &labels, 1);
+    family(
+        &mut out,
+        "cmmd_kernel_permanent_unsent_total",
+        "counter",
+        "IPS_PERMANENT requests not sent: the kernel reads as stock (no such bit), or no conntrack id.",
+    );
+    sample(&mut out, "cmmd_kernel_permanent_unsent_total", "", extra.permanent_unsent);
 
     family(&mut out, "cmmd_cli_sessions", "gauge", "Open CLI sessions.");
     sample(&mut out, "cmmd_cli_sessions", "", extra.cli_sessions);

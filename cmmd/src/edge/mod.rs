@@ -3,8 +3,7 @@
 //! - Kernel: `ctnetlink` (conntrack events, dumps and updates ⇄ engine), [`rtnl`]
 //!   (rtnetlink messages ⇄ engine values, and the socket), `routing` (route lookups,
 //!   multicast events and re-dumps on the loop) and [`pppoe`] (the PPPoE session table).
-//! - Hardware: [`offload`] (engine commands ⇄ FPP over FCI; `itf_codec` its VLAN and PPPoE
-//!   commands), run by the [`worker`] thread;
+//! - Hardware: [`offload`] (engine commands ⇄ FPP over FCI), run by the [`worker`] thread;
 //!   [`backend`] opens cdx or the software cdx.
 //! - Operators: [`control`] (CLI commands ⇄ engine, vendor output formats), [`cli_server`]
 //!   (sessions on the loop, the auth thread), [`http`] and [`metrics`] (Prometheus and
@@ -20,7 +19,6 @@ pub mod cli_server;
 pub mod control;
 pub(crate) mod ctnetlink;
 pub mod http;
-pub(crate) mod itf_codec;
 pub mod metrics;
 pub mod offload;
 pub mod pppoe;

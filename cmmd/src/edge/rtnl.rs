@@ -365,7 +365,9 @@ fn request(seq: u32, flags: u16, inner: RouteNetlinkMessage) -> Vec<u8> {
     buf
 }
 
-/// The bytes of an RTM_GETROUTE for one destination (what `ip route get DST mark M` sends).
+/// The bytes of an RTM_GETROUTE for one key: what `ip route get DST [from SRC] [iif IIF]
+/// [mark M]` sends. With an input interface the kernel routes as it routes a packet that came
+/// in there (policy rules on `iif` and `from` apply, and forwarding is checked).
 pub fn route_lookup(seq: u32, key: &RouteKey) -> Vec<u8> {
     let mut m = RouteMessage::default();
     let (family, len) = match key.dst {
@@ -377,6 +379,13 @@ pub fn route_lookup(seq: u32, key: &RouteKey) -> Vec<u8> {
     m.header.table = RouteHeader::RT_TABLE_UNSPEC;
     m.header.kind = RouteType::Unspec;
     m.attributes.push(RouteAttribute::Destination(RouteAddress::from(key.dst)));
+    if let Some(src) = key.src {
+        m.header.source_prefix_length = len;
+        m.attributes.push(RouteAttribute::Source(RouteAddress::from(src)));
+    }
+    if key.iif != 0 {
+        m.attributes.push(RouteAttribute::Iif(key.iif));
+    }
     if key.mark != 0 {
         m.attributes.push(RouteAttribute::Mark(key.mark));
     }
@@ -656,18 +665,49 @@ mod tests {
         assert_eq!(m.header.family, AddressFamily::Bridge);
     }
 
-    #[test]
-    fn lookup_request_carries_destination_and_mark() {
-        let bytes = route_lookup(9, &RouteKey { dst: "2001:db8::1".parse().unwrap(), mark: 0x40 });
-        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes).unwrap();
-        assert_eq!(msg.header.sequence_number, 9);
+    fn lookup(bytes: &[u8]) -> (u32, RouteMessage) {
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes).unwrap();
         assert_eq!(msg.header.flags, NLM_F_REQUEST);
         let NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetRoute(m)) = msg.payload else {
             panic!("not a GETROUTE")
         };
+        (msg.header.sequence_number, m)
+    }
+
+    #[test]
+    fn output_lookup_carries_destination_and_mark_only() {
+        let key = RouteKey::output("2001:db8::1".parse().unwrap(), 0x40);
+        let (seq, m) = lookup(&route_lookup(9, &key));
+        assert_eq!(seq, 9);
         assert_eq!(m.header.address_family, AddressFamily::Inet6);
         assert_eq!(m.header.destination_prefix_length, 128);
-        assert!(m.attributes.contains(&RouteAttribute::Mark(0x40)));
+        assert_eq!(m.header.source_prefix_length, 0);
+        assert_eq!(
+            m.attributes,
+            [RouteAttribute::Destination(RouteAddress::from(key.dst)), RouteAttribute::Mark(0x40)]
+        );
+    }
+
+    #[test]
+    fn forwarded_lookup_carries_source_input_interface_and_mark() {
+        // `ip route get 192.0.2.1 from 10.1.0.3 iif <7> mark 0x10`
+        let key =
+            RouteKey::forwarded("192.0.2.1".parse().unwrap(), "10.1.0.3".parse().unwrap(), 7, 0x10);
+        let (_, m) = lookup(&route_lookup(3, &key));
+        assert_eq!(m.header.address_family, AddressFamily::Inet);
+        assert_eq!((m.header.destination_prefix_length, m.header.source_prefix_length), (32, 32));
+        assert_eq!(
+            m.attributes,
+            [
+                RouteAttribute::Destination(RouteAddress::from(key.dst)),
+                RouteAttribute::Source(RouteAddress::Inet("10.1.0.3".parse().unwrap())),
+                RouteAttribute::Iif(7),
+                RouteAttribute::Mark(0x10),
+            ]
+        );
+        let unmarked = RouteKey { mark: 0, ..key };
+        let (_, m) = lookup(&route_lookup(4, &unmarked));
+        assert!(!m.attributes.iter().any(|a| matches!(a, RouteAttribute::Mark(_))));
     }
 
     #[test]

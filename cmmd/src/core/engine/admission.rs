@@ -2,11 +2,13 @@
 //!
 //! Owns the queue of connections refused for room. Contract: every NEW, UPDATE, DESTROY and
 //! dump entry is counted; a conntrack that is not tracked yet is classified by the static
-//! policy, and a candidate enters the table unless it is the host's own or the table is full
-//! (then it is refused, counted and remembered, and admitted when room appears: nothing
-//! already tracked is ever evicted); a tracked one is updated in place and re-resolved when
-//! what the hardware holds would change, or withdrawn when it stops being a candidate. A
-//! DESTROY (or a conntrack replaced under the same tuple) withdraws it.
+//! policy, and a candidate enters the table unless the table is full (then it is refused,
+//! counted and remembered, and admitted when room appears: nothing already tracked is ever
+//! evicted); a tracked one is updated in place and re-resolved when what the hardware holds
+//! would change, or withdrawn when it stops being a candidate. A DESTROY (or a conntrack
+//! replaced under the same tuple) withdraws it. A candidate that is the host's own enters
+//! the table as the vendor's do (counted as `local`, and against the table's capacity), for
+//! `show connections` only: it is never resolved, programmed or adopted.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -20,7 +22,7 @@ use super::resync::DumpKind;
 use super::{CtEventKind, Engine, Flow, hw_key};
 use crate::core::flow::key::proto;
 use crate::core::flow::{FlowId, FlowKey};
-use crate::core::policy::{CtInfo, Dirs, Verdict};
+use crate::core::policy::{CtInfo, Dirs, HostEnd, Verdict};
 use crate::core::stats::Reason;
 
 /// Connections refused because the table was full, oldest first, bounded by `retry_queue`.
@@ -96,8 +98,8 @@ impl Engine {
         }
     }
 
-    fn on_tracked(&mut self, id: FlowId, ct: &CtInfo, generation: u32, now_s: u32, now: Instant) {
-        let fwmark_mask = self.cfg.fwmark_mask;
+    fn on_tracked(&mut self, id: FlowId, ct: &CtInfo, generation: u16, now_s: u32, now: Instant) {
+        let qos = self.qos_of(ct);
         let verdict = self.cfg.policy.classify(ct);
         let Some(flow) = self.table.get_mut(id) else { return };
         if flow.ct_id != 0 && ct.id != 0 && flow.ct_id != ct.id {
@@ -119,6 +121,8 @@ impl Engine {
         }
         let mark_changed = flow.mark != ct.mark;
         flow.mark = ct.mark;
+        let qos_changed = flow.qos() != qos;
+        flow.set_qos(qos);
         match verdict {
             Verdict::NotYet => {
                 let reason =
@@ -133,50 +137,58 @@ impl Engine {
             Verdict::Candidate(dirs) => {
                 let dirs_changed = flow.dirs != dirs;
                 flow.dirs = dirs;
-                let mark_matters = mark_changed && fwmark_mask.is_some();
-                if mark_matters {
+                if qos_changed {
                     flow.facts.set(Facts::DIRTY);
                 }
-                if dirs_changed || mark_matters {
+                // A new mark changes the lookups where it stands for the packet mark.
+                let lookup_mark_changed = mark_changed && self.cfg.route_mark_mask != 0;
+                let ingress_changed = self.take_kernel_ingress(id, ct);
+                if dirs_changed || qos_changed || lookup_mark_changed || ingress_changed {
                     self.resolve(id, now);
                 }
             }
         }
     }
 
-    fn admit(&mut self, ct: &CtInfo, dirs: Dirs, generation: u32, now: Instant) -> Option<FlowId> {
-        if self.is_host_address(&ct.key.orig.src, &ct.reply.src) {
-            self.stats.count(Reason::Local);
-            return None;
-        }
+    fn admit(&mut self, ct: &CtInfo, dirs: Dirs, generation: u16, now: Instant) -> Option<FlowId> {
+        let local = self.host_side_of(ct);
         let now_s = self.secs(now);
-        let flow = Flow {
+        let mut flow = Flow {
             key: ct.key,
             reply: ct.reply,
             ct_id: ct.id,
             status: ct.status,
             mark: ct.mark,
+            qos: [0; 2],
             kernel_expires: now_s.saturating_add(ct.timeout.unwrap_or(0)),
-            hw_active: now_s,
-            admitted_us: self.micros(now),
+            since: self.micros(now),
             generation,
             epoch: 0,
-            routes: [NO_ROUTE; 2],
+            routes: [NO_ROUTE; 3],
             hw: [0; 2],
             next_hw: [0; 2],
             stage: Stage::ADMITTED,
-            reason: Reason::RouteLookup,
+            reason: if local.is_some() { Reason::Local } else { Reason::RouteLookup },
             tcp_state: ct.tcp_state,
             dirs,
-            facts: Facts::default(),
+            facts: local.unwrap_or_default(),
             attempts: 0,
         };
+        flow.set_qos(self.qos_of(ct));
         match self.table.insert(flow) {
+            Ok(id) if local.is_some() => {
+                // Tracked for display only; what the hardware may hold of it from an earlier
+                // start stays an orphan of the reconciliation.
+                self.stats.count(Reason::Local);
+                self.forget_retry(&ct.key);
+                Some(id)
+            }
             Ok(id) => {
                 self.stats.admitted += 1;
                 self.forget_retry(&ct.key);
-                if let Some(adopted) = self.adoption.remove(&hw_key(&ct.key)) {
-                    self.adopt(id, &adopted);
+                self.take_kernel_ingress(id, ct);
+                if self.adoption.remove(&hw_key(&ct.key)).is_some() {
+                    self.adopt(id, now);
                 }
                 Some(id)
             }
@@ -186,6 +198,13 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// The QoS mark to program for a conntrack: the kernel's own (`CTA_QOSCONNMARK`) where
+    /// it sends one, else the conntrack mark under `fwmark_mask` when configured, else 0.
+    fn qos_of(&self, ct: &CtInfo) -> u64 {
+        ct.qos_connmark
+            .unwrap_or_else(|| self.cfg.fwmark_mask.map_or(0, |mask| u64::from(ct.mark & mask)))
     }
 
     fn remember_retry(&mut self, ct: &CtInfo) {
@@ -227,19 +246,41 @@ impl Engine {
         }
     }
 
-    /// True when a connection is the host's own (host-originated or host-terminated): its
-    /// client (the original source) or its server (the reply's source, after DNAT) is an
-    /// address of this host, or it was refused as `local` on its way out. Such a connection
-    /// is never admitted; one tracked before its address became local is what
-    /// `show connections local` lists.
+    /// True when a connection is the host's own (host-originated or host-terminated): it was
+    /// admitted as such (its client, the original source, or its server, the reply's source
+    /// after DNAT, is an address of this host), it was refused as `local` on its way out, or
+    /// its address became local since. `show connections local` lists these.
     pub fn is_local(&self, flow: &Flow) -> bool {
-        flow.reason == Reason::Local || self.is_host_address(&flow.key.orig.src, &flow.reply.src)
+        flow.local_orig()
+            || flow.local_reply()
+            || flow.reason == Reason::Local
+            || self.host_side(&flow.key.orig.src, &flow.reply.src).is_some()
     }
 
-    /// The one test of "the host's own" by address, for admission and [`Engine::is_local`].
-    /// (Where the kernel's per-direction fast-path information is present, an input
-    /// interface of 0 says the same.)
-    fn is_host_address(&self, client: &IpAddr, server: &IpAddr) -> bool {
-        self.net.is_local(client) || self.net.is_local(server)
+    /// Which end of the connection is the host itself, if any: the vendor's order, the
+    /// original direction first. An ASK kernel says it (a direction that never entered the
+    /// box was generated by the host: [`CtInfo::fastpath_host_end`]); else an end whose
+    /// address is the host's is.
+    fn host_side_of(&self, ct: &CtInfo) -> Option<Facts> {
+        match ct.fastpath_host_end() {
+            Some(HostEnd::Originator) => Some(Facts::LOCAL_ORIG),
+            Some(HostEnd::Replier) => Some(Facts::LOCAL_REPLY),
+            None => self.host_side(&ct.key.orig.src, &ct.reply.src),
+        }
+    }
+
+    /// The one test of "the host's own" by address, for admission and [`Engine::is_local`]:
+    /// host-originated when its client is an address of this host, else host-terminated when
+    /// its server is (the vendor tests the original direction first, then the reply). (Where
+    /// the kernel's per-direction fast-path information is present, an input interface of 0
+    /// says the same.)
+    fn host_side(&self, client: &IpAddr, server: &IpAddr) -> Option<Facts> {
+        if self.net.is_local(client) {
+            Some(Facts::LOCAL_ORIG)
+        } else if self.net.is_local(server) {
+            Some(Facts::LOCAL_REPLY)
+        } else {
+            None
+        }
     }
 }

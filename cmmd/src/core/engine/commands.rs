@@ -4,24 +4,28 @@
 //! CLI. Contract: every command the engine sends goes through [`Engine::hw`] and is counted;
 //! every result is counted (success, failure, timeout) and handed to the concern that sent
 //! it: route objects here, connections to programming and withdrawal, polls to keepalive,
-//! the walk to reconciliation. A result whose tag is unknown is ignored. A route
-//! registration of unknown outcome (timeout) counts as done, so its id is not reused while
-//! cdx may hold it; a failed route deregistration is retried.
+//! the walk to reconciliation, the ABI detection to `cdx.rs`. A result whose tag is unknown
+//! is ignored. A route registration of unknown outcome (timeout, lost reply) counts as done,
+//! so its id is not reused while cdx may hold it; a failed route deregistration is retried.
+//! `EOPNOTSUPP` from cdx (not cmm's) is noted whatever command got it, and a deregistration
+//! it refuses counts as done: nothing more will be sent.
 
 use std::time::Instant;
 
 use hashbrown::HashMap;
 
 use super::lifecycle::{Stage, Transition};
+use super::programming::failure_reason;
 use super::resolution::waits_for_network;
 use super::{Action, Engine, LOG_TARGET};
 use crate::core::flow::FlowId;
 use crate::core::hw::{HwFailure, HwOp, HwReply, HwRequest, HwResult};
+use crate::core::stats::Reason;
 
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Pending {
+    Detect,
     RouteRegister(u16),
-    RouteUpdate(u16),
     RouteDeregister(u16),
     Ct(FlowId),
     CtDeregister(FlowId),
@@ -64,42 +68,46 @@ impl Engine {
         let Some(pending) = self.commands.inflight.remove(&result.tag) else { return };
         match &result.outcome {
             Ok(_) => self.stats.hw_ok += 1,
-            Err(HwFailure::Timeout) => {
+            Err(failure) => {
                 self.stats.hw_failed += 1;
-                self.stats.hw_timeouts += 1;
+                match failure {
+                    HwFailure::Timeout => self.stats.hw_timeouts += 1,
+                    HwFailure::ReplyLost => self.stats.hw_replies_lost += 1,
+                    HwFailure::OffloadRefused => self.offload_refused(),
+                    _ => {}
+                }
             }
-            Err(_) => self.stats.hw_failed += 1,
         }
         match pending {
+            Pending::Detect => self.on_detect(result.outcome, now),
             Pending::RouteRegister(rid) => {
                 let ok = result.outcome.is_ok();
                 if !ok {
                     tracing::warn!(target: LOG_TARGET, route = rid, outcome = ?result.outcome, "route registration failed");
                 }
-                // A registration that timed out may have happened: the object counts as
+                // A registration of unknown outcome may have happened: the object counts as
                 // registered, so releasing it deregisters it and its id is not given to another
                 // route while the hardware may hold it. Its waiters back off all the same.
-                let maybe = result.outcome == Err(HwFailure::Timeout);
+                let maybe = result.outcome.as_ref().is_err_and(HwFailure::outcome_unknown);
                 let (waiters, dereg) = self.hw_routes.registered(rid, ok || maybe);
                 if dereg {
                     self.stats.hw_routes_released += 1;
                     self.hw(HwOp::RouteDeregister(rid), Pending::RouteDeregister(rid));
                 }
+                let reason = result.outcome.as_ref().err().map_or(Reason::HwError, failure_reason);
                 for id in waiters {
                     if ok {
                         self.send_ct(id, now);
                     } else {
-                        self.ct_not_sent(id, now);
+                        self.ct_not_sent(id, reason, now);
                     }
                 }
             }
-            Pending::RouteUpdate(rid) => {
-                if result.outcome.is_err() {
-                    tracing::warn!(target: LOG_TARGET, route = rid, outcome = ?result.outcome, "route update failed");
-                }
-            }
             Pending::RouteDeregister(rid) => {
-                let ok = matches!(result.outcome, Ok(_) | Err(HwFailure::NotFound));
+                let ok = matches!(
+                    result.outcome,
+                    Ok(_) | Err(HwFailure::NotFound | HwFailure::OffloadRefused)
+                );
                 self.hw_routes.deregistered(rid, ok);
                 if !ok {
                     self.timers.route_retries.push((now + self.cfg.retry_base * 4, rid));
@@ -110,7 +118,7 @@ impl Engine {
                 Err(f) => self.on_ct_failed(id, &f, now),
             },
             Pending::CtDeregister(id) => match result.outcome {
-                Ok(_) | Err(HwFailure::NotFound) => {
+                Ok(_) | Err(HwFailure::NotFound | HwFailure::OffloadRefused) => {
                     let Some(flow) = self.table.get_mut(id) else { return };
                     if flow.stage != Stage::Withdrawing {
                         // A second answer: a back-off timer armed before the withdrawal sent
@@ -118,8 +126,14 @@ impl Engine {
                         return;
                     }
                     flow.step(Transition::Deregistered);
-                    self.stats.withdrawn += 1;
                     let reason = flow.reason;
+                    if reason == Reason::PathChanged {
+                        // Out of the hardware to be registered again on its new paths
+                        // (`programming.rs`); it keeps its route objects until then.
+                        self.resolve(id, now);
+                        return;
+                    }
+                    self.stats.withdrawn += 1;
                     if waits_for_network(reason) {
                         self.wait_for_network(id, reason, now);
                     } else {

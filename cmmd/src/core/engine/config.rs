@@ -11,7 +11,8 @@ use std::time::Duration;
 use config::defaults;
 pub use config::{KeepaliveConfig, KeepaliveMode, OnRemoved};
 
-use crate::core::hw::HwTimeouts;
+use crate::core::hw::{AbiSetting, HwTimeouts};
+use crate::core::net::IfName;
 use crate::core::policy::Policy;
 
 /// The kernel's own conntrack timeouts (read from the namespace's sysctls at start).
@@ -49,8 +50,16 @@ pub struct EngineConfig {
     pub kernel_timeouts: KernelTimeouts,
     /// Keepalive (the `[keepalive]` table).
     pub keepalive: KeepaliveConfig,
-    /// Pass the conntrack mark to cdx as its QoS fwmark, under this mask.
+    /// Pass the conntrack mark to cdx as its QoS fwmark, under this mask (a kernel's own
+    /// QoS mark, `CTA_QOSCONNMARK`, is passed whenever it is sent).
     pub fwmark_mask: Option<u32>,
+    /// WAN ports, for the vendor's rule on the QoS mark's halves (`offload.wan_ports`).
+    pub wan_ports: Vec<IfName>,
+    /// Which cdx ABI to speak: detected at start, or fixed (`cdx.abi`).
+    pub cdx_abi: AbiSetting,
+    /// The conntrack mark bits route lookups carry where the kernel does not report each
+    /// direction's packet mark (stock kernels).
+    pub route_mark_mask: u32,
     /// Periodic dump-and-sweep.
     pub sweep_interval: Option<Duration>,
     /// Minimum time between two resync dumps.
@@ -80,6 +89,14 @@ impl EngineConfig {
             kernel_timeouts,
             keepalive: cfg.keepalive,
             fwmark_mask: cfg.offload.fwmark_from_ctmark.then_some(cfg.offload.fwmark_mask),
+            wan_ports: cfg
+                .offload
+                .wan_ports
+                .iter()
+                .filter_map(|p| IfName::new(p.as_str()))
+                .collect(),
+            cdx_abi: abi_setting(cfg.cdx.abi),
+            route_mark_mask: cfg.netlink.route_mark_mask,
             sweep_interval: cfg.netlink.sweep_interval,
             resync_min_interval: cfg.netlink.resync_min_interval,
             retry_base: defaults::ENGINE_RETRY_BASE,
@@ -92,9 +109,35 @@ impl EngineConfig {
     }
 }
 
+/// `cdx.abi` as `cdx-sys` reads it: the configuration's words are those its `AbiSetting`
+/// parses (a test checks every one).
+pub(crate) fn abi_setting(abi: config::CdxAbiSetting) -> AbiSetting {
+    abi.as_str().parse().unwrap_or_default()
+}
+
 impl Default for EngineConfig {
     /// The engine of a default configuration on a kernel with its own default timeouts.
     fn default() -> Self {
         EngineConfig::new(&config::Config::default(), KernelTimeouts::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::hw::Abi;
+
+    #[test]
+    fn every_cdx_abi_word_of_the_configuration_is_one_cdx_sys_reads() {
+        use config::CdxAbiSetting as C;
+        for (word, expected) in [
+            (C::Auto, AbiSetting::Auto),
+            (C::Lsdk, AbiSetting::Fixed(Abi::Lsdk)),
+            (C::Ask, AbiSetting::Fixed(Abi::Ask)),
+        ] {
+            assert_eq!(word.as_str().parse::<AbiSetting>(), Ok(expected), "{word}");
+            assert_eq!(abi_setting(word), expected);
+        }
+        assert_eq!(EngineConfig::default().cdx_abi, AbiSetting::Auto);
     }
 }

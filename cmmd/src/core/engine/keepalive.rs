@@ -7,7 +7,15 @@
 //! more; with a margin, never more than the margin past the activity), at most
 //! `max_refresh_per_second`; a poll answered "not found" is the hardware having dropped the
 //! connection. In permanent mode the kernel entry carries IPS_PERMANENT instead while the
-//! hardware holds it.
+//! hardware holds it. Polls stop when cdx refuses commands (`cdx.rs`).
+//!
+//! IPv6 on NXP's cdx (the LSDK ABI): its `GET_TIMEOUT` reads an activity time that only the
+//! aging timer refreshes, so an active flow looks idle between two runs of that timer. Such
+//! an answer can show activity, never idleness: the connection is treated as active (its
+//! kernel entry refreshed as after a packet now), and cdx's own aging decides when it is
+//! idle, with a REMOVED event (the kernel entry is then deleted or left to expire as
+//! configured). `keepalive.margin` cannot hold for these connections; a dead daemon still
+//! cannot make them immortal (each refresh is one kernel timeout at most).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -52,7 +60,7 @@ impl Engine {
             return;
         }
         let Some(flow) = self.table.get(id) else { return };
-        if flow.facts.has(Facts::POLLING) || !flow.stage.in_hw() {
+        if flow.facts.has(Facts::POLLING) || !flow.stage.in_hw() || self.cdx.refused {
             return;
         }
         let life = self.kernel_life(flow);
@@ -75,6 +83,18 @@ impl Engine {
             Some(m) => life.min(u32::try_from(m.as_secs()).unwrap_or(u32::MAX)),
             None => life,
         }
+    }
+
+    /// Seconds until cdx ages the connection out, from what the activity polls learnt (cdx's
+    /// last `GET_TIMEOUT` answer, counted down since); 0 when the hardware does not hold it.
+    /// Without polls (permanent mode) it counts down from the registration.
+    pub fn hw_remaining(&self, flow: &Flow, now: Instant) -> u32 {
+        if !flow.in_hw() {
+            return 0;
+        }
+        // In the hardware, `since` is the latest activity seen (see `Flow::since`).
+        let idle = self.secs(now).saturating_sub(flow.since);
+        self.hw_life(flow).saturating_sub(idle)
     }
 
     fn hw_life(&self, flow: &Flow) -> u32 {
@@ -105,7 +125,12 @@ impl Engine {
                 let now_s = self.secs(now);
                 let Some(flow) = self.table.get(id) else { return };
                 let idle = self.hw_life(flow).saturating_sub(remaining);
-                let active = now_s.saturating_sub(idle).max(flow.hw_active);
+                let active = if flow.key.orig.src.is_ipv6() && self.ipv6_activity_stale() {
+                    // Refreshed only by cdx's aging timer: no proof of idleness.
+                    now_s
+                } else {
+                    now_s.saturating_sub(idle).max(flow.since)
+                };
                 let life = self.kernel_life(flow);
                 let target = active.saturating_add(life);
                 let slack = (life / 8).max(1);
@@ -116,7 +141,7 @@ impl Engine {
                         && target.saturating_add(slack) < flow.kernel_expires);
                 let key = flow.key;
                 if let Some(flow) = self.table.get_mut(id) {
-                    flow.hw_active = active;
+                    flow.since = active;
                 }
                 if wanted && target > now_s && self.take_refresh_token(now) {
                     if let Some(flow) = self.table.get_mut(id) {
@@ -131,6 +156,8 @@ impl Engine {
                 // The hardware lost it and the REMOVED event with it.
                 self.hw_removed(id, now);
             }
+            // cdx is not cmm's: nothing more is asked of it.
+            Err(HwFailure::OffloadRefused) => {}
             _ => self.schedule_poll(id, now),
         }
     }
@@ -149,15 +176,9 @@ impl Engine {
     }
 
     pub(super) fn set_permanent(&mut self, id: FlowId) {
-        let permanent = self.permanent_bit();
         let Some(flow) = self.table.get_mut(id) else { return };
         flow.facts.set(Facts::PERMANENT);
-        let (key, status) = (flow.key, flow.status | permanent);
-        self.actions.push_back(Action::KernelStatus { key, status });
-    }
-
-    /// IPS_PERMANENT as this kernel numbers it (`keepalive.permanent_bit`).
-    pub(super) fn permanent_bit(&self) -> Status {
-        Status::from_bits_retain(1u32 << self.cfg.keepalive.permanent_bit)
+        let (key, id) = (flow.key, flow.ct_id);
+        self.actions.push_back(Action::KernelPermanent { key, id, set: true });
     }
 }

@@ -46,6 +46,8 @@ pub enum FlowState {
     Withdrawing,
     /// The hardware refused it; retried when the back-off timer fires.
     Backoff,
+    /// The host's own connection: tracked for display, never offloaded.
+    Local,
 }
 
 impl FlowState {
@@ -57,6 +59,7 @@ impl FlowState {
             FlowState::Offloaded => "offloaded",
             FlowState::Withdrawing => "withdrawing",
             FlowState::Backoff => "backoff",
+            FlowState::Local => "local",
         }
     }
 }
@@ -229,6 +232,16 @@ impl Facts {
     pub(crate) const DIRTY: Facts = Facts(4);
     /// An activity poll is scheduled or in flight (at most one per connection).
     pub(crate) const POLLING: Facts = Facts(8);
+    /// The kernel said where the original direction comes in and with which mark (an ASK
+    /// kernel's fast-path block): the `SERVER` route entry's key holds them.
+    pub(crate) const KERNEL_INGRESS_ORIG: Facts = Facts(16);
+    /// The same for the reply direction and the `CLIENT` route entry.
+    pub(crate) const KERNEL_INGRESS_REPLY: Facts = Facts(32);
+    /// The host's own connection, host-originated (the vendor's `LOCAL_CONN_ORIG`): tracked
+    /// for display, never resolved nor offloaded.
+    pub(crate) const LOCAL_ORIG: Facts = Facts(64);
+    /// The host's own connection, host-terminated (the vendor's `LOCAL_CONN_REPL`).
+    pub(crate) const LOCAL_REPLY: Facts = Facts(128);
 
     /// True if `fact` holds.
     pub(crate) fn has(self, fact: Facts) -> bool {
@@ -246,10 +259,15 @@ impl Facts {
     }
 }
 
-/// Index of the route-cache entry towards the reply source (the original destination side).
+/// Index of the route-cache entry of the original direction: towards the reply source (the
+/// server, after DNAT), from the client, as it came in.
 pub(crate) const SERVER: usize = 0;
-/// Index of the route-cache entry towards the original source (the client side).
+/// Index of the route-cache entry of the reply direction: towards the original source (the
+/// client), from the server, as it came in.
 pub(crate) const CLIENT: usize = 1;
+/// Index of the route-cache entry that says where the original direction comes in, where the
+/// kernel does not say it (stock kernels): the host's own route towards the client.
+pub(crate) const INGRESS: usize = 2;
 /// No route-cache entry held.
 pub(crate) const NO_ROUTE: u32 = u32::MAX;
 /// Original direction index in per-direction arrays.
@@ -265,19 +283,26 @@ pub struct Flow {
     pub(crate) ct_id: u32,
     pub(crate) status: Status,
     pub(crate) mark: u32,
+    /// The QoS mark programmed (the kernel's `CTA_QOSCONNMARK`, else the conntrack mark when
+    /// `offload.fwmark_from_ctmark` is set, else 0), low half first: two halves keep the
+    /// entry 4-byte aligned ([`Flow::qos`]).
+    pub(crate) qos: [u32; 2],
     /// Engine seconds at which the kernel conntrack expires (estimate).
     pub(crate) kernel_expires: u32,
-    /// Engine seconds of the latest hardware activity seen.
-    pub(crate) hw_active: u32,
-    /// Engine microseconds (wrapping) when the connection became a candidate: the start of
-    /// the programming latency.
-    pub(crate) admitted_us: u32,
-    /// Resync generation that last saw this connection in the kernel.
-    pub(crate) generation: u32,
-    /// Bumped whenever a timer is armed; older timers are ignored.
-    pub(crate) epoch: u32,
-    /// Route-cache entries held, `[SERVER, CLIENT]`.
-    pub(crate) routes: [u32; 2],
+    /// Until the connection is first in the hardware ([`Facts::COUNTED`] not set): engine
+    /// microseconds (wrapping) when it became a candidate, the start of the programming
+    /// latency. From then on: engine seconds of the latest hardware activity seen. One field
+    /// serves both (they are never needed at once) to keep the entry compact.
+    pub(crate) since: u32,
+    /// Resync generation that last saw this connection in the kernel. 16 bits suffice: a
+    /// connection a dump does not see is swept when that dump ends, so only the generation
+    /// of the dump running is ever compared, and a wrap after 65,536 dumps is harmless.
+    pub(crate) generation: u16,
+    /// Bumped whenever a timer is armed; older timers are ignored (a timer waits at most a
+    /// back-off, 60 s, far fewer than 65,536 arms).
+    pub(crate) epoch: u16,
+    /// Route-cache entries held, `[SERVER, CLIENT, INGRESS]`.
+    pub(crate) routes: [u32; 3],
     /// Route objects the hardware uses now, `[ORIG, REPLY]` (0 = none).
     pub(crate) hw: [u16; 2],
     /// Route objects being programmed, `[ORIG, REPLY]` (0 = none).
@@ -318,12 +343,19 @@ impl Flow {
     pub fn mark(&self) -> u32 {
         self.mark
     }
+    /// The QoS mark programmed into cdx.
+    pub fn qos(&self) -> u64 {
+        u64::from(self.qos[0]) | u64::from(self.qos[1]) << 32
+    }
     /// TCP state (`None` for other protocols).
     pub fn tcp_state(&self) -> Option<TcpState> {
         self.tcp_state
     }
     /// Offload state.
     pub fn state(&self) -> FlowState {
+        if self.facts.has(Facts::LOCAL_ORIG) || self.facts.has(Facts::LOCAL_REPLY) {
+            return FlowState::Local;
+        }
         self.stage.state()
     }
     /// Why it is not (yet) offloaded; `Reason::None` when offloaded.
@@ -346,9 +378,28 @@ impl Flow {
     pub fn kernel_expires(&self) -> u32 {
         self.kernel_expires
     }
+    /// The host's own connection, host-originated: tracked for display, never offloaded.
+    pub fn local_orig(&self) -> bool {
+        self.facts.has(Facts::LOCAL_ORIG)
+    }
+    /// The host's own connection, host-terminated: tracked for display, never offloaded.
+    pub fn local_reply(&self) -> bool {
+        self.facts.has(Facts::LOCAL_REPLY)
+    }
+    /// An update of what the hardware holds is in flight.
+    pub fn updating(&self) -> bool {
+        matches!(self.stage, Stage::Programming { update: true, .. })
+    }
 }
 
 impl Flow {
+    /// Set the QoS mark programmed into cdx.
+    pub(crate) fn set_qos(&mut self, qos: u64) {
+        #[expect(clippy::cast_possible_truncation, reason = "the low half, by design")]
+        let low = qos as u32;
+        self.qos = [low, u32::try_from(qos >> 32).unwrap_or(u32::MAX)];
+    }
+
     /// Move to the stage `transition` leads to. An illegal transition is a bug, never
     /// input: it is logged and the stage stays (the engine's own tests stop on it).
     pub(crate) fn step(&mut self, transition: Transition) {

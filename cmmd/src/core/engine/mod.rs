@@ -25,6 +25,7 @@
 //! | --- | --- |
 //! | `lifecycle.rs` | a tracked connection ([`Flow`]); its stages and every transition between them, in one table |
 //! | `config.rs` | [`EngineConfig`], taken from the configuration |
+//! | `cdx.rs` | which cdx: the ABI detected at start, and whether it takes commands (offload owner) |
 //! | `admission.rs` | conntrack messages in; what enters the table; the table-full queue; what is the host's own |
 //! | `resolution.rs` | a connection's path, one direction at a time; waiting for the network |
 //! | `programming.rs` | route objects before connections; the connection command; the programming window; back-off |
@@ -42,15 +43,16 @@
 //! Where the planned features go: the ASK kernel's per-direction fast-path information
 //! (ingress interface, underlying port) enters `resolution.rs` (a direction's input port) and
 //! `admission.rs` (`is_local`: input interface 0); policy-routed lookups (source, input
-//! interface, mark) are the `RouteKey` built in `resolution.rs`; the two cdx ABIs and the QoS
-//! mark shape `Engine::ct_spec` in `programming.rs` (the bytes are the offload edge's);
-//! re-registration on a path change and route objects split before their 16-bit reference
-//! count saturates belong to `programming.rs` (with `crate::core::hw::HwRoutes`). Bridges,
-//! VLANs and PPPoE are the ports `resolution.rs` asks `crate::core::l2` for, and
-//! `interfaces.rs` registers the VLAN and PPPoE interfaces with cdx; the ASK kernel's
-//! `UNDERLYING_IIF` enters as the `underlying` port of `Engine::dir_path`.
+//! interface, mark) are the `RouteKey` built in `resolution.rs`; the QoS mark shapes
+//! `Engine::ct_spec` in `programming.rs` (the ABI's bytes are the offload edge's);
+//! re-registration on a path change is `programming.rs`, and route objects split before their
+//! 16-bit reference count saturates in `crate::core::hw::HwRoutes`. Bridges, VLANs and PPPoE
+//! are the ports `resolution.rs` asks `crate::core::l2` for, and `interfaces.rs` registers
+//! the VLAN and PPPoE interfaces with cdx; the ASK kernel's `UNDERLYING_IIF` enters as the
+//! `underlying` port of `Engine::dir_path`.
 
 mod admission;
+mod cdx;
 mod commands;
 mod config;
 mod hw_index;
@@ -69,10 +71,10 @@ mod withdrawal;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use conntrack::Status;
 use hashbrown::HashMap;
 
 use self::admission::RetryQueue;
+use self::cdx::CdxLink;
 use self::commands::{Commands, Pending};
 pub use self::config::{EngineConfig, KeepaliveConfig, KeepaliveMode, KernelTimeouts, OnRemoved};
 use self::hw_index::{HwIndex, HwKey, hw_key};
@@ -81,7 +83,8 @@ use self::keepalive::Polls;
 pub use self::lifecycle::{Flow, FlowState};
 use self::network::{NetRedump, Waiting};
 use self::programming::Window;
-use self::reconcile::Phase;
+use self::reconcile::{Phase, Reconcile};
+pub use self::resolution::IngressSource;
 use self::resync::Dumps;
 use self::timers::Timers;
 use crate::core::flow::{FlowId, FlowKey, FlowTable};
@@ -118,7 +121,7 @@ pub enum Action {
     /// finish with [`Engine::on_dump_done`] (or [`Engine::on_dump_failed`]).
     Dump {
         /// Generation to pass back.
-        generation: u32,
+        generation: u16,
     },
     /// Re-dump links, addresses, neighbours; then call [`Engine::on_net_resynced`] (or
     /// [`Engine::on_net_dump_failed`]). The engine asks for one at a time.
@@ -130,12 +133,16 @@ pub enum Action {
         /// New timeout in seconds.
         timeout: u32,
     },
-    /// Set or clear status bits of the kernel conntrack (IPS_PERMANENT mode).
-    KernelStatus {
+    /// Set or clear `IPS_PERMANENT` on the kernel conntrack (permanent keepalive mode, ASK
+    /// kernels): the bit's number and the request's form are the kernel dialect's, which the
+    /// conntrack edge knows.
+    KernelPermanent {
         /// Which conntrack.
         key: FlowKey,
-        /// Complete new status value.
-        status: Status,
+        /// Its id: the ASK kernel changes the bit only for the entry with this id.
+        id: u32,
+        /// Set (true) or clear (false).
+        set: bool,
     },
     /// Delete the kernel conntrack.
     KernelDelete {
@@ -180,6 +187,10 @@ pub struct Engine {
     /// Connections read back from the hardware at start-up, until the kernel's dump shows
     /// them (`reconcile.rs`).
     adoption: HashMap<HwKey, WalkedCt>,
+    /// Walked route objects waiting for the adopted connections to settle (`reconcile.rs`).
+    reconcile: Reconcile,
+    /// Which cdx: its ABI, its owner (`cdx.rs`).
+    cdx: CdxLink,
 }
 
 impl Engine {
@@ -208,6 +219,8 @@ impl Engine {
             itfs: interfaces::Interfaces::default(),
             dumps: Dumps::new(now),
             adoption: HashMap::new(),
+            reconcile: Reconcile::default(),
+            cdx: CdxLink::default(),
             window: Window::default(),
         }
     }

@@ -4,9 +4,9 @@
 //! the connections waiting on it and, when the route changed, re-resolves those using it; a
 //! route or rule change looks every cached destination it may cover up again; a link change
 //! that matters (up, down, MTU, name) re-resolves the connections on it, and a deleted link
-//! withdraws them; a next hop that moved to another MAC updates its route objects in place
-//! (or moves only its own connections when another next hop keeps the old MAC), and one that
-//! failed withdraws its connections; a neighbour deleted by the kernel's garbage collection
+//! withdraws them; a next hop that moved to another MAC re-resolves the connections on route
+//! objects with its old MAC (route objects never change: those that moved are registered
+//! again, `programming.rs`), and one that failed withdraws its connections; a neighbour deleted by the kernel's garbage collection
 //! disturbs nothing. Every change retries the connections that wait for the network. After an
 //! rtnetlink overrun the view is dumped again (one re-dump at a time; overruns meanwhile
 //! coalesce) and everything in use is checked against it; a re-dump that fails is counted,
@@ -15,10 +15,8 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use super::commands::Pending;
 use super::{Action, Engine, FlowState, LOG_TARGET};
 use crate::core::flow::FlowId;
-use crate::core::hw::{HwOp, RouteObjState};
 use crate::core::net::{Link, Mac, Neighbour, NetView};
 use crate::core::route::{RouteError, RouteInfo};
 use crate::core::stats::Reason;
@@ -153,7 +151,8 @@ impl Engine {
         if let (Some(old_mac), Some(new_mac)) = (old_mac, new_mac)
             && old_mac != new_mac
         {
-            self.neighbour_moved(n.ifindex, n.addr, old_mac, new_mac, now);
+            tracing::info!(target: LOG_TARGET, addr = %n.addr, mac = %new_mac, "next hop moved");
+            self.neighbour_moved(n.ifindex, old_mac, now);
         }
         if old_mac.is_some() && n.state & crate::core::net::nud::FAILED != 0 {
             self.neighbour_failed(n.ifindex, n.addr, now);
@@ -167,40 +166,26 @@ impl Engine {
         self.net.remove_neighbour(ifindex, &addr);
     }
 
-    /// A next hop's MAC changed. Route objects are identified by the MAC they send to (an
-    /// IPv4 and an IPv6 next hop of one host share one), so the objects on `ifindex` with the
-    /// old MAC are updated in place, one command for all their connections, unless another
-    /// next hop still has the old MAC: then only the connections through `addr` move.
-    fn neighbour_moved(&mut self, ifindex: u32, addr: IpAddr, old: Mac, mac: Mac, now: Instant) {
+    /// A next hop's MAC changed. Route objects are identified by the MAC they send to and
+    /// never change (cdx copied that MAC into every connection it inserted on them): the
+    /// connections on `ifindex`'s objects with the old MAC are resolved again. Those whose
+    /// next hop moved are registered again on an object with the new MAC; those whose next
+    /// hop still has the old one (another address of the same host) stay where they are.
+    fn neighbour_moved(&mut self, ifindex: u32, old: Mac, now: Instant) {
         let ids: Vec<u16> = self
             .hw_routes
             .iter()
-            .filter(|(_, o)| {
-                o.ident.out_ifindex == ifindex
-                    && o.ident.mac == old
-                    && o.state == RouteObjState::Registered
-            })
+            .filter(|(_, o)| o.ident.out_ifindex == ifindex && o.ident.mac == old)
             .map(|(id, _)| id)
             .collect();
         if ids.is_empty() {
             return;
         }
-        let still_used = self
-            .net
-            .neighbours()
-            .any(|n| n.ifindex == ifindex && n.addr != addr && n.valid_mac() == Some(old));
-        if still_used {
-            let users = self.table.ids_where(|f| f.hw.iter().any(|r| *r != 0 && ids.contains(r)));
-            for id in users {
-                self.resolve(id, now);
-            }
-            return;
-        }
-        for rid in ids {
-            if let Some(spec) = self.hw_routes.change_mac(rid, mac) {
-                tracing::info!(target: LOG_TARGET, route = rid, %addr, %mac, "next hop moved; updating route");
-                self.hw(HwOp::RouteUpdate(spec), Pending::RouteUpdate(rid));
-            }
+        let users = self
+            .table
+            .ids_where(|f| f.hw.iter().chain(f.next_hw.iter()).any(|r| *r != 0 && ids.contains(r)));
+        for id in users {
+            self.resolve(id, now);
         }
     }
 
@@ -295,21 +280,8 @@ impl Engine {
         if std::mem::take(&mut self.net_redump.failures) > 0 {
             tracing::info!(target: LOG_TARGET, "rtnetlink re-dump completed after failures");
         }
-        // MAC changes of next hops in use.
-        let objs: Vec<(u16, u32, IpAddr, Mac)> = self
-            .hw_routes
-            .iter()
-            .filter_map(|(id, o)| o.nexthop.map(|n| (id, o.ident.out_ifindex, n, o.ident.mac)))
-            .collect();
-        for (rid, ifindex, nexthop, mac) in objs {
-            let current = self.net.neighbour(ifindex, &nexthop).and_then(Neighbour::valid_mac);
-            if let Some(current) = current
-                && current != mac
-                && let Some(spec) = self.hw_routes.change_mac(rid, current)
-            {
-                self.hw(HwOp::RouteUpdate(spec), Pending::RouteUpdate(rid));
-            }
-        }
+        // MAC changes of next hops in use, MTUs and anything else lost with the events are
+        // found by resolving every offloaded connection below.
         // Links that vanished or went down.
         let gone: Vec<u32> = self
             .hw_routes

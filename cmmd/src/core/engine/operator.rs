@@ -47,6 +47,12 @@ impl Engine {
     /// Change cdx's aging timeouts (CLI `set timeout`, SIGHUP).
     pub fn set_hw_timeouts(&mut self, t: HwTimeouts) {
         self.cfg.hw_timeouts = t;
+        self.send_hw_timeouts();
+    }
+
+    /// Send cdx the aging timeouts in force (at start, once its ABI is known, and on change).
+    pub(super) fn send_hw_timeouts(&mut self) {
+        let t = self.cfg.hw_timeouts;
         for (proto, seconds, unidir) in
             [(proto::TCP, t.tcp, 0), (proto::UDP, t.udp, t.udp_unidir), (0, t.other, 0)]
         {
@@ -72,10 +78,12 @@ impl Engine {
                 status: flow.status,
                 tcp_state: flow.tcp_state.filter(|_| flow.key.proto == proto::TCP),
                 mark: flow.mark,
+                qos_connmark: None,
                 id: flow.ct_id,
                 timeout: None,
                 helper: false,
                 seq_adjust: false,
+                fastpath: [None; 2],
             };
             if let Verdict::Refused(reason) = self.cfg.policy.classify(&ct) {
                 self.stats.count(reason);

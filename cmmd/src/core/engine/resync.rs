@@ -24,7 +24,7 @@ pub(super) enum DumpKind {
 }
 
 pub(super) struct DumpRun {
-    pub(super) generation: u32,
+    pub(super) generation: u16,
     pub(super) kind: DumpKind,
     started: Instant,
     pub(super) destroyed: HashSet<(FlowKey, u32)>,
@@ -34,7 +34,7 @@ pub(super) struct DumpRun {
 pub(super) struct Dumps {
     pub(super) run: Option<DumpRun>,
     /// Generation of the last dump started.
-    pub(super) generation: u32,
+    pub(super) generation: u16,
     /// One more dump, after the one in progress.
     pub(super) wanted: Option<DumpKind>,
     /// No dump starts before this.
@@ -82,7 +82,7 @@ impl Engine {
     }
 
     /// The dump of `generation` completed: sweep connections the kernel no longer has.
-    pub fn on_dump_done(&mut self, generation: u32, now: Instant) {
+    pub fn on_dump_done(&mut self, generation: u16, now: Instant) {
         let Some(run) = self.dumps.run.take_if(|run| run.generation == generation) else { return };
         let stale = self.table.ids_where(|f| f.generation != generation);
         for id in stale {
@@ -95,7 +95,7 @@ impl Engine {
         match run.kind {
             DumpKind::Initial => {
                 self.phase = Phase::Ready;
-                self.finish_reconcile();
+                self.finish_reconcile(now);
                 tracing::info!(target: LOG_TARGET,
                     entries = self.table.len(),
                     ms = took.as_millis() as u64,
@@ -117,7 +117,7 @@ impl Engine {
     }
 
     /// The dump of `generation` failed (it will be retried).
-    pub fn on_dump_failed(&mut self, generation: u32, now: Instant) {
+    pub fn on_dump_failed(&mut self, generation: u16, now: Instant) {
         let Some(run) = self.dumps.run.take_if(|run| run.generation == generation) else { return };
         tracing::warn!(target: LOG_TARGET, generation, "conntrack dump failed; retrying");
         self.dumps.not_before = now + self.cfg.resync_min_interval;

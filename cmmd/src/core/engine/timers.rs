@@ -23,7 +23,7 @@ use crate::core::hw::HwOp;
 #[derive(Default)]
 pub(super) struct Timers {
     /// Per-connection timers: due time, connection, and the epoch it was armed with.
-    pub(super) flows: BinaryHeap<Reverse<(Instant, FlowId, u32)>>,
+    pub(super) flows: BinaryHeap<Reverse<(Instant, FlowId, u16)>>,
     /// Route deregistrations to send again, by due time.
     pub(super) route_retries: Vec<(Instant, u16)>,
 }
@@ -91,6 +91,8 @@ impl Engine {
             }
         }
         self.retry_net_dump(now);
+        self.retry_detect(now);
+        self.settle_reconcile(now);
         if self.interfaces_due().is_some_and(|t| t <= now) {
             self.sync_interfaces(now);
         }
@@ -126,6 +128,8 @@ impl Engine {
         take(self.polls.due.peek().map(|Reverse((at, _))| *at));
         take(self.waiting.backstop);
         take(self.net_redump.retry_at);
+        take(self.cdx.detect_at);
+        take(self.reconcile_deadline());
         take(self.interfaces_due());
         take(self.dumps.next_sweep);
         if self.dumps.wanted.is_some() && self.dumps.run.is_none() {

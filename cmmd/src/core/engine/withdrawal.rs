@@ -7,7 +7,8 @@
 //! connection withdrawn because its path went away stays tracked and waits for the network;
 //! any other is removed from the table, which lets a refused-for-room connection in. When
 //! the hardware drops a connection by itself (REMOVED, or "not found" to a poll), the kernel
-//! entry is deleted or left to expire as configured.
+//! entry is deleted or left to expire as configured; a connection dropped while its update was
+//! in flight gives its place in the programming window back.
 
 use std::cmp::Reverse;
 use std::time::Instant;
@@ -58,13 +59,12 @@ impl Engine {
         (flow.hw, flow.next_hw) = ([0; 2], [0; 2]);
         let permanent = flow.facts.has(Facts::PERMANENT) && flow.reason != Reason::Destroyed;
         flow.facts.clear(Facts::PERMANENT);
-        let (key, status) = (flow.key, flow.status);
+        let (key, ct_id) = (flow.key, flow.ct_id);
         for rid in route_ids {
             self.release_route(rid);
         }
         if permanent {
-            let status = status.difference(self.permanent_bit());
-            self.actions.push_back(Action::KernelStatus { key, status });
+            self.actions.push_back(Action::KernelPermanent { key, id: ct_id, set: false });
         }
     }
 
@@ -109,11 +109,16 @@ impl Engine {
         // The hardware let go by itself: the connection leaves the table from where it is.
         flow.reason = Reason::HwRemoved;
         let (key, ct_id) = (flow.key, flow.ct_id);
+        let programming = matches!(flow.stage, Stage::Programming { .. });
         self.stats.count(Reason::HwRemoved);
         if on_removed == OnRemoved::Delete {
             self.stats.kernel_deletes += 1;
             self.actions.push_back(Action::KernelDelete { key, id: ct_id });
         }
         self.remove_flow(id, now);
+        if programming {
+            // Its update's answer will find it gone: its place in the window is free now.
+            self.programmed(now);
+        }
     }
 }

@@ -1,29 +1,53 @@
-//! The CLI backend: typed commands in, vendor-format lines out.
+//! The CLI backend: typed commands in, the vendor's lines out.
 //!
 //! `cli` parses and owns the session; this module knows what the commands mean. It reads and
-//! changes the engine, the log filter and the configuration, and renders the replies in the
-//! shapes operators know from the vendor `cmm` (reference §7.3). Long replies are streamed:
-//! `show connections` on a full table is produced in steps of at most [`STEP_LINES`] lines
-//! while the session's output buffer has room, so the event loop never pauses for it.
-//! `query …` commands walk the hardware through the offload worker and answer when the walk
-//! returns. Bridges, VLANs and PPPoE have their own module ([`layer2`]).
+//! changes the engine, the log filter and the configuration, and renders the replies.
+//!
+//! Contract:
+//! - A vendor command prints exactly what the vendor `cmm` prints for the same data (its
+//!   handlers and print callback, reference §7.3): the same lines, spacing and trailers, and
+//!   never an empty line (the vendor's print callback drops them). Vendor error and usage
+//!   lines (`ERROR: …`, `Usage: …`) are reply lines as the vendor prints them; cmmd's own
+//!   messages are `% …` errors.
+//! - What cmmd knows beyond the vendor (zone, conntrack id, offload state and reason, route
+//!   ids, MTU, route type, lookups in flight) is printed by cmmd's own commands
+//!   (`show connections detail`, `show route detail`, `show fpp_route detail`, `show counters`,
+//!   `show status`), never inside a vendor line.
+//! - Long replies are streamed: `show connections` on a full table is produced in steps of at
+//!   most [`STEP_LINES`] lines while the session's output buffer has room, so the event loop
+//!   never pauses for it.
+//! - A command answered by the hardware returns [`Next::Await`]; the daemon calls
+//!   [`hardware::finish`] with the result.
+//! - What the vendor keeps between commands (its debug categories, the fast-forward switch)
+//!   is [`ControlState`], owned by the daemon.
+//!
+//! Files: `connections.rs` (show connections), `network.rs` (show route, neighbor,
+//! fpp_route), `rules.rs` (show rules), `hardware.rs` (query, show stat, set ff),
+//! `settings.rs` (debug levels, set timeout), `layer2.rs` (bridges, VLANs, PPPoE: show vlan,
+//! show pppoe, query vlan|pppoe, vlan add|delete, the ports of `show connections detail`).
 
-use std::fmt::Write as _;
-use std::net::IpAddr;
+mod connections;
+mod hardware;
+mod network;
+mod rules;
+mod settings;
+
 use std::time::Instant;
 
-use cli::{Command, ConnectionFilter, DebugCategory, Session, TimeoutClass};
-use conntrack::{Status, TcpState};
+use cli::{Command, Session};
 
-use crate::core::engine::{Engine, Flow, FlowState};
-use crate::core::flow::key::{Family, proto_name};
-use crate::core::hw::{HwFailure, HwOp, HwReply, HwTimeouts, WalkedCt, WalkedRoute};
-use crate::core::net::{IfName, nud};
-use crate::core::route::RouteState;
+pub use self::connections::{
+    ConnectionsJob, View, detail_line, tcp_state_name, tcp_state_of_word, vendor_flags, vendor_line,
+};
+pub use self::hardware::{Awaited, finish};
+pub use self::settings::{VENDOR_DEBUG_LEVEL, effective_filter};
+use crate::core::engine::{Engine, FlowState};
 use crate::core::stats::Reason;
 use crate::edge::telemetry::{DebugLevels, Telemetry};
 
 pub mod layer2;
+
+use self::layer2::InterfaceQuery;
 
 /// Lines produced per step of a streamed reply.
 pub const STEP_LINES: usize = 1024;
@@ -38,6 +62,22 @@ pub trait SimControl {
     fn activate(&self, which: &cli::SimFlowMatch) -> Result<usize, String>;
 }
 
+/// What the vendor's CLI keeps between commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlState {
+    /// The `set debug` categories (the vendor's `debug_level`).
+    pub debug: DebugLevels,
+    /// The `set ff` switch (the vendor's `ff_enable`; cdx starts enabled).
+    pub fast_forward: bool,
+}
+
+impl Default for ControlState {
+    /// The vendor's state at start.
+    fn default() -> Self {
+        ControlState { debug: VENDOR_DEBUG_LEVEL, fast_forward: true }
+    }
+}
+
 /// Everything a command may read or change.
 pub struct Ctx<'a> {
     /// The engine.
@@ -46,9 +86,13 @@ pub struct Ctx<'a> {
     pub now: Instant,
     /// The logger, when installed.
     pub telemetry: Option<&'a mut Telemetry>,
+    /// The configured log filter (`set debug` turns categories on over it).
+    pub log_level: &'a str,
+    /// What the CLI keeps between commands.
+    pub state: &'a mut ControlState,
     /// `show config`: the effective configuration.
     pub config_text: &'a str,
-    /// `show rules`: the exclusion rules, vendor format.
+    /// `show rules`: the exclusion rules.
     pub rules: &'a [config::ExcludeRule],
     /// The software cdx, with `--backend sim`.
     pub sim: Option<&'a dyn SimControl>,
@@ -68,80 +112,47 @@ pub enum Next {
     Done,
     /// Continue with this job while the session has room.
     Stream(ConnectionsJob),
-    /// Wait for this hardware walk; then call [`render_walk`].
-    Walk {
+    /// Write these lines while the session has room (`show sim`: one per hardware entry).
+    Lines(LinesJob),
+    /// Wait for this hardware command; then call [`finish`].
+    Await {
         /// Tag of the hardware command.
         tag: u64,
         /// What to print.
-        query: Query,
+        awaited: Awaited,
     },
-}
-
-/// Which `query` command is waiting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Query {
-    /// `query connections`.
-    V4,
-    /// `query v6connections`.
-    V6,
-    /// `query route`.
-    Routes,
-    /// `query vlan`, `query pppoe`.
-    Interfaces(layer2::InterfaceQuery),
 }
 
 /// Execute one command and write (the start of) its reply.
 pub fn execute(ctx: &mut Ctx<'_>, command: &Command, out: &mut Session) -> Next {
     match command {
         Command::ShowConnections(filter) => {
-            return Next::Stream(ConnectionsJob { filter: *filter, cursor: 0, printed: 0 });
+            return Next::Stream(ConnectionsJob::new(*filter, View::Vendor));
+        }
+        Command::ShowConnectionsDetail(filter) => {
+            return Next::Stream(ConnectionsJob::new(*filter, View::Detail));
         }
         Command::ShowCounters => show_counters(ctx, out),
         Command::ShowActivate => out.reply_line(if ctx.engine.is_active() { "1" } else { "0" }),
         Command::SetActivate(on) => ctx.engine.set_active(*on, ctx.now),
-        Command::ShowDebugLevel => {
-            let levels = ctx
-                .telemetry
-                .as_ref()
-                .map_or_else(DebugLevels::default, |t| DebugLevels::from_level(t.filter()));
-            for (name, on) in [
-                ("command:", levels.command),
-                ("error:  ", levels.error),
-                ("warning:", levels.warning),
-                ("info:   ", levels.info),
-            ] {
-                out.reply_line(&format!("{name}\t{}", if on { "printed" } else { "not printed" }));
+        Command::ShowDebugLevel => settings::show_debug_level(ctx.state.debug, out),
+        Command::SetDebug { category, enabled } => settings::set_debug(ctx, *category, *enabled),
+        Command::ShowRules => rules::show(ctx.rules, out),
+        Command::ShowRoute => network::show_route(ctx.engine, out),
+        Command::ShowRouteDetail => network::show_route_detail(ctx.engine, out),
+        Command::ShowNeighbor => network::show_neighbor(ctx.engine, out),
+        Command::ShowFppRoute => network::show_fpp_route(ctx.engine, false, out),
+        Command::ShowFppRouteDetail => network::show_fpp_route(ctx.engine, true, out),
+        Command::ShowStat(words) => {
+            if let Some(next) = hardware::show_stat(ctx, words, out) {
+                return next;
             }
         }
-        Command::SetDebug { category, enabled } => {
-            let Some(t) = ctx.telemetry.as_deref_mut() else {
-                out.reply_error("logging is not configurable in this process");
-                out.reply_done();
-                return Next::Done;
-            };
-            let mut levels = DebugLevels::from_level(t.filter());
-            match category {
-                DebugCategory::Command => levels.command = *enabled,
-                DebugCategory::Error => levels.error = *enabled,
-                DebugCategory::Warning => levels.warning = *enabled,
-                DebugCategory::Info => levels.info = *enabled,
-            }
-            if let Err(e) = t.set_filter(&levels.directive()) {
-                out.reply_error(&e);
-            } else {
-                tracing::info!(filter = %levels.directive(), "log filter changed from the CLI");
+        Command::SetFastForward(words) => {
+            if let Some(next) = hardware::set_fast_forward(ctx, words, out) {
+                return next;
             }
         }
-        Command::ShowRules => {
-            for rule in ctx.rules.iter().rev() {
-                for line in rule.to_string().lines() {
-                    out.reply_line(line);
-                }
-            }
-        }
-        Command::ShowRoute => show_route(ctx.engine, out),
-        Command::ShowNeighbor => show_neighbor(ctx.engine, out),
-        Command::ShowFppRoute => show_fpp_route(ctx.engine, out),
         Command::ShowConfig => {
             for line in ctx.config_text.lines() {
                 out.reply_line(line);
@@ -153,47 +164,23 @@ pub fn execute(ctx: &mut Ctx<'_>, command: &Command, out: &mut Session) -> Next 
         Command::VlanAdd(name) => layer2::vlan_add(ctx.engine, name, true, ctx.now, out),
         Command::VlanDelete(name) => layer2::vlan_add(ctx.engine, name, false, ctx.now, out),
         Command::ShowPppoe => layer2::show_pppoe(ctx.engine, out),
-        Command::QueryVlan | Command::QueryPppoe => {
-            let query = if *command == Command::QueryVlan {
-                layer2::InterfaceQuery::Vlans
-            } else {
-                layer2::InterfaceQuery::Pppoe
-            };
-            let tag = ctx.engine.submit_external(HwOp::WalkInterfaces);
-            return Next::Walk { tag, query: Query::Interfaces(query) };
+        Command::QueryVlan => {
+            return hardware::query(ctx, Awaited::Interfaces(InterfaceQuery::Vlans));
         }
-        Command::QueryConnections | Command::QueryV6Connections | Command::QueryRoute => {
-            let query = match command {
-                Command::QueryConnections => Query::V4,
-                Command::QueryV6Connections => Query::V6,
-                _ => Query::Routes,
-            };
-            let tag = ctx.engine.submit_external(HwOp::Walk);
-            return Next::Walk { tag, query };
+        Command::QueryPppoe => {
+            return hardware::query(ctx, Awaited::Interfaces(InterfaceQuery::Pppoe));
         }
-        Command::SetTimeout { class, seconds, unidirectional } => {
-            let mut t: HwTimeouts = ctx.engine.config().hw_timeouts;
-            match class {
-                TimeoutClass::Tcp => t.tcp = *seconds,
-                TimeoutClass::Udp => {
-                    t.udp = *seconds;
-                    t.udp_unidir = unidirectional.filter(|u| *u != 0).unwrap_or(*seconds);
-                }
-                TimeoutClass::Other => t.other = *seconds,
-            }
-            ctx.engine.set_hw_timeouts(t);
-        }
+        Command::QueryConnections => return hardware::query(ctx, Awaited::V4Connections),
+        Command::QueryV6Connections => return hardware::query(ctx, Awaited::V6Connections),
+        Command::QueryRoute => return hardware::query(ctx, Awaited::Routes),
+        Command::SetTimeout(words) => settings::set_timeout(ctx, words, out),
         Command::Stop => {
             out.reply_line("Killing cmm ...");
             tracing::warn!("stop requested from the CLI");
             *ctx.stop = true;
         }
         Command::ShowSim => match ctx.sim {
-            Some(sim) => {
-                for line in sim.show() {
-                    out.reply_line(&line);
-                }
-            }
+            Some(sim) => return Next::Lines(LinesJob { lines: sim.show().into_iter() }),
             None => out.reply_error(NO_SIM),
         },
         Command::SimFault(fault) => match ctx.sim.map(|s| s.fault(fault)) {
@@ -271,332 +258,45 @@ fn show_status(ctx: &Ctx<'_>, out: &mut Session) {
         e.len(),
         e.capacity()
     ));
+    if let Some(dialect) = ctx.extra.conntrack_dialect {
+        out.reply_line(&format!("conntrack dialect: {dialect}"));
+    }
+    out.reply_line(&format!(
+        "ips_permanent bit: {}",
+        ctx.extra
+            .permanent_bit
+            .map_or_else(|| "none (the kernel reads as stock)".into(), |b| b.to_string())
+    ));
+    let cdx = match (e.cdx_refused(), e.cdx_abi()) {
+        (true, _) => "refuses FCI (EOPNOTSUPP): boot cdx with offload_owner=cmm".to_string(),
+        (false, Some(choice)) => choice.to_string(),
+        (false, None) => "ABI not known yet".to_string(),
+    };
+    out.reply_line(&format!("cdx: {cdx}"));
 }
 
-/// A streamed `show connections`.
-pub struct ConnectionsJob {
-    filter: ConnectionFilter,
-    cursor: u32,
-    printed: usize,
+/// A reply made in one piece but written in steps, as the session has room (the session
+/// holds at most `max_output` bytes, and `show sim` of a large table is more).
+pub struct LinesJob {
+    lines: std::vec::IntoIter<String>,
 }
 
-impl ConnectionsJob {
-    /// Produce up to [`STEP_LINES`] more lines; returns true when the reply is complete.
-    pub fn step(&mut self, engine: &Engine, now: Instant, out: &mut Session) -> bool {
+impl LinesJob {
+    /// Write up to [`STEP_LINES`] more lines; returns true when the reply is complete.
+    pub fn step(&mut self, out: &mut Session) -> bool {
         if !out.reply_wanted() {
             out.reply_done();
             return true;
         }
-        let now_s = engine.seconds_at(now);
-        let end = engine.slot_end();
-        let mut lines = 0;
-        let mut line = String::with_capacity(256);
-        while self.cursor < end && lines < STEP_LINES {
-            let slot = self.cursor;
-            self.cursor += 1;
-            let Some(flow) = engine.flow_at(slot) else { continue };
-            if !matches(&self.filter, flow, engine) {
-                continue;
-            }
-            line.clear();
-            connection_line(&mut line, flow, now_s);
-            layer2::connection_ports(&mut line, engine, flow);
+        for line in self.lines.by_ref().take(STEP_LINES) {
             out.reply_line(&line);
-            self.printed += 1;
-            lines += 1;
         }
-        if self.cursor >= end {
-            out.reply_line(&format!("{} connections printed", self.printed));
+        if self.lines.len() == 0 {
             out.reply_done();
             return true;
         }
         false
     }
-}
-
-fn matches(f: &ConnectionFilter, flow: &Flow, engine: &Engine) -> bool {
-    let key = flow.key();
-    let reply = flow.reply();
-    if f.protocol.is_some_and(|p| p != key.proto) {
-        return false;
-    }
-    if let Some(state) = f.state {
-        let want = tcp_state_of_word(state.as_str());
-        if key.proto != crate::core::flow::key::proto::TCP
-            || want.is_none()
-            || flow.tcp_state() != want
-        {
-            return false;
-        }
-    }
-    if let Some(a) = f.address
-        && ![key.orig.src, key.orig.dst, reply.src, reply.dst].contains(&a)
-    {
-        return false;
-    }
-    if let Some(p) = f.port
-        && ![key.orig.src_port, key.orig.dst_port, reply.src_port, reply.dst_port].contains(&p)
-    {
-        return false;
-    }
-    if f.offloaded || f.pending || f.refused || f.local {
-        // The status flags: a connection matches if it has any of those given.
-        let state = flow.state();
-        let pending =
-            matches!(state, FlowState::Resolving | FlowState::Programming | FlowState::Withdrawing);
-        return (f.offloaded && state == FlowState::Offloaded)
-            || (f.pending && pending)
-            || (f.refused && state == FlowState::Backoff)
-            || (f.local && engine.is_local(flow));
-    }
-    true
-}
-
-/// The kernel's TCP states as `conntrack -L` names them: `show connections` prints these
-/// names, and its `state` filter takes them in lower case. The one table of TCP state words.
-const TCP_STATE_NAMES: [(TcpState, &str); 10] = [
-    (TcpState::None, "NONE"),
-    (TcpState::SynSent, "SYN_SENT"),
-    (TcpState::SynRecv, "SYN_RECV"),
-    (TcpState::Established, "ESTABLISHED"),
-    (TcpState::FinWait, "FIN_WAIT"),
-    (TcpState::CloseWait, "CLOSE_WAIT"),
-    (TcpState::LastAck, "LAST_ACK"),
-    (TcpState::TimeWait, "TIME_WAIT"),
-    (TcpState::Close, "CLOSE"),
-    (TcpState::SynSent2, "SYN_SENT2"),
-];
-
-/// The name `conntrack -L` prints for a state (`NONE` when none was reported, `UNKNOWN` for
-/// a state this table does not name).
-pub fn tcp_state_name(state: Option<TcpState>) -> &'static str {
-    let state = state.unwrap_or(TcpState::None);
-    TCP_STATE_NAMES.iter().find(|(s, _)| *s == state).map_or("UNKNOWN", |(_, name)| name)
-}
-
-/// The state a word of the `state` filter names (any case), if any.
-pub fn tcp_state_of_word(word: &str) -> Option<TcpState> {
-    TCP_STATE_NAMES.iter().find(|(_, name)| name.eq_ignore_ascii_case(word)).map(|(s, _)| *s)
-}
-
-fn tuple(out: &mut String, src: &IpAddr, dst: &IpAddr, sport: u16, dport: u16, ports: bool) {
-    let _ = write!(out, "src={src} dst={dst} ");
-    if ports {
-        let _ = write!(out, "sport={sport} dport={dport} ");
-    }
-}
-
-/// One `show connections` line: the conntrack in `conntrack -L` layout with layer 3, then
-/// cmmd's offload state (vendor: `Flags: 1` = programmed).
-pub fn connection_line(out: &mut String, flow: &Flow, now_s: u32) {
-    let key = flow.key();
-    let reply = flow.reply();
-    let (l3, l3num) = match key.family() {
-        Family::V4 => ("ipv4", 2),
-        Family::V6 => ("ipv6", 10),
-    };
-    let timeout = flow.kernel_expires().saturating_sub(now_s);
-    let _ = write!(out, "{l3:<8} {l3num} {:<8} {} {timeout} ", proto_name(key.proto), key.proto);
-    let is_tcp = key.proto == crate::core::flow::key::proto::TCP;
-    if is_tcp {
-        let _ = write!(out, "{} ", tcp_state_name(flow.tcp_state()));
-    }
-    let ports = is_tcp || key.proto == crate::core::flow::key::proto::UDP;
-    tuple(out, &key.orig.src, &key.orig.dst, key.orig.src_port, key.orig.dst_port, ports);
-    if !flow.status().contains(Status::SEEN_REPLY) {
-        out.push_str("[UNREPLIED] ");
-    }
-    tuple(out, &reply.src, &reply.dst, reply.src_port, reply.dst_port, ports);
-    if flow.status().contains(Status::ASSURED) {
-        out.push_str("[ASSURED] ");
-    }
-    let _ = write!(out, "mark={} zone={} id={}", flow.mark(), key.zone, flow.ct_id());
-    let flags = u8::from(flow.in_hw());
-    let _ = write!(out, ", Flags: {flags:x}, offload: {}", flow.state().name());
-    if flow.reason() != Reason::None {
-        let _ = write!(out, " ({})", flow.reason().name());
-    }
-    let [ro, rr] = flow.hw_routes();
-    if ro != 0 || rr != 0 {
-        let _ = write!(out, ", routes: {ro}/{rr}");
-    }
-}
-
-fn ifname(engine: &Engine, index: u32) -> String {
-    engine.net().link(index).map_or_else(|| format!("if{index}"), |l| l.name.to_string())
-}
-
-fn show_route(engine: &Engine, out: &mut Session) {
-    for (title, v4) in [("IPv4 Route:", true), ("IPv6 Route:", false)] {
-        out.reply_line(title);
-        let mut n = 0;
-        for (key, state, users) in
-            engine.routes().entries().filter(|(k, _, _)| k.dst.is_ipv4() == v4)
-        {
-            let via = match state {
-                RouteState::Pending => "pending".to_string(),
-                RouteState::Failed(e) => format!("unreachable (errno {})", e.errno),
-                RouteState::Resolved(info) => {
-                    let gw = info.gateway.map_or_else(|| "-".to_string(), |g| g.to_string());
-                    let oif = ifname(engine, info.oif);
-                    // The route's own MTU, else the output link's (what cdx is given).
-                    let mtu = if info.mtu != 0 {
-                        info.mtu
-                    } else {
-                        engine.net().link(info.oif).map_or(0, |l| l.mtu)
-                    };
-                    format!(
-                        "Gateway: {gw}, OIf: {oif}, PhysOif: {oif}, Mtu: {mtu}, Type: {:?}",
-                        info.kind
-                    )
-                }
-            };
-            out.reply_line(&format!(
-                "IIf: -, Mark: {:08x}, Src: -, Dst: {} --> {via}, Count: {users}",
-                key.mark, key.dst
-            ));
-            n += 1;
-        }
-        out.reply_line(&format!("{n} {} Routes printed", if v4 { "IPv4" } else { "IPv6" }));
-    }
-}
-
-fn show_neighbor(engine: &Engine, out: &mut Session) {
-    let uses = |n: &crate::core::net::Neighbour| {
-        let Some(mac) = n.valid_mac() else { return 0 };
-        engine
-            .hw_routes()
-            .iter()
-            .filter(|(_, o)| o.ident.out_ifindex == n.ifindex && o.ident.mac == mac)
-            .count()
-    };
-    for (title, footer, v4) in [
-        ("IPv4 ARP:", "Total ARP Entries", true),
-        ("IPv6 Neighbor:", "Total Neighbor Entries", false),
-    ] {
-        out.reply_line(title);
-        let mut neighbours: Vec<_> =
-            engine.net().neighbours().filter(|n| n.addr.is_ipv4() == v4).collect();
-        neighbours.sort_by_key(|n| (n.ifindex, n.addr));
-        for n in &neighbours {
-            let mac = n.mac.map_or_else(|| "00:00:00:00:00:00".to_string(), |m| m.to_string());
-            let valid = if n.state & nud::VALID != 0 { "" } else { " (not valid)" };
-            out.reply_line(&format!(
-                "IP addr: {} --> MAC addr: {mac} If: {}, Port:-1, state: {:x}{valid}, Count: {}",
-                n.addr,
-                ifname(engine, n.ifindex),
-                n.state,
-                uses(n)
-            ));
-        }
-        out.reply_line(&format!("{footer}: {}", neighbours.len()));
-    }
-}
-
-fn show_fpp_route(engine: &Engine, out: &mut Session) {
-    out.reply_line("FPP Route:");
-    let mut objs: Vec<_> = engine.hw_routes().iter().collect();
-    objs.sort_by_key(|(id, _)| *id);
-    for (id, o) in &objs {
-        let flags = u8::from(o.state == crate::core::hw::RouteObjState::Registered);
-        out.reply_line(&format!(
-            "OIf: {}, IIf: {}, Mtu: {}, Mac: {}, Id: {id}, Count: {}, Flags: {flags:x}",
-            o.spec.output, o.spec.input, o.spec.mtu, o.spec.mac, o.refs
-        ));
-    }
-    out.reply_line(&format!("{} FPP Routes printed", objs.len()));
-}
-
-fn name_or_null(n: &IfName) -> String {
-    if n.as_str() == "?" { "NULL".into() } else { n.to_string() }
-}
-
-/// The data of a walk's reply, or `None` after answering a failed walk (or an unexpected
-/// reply) and ending the reply.
-fn walked<T>(
-    result: Result<HwReply, HwFailure>,
-    out: &mut Session,
-    take: impl FnOnce(HwReply) -> Result<T, HwReply>,
-) -> Option<T> {
-    let failed = match result.map(take) {
-        Ok(Ok(data)) => return Some(data),
-        Ok(Err(other)) => format!("unexpected reply from the fast path: {other:?}"),
-        Err(e) => format!("ERROR: fast path query failed: {e:?}"),
-    };
-    if failed.starts_with("ERROR") {
-        out.reply_line(&failed);
-    } else {
-        out.reply_error(&failed);
-    }
-    out.reply_done();
-    None
-}
-
-/// Print the result of a `query` walk in the vendor format.
-pub fn render_walk(query: Query, result: Result<HwReply, HwFailure>, out: &mut Session) {
-    if let Query::Interfaces(query) = query {
-        layer2::render(query, result, out);
-        return;
-    }
-    let Some((conntracks, routes)) = walked(result, out, |reply| match reply {
-        HwReply::Walk { conntracks, routes } => Ok((conntracks, routes)),
-        other => Err(other),
-    }) else {
-        return;
-    };
-    match query {
-        Query::V4 | Query::V6 => {
-            let v4 = query == Query::V4;
-            let entries: Vec<&WalkedCt> =
-                conntracks.iter().filter(|c| c.spec.orig.src.is_ipv4() == v4).collect();
-            if entries.is_empty() {
-                out.reply_line(if v4 {
-                    "ERROR: FPP IPV4 CONNTRACK table empty"
-                } else {
-                    "ERROR: FPP IPV6 CONNTRACK table empty"
-                });
-            } else {
-                out.reply_line(if v4 { "IPv4 Connections:" } else { "IPv6 Connections:" });
-                for (i, c) in entries.iter().enumerate() {
-                    let s = &c.spec;
-                    out.reply_line(&format!(
-                        "{:04}: protocol={}, fwmark=0x{:x}",
-                        i, s.proto, s.fwmark
-                    ));
-                    out.reply_line(&format!(
-                        "  Init:  Saddr={}, Daddr={}, Sport={}, Dport={}",
-                        s.orig.src, s.orig.dst, s.orig.src_port, s.orig.dst_port
-                    ));
-                    out.reply_line(&format!(
-                        "  Reply: Saddr={}, Daddr={}, Sport={}, Dport={}",
-                        s.reply.src, s.reply.dst, s.reply.src_port, s.reply.dst_port
-                    ));
-                    out.reply_line(&format!(
-                        "  Routes: orig={}, reply={}",
-                        s.route_orig, s.route_reply
-                    ));
-                }
-                out.reply_line(&format!("Total Connection Entries: {}", entries.len()));
-            }
-        }
-        Query::Interfaces(_) => {}
-        Query::Routes => {
-            out.reply_line("IP ROUTE:");
-            for (i, WalkedRoute { spec }) in routes.iter().enumerate() {
-                out.reply_line(&format!(
-                    "{:04}: Id: {:x}, Output Iface: {}, Input Iface: {}, DST Mac: {}, Mtu: {} Daddr: NULL",
-                    i,
-                    spec.id,
-                    name_or_null(&spec.output),
-                    name_or_null(&spec.input),
-                    spec.mac,
-                    spec.mtu
-                ));
-            }
-            out.reply_line(&format!("Total FPP Route Entries: {}", routes.len()));
-        }
-    }
-    out.reply_done();
 }
 
 #[cfg(test)]

@@ -28,18 +28,15 @@ fn connections_are_not_programmed_before_established() {
 fn refusals_are_counted_and_not_tracked() {
     let mut w = World::new(EngineConfig::default());
     let pod = tcp("10.1.0.2", 40000, "10.3.0.2", 80);
-    let local = tcp("10.1.0.2", 40000, "10.2.0.1", 22);
-    let host = tcp("10.2.0.1", 40000, "10.2.0.2", 80);
     let ftp = tcp("10.1.0.2", 40000, "10.2.0.2", 21);
     let icmp = mk_ct(proto::ICMP, "10.1.0.2", 7, "10.2.0.2", 0);
-    for ct in [pod, local, host, ftp, icmp] {
+    for ct in [pod, ftp, icmp] {
         w.event(CtEventKind::New, ct);
         w.event(CtEventKind::Update, ct);
     }
     assert!(w.engine.is_empty(), "nothing tracked");
     assert!(w.cdx.cts.is_empty() && w.cdx.routes.is_empty());
     assert_eq!(count(&w, Reason::NotFastpathPort), 2);
-    assert_eq!(count(&w, Reason::Local), 4);
     assert_eq!(count(&w, Reason::ExcludedByRule), 2);
     assert_eq!(
         count(&w, Reason::UnsupportedProtocol),
@@ -50,12 +47,37 @@ fn refusals_are_counted_and_not_tracked() {
 }
 
 #[test]
-fn one_route_lookup_per_destination() {
+fn the_host_s_own_connections_are_tracked_for_display_only() {
+    let mut w = World::new(EngineConfig::default());
+    let terminated = tcp("10.1.0.2", 40000, "10.2.0.1", 22);
+    let originated = tcp("10.2.0.1", 40000, "10.2.0.2", 80);
+    for ct in [terminated, originated] {
+        w.event(CtEventKind::New, ct);
+        w.event(CtEventKind::Update, ct);
+    }
+    assert_eq!(w.engine.len(), 2, "listed by show connections, as the vendor's");
+    assert_eq!(count(&w, Reason::Local), 2, "counted once per conntrack");
+    assert!(w.cdx.cts.is_empty() && w.cdx.routes.is_empty(), "never offloaded");
+    assert!(w.engine.routes().is_empty(), "never resolved");
+    let flow =
+        |ct: &CtInfo| w.engine.flow(&ct.key).map(|f| (f.state(), f.local_orig(), f.local_reply()));
+    assert_eq!(flow(&terminated), Some((FlowState::Local, false, true)));
+    assert_eq!(flow(&originated), Some((FlowState::Local, true, false)));
+    for ct in [terminated, originated] {
+        w.event(CtEventKind::Destroy, ct);
+    }
+    w.assert_no_leaks();
+}
+
+#[test]
+fn connections_between_the_same_hosts_share_their_route_lookups() {
     let mut w = World::new(EngineConfig::default());
     for port in 0..50 {
         w.event(CtEventKind::Update, tcp("10.1.0.2", 40000 + port, "10.2.0.2", 443));
     }
-    assert_eq!(w.lookups, 2);
+    // Where the client comes in, then each direction as the kernel routes it: three lookups
+    // for the pair of hosts, shared by all 50 connections.
+    assert_eq!(w.lookups, 3);
     assert_eq!(w.engine.len(), 50);
 }
 
@@ -108,7 +130,7 @@ fn same_tuple_in_two_zones_is_offloaded_once() {
     assert_eq!(w.cdx.cts.len(), 1);
     assert_eq!(count(&w, Reason::Zone), 1);
     // REMOVED for the tuple finds the zone-0 flow.
-    w.cdx.cts.clear();
+    w.cdx.age_out_all();
     w.engine.on_hw_event(
         HwEvent::Removed { proto: proto::TCP, orig: a.key.orig, reply: a.reply },
         w.now,

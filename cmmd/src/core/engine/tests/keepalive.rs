@@ -67,7 +67,7 @@ fn adopted_and_updated_flows_keep_being_polled() {
     let mut w = World::new(EngineConfig::default());
     let ct = tcp("10.1.0.2", 40000, "10.9.1.1", 443);
     w.event(CtEventKind::Update, ct);
-    // A path change while offloaded: the connection is updated in place.
+    // A path change while offloaded: the connection is registered again on its new path.
     w.rib.insert(0, (cidr("10.9.0.0/16"), unicast(ETH1, Some("10.2.0.2"))));
     w.engine.on_route_change(Some(cidr("10.9.0.0/16")), w.now);
     w.run();
@@ -105,9 +105,66 @@ fn permanent_mode_sets_and_clears_the_bit() {
     let mut w = World::new(cfg);
     let mut ct = forwarded();
     w.event(CtEventKind::Update, ct);
-    assert_ne!(w.kernel[&ct.key].status.bits() & (1 << 15), 0);
+    assert!(w.kernel[&ct.key].status.contains(PERMANENT));
     ct.tcp_state = Some(TcpState::TimeWait);
     ct.status = w.kernel[&ct.key].status;
     w.event(CtEventKind::Update, ct);
-    assert_eq!(w.kernel[&ct.key].status.bits() & (1 << 15), 0, "cleared on withdrawal");
+    assert!(!w.kernel[&ct.key].status.contains(PERMANENT), "cleared on withdrawal");
+}
+
+/// An idle IPv6 UDP flow as cdx answers for it: `GET_TIMEOUT` counting down from 180 s.
+fn idle_ipv6_answers(w: &mut World, ct: &CtInfo) -> usize {
+    let key = (proto::UDP, ct.key.orig);
+    let mut remaining = 175;
+    w.refreshed.clear();
+    for _ in 0..10 {
+        w.cdx.remaining.insert(key, remaining);
+        remaining -= 5;
+        w.advance(Duration::from_secs(5));
+    }
+    w.refreshed.iter().filter(|(k, _)| *k == ct.key).count()
+}
+
+fn ipv6_udp_world(abi: Abi) -> (World, CtInfo) {
+    let mut cfg = EngineConfig::default();
+    cfg.kernel_timeouts.udp_stream = 40;
+    cfg.keepalive.interval = Duration::from_secs(2);
+    let mut w = World::with_abi(cfg, abi);
+    let mut ct = mk_ct(proto::UDP, "fd01::2", 5000, "fd02::2", 5001);
+    ct.timeout = Some(40);
+    w.event(CtEventKind::Update, ct);
+    assert_eq!(w.state(&ct).unwrap().0, FlowState::Offloaded);
+    (w, ct)
+}
+
+/// NXP's cdx (LSDK ABI), `control_ipv6.c` `IPv6_HandleIP_Get_Timeout`: IPv6 activity is read
+/// from a copy only the aging timer refreshes, so an active flow looks idle between two runs
+/// of it. Such answers never let the kernel entry expire under a flow cdx still forwards;
+/// cdx's own aging ends it (REMOVED), and the kernel entry with it.
+#[test]
+fn ipv6_answers_of_nxp_cdx_are_not_taken_for_idleness() {
+    let (mut w, ct) = ipv6_udp_world(Abi::Lsdk);
+    assert!(idle_ipv6_answers(&mut w, &ct) >= 2, "kept alive: {:?}", w.refreshed);
+    assert!(w.refreshed.iter().all(|(_, t)| *t <= 40), "never more than the kernel's timeout");
+    // cdx's aging timer finds it idle and removes it.
+    w.cdx.age_out((proto::UDP, ct.key.orig));
+    w.engine.on_hw_event(
+        HwEvent::Removed { proto: proto::UDP, orig: ct.key.orig, reply: ct.reply },
+        w.now,
+    );
+    w.run();
+    assert_eq!(w.deleted, vec![ct.key], "the kernel entry goes with it");
+    w.assert_no_leaks();
+}
+
+/// The ASK port refreshes IPv6 activity on every query, as IPv4: an idle flow is idle.
+#[test]
+fn ipv6_answers_of_the_ask_port_show_idleness_as_ipv4_does() {
+    let (mut w, ct) = ipv6_udp_world(Abi::Ask);
+    assert_eq!(idle_ipv6_answers(&mut w, &ct), 0, "{:?}", w.refreshed);
+    let (mut w, ct) = ipv6_udp_world(Abi::Ask);
+    w.cdx.remaining.insert((proto::UDP, ct.key.orig), 180);
+    w.advance(Duration::from_secs(5));
+    w.advance(Duration::from_secs(5));
+    assert!(!w.refreshed.is_empty(), "active: refreshed");
 }

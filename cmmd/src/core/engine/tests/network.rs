@@ -2,12 +2,31 @@
 
 use super::*;
 
+/// The hardware ops sent for one connection, in order, by name.
+fn ops_for(w: &World, ct: &CtInfo) -> Vec<&'static str> {
+    w.cdx
+        .log
+        .iter()
+        .filter(|op| match op {
+            HwOp::CtRegister(c) | HwOp::CtUpdate(c) | HwOp::CtDeregister(c) => {
+                c.orig == ct.key.orig
+            }
+            _ => false,
+        })
+        .map(HwOp::name)
+        .collect()
+}
+
+/// cdx `control_ipv4.c` `ct_update_one` and `IP_HandleIP_ROUTE_RESOLVE`: neither a conntrack
+/// UPDATE nor a route UPDATE changes the MAC a direction in hardware forwards to.
 #[test]
-fn neighbour_mac_change_updates_the_route_object() {
+fn a_neighbour_mac_change_registers_its_connections_again_with_the_new_mac() {
     let mut w = World::new(EngineConfig::default());
     let ct = forwarded();
     w.event(CtEventKind::Update, ct);
-    let rid = w.cdx.cts[&(proto::TCP, ct.key.orig)].route_orig;
+    let old = w.cdx.cts[&(proto::TCP, ct.key.orig)].route_orig;
+    assert_eq!(w.hw_of(&ct)[0].unwrap().mac, mac(0x22));
+    w.cdx.log.clear();
     w.engine.on_neighbour(
         Neighbour {
             ifindex: ETH1,
@@ -18,12 +37,20 @@ fn neighbour_mac_change_updates_the_route_object() {
         w.now,
     );
     w.run();
-    assert_eq!(w.cdx.routes[&rid].mac, mac(0x99));
-    assert!(matches!(w.cdx.log.last(), Some(HwOp::RouteUpdate(_))));
+    let [orig, reply] = w.hw_of(&ct);
+    assert_eq!(orig.unwrap().mac, mac(0x99), "the hardware forwards to the new MAC");
+    assert_eq!(reply.unwrap().mac, mac(0x12), "the reply direction is untouched");
+    assert_eq!(ops_for(&w, &ct), ["ct_deregister", "ct_register"], "deregister, then register");
+    assert!(!w.cdx.routes.contains_key(&old), "the old route object went after the connection");
+    assert!(!w.cdx.log.iter().any(|op| op.name() == "route_update"));
+    assert_eq!(w.engine.stats().hw_reregistrations, 1);
+    assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
     // A neighbour deleted by the kernel's GC does not disturb offloaded flows.
     w.engine.on_neighbour_removed(ETH1, ip("10.2.0.2"), w.now);
     w.run();
     assert_eq!(w.state(&ct).unwrap().0, FlowState::Offloaded);
+    w.event(CtEventKind::Destroy, ct);
+    w.assert_no_leaks();
 }
 
 #[test]
@@ -46,12 +73,14 @@ fn a_next_hop_leaving_a_shared_mac_moves_only_its_connections() {
     let shared = w.cdx.cts[&(proto::TCP, direct.key.orig)].route_orig;
     assert_eq!(w.cdx.cts[&(proto::TCP, routed.key.orig)].route_orig, shared);
     // 10.2.0.2 moves to another MAC; the gateway keeps the old one.
+    w.cdx.log.clear();
     w.engine.on_neighbour(n("10.2.0.2", 0x99), w.now);
     w.run();
-    let moved = w.cdx.cts[&(proto::TCP, direct.key.orig)].route_orig;
-    assert_eq!(w.cdx.routes[&moved].mac, mac(0x99));
+    assert_eq!(w.hw_of(&direct)[0].unwrap().mac, mac(0x99));
+    assert_eq!(w.hw_of(&routed)[0].unwrap().mac, mac(0x22), "the gateway's are untouched");
+    assert!(ops_for(&w, &routed).is_empty(), "nothing sent for the gateway's connection");
     let kept = w.cdx.cts[&(proto::TCP, routed.key.orig)].route_orig;
-    assert_eq!(w.cdx.routes[&kept].mac, mac(0x22), "the gateway's connections are untouched");
+    assert_eq!((kept, w.cdx.routes[&kept].mac), (shared, mac(0x22)));
     assert_eq!(w.state(&direct), Some((FlowState::Offloaded, Reason::None)));
     assert_eq!(w.state(&routed), Some((FlowState::Offloaded, Reason::None)));
     w.event(CtEventKind::Destroy, direct);
@@ -91,6 +120,7 @@ fn route_change_moves_connections_to_a_new_route_object() {
     let hw = w.cdx.cts[&(proto::TCP, ct.key.orig)];
     assert_ne!(hw.route_orig, old);
     assert_eq!(w.cdx.routes[&hw.route_orig].mac, mac(0x22));
+    assert_eq!(w.hw_of(&ct)[0].unwrap().mac, mac(0x22), "the hardware forwards to the new hop");
     assert!(!w.cdx.routes.contains_key(&old), "the old route object was removed");
     // An unrelated route change costs no lookup of this destination.
     let before = w.lookups;
@@ -173,16 +203,20 @@ fn a_route_that_comes_back_offloads_the_connections_it_took_away() {
     w.assert_no_leaks();
 }
 
+/// cdx `ct_update_one`: an UPDATE gives a direction in hardware the MTU of its new route.
 #[test]
 fn mtu_change_reprograms_with_the_new_mtu() {
     let mut w = World::new(EngineConfig::default());
     let ct = forwarded();
     w.event(CtEventKind::Update, ct);
+    w.cdx.log.clear();
     w.engine.on_link(Link::plain(ETH1, ifname("eth1"), true, 9000), w.now);
     w.run();
     let hw = w.cdx.cts[&(proto::TCP, ct.key.orig)];
     assert_eq!(w.cdx.routes[&hw.route_orig].mtu, 9000);
     assert_eq!(w.cdx.routes.len(), 2, "old route objects removed");
+    assert_eq!(w.hw_of(&ct)[0].unwrap().mtu, 9000, "the hardware takes the new MTU");
+    assert_eq!(ops_for(&w, &ct), ["ct_update"], "an MTU alone is an update, no re-registration");
 }
 
 #[test]
@@ -207,6 +241,7 @@ fn a_link_change_lost_in_an_rtnetlink_overrun_is_applied_after_the_redump() {
     let hw = w.cdx.cts[&(proto::TCP, ct.key.orig)];
     assert_eq!(w.cdx.routes[&hw.route_orig].mtu, 9000, "the new MTU reaches the hardware");
     assert_eq!(w.cdx.routes[&hw.route_reply].mtu, 1500);
+    assert_eq!(w.hw_of(&ct).map(|e| e.unwrap().mtu), [9000, 1500]);
     assert_eq!(w.cdx.routes.len(), 2, "the old route object is released");
     assert_eq!(w.engine.stats().rtnl_overruns, 1);
 }

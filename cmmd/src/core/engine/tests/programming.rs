@@ -18,12 +18,11 @@ fn established_tcp_is_programmed_with_both_routes() {
     );
     assert_eq!((reply.input, reply.output, reply.mac), (ifname("eth1"), ifname("eth0"), mac(0x12)));
     // Routes went to the hardware before the connection that uses them.
-    let names: Vec<_> = w
-        .cdx
-        .log
-        .iter()
-        .map(HwOp::name)
-        .filter(|n| !matches!(*n, "set_timeout" | "walk" | "walk_interfaces"))
+    let names: Vec<_> = w.cdx.log.iter().map(HwOp::name).collect();
+    assert_eq!(names.first(), Some(&"detect"), "cdx's ABI is known before anything is sent");
+    let names: Vec<_> = names
+        .into_iter()
+        .filter(|n| !["detect", "set_timeout", "walk", "walk_interfaces"].contains(n))
         .collect();
     assert_eq!(names, ["route_register", "route_register", "ct_register"]);
     assert_eq!(w.engine.stats().offloaded, 1);
@@ -104,10 +103,10 @@ fn hardware_failures_back_off_and_retry_without_leaks() {
 #[test]
 fn route_registration_failure_fails_its_connections() {
     let mut w = World::new(EngineConfig::default());
-    w.cdx.fail.push_back(("route_register", HwFailure::Rejected(5)));
+    w.cdx.fail.push_back(("route_register", HwFailure::Rejected(8)));
     let ct = forwarded();
     w.event(CtEventKind::Update, ct);
-    assert_eq!(w.state(&ct), Some((FlowState::Backoff, Reason::HwError)));
+    assert_eq!(w.state(&ct), Some((FlowState::Backoff, Reason::HwRefused)), "cdx's own code");
     assert!(w.cdx.cts.is_empty());
     w.advance(Duration::from_secs(1));
     assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
@@ -160,7 +159,7 @@ fn at_most_a_window_of_connections_is_programmed_at_once() {
     while let Some(a) = w.engine.pop_action() {
         match a {
             Action::RouteLookup(l) => {
-                let answer = w.route(l.key.dst);
+                let answer = w.route(&l.key);
                 w.engine.on_route_answer(l.request, answer, w.now);
             }
             Action::Hw(r) => held.push(r),
@@ -182,7 +181,7 @@ fn at_most_a_window_of_connections_is_programmed_at_once() {
             match a {
                 Action::Hw(r) => queue.push_back(r),
                 Action::RouteLookup(l) => {
-                    let answer = w.route(l.key.dst);
+                    let answer = w.route(&l.key);
                     w.engine.on_route_answer(l.request, answer, w.now);
                 }
                 _ => {}
@@ -205,5 +204,30 @@ fn a_connection_cdx_cannot_hold_backs_off_as_unencodable_not_as_a_refusal() {
     w.advance(Duration::from_secs(1));
     assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
     w.event(CtEventKind::Destroy, ct);
+    w.assert_no_leaks();
+}
+
+/// cdx `layer2.c` `L2_route_get`: a route object's 16-bit reference count refuses a link at
+/// 0xFFFF, silently (the direction stays out of hardware, the command answers 0). Every
+/// connection through one gateway shares one object per direction: past 65,534 of them the
+/// engine starts another object for the same path.
+#[test]
+fn connections_through_one_gateway_split_their_route_objects_before_cdx_saturates() {
+    let mut w = World::new(EngineConfig::default());
+    let total = crate::core::hw::MAX_ROUTE_LINKS as usize + 10;
+    let cts: Vec<CtInfo> = (0..total)
+        .map(|i| tcp("10.1.0.2", 2000 + (i % 60_000) as u16, "10.9.1.1", 443 + (i / 60_000) as u16))
+        .collect();
+    for ct in &cts {
+        w.event(CtEventKind::Update, *ct);
+    }
+    let in_hw = cts.iter().filter(|ct| w.hw_of(ct).iter().all(Option::is_some)).count();
+    assert_eq!(in_hw, total, "every direction of every connection is in hardware");
+    assert_eq!(w.cdx.routes.len(), 4, "two objects per direction");
+    assert!(w.cdx.links.values().all(|n| *n < u32::from(u16::MAX)), "{:?}", w.cdx.links);
+    assert_eq!(w.engine.stats().hw_route_splits, 2);
+    for ct in &cts {
+        w.event(CtEventKind::Destroy, *ct);
+    }
     w.assert_no_leaks();
 }

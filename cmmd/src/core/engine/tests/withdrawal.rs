@@ -38,7 +38,7 @@ fn destroy_while_programming_withdraws_after_the_reply() {
     while let Some(a) = w.engine.pop_action() {
         match a {
             Action::RouteLookup(l) => {
-                let answer = w.route(l.key.dst);
+                let answer = w.route(&l.key);
                 w.engine.on_route_answer(l.request, answer, w.now);
             }
             Action::Hw(r) => hw.push(r),
@@ -61,7 +61,7 @@ fn hardware_aging_deletes_the_kernel_entry() {
     let mut w = World::new(EngineConfig::default());
     let ct = forwarded();
     w.event(CtEventKind::Update, ct);
-    w.cdx.cts.clear(); // cdx aged it out
+    w.cdx.age_out_all(); // cdx aged it out
     w.engine.on_hw_event(
         HwEvent::Removed { proto: proto::TCP, orig: ct.key.orig, reply: ct.reply },
         w.now,
@@ -84,7 +84,7 @@ fn hardware_aging_can_leave_the_kernel_entry() {
     let mut w = World::new(cfg);
     let ct = forwarded();
     w.event(CtEventKind::Update, ct);
-    w.cdx.cts.clear();
+    w.cdx.age_out_all();
     w.engine.on_hw_event(
         HwEvent::Removed { proto: proto::TCP, orig: ct.key.orig, reply: ct.reply },
         w.now,
@@ -123,5 +123,38 @@ fn churn_leaves_nothing_behind() {
         w.event(CtEventKind::Destroy, ct);
     }
     w.advance(Duration::from_secs(120));
+    w.assert_no_leaks();
+}
+
+/// Found in review: a REMOVED event for a connection whose update was in flight removed it
+/// without giving back its place in the programming window; after `programming_window` such
+/// events every new connection waited as `hw_busy` forever.
+#[test]
+fn a_connection_cdx_removes_during_its_update_gives_its_window_place_back() {
+    let mut w = World::new(EngineConfig { programming_window: 2, ..EngineConfig::default() });
+    for (i, mtu) in [9000, 1500, 9000, 1500].into_iter().enumerate() {
+        let ct = tcp("10.1.0.2", 42000 + i as u16, "10.2.0.2", 443);
+        w.event(CtEventKind::Update, ct);
+        assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
+        // An MTU change: the connection's update goes out, and cdx ages it out before the
+        // answer comes.
+        w.engine.on_link(Link::plain(ETH1, ifname("eth1"), true, mtu), w.now);
+        let held = w.run_holding("ct_update");
+        assert_eq!(held.len(), 1);
+        assert_eq!(w.state(&ct).unwrap().0, FlowState::Programming);
+        let removed = HwEvent::Removed { proto: proto::TCP, orig: ct.key.orig, reply: ct.reply };
+        w.cdx.age_out((proto::TCP, ct.key.orig));
+        w.engine.on_hw_event(removed, w.now);
+        for r in held {
+            let outcome = w.cdx.apply(&r.op);
+            w.engine.on_hw_result(HwResult { tag: r.tag, outcome }, w.now);
+        }
+        w.run();
+        assert!(w.engine.flow(&ct.key).is_none());
+    }
+    let fresh = tcp("10.1.0.2", 43000, "10.2.0.2", 443);
+    w.event(CtEventKind::Update, fresh);
+    assert_eq!(w.state(&fresh), Some((FlowState::Offloaded, Reason::None)), "not hw_busy");
+    w.event(CtEventKind::Destroy, fresh);
     w.assert_no_leaks();
 }

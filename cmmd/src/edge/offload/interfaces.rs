@@ -1,4 +1,4 @@
-//! The offload edge's VLAN and PPPoE commands: the engine's [`ItfSpec`]s as FPP
+//! The offload worker's VLAN and PPPoE commands: the engine's [`ItfSpec`]s as FPP
 //! `VLAN_ENTRY` / `VLAN_RESET` / `PPPOE_ENTRY` payloads, the walk of both tables, and how cdx's
 //! answers are classified (vendor rules: a deregistration of what cdx does not hold is done;
 //! everything else but success is a refusal the engine retries).
@@ -53,7 +53,7 @@ fn bytes<P: AbiPayload>(abi: Abi, p: &P) -> Result<Vec<u8>, HwFailure> {
 }
 
 /// The command registering (`register`) or removing `spec`, in `abi`.
-pub(crate) fn encode(
+pub(super) fn encode(
     abi: Abi,
     register: bool,
     spec: &ItfSpec,
@@ -66,7 +66,7 @@ pub(crate) fn encode(
 }
 
 /// cdx's answer to a registration (`register`) or a removal.
-pub(crate) fn classify(register: bool, rc: ReturnCode) -> Result<HwReply, HwFailure> {
+pub(super) fn classify(register: bool, rc: ReturnCode) -> Result<HwReply, HwFailure> {
     use ReturnCode as R;
     match (register, rc) {
         (_, R::Ok) => Ok(HwReply::Done),
@@ -76,11 +76,11 @@ pub(crate) fn classify(register: bool, rc: ReturnCode) -> Result<HwReply, HwFail
 }
 
 /// One command sent to cdx, and its reply.
-pub(crate) type Call<'a> = dyn FnMut(FCode, &[u8]) -> Result<Reply, HwFailure> + 'a;
+pub(super) type Call<'a> = dyn FnMut(FCode, &[u8]) -> Result<Reply, HwFailure> + 'a;
 
 /// Walks cdx's VLAN table, then its PPPoE table, with `call` (one command, its reply). A
 /// table cdx cannot walk (`UNKNOWN_ACTION`, `UNKNOWN_COMMAND`) counts as empty.
-pub(crate) fn walk(abi: Abi, call: &mut Call<'_>) -> Result<HwReply, HwFailure> {
+pub(super) fn walk(abi: Abi, call: &mut Call<'_>) -> Result<HwReply, HwFailure> {
     let mut held = Vec::new();
     let step = |action| VlanEntry {
         action,

@@ -1,277 +1,26 @@
-//! What the engine asks of the hardware, in domain terms, and the route objects it owns there.
+//! The route objects cmmd owns in cdx: their identities, ids and reference counts.
 //!
-//! The engine never builds FPP bytes: it emits [`HwOp`]s, which the offload worker translates
-//! to `cdx-sys` commands and executes in order, and it receives [`HwResult`]s. Success and the
-//! failures the engine treats differently (full, still linked, not found) are classified by the
-//! worker, which knows cdx's return codes.
-//!
-//! Route objects ([`HwRoutes`]) are shared by every connection with the same ingress port,
-//! egress port, next-hop MAC and MTU. Their ids come from a free list (1..=65535) and are
-//! reference-counted; an id returns to the free list only when the hardware confirmed its
-//! removal, so an id is never reused while cdx may still hold it.
+//! Contract: objects are shared by every connection direction with the same ingress port,
+//! egress port, next-hop MAC and MTU ([`RouteIdentity`]); ids come from a free list
+//! (1..=[`MAX_ROUTE_ID`]) and return to it only when cdx confirmed the removal; an object
+//! never changes once registered; one that serves [`MAX_ROUTE_LINKS`] directions is split
+//! (cdx's 16-bit count would refuse the next link silently).
 
 use hashbrown::HashMap;
 use std::net::IpAddr;
 
-use crate::core::flow::{FlowId, Tuple};
+use super::RouteSpec;
+use crate::core::flow::FlowId;
 use crate::core::net::{IfName, Mac};
 
-/// A route object as cdx stores it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RouteSpec {
-    /// Route id (1..=65535).
-    pub id: u16,
-    /// Egress port name.
-    pub output: IfName,
-    /// Ingress port name.
-    pub input: IfName,
-    /// Next-hop MAC (all zero for NOARP egress).
-    pub mac: Mac,
-    /// Path MTU.
-    pub mtu: u16,
-}
+/// Highest route id given out. 0xFFFF is kept for the offload worker's probe of whether cdx
+/// knows an interface (a route registered and removed at once).
+pub const MAX_ROUTE_ID: u16 = 0xFFFE;
 
-/// A connection as cdx stores it: both tuples and the route of each direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CtSpec {
-    /// IP protocol.
-    pub proto: u8,
-    /// Original tuple.
-    pub orig: Tuple,
-    /// Reply tuple.
-    pub reply: Tuple,
-    /// QoS mark (`fwmark`).
-    pub fwmark: u32,
-    /// Route id of the original direction (0 = direction disabled).
-    pub route_orig: u16,
-    /// Route id of the reply direction (0 = direction disabled).
-    pub route_reply: u16,
-}
-
-/// A VLAN interface as cdx registers it (`FPP_CMD_VLAN_ENTRY`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct VlanSpec {
-    /// The VLAN interface.
-    pub name: IfName,
-    /// 802.1Q id.
-    pub id: u16,
-    /// Its parent (a fast-path port, or a registered VLAN).
-    pub parent: IfName,
-    /// Its MAC address (the ASK layout carries it; zero when unknown).
-    pub mac: Mac,
-}
-
-/// A PPPoE session as cdx registers it (`FPP_CMD_PPPOE_ENTRY`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PppoeSpec {
-    /// The PPP interface.
-    pub name: IfName,
-    /// The session id.
-    pub session: u16,
-    /// The peer's (the access concentrator's) MAC address.
-    pub peer: Mac,
-    /// The interface the session runs on (a fast-path port, or a registered VLAN).
-    pub parent: IfName,
-}
-
-/// A logical interface cdx is told about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ItfSpec {
-    /// A VLAN interface.
-    Vlan(VlanSpec),
-    /// A PPPoE session.
-    Pppoe(PppoeSpec),
-}
-
-impl ItfSpec {
-    /// The interface's name, as cdx knows it.
-    pub fn name(&self) -> IfName {
-        match self {
-            ItfSpec::Vlan(v) => v.name,
-            ItfSpec::Pppoe(p) => p.name,
-        }
-    }
-
-    /// The interface it sits on.
-    pub fn parent(&self) -> IfName {
-        match self {
-            ItfSpec::Vlan(v) => v.parent,
-            ItfSpec::Pppoe(p) => p.parent,
-        }
-    }
-}
-
-/// cdx's aging timeouts in seconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HwTimeouts {
-    /// TCP.
-    pub tcp: u32,
-    /// UDP with both directions offloaded.
-    pub udp: u32,
-    /// UDP with one direction offloaded.
-    pub udp_unidir: u32,
-    /// Everything else.
-    pub other: u32,
-}
-
-impl From<&config::Timeouts> for HwTimeouts {
-    /// The `[timeouts]` table.
-    fn from(t: &config::Timeouts) -> Self {
-        HwTimeouts {
-            tcp: t.tcp.get(),
-            udp: t.udp.get(),
-            udp_unidir: t.udp_unidirectional.get(),
-            other: t.other.get(),
-        }
-    }
-}
-
-/// One hardware command.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HwOp {
-    /// Register a route object.
-    RouteRegister(RouteSpec),
-    /// Change a registered route object's ports or MAC (cdx ignores the MTU here).
-    RouteUpdate(RouteSpec),
-    /// Remove a route object.
-    RouteDeregister(u16),
-    /// Register a connection.
-    CtRegister(CtSpec),
-    /// Change a registered connection (routes, directions, mark).
-    CtUpdate(CtSpec),
-    /// Remove a connection.
-    CtDeregister(CtSpec),
-    /// Ask how long until cdx ages the connection out (activity for keepalive).
-    CtRemaining(CtSpec),
-    /// Set an aging timeout: protocol 6, 17 or 0 (others).
-    SetTimeout {
-        /// Protocol selector.
-        proto: u8,
-        /// Timeout (bidirectional for UDP).
-        seconds: u32,
-        /// Unidirectional UDP timeout.
-        unidir: u32,
-    },
-    /// Remove every connection and route from the hardware.
-    Reset,
-    /// Walk the hardware tables (connections and routes).
-    Walk,
-    /// Register a VLAN interface or a PPPoE session.
-    ItfRegister(ItfSpec),
-    /// Remove a VLAN interface or a PPPoE session (cdx removes the connections routed out of
-    /// it, with REMOVED events: the engine withdraws them first).
-    ItfDeregister(ItfSpec),
-    /// Remove every VLAN interface (`FPP_CMD_VLAN_RESET`).
-    VlanReset,
-    /// Walk cdx's VLAN and PPPoE tables.
-    WalkInterfaces,
-}
-
-impl HwOp {
-    /// Short name for logs and counters.
-    pub fn name(&self) -> &'static str {
-        match self {
-            HwOp::RouteRegister(_) => "route_register",
-            HwOp::RouteUpdate(_) => "route_update",
-            HwOp::RouteDeregister(_) => "route_deregister",
-            HwOp::CtRegister(_) => "ct_register",
-            HwOp::CtUpdate(_) => "ct_update",
-            HwOp::CtDeregister(_) => "ct_deregister",
-            HwOp::CtRemaining(_) => "ct_remaining",
-            HwOp::SetTimeout { .. } => "set_timeout",
-            HwOp::Reset => "reset",
-            HwOp::Walk => "walk",
-            HwOp::ItfRegister(_) => "itf_register",
-            HwOp::ItfDeregister(_) => "itf_deregister",
-            HwOp::VlanReset => "vlan_reset",
-            HwOp::WalkInterfaces => "walk_interfaces",
-        }
-    }
-}
-
-/// A command with the tag that matches it to its result.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HwRequest {
-    /// Chosen by the engine, echoed in the result.
-    pub tag: u64,
-    /// The command.
-    pub op: HwOp,
-}
-
-/// A connection read back from the hardware.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WalkedCt {
-    /// The connection (route ids as stored in cdx).
-    pub spec: CtSpec,
-}
-
-/// A route read back from the hardware.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WalkedRoute {
-    /// The route object.
-    pub spec: RouteSpec,
-}
-
-/// What a successful command returned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HwReply {
-    /// Done.
-    Done,
-    /// Seconds until cdx ages the connection out.
-    Remaining(u32),
-    /// Contents of the hardware tables.
-    Walk {
-        /// Connections.
-        conntracks: Vec<WalkedCt>,
-        /// Routes.
-        routes: Vec<WalkedRoute>,
-    },
-    /// Contents of cdx's VLAN and PPPoE tables (a VLAN's MAC is not reported: zero).
-    Interfaces(Vec<ItfSpec>),
-}
-
-/// Why a command failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HwFailure {
-    /// The hardware table is full (insertion failed).
-    Full,
-    /// A route is still referenced by connections.
-    Linked,
-    /// The entry does not exist.
-    NotFound,
-    /// Another return code of cdx (never 0: that is success).
-    Rejected(u16),
-    /// The command could not be written in cdx's format, so nothing was sent (a value cdx
-    /// cannot hold, such as addresses of two families in one connection); the text says what.
-    Unencodable(&'static str),
-    /// No reply in time.
-    Timeout,
-    /// The transport failed (errno or description).
-    Io(String),
-}
-
-/// The result of one command.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HwResult {
-    /// The request's tag.
-    pub tag: u64,
-    /// Outcome.
-    pub outcome: Result<HwReply, HwFailure>,
-}
-
-/// An unsolicited message from the hardware.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HwEvent {
-    /// cdx aged the connection out (or its port disappeared) and removed it.
-    Removed {
-        /// IP protocol.
-        proto: u8,
-        /// Original tuple.
-        orig: Tuple,
-        /// Reply tuple.
-        reply: Tuple,
-    },
-}
+/// Directions one route object may serve: cdx's 16-bit reference count refuses a link at
+/// 0xFFFF (and the direction then silently stays out of hardware), so objects split one
+/// short of it.
+pub const MAX_ROUTE_LINKS: u32 = 0xFFFE;
 
 /// Identity of a route object: what cdx would do with packets using it. The names are part
 /// of it: cdx knows interfaces by name, so a renamed interface is another route object.
@@ -323,7 +72,7 @@ pub struct RouteObj {
 
 /// All route ids are in use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("all 65535 route ids are in use")]
+#[error("all {MAX_ROUTE_ID} route ids are in use")]
 pub struct RouteIdsExhausted;
 
 /// The route objects and their id allocator.
@@ -342,6 +91,8 @@ pub struct Acquired {
     pub id: u16,
     /// A register command must be sent.
     pub register: bool,
+    /// The path's object had [`MAX_ROUTE_LINKS`] users: this is a second object for it.
+    pub split: bool,
 }
 
 impl HwRoutes {
@@ -350,13 +101,15 @@ impl HwRoutes {
             return Ok(id);
         }
         let next = self.next_fresh + 1;
-        let id = u16::try_from(next).map_err(|_| RouteIdsExhausted)?;
+        let id =
+            u16::try_from(next).ok().filter(|id| *id <= MAX_ROUTE_ID).ok_or(RouteIdsExhausted)?;
         self.next_fresh = next;
         Ok(id)
     }
 
     /// Take a reference on the route object with this identity, creating it (new id, register
-    /// needed) when none is usable.
+    /// needed) when none is usable: none exists, or the one that does serves
+    /// [`MAX_ROUTE_LINKS`] directions already (split: later users share the new one).
     pub fn acquire(
         &mut self,
         ident: RouteIdentity,
@@ -364,12 +117,16 @@ impl HwRoutes {
         input: IfName,
         nexthop: Option<IpAddr>,
     ) -> Result<Acquired, RouteIdsExhausted> {
+        let mut split = false;
         if let Some(&id) = self.by_ident.get(&ident)
             && let Some(obj) = self.objs.get_mut(&id)
             && matches!(obj.state, RouteObjState::Registering | RouteObjState::Registered)
         {
-            obj.refs += 1;
-            return Ok(Acquired { id, register: false });
+            if obj.refs < MAX_ROUTE_LINKS {
+                obj.refs += 1;
+                return Ok(Acquired { id, register: false, split: false });
+            }
+            split = true;
         }
         let id = self.allocate()?;
         let spec = RouteSpec { id, output, input, mac: ident.mac, mtu: ident.mtu };
@@ -385,7 +142,7 @@ impl HwRoutes {
             },
         );
         self.by_ident.insert(ident, id);
-        Ok(Acquired { id, register: true })
+        Ok(Acquired { id, register: true, split })
     }
 
     /// Adopt a route found in the hardware at start-up (no references yet).
@@ -411,6 +168,15 @@ impl HwRoutes {
                 waiters: Vec::new(),
             },
         );
+    }
+
+    /// The registered object new users of this path would share, if there is one with room
+    /// (adoption: a walked connection whose resolved path has an object is taken as using
+    /// it; cdx's walk does not say which route a connection links).
+    pub fn registered_for(&self, ident: &RouteIdentity) -> Option<u16> {
+        let id = *self.by_ident.get(ident)?;
+        let obj = self.objs.get(&id)?;
+        (obj.state == RouteObjState::Registered && obj.refs < MAX_ROUTE_LINKS).then_some(id)
     }
 
     /// Take one more reference on an existing object (adopted connections).
@@ -488,19 +254,6 @@ impl HwRoutes {
         } else if let Some(obj) = self.objs.get_mut(&id) {
             obj.state = RouteObjState::Deregistering;
         }
-    }
-
-    /// Move an object to a new next-hop MAC (neighbour change); returns the spec to send as
-    /// an update.
-    pub fn change_mac(&mut self, id: u16, mac: Mac) -> Option<RouteSpec> {
-        let obj = self.objs.get_mut(&id)?;
-        if self.by_ident.get(&obj.ident) == Some(&id) {
-            self.by_ident.remove(&obj.ident);
-        }
-        obj.ident.mac = mac;
-        obj.spec.mac = mac;
-        self.by_ident.entry(obj.ident).or_insert(id);
-        Some(obj.spec)
     }
 
     /// Queue a flow until the object's registration completes.
@@ -581,7 +334,7 @@ mod tests {
         let a = r.acquire(ident(2, 1), name("eth1"), name("eth0"), None).unwrap();
         let b = r.acquire(ident(2, 1), name("eth1"), name("eth0"), None).unwrap();
         let c = r.acquire(ident(3, 1), name("eth2"), name("eth0"), None).unwrap();
-        assert_eq!((a.id, a.register), (1, true));
+        assert_eq!((a.id, a.register, a.split), (1, true, false));
         assert_eq!((b.id, b.register), (1, false));
         assert_eq!((c.id, c.register), (2, true));
         assert_eq!(r.get(1).unwrap().refs, 2);
@@ -641,9 +394,39 @@ mod tests {
     #[test]
     fn exhaustion_is_an_error_not_a_hang() {
         let mut r = HwRoutes::default();
-        for i in 0..65535u32 {
+        for i in 0..u32::from(MAX_ROUTE_ID) {
             r.acquire(ident(i + 1, 0), name("a"), name("b"), None).unwrap();
         }
         assert_eq!(r.acquire(ident(0, 7), name("a"), name("b"), None), Err(RouteIdsExhausted));
+        assert!(r.get(0xFFFF).is_none(), "0xFFFF is the worker's probe id, never given out");
+    }
+
+    /// cdx `layer2.c` `L2_route_get`: a route's 16-bit reference count refuses a link at
+    /// 0xFFFF, and the direction then silently stays out of hardware.
+    #[test]
+    fn a_path_gets_a_second_object_before_cdx_would_refuse_a_link() {
+        let mut r = HwRoutes::default();
+        let gateway = ident(2, 1);
+        let first = r.acquire(gateway, name("eth1"), name("eth0"), None).unwrap();
+        r.registered(first.id, true);
+        for _ in 1..MAX_ROUTE_LINKS {
+            let same = r.acquire(gateway, name("eth1"), name("eth0"), None).unwrap();
+            assert_eq!((same.id, same.register, same.split), (first.id, false, false));
+        }
+        assert_eq!(r.get(first.id).unwrap().refs, MAX_ROUTE_LINKS);
+        assert!(MAX_ROUTE_LINKS < u32::from(u16::MAX), "one short of cdx's saturation");
+        let second = r.acquire(gateway, name("eth1"), name("eth0"), None).unwrap();
+        assert_eq!((second.register, second.split), (true, true));
+        assert_ne!(second.id, first.id);
+        r.registered(second.id, true);
+        let third = r.acquire(gateway, name("eth1"), name("eth0"), None).unwrap();
+        assert_eq!((third.id, third.register), (second.id, false), "later users share it");
+        assert_eq!(r.registered_for(&gateway), Some(second.id));
+        // The first object's users leave: it goes when the last one does.
+        for _ in 1..MAX_ROUTE_LINKS {
+            assert!(!r.release(first.id));
+        }
+        assert!(r.release(first.id), "last user of the first object: deregister it");
+        assert_eq!(r.get(second.id).unwrap().refs, 2);
     }
 }
