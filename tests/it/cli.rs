@@ -204,7 +204,7 @@ impl Flows {
         let hw = self.checked_remaining(line, hw, v6);
         format!(
             "{}mark=0 zone=0 id={}, offload: offloaded, routes: {}/{}, hw-timeout: {hw}, \
-             in: r0/r1 (inferred)",
+             in: r0/r1 (inferred), ports: r0>r1 r1>r0",
             self.conntrack_text(v6, timeout),
             field(line, "id="),
             routes.0,
