@@ -16,5 +16,5 @@ mod packaging; // Kubernetes manifests, the DPA wrapper script, the example conf
 mod policy_routing; // two uplinks chosen by ip rule on source and mark: route objects follow the kernel
 mod privilege; // least privilege: exit 1 naming CAP_NET_ADMIN without it; nobody with only it runs and offloads
 mod soak; // load and soak: churn plus real traffic; memory, event loss, leaks, latency (CMM_SOAK_SECS)
-mod vm;
-mod wan_offload; // in the VM: LAN bridge to a WAN VLAN, and to PPPoE over it, offloaded through path faults // the VM harness proven: VLAN, PPPoE over it, masquerade and conntrack in Debian's kernel under QEMU
+mod vm; // the VM harness proven: VLAN, PPPoE over it, masquerade and conntrack in Debian's kernel under QEMU
+mod wan_offload; // in the VM: LAN bridge to a WAN VLAN, and to PPPoE over it, offloaded through path faults
