@@ -30,6 +30,7 @@ mod faults;
 mod fill;
 mod interfaces;
 mod model;
+mod onif;
 mod routes;
 mod runner;
 mod table;
@@ -178,6 +179,12 @@ pub struct SimCounters {
     /// its `container_of` then reads the wrong object; the model answers 0 and changes
     /// nothing.
     pub undefined_commands: u64,
+    /// VLAN and PPPoE registrations refused for want of room (`CREATION_FAILED`: the
+    /// four PPPoE statistics slots, the other interfaces' slots, the interface table).
+    pub interfaces_refused: u64,
+    /// Statistics slots NXP's cdx lost by removing an interface that was not the newest
+    /// (`dpa_release_interface`); they never come back.
+    pub interface_slots_leaked: u64,
 }
 
 /// A tuple of either family, for inspection and matching.
@@ -350,8 +357,8 @@ pub struct SimVlan {
 }
 
 impl SimVlan {
-    fn of(name: &crate::fpp::IfName, vlan: &env::VlanIf) -> SimVlan {
-        SimVlan { name: name.to_string(), id: vlan.id, parent: vlan.phys.to_string() }
+    fn of(name: &crate::fpp::IfName, vlan: &onif::VlanIf) -> SimVlan {
+        SimVlan { name: name.to_string(), id: vlan.id, parent: vlan.parent.name.to_string() }
     }
 }
 
@@ -371,12 +378,12 @@ pub struct SimPppoe {
 }
 
 impl SimPppoe {
-    fn of(name: &crate::fpp::IfName, session: &env::PppoeIf) -> SimPppoe {
+    fn of(name: &crate::fpp::IfName, session: &onif::PppoeIf) -> SimPppoe {
         SimPppoe {
             name: name.to_string(),
             session: session.session,
             mac: session.mac,
-            parent: session.phys.to_string(),
+            parent: session.parent.name.to_string(),
             mode: session.mode,
         }
     }
