@@ -15,13 +15,17 @@ use crate::fpp::{
 };
 
 use super::model::{Cdx, SimEvent, SimReply};
-use super::onif::{PppoeIf, VlanIf};
+use super::onif::{PppoeIf, VlanIf, vlan_hash};
 
 impl Cdx {
     /// `FPP_CMD_VLAN_ENTRY`: REGISTER needs a name cdx does not know yet, a known parent and
     /// room in the interface table (`CREATION_FAILED` otherwise); DEREGISTER needs the id
     /// and the name of a registered VLAN, and removes the interface as cdx does
     /// ([`Cdx::remove_interface`]); QUERY/QUERY_CONT walk the VLANs.
+    ///
+    /// cdx keeps 12 bits of the id but looks a DEREGISTER up in the hash bucket of the id as
+    /// sent (`HASH_VLAN(htons(vlanID))`): an id with any of the 4 upper bits set hashes
+    /// elsewhere and is not found.
     pub(super) fn vlan_entry(
         &mut self,
         payload: &[u8],
@@ -54,7 +58,7 @@ impl Cdx {
                 }
             }
             Action::Deregister => match self.env.interfaces.vlans.get(&entry.ifname) {
-                Some(vlan) if vlan.id == id => {
+                Some(vlan) if vlan.id == id && vlan_hash(entry.vlan_id) == vlan_hash(id) => {
                     self.remove_interface(&entry.ifname, deliver);
                     ReturnCode::Ok
                 }
