@@ -37,6 +37,8 @@ pub(super) struct HwEntry {
     pub(super) input: IfName,
     pub(super) mac: [u8; 6],
     pub(super) mtu: u16,
+    /// The source MAC when it is not the FMan port's own (ASK: a VLAN's).
+    pub(super) source_mac: Option<[u8; 6]>,
 }
 
 /// The shared state.
@@ -100,6 +102,7 @@ impl Env {
                 input,
                 mac: session.map_or(route.mac, |session| session.mac),
                 mtu: route.mtu,
+                source_mac: self.interfaces.source_mac(&route.output),
             })
         });
         let table = matches!(protocol, IPPROTO_TCP | IPPROTO_UDP);

@@ -48,7 +48,8 @@ impl Cdx {
             Action::Register => {
                 match self.env.interfaces.admit(entry.ifname, entry.phy_ifname, false) {
                     Ok(parent) => {
-                        self.env.interfaces.vlans.insert(entry.ifname, VlanIf { id, parent });
+                        let vlan = VlanIf { id, parent, mac: entry.mac };
+                        self.env.interfaces.vlans.insert(entry.ifname, vlan);
                         ReturnCode::Ok
                     }
                     Err(_) => {

@@ -279,6 +279,9 @@ pub struct SimHwEntry {
     pub mac: [u8; 6],
     /// MTU (0 after an UPDATE left the direction without a route on NXP's cdx).
     pub mtu: u16,
+    /// Source MAC, when it is not the FMan port's own: on the ASK port, the MAC registered
+    /// with the VLAN the entry sends out of (directly or under a PPPoE session).
+    pub source_mac: Option<[u8; 6]>,
 }
 
 /// A conntrack pair as the model holds it.
@@ -323,6 +326,7 @@ impl SimConntrack {
                 input: hw.input.to_string(),
                 mac: hw.mac,
                 mtu: hw.mtu,
+                source_mac: hw.source_mac,
             })
         };
         let (orig, reply) = (&pair.dirs.orig, &pair.dirs.reply);
@@ -354,11 +358,19 @@ pub struct SimVlan {
     pub id: u16,
     /// Its parent.
     pub parent: String,
+    /// The MAC cdx keeps for it (ASK: as registered, the source of its frames; NXP: none,
+    /// zero).
+    pub mac: [u8; 6],
 }
 
 impl SimVlan {
     fn of(name: &crate::fpp::IfName, vlan: &onif::VlanIf) -> SimVlan {
-        SimVlan { name: name.to_string(), id: vlan.id, parent: vlan.parent.name.to_string() }
+        SimVlan {
+            name: name.to_string(),
+            id: vlan.id,
+            parent: vlan.parent.name.to_string(),
+            mac: vlan.mac,
+        }
     }
 }
 

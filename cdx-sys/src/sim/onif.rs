@@ -62,6 +62,9 @@ pub(super) struct VlanIf {
     pub(super) id: u16,
     /// The parent interface.
     pub(super) parent: Parent,
+    /// The MAC the ASK port keeps (`vlan_info.mac_addr`, the source of the frames sent out
+    /// of the VLAN); zero on NXP's cdx, whose command carries none.
+    pub(super) mac: [u8; 6],
 }
 
 /// A registered PPPoE session (`PPPoE_Info`, `control_pppoe.h`).
@@ -247,6 +250,23 @@ impl Interfaces {
                 return None;
             }
             current = parent.name;
+        }
+        None
+    }
+
+    /// The source MAC of frames sent out of `name` when it is not the FMan port's own: on
+    /// the ASK port the MAC registered with the first VLAN on the way down
+    /// (`dpa_get_tx_info_by_itf`, `src_mac`); NXP's cdx always sends with the port's.
+    pub(super) fn source_mac(&self, name: &IfName) -> Option<[u8; 6]> {
+        if self.build != Abi::Ask {
+            return None;
+        }
+        let mut current = *name;
+        for _ in 0..8 {
+            if let Some(vlan) = self.vlans.get(&current) {
+                return Some(vlan.mac);
+            }
+            current = self.pppoe.get(&current)?.parent.name;
         }
         None
     }

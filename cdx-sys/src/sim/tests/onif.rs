@@ -159,6 +159,30 @@ fn a_flow_out_of_a_session_is_sent_to_the_session_s_peer() {
     }
 }
 
+/// The ASK port keeps the MAC of a VLAN registration (`dpa_add_vlan_if`,
+/// `vlan_info.mac_addr`) and sends every frame out of the VLAN, or out of a session on it,
+/// with it as source (`dpa_get_tx_info_by_itf`: the first VLAN's `src_mac`); NXP's command
+/// has no MAC, its frames leave with the FMan port's own. Walks write no MAC in either.
+#[test]
+fn the_ask_port_sends_out_of_a_vlan_with_the_mac_it_was_registered_with() {
+    for (abi, kept) in [(Abi::Lsdk, None), (Abi::Ask, Some([2, 0, 0, 0, 0, 0x64]))] {
+        let mut rig = Rig::with(|c| c.abi = abi);
+        assert_eq!(rig.vlan(Action::Register, 100, "eth0.100", "eth0"), ReturnCode::Ok);
+        assert_eq!(pppoe(&mut rig, Action::Register, 7, "eth0.100", "ppp0"), ReturnCode::Ok);
+        assert_eq!(rig.snapshot().vlans[0].mac, kept.unwrap_or_default(), "{abi}");
+        assert_eq!(rig.route(Action::Register, 1, "eth0.100", "eth1"), ReturnCode::Ok);
+        assert_eq!(rig.route(Action::Register, 2, "ppp0", "eth1"), ReturnCode::Ok);
+        assert_eq!(rig.route(Action::Register, 3, "eth1", "eth0.100"), ReturnCode::Ok);
+        let (out_of_vlan, out_of_session) = (flow4(6, 1, (1, 3)), flow4(6, 2, (2, 0)));
+        assert_eq!(rig.ct4(&out_of_vlan), ReturnCode::Ok);
+        assert_eq!(rig.ct4(&out_of_session), ReturnCode::Ok);
+        let ct = rig.conntrack(out_of_vlan.orig);
+        assert_eq!(ct.hw_orig.unwrap().source_mac, kept, "{abi}");
+        assert_eq!(ct.hw_reply.unwrap().source_mac, None, "out of eth1: the port's own");
+        assert_eq!(rig.conntrack(out_of_session.orig).hw_orig.unwrap().source_mac, kept);
+    }
+}
+
 /// A VLAN walk names a VLAN's removed parent (QinQ) as the session walk does.
 #[test]
 fn a_vlan_whose_parent_vlan_was_removed_reports_the_parent_s_old_slot() {
