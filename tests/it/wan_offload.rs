@@ -226,6 +226,8 @@ fn a_lan_bridge_to_pppoe_over_a_vlan_is_offloaded_through_the_registered_session
     );
     let conn = table.by_sport(m).unwrap();
     assert_eq!(conn.hw_ports(), ("r0>ppp0".to_string(), "ppp0>r0".to_string()));
+    let out_of_session = conn.hw.0.as_ref().map(|hw| hw.mac.as_str());
+    assert_eq!(out_of_session, Some(server_vlan_mac.as_str()), "the hardware sends to the peer");
     assert_eq!(conn.reply.1, wan::ROUTER_PPP_V4.to_string(), "masqueraded to the PPP address");
     // The vendor's commands: cdx's tables, and cmmd's own.
     let upper_mac = server_vlan_mac.to_ascii_uppercase();

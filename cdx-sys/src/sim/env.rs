@@ -1,78 +1,16 @@
 //! What both conntrack tables of the model share: the build being modelled, the interface
 //! table, the route objects, the hardware budget, the timeouts and the counters.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::fpp::{Abi, IfName};
 
+use super::onif::Interfaces;
 use super::{Ipv6Activity, SimCounters, Timeouts};
 
 /// Protocols FMan has hash tables for (`get_table_type`, `cdx_ehash.c`).
 pub(super) const IPPROTO_TCP: u16 = 6;
 pub(super) const IPPROTO_UDP: u16 = 17;
-
-/// A registered VLAN interface.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct VlanIf {
-    /// 802.1Q id as cdx keeps it (12 bits).
-    pub(super) id: u16,
-    /// The parent interface.
-    pub(super) phys: IfName,
-}
-
-/// A registered PPPoE session (`PPPoE_Info`, `control_pppoe.h`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct PppoeIf {
-    /// Session id as the command carried it (cdx stores it in network order).
-    pub(super) session: u16,
-    /// The peer's MAC address: the destination of every packet routed out of it.
-    pub(super) mac: [u8; 6],
-    /// The interface the session runs on.
-    pub(super) phys: IfName,
-    /// The mode word.
-    pub(super) mode: u16,
-}
-
-/// cdx's interface table (`gOnif_DB`, `layer2.c`): the FMan ports dpa_app configured, and
-/// the VLAN interfaces and PPPoE sessions registered over FCI.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Interfaces {
-    pub(super) fman: BTreeSet<IfName>,
-    pub(super) vlans: BTreeMap<IfName, VlanIf>,
-    pub(super) pppoe: BTreeMap<IfName, PppoeIf>,
-}
-
-impl Interfaces {
-    /// `get_onif_by_name` finds it.
-    pub(super) fn known(&self, name: &IfName) -> bool {
-        !name.is_empty()
-            && (self.fman.contains(name)
-                || self.vlans.contains_key(name)
-                || self.pppoe.contains_key(name))
-    }
-
-    /// The FMan port under `name` (itself, or the parent of a VLAN or a PPPoE session,
-    /// followed a few levels: `dpa_get_fm_port_index`, `devman.c`).
-    pub(super) fn fman_port(&self, name: &IfName) -> Option<IfName> {
-        let mut current = *name;
-        for _ in 0..8 {
-            if self.fman.contains(&current) {
-                return Some(current);
-            }
-            current = match (self.vlans.get(&current), self.pppoe.get(&current)) {
-                (Some(vlan), _) => vlan.phys,
-                (None, Some(session)) => session.phys,
-                (None, None) => return None,
-            };
-        }
-        None
-    }
-
-    /// Every known name: FMan ports, then VLANs, then PPPoE sessions.
-    pub(super) fn names(&self) -> impl Iterator<Item = &IfName> {
-        self.fman.iter().chain(self.vlans.keys()).chain(self.pppoe.keys())
-    }
-}
 
 /// A route object (`RouteEntry`, `layer2.h`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +37,8 @@ pub(super) struct HwEntry {
     pub(super) input: IfName,
     pub(super) mac: [u8; 6],
     pub(super) mtu: u16,
+    /// The source MAC when it is not the FMan port's own (ASK: a VLAN's).
+    pub(super) source_mac: Option<[u8; 6]>,
 }
 
 /// The shared state.
@@ -141,8 +81,10 @@ impl Env {
 
     /// `insert_entry_in_classif_table` (`cdx_ehash.c`) for a direction linked to `route`:
     /// fails (cdx's `FAILURE`, 0xFFFF) for a protocol FMan has no table for, a route whose
-    /// input cdx did not know or whose output it no longer knows, an input that is on no
-    /// FMan port, or a full table (`pair_in_hw`: the pair already holds a slot).
+    /// input cdx did not know or whose output it no longer knows, an input or an output
+    /// that is on no FMan port (a parent removed under it), or a full table (`pair_in_hw`:
+    /// the pair already holds a slot). Out of a PPPoE session the entry sends to the
+    /// session's peer, whatever MAC the route holds (`dpa_get_tx_info_by_itf`).
     pub(super) fn hw_insert(
         &mut self,
         route: u32,
@@ -153,11 +95,14 @@ impl Env {
             let input = route.input?;
             let underlying = route.underlying_input.unwrap_or(input);
             self.interfaces.fman_port(&underlying)?;
-            self.interfaces.known(&route.output).then_some(HwEntry {
+            self.interfaces.fman_port(&route.output)?;
+            let session = self.interfaces.session_under(&route.output);
+            Some(HwEntry {
                 output: route.output,
                 input,
-                mac: route.mac,
+                mac: session.map_or(route.mac, |session| session.mac),
                 mtu: route.mtu,
+                source_mac: self.interfaces.source_mac(&route.output),
             })
         });
         let table = matches!(protocol, IPPROTO_TCP | IPPROTO_UDP);

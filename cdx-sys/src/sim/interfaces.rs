@@ -3,23 +3,29 @@
 //! `PPPoE_Get_Next_SessionEntry`, `control_pppoe.c`), and what removing one does
 //! (`remove_onif_by_index`, `layer2.c`).
 //!
-//! Both become entries of cdx's interface table, named by their Linux interface, with a
-//! parent that must already be there (an FMan port, or a registered VLAN for PPPoE over a
-//! VLAN). Walks go in name order (cdx's go in hash order) with one cursor per table shared
-//! by every client, as cdx's static snapshot index is.
+//! Both become entries of cdx's interface table ([`super::onif`]), named by their Linux
+//! interface, with a parent that must already be there (an FMan port, or a registered VLAN
+//! for PPPoE over a VLAN), as long as the table has room for them. Walks go in name order
+//! (cdx's go in hash order) with one cursor per table shared by every client, as cdx's
+//! static snapshot index is.
 
 use crate::fpp::{
     AbiPayload, Action, CtEvent, FppError, IfName, Payload, PppoeEntry, ReturnCode, VlanEntry,
     unwritten,
 };
 
-use super::env::{PppoeIf, VlanIf};
 use super::model::{Cdx, SimEvent, SimReply};
+use super::onif::{PppoeIf, VlanIf, vlan_hash};
 
 impl Cdx {
-    /// `FPP_CMD_VLAN_ENTRY`: REGISTER needs a name cdx does not know yet and a known parent;
-    /// DEREGISTER needs the id and the name of a registered VLAN, and removes the interface
-    /// as cdx does ([`Cdx::remove_interface`]); QUERY/QUERY_CONT walk the VLANs.
+    /// `FPP_CMD_VLAN_ENTRY`: REGISTER needs a name cdx does not know yet, a known parent and
+    /// room in the interface table (`CREATION_FAILED` otherwise); DEREGISTER needs the id
+    /// and the name of a registered VLAN, and removes the interface as cdx does
+    /// ([`Cdx::remove_interface`]); QUERY/QUERY_CONT walk the VLANs.
+    ///
+    /// cdx keeps 12 bits of the id but looks a DEREGISTER up in the hash bucket of the id as
+    /// sent (`HASH_VLAN(htons(vlanID))`): an id with any of the 4 upper bits set hashes
+    /// elsewhere and is not found.
     pub(super) fn vlan_entry(
         &mut self,
         payload: &[u8],
@@ -40,12 +46,20 @@ impl Cdx {
                 ReturnCode::UnknownInterface
             }
             Action::Register => {
-                let vlan = VlanIf { id, phys: entry.phy_ifname };
-                self.env.interfaces.vlans.insert(entry.ifname, vlan);
-                ReturnCode::Ok
+                match self.env.interfaces.admit(entry.ifname, entry.phy_ifname, false) {
+                    Ok(parent) => {
+                        let vlan = VlanIf { id, parent, mac: entry.mac };
+                        self.env.interfaces.vlans.insert(entry.ifname, vlan);
+                        ReturnCode::Ok
+                    }
+                    Err(_) => {
+                        self.env.counters.interfaces_refused += 1;
+                        ReturnCode::CreationFailed
+                    }
+                }
             }
             Action::Deregister => match self.env.interfaces.vlans.get(&entry.ifname) {
-                Some(vlan) if vlan.id == id => {
+                Some(vlan) if vlan.id == id && vlan_hash(entry.vlan_id) == vlan_hash(id) => {
                     self.remove_interface(&entry.ifname, deliver);
                     ReturnCode::Ok
                 }
@@ -74,26 +88,27 @@ impl Cdx {
             return out.set_rc(ReturnCode::VlanEntryNotFound);
         };
         self.vlan_cursor = Some(name);
+        let parent = self.env.interfaces.parent_name(&vlan.parent);
         let entry = VlanEntry {
             action: Action::Register,
             vlan_id: vlan.id,
             ifname: name,
-            phy_ifname: vlan.phys,
+            phy_ifname: parent,
             mac: [0; 6],
         };
         let abi = self.env.build;
         let bytes = out.set_walk_entry(abi, &entry, unwritten::WALK_REPLY_TAIL);
         let tail = bytes.len().saturating_sub(unwritten::WALK_REPLY_TAIL)..bytes.len();
         let mut ranges =
-            unwritten::vlan_walk_entry(abi, name.as_bytes().len(), vlan.phys.as_bytes().len());
+            unwritten::vlan_walk_entry(abi, name.as_bytes().len(), parent.as_bytes().len());
         ranges.push(tail);
         self.filler.fill(bytes, &ranges);
     }
 
-    /// `FPP_CMD_VLAN_RESET`: every VLAN interface removed.
+    /// `FPP_CMD_VLAN_RESET`: every VLAN interface removed, in cdx's order (which decides
+    /// which of them NXP's cdx loses the statistics of).
     pub(super) fn vlan_reset(&mut self, deliver: &mut dyn FnMut(&SimEvent) -> bool) {
-        let names: Vec<IfName> = self.env.interfaces.vlans.keys().copied().collect();
-        for name in names {
+        for name in self.env.interfaces.reset_order() {
             self.remove_interface(&name, deliver);
         }
         self.vlan_cursor = None;
@@ -101,7 +116,8 @@ impl Cdx {
 
     /// `FPP_CMD_PPPOE_ENTRY` (`PPPoE_Handle_Entry`): REGISTER refuses a PPP name cdx already
     /// knows and a session (id and peer MAC) already registered (`PPPOE_ENTRY_ALREADY_
-    /// REGISTERED`), and an unknown parent (`UNKNOWN_INTERFACE`); DEREGISTER needs the
+    /// REGISTERED`), an unknown parent (`UNKNOWN_INTERFACE`), and a fifth session or a full
+    /// interface table (`CREATION_FAILED`, [`super::onif`]); DEREGISTER needs the
     /// session id, the MAC and the PPP name (`PPPOE_ENTRY_NOT_FOUND` otherwise) and removes
     /// the interface; QUERY/QUERY_CONT walk the sessions.
     pub(super) fn pppoe_entry(
@@ -127,14 +143,22 @@ impl Cdx {
                 ReturnCode::PppoeEntryAlreadyRegistered
             }
             Action::Register => {
-                let session = PppoeIf {
-                    session: entry.session_id,
-                    mac: entry.mac,
-                    phys: entry.phy_ifname,
-                    mode: entry.mode,
-                };
-                self.env.interfaces.pppoe.insert(entry.ifname, session);
-                ReturnCode::Ok
+                match self.env.interfaces.admit(entry.ifname, entry.phy_ifname, true) {
+                    Ok(parent) => {
+                        let session = PppoeIf {
+                            session: entry.session_id,
+                            mac: entry.mac,
+                            parent,
+                            mode: entry.mode,
+                        };
+                        self.env.interfaces.pppoe.insert(entry.ifname, session);
+                        ReturnCode::Ok
+                    }
+                    Err(_) => {
+                        self.env.counters.interfaces_refused += 1;
+                        ReturnCode::CreationFailed
+                    }
+                }
             }
             Action::Deregister => match self.env.interfaces.pppoe.get(&entry.ifname) {
                 Some(session) if same_session(session) => {
@@ -166,17 +190,17 @@ impl Cdx {
             return out.set_rc(ReturnCode::PppoeEntryNotFound);
         };
         self.pppoe_cursor = Some(name);
+        let parent = self.env.interfaces.parent_name(&session.parent);
         let entry = PppoeEntry {
             action: Action::Register,
             session_id: session.session,
             mac: session.mac,
-            phy_ifname: session.phys,
+            phy_ifname: parent,
             ifname: name,
             mode: 0,
         };
         let bytes = out.set_walk_entry(self.env.build, &entry, 0);
-        let ranges =
-            unwritten::pppoe_walk_entry(session.phys.as_bytes().len(), name.as_bytes().len());
+        let ranges = unwritten::pppoe_walk_entry(parent.as_bytes().len(), name.as_bytes().len());
         self.filler.fill(bytes, &ranges);
     }
 
@@ -184,8 +208,9 @@ impl Cdx {
     /// `name` is removed with a REMOVED event (kept if the event cannot be sent), then
     /// every route out of it that nothing references; routes whose input was `name` lose it
     /// (cdx keeps a pointer to the freed interface; the model treats it as unknown), and
-    /// the interface is forgotten. A PPPoE session on a removed VLAN stays, with a parent
-    /// cdx no longer knows (cdx does not remove it either).
+    /// the interface is forgotten ([`super::onif::Interfaces::remove`]: NXP's cdx may lose
+    /// its statistics slot). A PPPoE session on a removed VLAN stays, with a parent cdx no
+    /// longer has (cdx does not remove it either).
     fn remove_interface(&mut self, name: &IfName, deliver: &mut dyn FnMut(&SimEvent) -> bool) {
         let abi = self.env.build;
         for slot in self.ct4.using_output(&self.env, name) {
@@ -211,7 +236,8 @@ impl Cdx {
                 route.underlying_input = route.input;
             }
         }
-        self.env.interfaces.vlans.remove(name);
-        self.env.interfaces.pppoe.remove(name);
+        if self.env.interfaces.remove(name) {
+            self.env.counters.interface_slots_leaked += 1;
+        }
     }
 }

@@ -30,6 +30,7 @@ mod faults;
 mod fill;
 mod interfaces;
 mod model;
+mod onif;
 mod routes;
 mod runner;
 mod table;
@@ -178,6 +179,12 @@ pub struct SimCounters {
     /// its `container_of` then reads the wrong object; the model answers 0 and changes
     /// nothing.
     pub undefined_commands: u64,
+    /// VLAN and PPPoE registrations refused for want of room (`CREATION_FAILED`: the
+    /// four PPPoE statistics slots, the other interfaces' slots, the interface table).
+    pub interfaces_refused: u64,
+    /// Statistics slots NXP's cdx lost by removing an interface that was not the newest
+    /// (`dpa_release_interface`); they never come back.
+    pub interface_slots_leaked: u64,
 }
 
 /// A tuple of either family, for inspection and matching.
@@ -272,6 +279,9 @@ pub struct SimHwEntry {
     pub mac: [u8; 6],
     /// MTU (0 after an UPDATE left the direction without a route on NXP's cdx).
     pub mtu: u16,
+    /// Source MAC, when it is not the FMan port's own: on the ASK port, the MAC registered
+    /// with the VLAN the entry sends out of (directly or under a PPPoE session).
+    pub source_mac: Option<[u8; 6]>,
 }
 
 /// A conntrack pair as the model holds it.
@@ -316,6 +326,7 @@ impl SimConntrack {
                 input: hw.input.to_string(),
                 mac: hw.mac,
                 mtu: hw.mtu,
+                source_mac: hw.source_mac,
             })
         };
         let (orig, reply) = (&pair.dirs.orig, &pair.dirs.reply);
@@ -347,11 +358,19 @@ pub struct SimVlan {
     pub id: u16,
     /// Its parent.
     pub parent: String,
+    /// The MAC cdx keeps for it (ASK: as registered, the source of its frames; NXP: none,
+    /// zero).
+    pub mac: [u8; 6],
 }
 
 impl SimVlan {
-    fn of(name: &crate::fpp::IfName, vlan: &env::VlanIf) -> SimVlan {
-        SimVlan { name: name.to_string(), id: vlan.id, parent: vlan.phys.to_string() }
+    fn of(name: &crate::fpp::IfName, vlan: &onif::VlanIf) -> SimVlan {
+        SimVlan {
+            name: name.to_string(),
+            id: vlan.id,
+            parent: vlan.parent.name.to_string(),
+            mac: vlan.mac,
+        }
     }
 }
 
@@ -371,12 +390,12 @@ pub struct SimPppoe {
 }
 
 impl SimPppoe {
-    fn of(name: &crate::fpp::IfName, session: &env::PppoeIf) -> SimPppoe {
+    fn of(name: &crate::fpp::IfName, session: &onif::PppoeIf) -> SimPppoe {
         SimPppoe {
             name: name.to_string(),
             session: session.session,
             mac: session.mac,
-            parent: session.phys.to_string(),
+            parent: session.parent.name.to_string(),
             mode: session.mode,
         }
     }

@@ -13,8 +13,9 @@ use crate::fpp::{
 };
 
 use super::clock::{Clock, jiffies32};
-use super::env::{Env, Interfaces};
+use super::env::Env;
 use super::fill::Filler;
+use super::onif::Interfaces;
 use super::table::{CtTable, is_v4};
 use super::{
     FlowMatch, SimConfig, SimConntrack, SimCounters, SimError, SimPppoe, SimRoute, SimTable,
@@ -178,7 +179,7 @@ impl Cdx {
     /// # Errors
     /// [`SimError::Interface`] for a name that is not a valid cdx interface name.
     pub fn new(config: &SimConfig) -> Result<Cdx, SimError> {
-        let fman = config
+        let fman: Vec<crate::fpp::IfName> = config
             .interfaces
             .iter()
             .map(|name| {
@@ -191,7 +192,7 @@ impl Cdx {
                 build: config.abi,
                 ipv6_activity: config.ipv6_activity(),
                 hz: config.hz.max(1),
-                interfaces: Interfaces { fman, vlans: BTreeMap::new(), pppoe: BTreeMap::new() },
+                interfaces: Interfaces::new(config.abi, &fman),
                 routes: BTreeMap::new(),
                 hw_pairs: 0,
                 capacity: config.capacity,

@@ -171,6 +171,7 @@ fn conntrack_with_registered_routes_is_in_hardware_both_ways() {
             input: input.into(),
             mac: [2, 0, 0, 0, 0, mac],
             mtu: 1500,
+            source_mac: None,
         })
     };
     assert_eq!(

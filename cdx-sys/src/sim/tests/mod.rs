@@ -2,6 +2,7 @@
 //! cdx's source name the file and function they follow.
 
 mod basics;
+mod onif;
 mod pppoe;
 mod strict;
 mod timing;

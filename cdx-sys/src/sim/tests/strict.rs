@@ -5,7 +5,8 @@ use super::*;
 use crate::fpp::{CtFlags, FfControl};
 
 fn hw(output: &str, input: &str, mac: u8, mtu: u16) -> Option<SimHwEntry> {
-    Some(SimHwEntry { output: output.into(), input: input.into(), mac: [2, 0, 0, 0, 0, mac], mtu })
+    let (output, input) = (output.into(), input.into());
+    Some(SimHwEntry { output, input, mac: [2, 0, 0, 0, 0, mac], mtu, source_mac: None })
 }
 
 /// `control_ipv4.c` `ct_update_one`: for a direction already in hardware an UPDATE rewrites

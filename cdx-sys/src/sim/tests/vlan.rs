@@ -4,7 +4,9 @@ use super::*;
 use crate::fpp::VlanEntry;
 
 /// `control_vlan.c` `Vlan_handle_entry`: REGISTER refuses a name cdx already knows (600)
-/// and an unknown parent (5); DEREGISTER needs both the id and the name (601 otherwise);
+/// and an unknown parent (5), and keeps 12 bits of the id; DEREGISTER needs both the id and
+/// the name (601 otherwise), and looks in the hash bucket of the id as sent
+/// (`HASH_VLAN(htons(vlanID))`), so an id with upper bits set is not found;
 /// `Vlan_handle_reset` removes them all. Both ABIs' entry sizes.
 #[test]
 fn vlan_interfaces_become_route_interfaces_and_leave_by_id_and_name() {
@@ -42,9 +44,10 @@ fn vlan_interfaces_become_route_interfaces_and_leave_by_id_and_name() {
         );
         assert_eq!(
             rig.vlan(Action::Deregister, 100 | 0x1000, "eth0.100", ""),
-            ReturnCode::Ok,
-            "12 bits of id"
+            ReturnCode::VlanEntryNotFound,
+            "looked up in the bucket of the id as sent"
         );
+        assert_eq!(rig.vlan(Action::Deregister, 100, "eth0.100", ""), ReturnCode::Ok);
         assert_eq!(
             rig.route(Action::Register, 2, "eth0.100", "eth1"),
             ReturnCode::UnknownInterface

@@ -13,9 +13,11 @@
 //!   connections through an interface not registered yet wait (`interface_unregistered`) and
 //!   are retried once it is.
 //! - **Removal** (the interface went down or away, its session ended or changed, it was
-//!   renamed, the policy no longer allows it): the connections through it are withdrawn first
-//!   and wait for the network; the interface is deregistered only once no route object names
-//!   it any more, and sessions before the VLAN under them. cdx therefore never removes a
+//!   renamed, the policy no longer allows it, its MAC changed where cdx keeps it (the ASK
+//!   port sends with the MAC a VLAN was registered with), or what it runs on is being
+//!   removed): the connections through it are withdrawn first and wait for the network; the
+//!   interface is deregistered only once no route object names it any more, and sessions
+//!   before the VLAN under them; nothing is registered on an interface being replaced. cdx therefore never removes a
 //!   connection by itself (its REMOVED events would make the engine delete the kernel's
 //!   entry): the kernel's conntracks stay intact.
 //! - **Start-up**: cdx's VLAN and PPPoE tables are walked before anything is registered; with
@@ -36,9 +38,9 @@ use super::lifecycle::{CLIENT, ORIG, REPLY, SERVER};
 use super::reconcile::Phase;
 use super::{Engine, Flow, LOG_TARGET};
 use crate::core::flow::FlowId;
-use crate::core::hw::{HwFailure, HwOp, HwReply, ItfSpec, PppoeSpec, VlanSpec};
+use crate::core::hw::{Abi, HwFailure, HwOp, HwReply, ItfSpec, PppoeSpec, VlanSpec};
 use crate::core::l2::{ItfStatus, session_of};
-use crate::core::net::{FdbEntry, IfName, Link, LinkKind, PppoeSession};
+use crate::core::net::{FdbEntry, IfName, Link, LinkKind, Mac, PppoeSession};
 use crate::core::route::{RouteRef, RouteState};
 use crate::core::stats::Reason;
 
@@ -102,17 +104,27 @@ pub(super) struct Interfaces {
     next: Option<Instant>,
 }
 
-/// A VLAN and its twin from a walk (which reports no MAC) are the same registration.
-fn same(a: &ItfSpec, b: &ItfSpec) -> bool {
+/// Whether `a` and `b` are the same registration. A walk reports no VLAN MAC (zero): such a
+/// VLAN matches any MAC. Where cdx keeps the MAC (`macs_count`: the ASK port, whose
+/// `dpa_add_vlan_if` stores it as the source of the VLAN's frames) a VLAN whose MAC changed
+/// is another registration; NXP's cdx takes none.
+fn same(a: &ItfSpec, b: &ItfSpec, macs_count: bool) -> bool {
     match (a, b) {
         (ItfSpec::Vlan(a), ItfSpec::Vlan(b)) => {
+            let unknown = Mac::default();
             (a.name, a.id, a.parent) == (b.name, b.id, b.parent)
+                && (!macs_count || a.mac == unknown || b.mac == unknown || a.mac == b.mac)
         }
         (a, b) => a == b,
     }
 }
 
 impl Engine {
+    /// True when cdx keeps a VLAN's MAC (the ASK port): see [`same`].
+    fn vlan_macs_count(&self) -> bool {
+        self.cdx.abi.is_some_and(|choice| choice.abi == Abi::Ask)
+    }
+
     /// What cdx knows `link` as (for [`crate::core::l2::Resolver`]).
     pub(super) fn itf_status(&self, link: &Link) -> ItfStatus {
         if self.net.is_fastpath(link) {
@@ -120,12 +132,8 @@ impl Engine {
         }
         let itfs = &self.itfs;
         match itfs.wanted.get(&link.index) {
-            Some(spec) => match itfs.regs.get(&link.name) {
-                Some(reg) if reg.state == RegState::Registered && same(&reg.spec, spec) => {
-                    ItfStatus::Registered
-                }
-                _ => ItfStatus::Pending,
-            },
+            Some(_) if self.registered_as_wanted(&link.name, 0) => ItfStatus::Registered,
+            Some(_) => ItfStatus::Pending,
             None if itfs.could_be.contains(&link.index) => ItfStatus::Pending,
             None => ItfStatus::Unusable,
         }
@@ -302,14 +310,26 @@ impl Engine {
         }
         self.itfs.next = None;
         let wanted: Vec<ItfSpec> = self.itfs.wanted.values().copied().collect();
-        // Removals: registrations no link wants as they are.
-        let stale: Vec<Registration> = self
-            .itfs
-            .regs
-            .values()
-            .filter(|reg| !wanted.iter().any(|w| same(w, &reg.spec)))
-            .copied()
+        let macs = self.vlan_macs_count();
+        // Removals: registrations no link wants as they are, and what runs on them (a
+        // session on a VLAN registered again goes first, and comes back on the new one).
+        let mut stale: HashSet<IfName> = (self.itfs.regs.values())
+            .filter(|reg| !wanted.iter().any(|w| same(w, &reg.spec, macs)))
+            .map(|reg| reg.spec.name())
             .collect();
+        for _ in 0..MAX_DEPTH {
+            let on_stale: Vec<IfName> = (self.itfs.regs.values())
+                .filter(|reg| stale.contains(&reg.spec.parent()))
+                .map(|reg| reg.spec.name())
+                .filter(|name| !stale.contains(name))
+                .collect();
+            if on_stale.is_empty() {
+                break;
+            }
+            stale.extend(on_stale);
+        }
+        let stale: Vec<Registration> =
+            stale.iter().filter_map(|name| self.itfs.regs.get(name)).copied().collect();
         for reg in stale {
             self.remove_registration(reg, now);
         }
@@ -327,16 +347,17 @@ impl Engine {
 
     fn register(&mut self, spec: ItfSpec, now: Instant) {
         let name = spec.name();
+        let macs = self.vlan_macs_count();
         if let Some(reg) = self.itfs.regs.get(&name) {
             let due = reg.retry_at.is_none_or(|at| at <= now);
-            if reg.state != RegState::Failed || !same(&reg.spec, &spec) || !due {
+            if reg.state != RegState::Failed || !same(&reg.spec, &spec, macs) || !due {
                 return;
             }
         }
-        let parent_ready = self.net.is_fastpath_name(&spec.parent())
-            || self.itfs.regs.get(&spec.parent()).is_some_and(|p| {
-                p.state == RegState::Registered && matches!(p.spec, ItfSpec::Vlan(_))
-            });
+        let parent = spec.parent();
+        let parent_ready = self.net.is_fastpath_name(&parent)
+            || (self.itfs.regs.get(&parent).is_some_and(|p| matches!(p.spec, ItfSpec::Vlan(_)))
+                && self.registered_as_wanted(&parent, 0));
         if !parent_ready {
             return;
         }
@@ -344,6 +365,21 @@ impl Engine {
         let reg = Registration { spec, state: RegState::Registering, failures, retry_at: None };
         self.itfs.regs.insert(name, reg);
         self.hw(HwOp::ItfRegister(spec), Pending::Itf { name, register: true });
+    }
+
+    /// `name` is a fast-path port, or cdx holds it as the network wants it now and holds
+    /// what it runs on likewise (not a VLAN waiting to be registered again, nor a session on
+    /// one).
+    fn registered_as_wanted(&self, name: &IfName, depth: usize) -> bool {
+        if self.net.is_fastpath_name(name) {
+            return true;
+        }
+        let macs = self.vlan_macs_count();
+        let Some(reg) = self.itfs.regs.get(name) else { return false };
+        depth <= MAX_DEPTH
+            && reg.state == RegState::Registered
+            && self.itfs.wanted.values().any(|w| w.name() == *name && same(w, &reg.spec, macs))
+            && self.registered_as_wanted(&reg.spec.parent(), depth + 1)
     }
 
     /// Withdraw what goes through a registration nothing wants, then remove it from cdx

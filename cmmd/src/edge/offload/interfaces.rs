@@ -179,16 +179,18 @@ mod tests {
     }
 
     /// The bytes reach the software cdx, which answers as cdx does, and the walk reads back
-    /// what it holds, in both ABIs.
+    /// what it holds, in both ABIs, from replies whose unwritten bytes are garbage. A session
+    /// whose VLAN went is read with the parent cdx then names: none.
     #[test]
     fn registrations_and_the_walk_against_the_software_cdx() {
         use cdx_sys::fci::Transport;
-        use cdx_sys::sim::{self, SimConfig};
+        use cdx_sys::sim::{self, SimConfig, UnwrittenFill};
         use std::time::Duration;
         for abi in Abi::ALL {
             let (sim, commands, _events) = sim::spawn(SimConfig {
                 interfaces: vec!["r1".into()],
                 abi,
+                unwritten: UnwrittenFill::Garbage { seed: 11 },
                 ..SimConfig::default()
             })
             .unwrap();
@@ -221,6 +223,11 @@ mod tests {
             }
             assert_eq!(walk(abi, &mut call), Ok(HwReply::Interfaces(vec![vlan, session])));
             assert_eq!(sim.snapshot().pppoe[0].session, 7);
+            let (fcode, payload) = encode(abi, false, &vlan).unwrap();
+            assert_eq!(classify(false, call(fcode, &payload).unwrap().rc), Ok(HwReply::Done));
+            let ItfSpec::Pppoe(orphan) = session else { unreachable!() };
+            let orphan = ItfSpec::Pppoe(PppoeSpec { parent: IfName::default(), ..orphan });
+            assert_eq!(walk(abi, &mut call), Ok(HwReply::Interfaces(vec![orphan])));
             let (fcode, payload) = encode(abi, false, &session).unwrap();
             assert_eq!(classify(false, call(fcode, &payload).unwrap().rc), Ok(HwReply::Done));
             assert_eq!(

@@ -254,6 +254,66 @@ fn a_refused_vlan_registration_is_counted_and_retried_with_back_off() {
     assert_eq!(attempts, 3);
 }
 
+/// The ASK port sends out of a VLAN with the MAC the VLAN was registered with
+/// (`dpa_add_vlan_if`, `dpa_get_tx_info_by_itf`): when the VLAN's MAC changes, its flows and
+/// the session on it leave, it is registered again with the new MAC, then the session, and
+/// the flows return. NXP's cdx takes no MAC: nothing is done there.
+#[test]
+fn a_vlan_whose_mac_changes_is_registered_again_where_cdx_keeps_the_mac() {
+    for (abi, again) in [(Abi::Ask, true), (Abi::Lsdk, false)] {
+        let cdx = FakeCdx { abi, ..FakeCdx::default() };
+        let mut w = world_with(EngineConfig::default(), true, cdx);
+        let (out_of_vlan, out_of_session) =
+            (lan_flow(40000, "10.8.0.2"), lan_flow(40001, "10.64.0.9"));
+        for ct in [out_of_vlan, out_of_session] {
+            w.event(CtEventKind::Update, ct);
+            assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
+        }
+        // cdx is slow to let go of a route object out of the VLAN (its first second of
+        // answers is lost): the old VLAN stays registered a while after the session on it
+        // left, and the session waits for the new one.
+        let before = w.cdx.log.len();
+        w.cdx.fail.push_back(("route_deregister", HwFailure::Timeout));
+        let changed = Link { mac: Some(mac(0x72)), ..vlan_link("eth1.100", VLAN, ETH1) };
+        w.engine.on_link(changed, w.now);
+        w.run();
+        for step in 0..160 {
+            if step < 8 && w.cdx.fail.is_empty() {
+                w.cdx.fail.push_back(("route_deregister", HwFailure::Timeout));
+            }
+            w.advance(Duration::from_millis(125));
+        }
+        let held = w.cdx.itfs.get(&ifname("eth1.100")).copied();
+        let expected = if again { mac(0x72) } else { mac(0x71) };
+        assert!(matches!(held, Some(ItfSpec::Vlan(v)) if v.mac == expected), "{abi} {held:?}");
+        assert!(w.cdx.itfs.contains_key(&ifname("ppp0")), "{abi}");
+        let registered: Vec<(IfName, Mac)> = (w.cdx.log.get(before..).unwrap_or_default().iter())
+            .filter_map(|op| match op {
+                HwOp::ItfRegister(ItfSpec::Vlan(v)) => Some((v.name, v.mac)),
+                HwOp::ItfRegister(ItfSpec::Pppoe(p)) => Some((p.name, Mac::default())),
+                _ => None,
+            })
+            .collect();
+        let expected_registrations = match again {
+            true => vec![(ifname("eth1.100"), mac(0x72)), (ifname("ppp0"), Mac::default())],
+            false => Vec::new(),
+        };
+        assert_eq!(registered, expected_registrations, "{abi}");
+        // Nothing went out of the session before the VLAN under it was registered again.
+        let ops = w.cdx.log.get(before..).unwrap_or_default();
+        let position = |wanted: &dyn Fn(&HwOp) -> bool| ops.iter().position(wanted);
+        let vlan_again = position(&|op| matches!(op, HwOp::ItfRegister(ItfSpec::Vlan(_))));
+        let via_session = position(
+            &|op| matches!(op, HwOp::RouteRegister(r) if r.output == ifname("ppp0") || r.input == ifname("ppp0")),
+        );
+        assert!(via_session >= vlan_again, "{abi}: {ops:?}");
+        for ct in [out_of_vlan, out_of_session] {
+            assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)), "{abi}");
+        }
+        assert!(w.deleted.is_empty(), "the kernel's entries stay");
+    }
+}
+
 #[test]
 fn a_renamed_vlan_is_registered_under_its_new_name_and_its_flows_follow() {
     let mut w = world(true);

@@ -228,7 +228,14 @@ impl FakeCdx {
             }
             HwOp::VlanReset => self.itfs.retain(|_, s| matches!(s, ItfSpec::Pppoe(_))),
             HwOp::WalkInterfaces => {
-                return Ok(HwReply::Interfaces(self.itfs.values().copied().collect()));
+                // cdx's VLAN walk writes no MAC (the decoder reports none).
+                let walked = |spec: &ItfSpec| match *spec {
+                    ItfSpec::Vlan(v) => {
+                        ItfSpec::Vlan(crate::core::hw::VlanSpec { mac: Mac::default(), ..v })
+                    }
+                    other => other,
+                };
+                return Ok(HwReply::Interfaces(self.itfs.values().map(walked).collect()));
             }
         }
         Ok(HwReply::Done)
