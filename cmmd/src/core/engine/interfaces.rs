@@ -31,6 +31,7 @@
 
 use std::time::Instant;
 
+use cdx_sys::fpp::ReturnCode;
 use hashbrown::{HashMap, HashSet};
 
 use super::commands::Pending;
@@ -108,6 +109,12 @@ pub(super) struct Interfaces {
 /// VLAN matches any MAC. Where cdx keeps the MAC (`macs_count`: the ASK port, whose
 /// `dpa_add_vlan_if` stores it as the source of the VLAN's frames) a VLAN whose MAC changed
 /// is another registration; NXP's cdx takes none.
+/// cdx refused a registration because it holds that name (or that session) already.
+fn held_from_before(failure: &HwFailure) -> bool {
+    let held = [ReturnCode::VlanEntryAlreadyRegistered, ReturnCode::PppoeEntryAlreadyRegistered];
+    matches!(failure, HwFailure::Rejected(rc) if held.iter().any(|code| code.value() == *rc))
+}
+
 fn same(a: &ItfSpec, b: &ItfSpec, macs_count: bool) -> bool {
     match (a, b) {
         (ItfSpec::Vlan(a), ItfSpec::Vlan(b)) => {
@@ -279,13 +286,22 @@ impl Engine {
                 reg.state = RegState::Failed;
                 reg.retry_at = Some(now + delay);
                 self.stats.itf_register_failures += 1;
-                if failure == HwFailure::Timeout {
-                    // It may have happened: remove it (cdx answers "not found" if it did
-                    // not), then register again. Nothing uses it yet.
+                if failure.outcome_unknown() || held_from_before(&failure) {
+                    // It may be in cdx already: the answer was lost, or cdx kept it from
+                    // before cmmd started when its tables could not be read (a VLAN_RESET
+                    // leaves the sessions). Remove it as it is wanted (cdx answers "not
+                    // found" otherwise), then register it again after the back-off. Nothing
+                    // uses it yet.
                     let spec = reg.spec;
                     reg.state = RegState::Deregistering;
                     self.hw(HwOp::ItfDeregister(spec), Pending::Itf { name, register: false });
                 }
+            }
+            (false, Ok(_) | Err(HwFailure::NotFound)) if reg.retry_at.is_some() => {
+                // The removal that follows a refused registration: registered again when
+                // its back-off ends, the refusals still counted.
+                tracing::debug!(target: LOG_TARGET, interface = %name, "cleared in cdx before registering again");
+                reg.state = RegState::Failed;
             }
             (false, Ok(_) | Err(HwFailure::NotFound)) => {
                 tracing::info!(target: LOG_TARGET, interface = %name, "removed from cdx");

@@ -400,3 +400,39 @@ fn at_start_cdx_interfaces_are_adopted_or_removed() {
         .collect();
     assert_eq!(names, ["itf_deregister", "vlan_reset", "itf_register", "itf_register"]);
 }
+
+#[test]
+fn a_session_cdx_kept_through_a_failed_start_walk_is_cleared_and_registered_again() {
+    // cdx holds the VLAN and the session from before; the start-up walk fails, so cmmd
+    // resets cdx's VLANs, which leaves the session (NXP keeps an interface whose parent
+    // goes), and cmmd's registration of it is refused as already registered.
+    let session = ItfSpec::Pppoe(PppoeSpec {
+        name: ifname("ppp0"),
+        session: SESSION,
+        peer: mac(PEER_MAC),
+        parent: ifname("eth1.100"),
+    });
+    let mut cdx = FakeCdx { refuse_held: true, ..FakeCdx::default() };
+    cdx.itfs.insert(ifname("ppp0"), session);
+    cdx.fail.push_back(("walk_interfaces", HwFailure::Timeout));
+    let mut w = world_with(EngineConfig::default(), true, cdx);
+    w.run();
+    let ppp0 = |w: &World| {
+        w.engine.registrations().find(|(name, _)| **name == ifname("ppp0")).map(|(_, r)| r.state)
+    };
+    assert_eq!(ppp0(&w), Some(RegState::Failed), "refused: cdx held it");
+    let ct = lan_flow(40100, "10.64.0.9");
+    w.event(CtEventKind::Update, ct);
+    assert_eq!(w.state(&ct), Some((FlowState::Resolving, Reason::InterfaceUnregistered)));
+    // Cleared in cdx, then registered again once its back-off ends; the flow follows.
+    w.advance(Duration::from_secs(2));
+    assert_eq!(ppp0(&w), Some(RegState::Registered));
+    assert_eq!(w.cdx.itfs.get(&ifname("ppp0")), Some(&session));
+    let ops: Vec<&str> = (w.cdx.log.iter())
+        .filter(|op| matches!(op, HwOp::ItfRegister(s) | HwOp::ItfDeregister(s) if s.name() == ifname("ppp0")))
+        .map(HwOp::name)
+        .collect();
+    assert_eq!(ops, ["itf_register", "itf_deregister", "itf_register"]);
+    assert_eq!(w.engine.stats().itf_register_failures, 1);
+    assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
+}

@@ -68,6 +68,10 @@ struct FakeCdx {
     ports: Vec<IfName>,
     /// Registered VLANs and PPPoE sessions, by name.
     itfs: BTreeMap<IfName, ItfSpec>,
+    /// A registration of a name cdx holds is refused as cdx refuses it (`ALREADY_REGISTERED`)
+    /// rather than failing the test: cdx holds what cmmd cannot know of (a session left from
+    /// before a start whose walk failed).
+    refuse_held: bool,
     /// The ABI it answers the detection with.
     abi: Abi,
     routes: BTreeMap<u16, RouteSpec>,
@@ -91,6 +95,7 @@ impl Default for FakeCdx {
         FakeCdx {
             ports: vec![ifname("eth0"), ifname("eth1"), ifname("eth2")],
             itfs: BTreeMap::new(),
+            refuse_held: false,
             abi: Abi::default(),
             routes: BTreeMap::new(),
             cts: HashMap::new(),
@@ -213,6 +218,13 @@ impl FakeCdx {
             }
             HwOp::ItfRegister(spec) => {
                 assert!(self.knows(&spec.parent()), "{spec:?} registered before its parent");
+                if self.refuse_held && self.knows(&spec.name()) {
+                    let held = match spec {
+                        ItfSpec::Vlan(_) => ReturnCode::VlanEntryAlreadyRegistered,
+                        ItfSpec::Pppoe(_) => ReturnCode::PppoeEntryAlreadyRegistered,
+                    };
+                    return Err(HwFailure::Rejected(held.value()));
+                }
                 assert!(!self.knows(&spec.name()), "{spec:?} registered twice");
                 self.itfs.insert(spec.name(), *spec);
             }
