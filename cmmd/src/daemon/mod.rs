@@ -10,8 +10,9 @@
 //! ```
 //!
 //! Nothing here blocks: hardware commands go to the worker thread, password checks to the
-//! auth thread, logs to the log thread; every socket is non-blocking and read with a budget so
-//! one busy source cannot starve the others. Start-up (sockets, the initial link/address/
+//! auth thread, logs to the log thread, and the conntrack dump socket is read by a thread of
+//! its own that hands each datagram over and wakes the loop (`edge::ct_dump`); every socket on
+//! the loop is non-blocking and read with a budget so one busy source cannot starve the others. Start-up (sockets, the initial link/address/
 //! neighbour dump) happens before the loop runs.
 
 pub mod setup;
@@ -44,7 +45,6 @@ use crate::edge::warn_if_smaller;
 use crate::edge::worker::Worker;
 
 const CT_EVENTS: Token = Token(0);
-const CT_DUMPS: Token = Token(1);
 const CT_REQUESTS: Token = Token(2);
 const RTNL_EVENTS: Token = Token(3);
 const RTNL_LOOKUPS: Token = Token(4);
@@ -209,11 +209,17 @@ impl Daemon {
         // Subscribe before anything is dumped, so nothing falls between dump and events.
         let (dialect, permanent_bit) = setup::conntrack_dialect(&loaded)
             .map_err(|error| StartupError::Config(error.to_string()))?;
+        let poll = Poll::new().map_err(kernel("epoll"))?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(kernel("eventfd"))?);
+        let wake_loop = waker.clone();
         let ct = CtIo::open(
             cfg.netlink.event_buffer as usize,
             cfg.netlink.reliable_destroy,
             dialect,
             permanent_bit,
+            Arc::new(move || {
+                let _ = wake_loop.wake();
+            }),
         )
         .map_err(kernel("conntrack netlink socket"))?;
         warn_if_smaller("conntrack event", cfg.netlink.event_buffer as usize, ct.event_buffer);
@@ -244,8 +250,6 @@ impl Daemon {
             (config::Backend::Sim, None) => Backend::sim(crate::edge::backend::sim_config(cfg))?,
         };
         tracing::info!(backend = backend.name, ports = ?cfg.ports.iter().map(|p| p.as_str()).collect::<Vec<_>>(), "hardware backend ready");
-        let poll = Poll::new().map_err(kernel("epoll"))?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(kernel("eventfd"))?);
         let wake_worker = waker.clone();
         let worker = Worker::spawn(
             backend.executor,
@@ -260,7 +264,6 @@ impl Daemon {
         registry
             .register(&mut ct.events, CT_EVENTS, Interest::READABLE)
             .map_err(kernel("epoll"))?;
-        registry.register(&mut ct.dumps, CT_DUMPS, Interest::READABLE).map_err(kernel("epoll"))?;
         registry
             .register(&mut ct.requests, CT_REQUESTS, Interest::READABLE)
             .map_err(kernel("epoll"))?;
@@ -398,7 +401,6 @@ impl Daemon {
     fn dispatch(&mut self, token: Token, now: Instant) {
         match token {
             CT_EVENTS => self.backlog.ct_events |= self.ct.read_events(&mut self.engine, now),
-            CT_DUMPS => self.backlog.ct_dumps |= self.ct.read_dump(&mut self.engine, now),
             CT_REQUESTS => self.ct.read_request_replies(),
             RTNL_EVENTS => {
                 self.backlog.rtnl_events |= self.routing.read_events(&mut self.engine, now);
@@ -407,6 +409,9 @@ impl Daemon {
             RTNL_DUMPS => self.routing.read_dumps(&mut self.engine, now),
             HW_EVENTS => self.read_hw_events(now),
             WAKER => {
+                // The dump thread and the offload worker wake the loop (the worker's results
+                // are read every turn).
+                self.backlog.ct_dumps |= self.ct.read_dump(&mut self.engine, now);
                 if let Some(cli) = self.cli.as_mut() {
                     cli.on_auth_results(self.poll.registry(), now);
                 }

@@ -4,8 +4,10 @@
 //! back at once when the budget ran out: mio is edge-triggered). Each datagram is parsed in
 //! place into `conntrack::Conntrack` values (no allocation) and handed to the engine as
 //! [`CtInfo`]. `ENOBUFS` is an overrun the engine answers with a resync dump. Dumps run on
-//! their own socket, so events keep flowing during a resync; kernel updates (keepalive
-//! refreshes, deletes, the permanent bit) go out on a third socket without waiting for answers.
+//! their own socket, so events keep flowing during a resync, and that socket is read by a
+//! thread of its own ([`DumpReceiver`]), so the loop applies one datagram while the kernel
+//! builds the next; kernel updates (keepalive refreshes, deletes, the permanent bit) go out on
+//! a third socket without waiting for answers.
 //!
 //! The kernel's dialect: one [`DialectTracker`] reads both the events and the dumps, so an
 //! ASK kernel's fast-path blocks and QoS connmark are recognised once (or pinned by
@@ -17,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
 use conntrack::{
@@ -24,6 +27,7 @@ use conntrack::{
     KernelVersion, Message, PermanentBit, RecvBatch, RecvError, request,
 };
 
+use super::ct_dump::{DumpChunk, DumpReceiver};
 use crate::core::engine::{CtEventKind, Engine};
 use crate::core::flow::{FlowKey, Tuple};
 use crate::core::policy::{CtInfo, FastPathInfo};
@@ -33,7 +37,7 @@ const EVENT_BUDGET: usize = 64;
 /// Datagrams per `recvmmsg` call, and the room for each (an event is a few hundred bytes).
 const BATCH: usize = 64;
 const SLOT: usize = 4096;
-/// Dump datagrams read per loop turn.
+/// Dump datagrams applied per loop turn.
 const DUMP_BUDGET: usize = 256;
 /// At most this many reads when dropping the events queued before an overrun.
 const DISCARD_CALLS: usize = 1 << 16;
@@ -130,8 +134,8 @@ pub(crate) struct CtCounters {
 pub(crate) struct CtIo {
     /// Subscribed to NEW/UPDATE/DESTROY.
     pub(crate) events: CtSocket,
-    /// Dumps.
-    pub(crate) dumps: CtSocket,
+    /// Dumps, received on their own thread.
+    dumps: DumpReceiver,
     /// Updates and deletes.
     pub(crate) requests: CtSocket,
     /// Effective receive buffer of the event socket.
@@ -155,12 +159,14 @@ pub(crate) struct CtIo {
 
 impl CtIo {
     /// Open and configure the sockets, reading the kernel's messages in `dialect`; a pinned
-    /// `permanent_bit` overrides the dialect's.
+    /// `permanent_bit` overrides the dialect's. The dump thread calls `wake` when it has
+    /// handed over dump datagrams ([`CtIo::read_dump`] applies them).
     pub(crate) fn open(
         event_buffer: usize,
         reliable_destroy: bool,
         dialect: DialectSetting,
         permanent_bit: Option<PermanentBit>,
+        wake: Arc<dyn Fn() + Send + Sync>,
     ) -> io::Result<CtIo> {
         let events = CtSocket::events()?;
         events.set_nonblocking(true)?;
@@ -169,8 +175,8 @@ impl CtIo {
             events.set_broadcast_error(true)?;
         }
         let dumps = CtSocket::requests()?;
-        dumps.set_nonblocking(true)?;
         dumps.set_receive_buffer(4 << 20)?;
+        let dumps = DumpReceiver::spawn(dumps, wake)?;
         let requests = CtSocket::requests()?;
         requests.set_nonblocking(true)?;
         requests.set_receive_buffer(1 << 20)?;
@@ -304,28 +310,29 @@ impl CtIo {
     /// Start a dump for the engine's `generation`.
     pub(crate) fn start_dump(&mut self, generation: u16) -> io::Result<()> {
         let seq = self.dumps.next_seq();
-        self.tx.clear();
-        request::dump(&mut self.tx, None, seq);
-        self.dumps.send(&self.tx)?;
+        let mut dump = Vec::with_capacity(64);
+        request::dump(&mut dump, None, seq);
+        self.dumps.request(seq, dump)?;
         self.dumps_in_flight.insert(seq, generation);
         Ok(())
     }
 
-    /// Read dump replies; returns true if there may be more to read now.
+    /// Apply the dump datagrams the dump thread has handed over; returns true if there may
+    /// be more to apply now.
     pub(crate) fn read_dump(&mut self, engine: &mut Engine, now: Instant) -> bool {
         for _ in 0..DUMP_BUDGET {
-            let len = match self.dumps.recv(&mut self.rx) {
-                Ok(len) => len,
-                Err(RecvError::WouldBlock) => return false,
-                Err(e) => {
-                    tracing::warn!(error = %e, "conntrack dump failed");
+            let datagram = match self.dumps.try_next() {
+                Some(DumpChunk::Datagram(datagram)) => datagram,
+                None => return false,
+                Some(DumpChunk::Failed(error)) => {
+                    tracing::warn!(error, "conntrack dump failed");
                     for (_, generation) in self.dumps_in_flight.drain() {
                         engine.on_dump_failed(generation, now);
                     }
-                    return false;
+                    continue;
                 }
             };
-            for message in Datagram::new(&self.rx[..len]) {
+            for message in Datagram::new(&datagram) {
                 match message {
                     Ok(Message::Conntrack(m)) => {
                         if let Some(ct) = decode(&mut self.dialect, &mut self.counters, &m) {

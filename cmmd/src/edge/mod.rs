@@ -1,6 +1,7 @@
 //! The I/O edges: each translates one foreign vocabulary into the core's and back.
 //!
-//! - Kernel: `ctnetlink` (conntrack events, dumps and updates ⇄ engine), [`rtnl`]
+//! - Kernel: `ctnetlink` (conntrack events, dumps and updates ⇄ engine; `ct_dump` reads the
+//!   dumps on a thread of its own), [`rtnl`]
 //!   (rtnetlink messages ⇄ engine values, and the socket) and `routing` (route lookups,
 //!   multicast events and re-dumps on the loop).
 //! - Hardware: [`offload`] (engine commands ⇄ FPP over FCI), run by the [`worker`] thread;
@@ -17,6 +18,7 @@
 pub mod backend;
 pub mod cli_server;
 pub mod control;
+pub(crate) mod ct_dump;
 pub(crate) mod ctnetlink;
 pub mod http;
 pub mod metrics;
