@@ -10,9 +10,10 @@
 //! ```
 //!
 //! Nothing here blocks: hardware commands go to the worker thread, password checks to the
-//! auth thread, logs to the log thread, and the conntrack dump socket is read by a thread of
-//! its own that hands each datagram over and wakes the loop (`edge::ct_dump`); every socket on
-//! the loop is non-blocking and read with a budget so one busy source cannot starve the others. Start-up (sockets, the initial link/address/
+//! auth thread, logs to the log thread, and the initial conntrack dump is received by a thread
+//! of its own that hands each datagram over and wakes the loop (`edge::ct_dump`); every socket
+//! on the loop is non-blocking and read with a budget so one busy source cannot starve the
+//! others. Start-up (sockets, the initial link/address/
 //! neighbour dump) happens before the loop runs.
 
 pub mod setup;
@@ -45,6 +46,7 @@ use crate::edge::warn_if_smaller;
 use crate::edge::worker::Worker;
 
 const CT_EVENTS: Token = Token(0);
+const CT_DUMPS: Token = Token(1);
 const CT_REQUESTS: Token = Token(2);
 const RTNL_EVENTS: Token = Token(3);
 const RTNL_LOOKUPS: Token = Token(4);
@@ -264,6 +266,7 @@ impl Daemon {
         registry
             .register(&mut ct.events, CT_EVENTS, Interest::READABLE)
             .map_err(kernel("epoll"))?;
+        registry.register(&mut ct.dumps, CT_DUMPS, Interest::READABLE).map_err(kernel("epoll"))?;
         registry
             .register(&mut ct.requests, CT_REQUESTS, Interest::READABLE)
             .map_err(kernel("epoll"))?;
@@ -401,6 +404,7 @@ impl Daemon {
     fn dispatch(&mut self, token: Token, now: Instant) {
         match token {
             CT_EVENTS => self.backlog.ct_events |= self.ct.read_events(&mut self.engine, now),
+            CT_DUMPS => self.backlog.ct_dumps |= self.ct.read_dump(&mut self.engine, now),
             CT_REQUESTS => self.ct.read_request_replies(),
             RTNL_EVENTS => {
                 self.backlog.rtnl_events |= self.routing.read_events(&mut self.engine, now);
@@ -409,8 +413,8 @@ impl Daemon {
             RTNL_DUMPS => self.routing.read_dumps(&mut self.engine, now),
             HW_EVENTS => self.read_hw_events(now),
             WAKER => {
-                // The dump thread and the offload worker wake the loop (the worker's results
-                // are read every turn).
+                // The initial dump's thread and the offload worker wake the loop (the
+                // worker's results are read every turn).
                 self.backlog.ct_dumps |= self.ct.read_dump(&mut self.engine, now);
                 if let Some(cli) = self.cli.as_mut() {
                     cli.on_auth_results(self.poll.registry(), now);

@@ -1,11 +1,14 @@
-//! The conntrack dump socket, read on a thread of its own.
+//! The initial conntrack dump, received on a thread of its own.
 //!
 //! The kernel builds each dump datagram inside the `recvmsg` that asks for it, so a dump
 //! read on the event loop costs the loop the kernel's work plus its own, one after the other.
-//! [`DumpReceiver`] moves the receiving to a thread (`cmmd-ct-dump`): the loop hands it a
-//! dump request, the thread sends it and reads the answers as they come, and the loop
-//! decodes and applies each datagram while the kernel builds the next. Every dump goes this
-//! way (the initial one, resyncs and sweeps); one runs at a time, as the engine asks.
+//! At start that is the whole time to ready. [`DumpReceiver`] moves the receiving to a thread
+//! (`cmmd-ct-dump`) with a socket of its own: the loop hands it the dump request, the thread
+//! sends it and reads the answers as they come, and the loop decodes and applies each
+//! datagram while the kernel builds the next. Only the initial dump goes this way: measured
+//! under an event storm (a resync after an overrun), the hand-off made the resync dump slower
+//! (the thread competes with the loop and the load for the cores), so later dumps are read on
+//! the loop as before (`ctnetlink`).
 //!
 //! Contract: datagrams reach the loop whole and in the kernel's order, at most [`AHEAD`]
 //! of them waiting (the thread stops reading until the loop catches up, and the kernel
@@ -43,7 +46,6 @@ pub(crate) enum DumpChunk {
 pub(crate) struct DumpReceiver {
     requests: Sender<(u32, Vec<u8>)>,
     chunks: Receiver<DumpChunk>,
-    next_seq: u32,
 }
 
 impl DumpReceiver {
@@ -61,14 +63,7 @@ impl DumpReceiver {
         std::thread::Builder::new()
             .name("cmmd-ct-dump".into())
             .spawn(move || receive(&socket, &requests_rx, &chunks_tx, &*wake))?;
-        Ok(DumpReceiver { requests, chunks, next_seq: 1 })
-    }
-
-    /// A sequence number for the next dump request (never 0: events have 0).
-    pub(crate) fn next_seq(&mut self) -> u32 {
-        let seq = self.next_seq;
-        self.next_seq = seq.checked_add(1).unwrap_or(1);
-        seq
+        Ok(DumpReceiver { requests, chunks })
     }
 
     /// Have the thread send `request` (numbered `seq`) and read its answers.

@@ -1,7 +1,7 @@
 //! The I/O edges: each translates one foreign vocabulary into the core's and back.
 //!
-//! - Kernel: `ctnetlink` (conntrack events, dumps and updates ⇄ engine; `ct_dump` reads the
-//!   dumps on a thread of its own), [`rtnl`]
+//! - Kernel: `ctnetlink` (conntrack events, dumps and updates ⇄ engine; `ct_dump` receives
+//!   the initial dump on a thread of its own), [`rtnl`]
 //!   (rtnetlink messages ⇄ engine values, and the socket) and `routing` (route lookups,
 //!   multicast events and re-dumps on the loop).
 //! - Hardware: [`offload`] (engine commands ⇄ FPP over FCI), run by the [`worker`] thread;
