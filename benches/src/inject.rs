@@ -3,7 +3,9 @@
 //!
 //! Entries are TCP ESTABLISHED and UDP ASSURED connections (alternating) between 16 clients on
 //! `10.81.1.0/24` and 16 servers on `10.81.2.0/24` — the subnets of the two ports the harness
-//! gives cmmd — so cmmd offloads every one of them. [`Plan`] names entry `i`'s tuple; tuples are
+//! gives cmmd — so cmmd offloads every one of them. With [`Plan::offloadable`] off they are TCP
+//! SYN_SENT and UDP unreplied instead: the same events, none of them a candidate (the load a
+//! node's other connections make). [`Plan`] names entry `i`'s tuple; tuples are
 //! unique for 16.5 million consecutive indices.
 //!
 //! Requests go out many per datagram with `NLM_F_ACK` cleared: the kernel answers only
@@ -36,6 +38,9 @@ pub const PERIOD: u32 = HOSTS * HOSTS * PORTS;
 pub struct Plan {
     /// Timeout given to created entries, seconds.
     pub timeout: u32,
+    /// Entries cmmd offloads (TCP ESTABLISHED, UDP ASSURED); `false`: entries it leaves to the
+    /// kernel (TCP SYN_SENT, UDP unreplied).
+    pub offloadable: bool,
 }
 
 fn host(net: [u8; 3], n: u32) -> IpAddr {
@@ -57,13 +62,17 @@ impl Plan {
         }
     }
 
-    /// The create request's entry: both directions seen, ASSURED, TCP ESTABLISHED.
+    /// The create request's entry: both directions seen, ASSURED, TCP ESTABLISHED (or, not
+    /// offloadable, nothing seen back and TCP SYN_SENT).
     pub fn entry(&self, index: u32) -> Create {
         let orig = self.tuple(index);
         let mut entry = Create::new(orig, self.timeout);
-        entry.status = Status::SEEN_REPLY | Status::ASSURED;
+        if self.offloadable {
+            entry.status = Status::SEEN_REPLY | Status::ASSURED;
+        }
         if orig.proto == 6 {
-            entry.tcp_state = Some(TcpState::Established);
+            entry.tcp_state =
+                Some(if self.offloadable { TcpState::Established } else { TcpState::SynSent });
         }
         entry
     }
@@ -178,7 +187,7 @@ mod tests {
 
     #[test]
     fn tuples_stay_in_the_two_subnets_and_are_unique() {
-        let plan = Plan { timeout: 60 };
+        let plan = Plan { timeout: 60, offloadable: true };
         let t = plan.tuple(0);
         assert_eq!(t.src, IpAddr::from([10, 81, 1, 2]));
         assert_eq!(t.dst, IpAddr::from([10, 81, 2, 2]));
@@ -193,8 +202,21 @@ mod tests {
     }
 
     #[test]
+    fn entries_that_are_not_offloadable_are_neither_established_nor_assured() {
+        let plan = Plan { timeout: 60, offloadable: false };
+        let (tcp, udp) = (plan.entry(0), plan.entry(1));
+        assert_eq!((tcp.orig.proto, tcp.tcp_state), (6, Some(TcpState::SynSent)));
+        assert_eq!((udp.orig.proto, udp.tcp_state), (17, None));
+        assert!(!tcp.status.contains(Status::ASSURED) && !udp.status.contains(Status::ASSURED));
+        let offloadable = Plan { offloadable: true, ..plan };
+        assert_eq!(offloadable.entry(0).tcp_state, Some(TcpState::Established));
+        assert!(offloadable.entry(1).status.contains(Status::ASSURED | Status::SEEN_REPLY));
+        assert_eq!(offloadable.entry(7).orig, plan.entry(7).orig, "the same tuples");
+    }
+
+    #[test]
     fn batched_requests_carry_no_ack_and_seq_parity_names_the_kind() {
-        let plan = Plan { timeout: 60 };
+        let plan = Plan { timeout: 60, offloadable: true };
         let mut batch = Batch::new();
         batch.create(&plan.entry(0));
         batch.delete(&plan.tuple(0));

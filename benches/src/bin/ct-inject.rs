@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! ct-inject churn  [--rate EVENTS/S] [--seconds S] [--events N] [--window W] [--batch B]
+//!                  [--offloadable 1|0]
 //! ct-inject fill   --count N [--batch B] [--timeout S]
 //! ct-inject listen [--seconds S] [--idle S] [--buffer BYTES]
 //! ct-inject dump
+//! ct-inject ready  --port P [--seconds S] [--offloaded N] [--interval-ms I]
 //! ```
 //!
 //! `churn` creates entries and deletes each one `W` creates later (so at most `W` live), `B`
@@ -13,8 +15,15 @@
 //! Each accepted request is one event the kernel emits (NEW or DESTROY). `fill` creates `N`
 //! entries and leaves them. `listen` counts events on its own socket (a reference consumer).
 //! `dump` times one dump of the whole table (the kernel's part of any cold start, plus our
-//! zero-copy decode). Every mode prints `name: value` lines and is bounded in count and time.
+//! zero-copy decode). `churn --offloadable 0` makes the same events with entries no policy
+//! offloads (TCP SYN_SENT, UDP unreplied). `ready` asks `http://127.0.0.1:P/readyz` every
+//! `I` ms (1) until it answers 200, or with `--offloaded N` `/metrics` until N connections are
+//! offloaded, and prints when (Unix milliseconds): a cold start timed without a `curl` process
+//! per poll. Every mode prints `name: value` lines and is
+//! bounded in count and time.
 
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,7 +38,9 @@ const MAX_SECONDS: f64 = 900.0;
 
 #[derive(Debug, thiserror::Error)]
 enum CliError {
-    #[error("usage: ct-inject churn|fill|listen [--name value]... (see the source's docs)")]
+    #[error(
+        "usage: ct-inject churn|fill|listen|dump|ready [--name value]... (see the source's docs)"
+    )]
     Usage,
     #[error("--{0} wants a number")]
     Number(String),
@@ -171,7 +182,8 @@ fn churn(options: &Options) -> Result<(), CliError> {
     let seconds = options.get("seconds", 10.0).min(MAX_SECONDS);
     let max_events = options.get("events", 1e9) as u64;
     let window = (options.get("window", 1024.0) as u32).clamp(1, PERIOD / 2);
-    let plan = Plan { timeout: options.get("timeout", 600.0) as u32 };
+    let offloadable = options.get("offloadable", 1.0) != 0.0;
+    let plan = Plan { timeout: options.get("timeout", 600.0) as u32, offloadable };
     let mut sender = Sender::new(options.get("batch", 128.0) as usize)?;
     let (mut created, mut deleted) = (0u32, 0u32);
     let started = Instant::now();
@@ -211,7 +223,7 @@ fn churn(options: &Options) -> Result<(), CliError> {
 
 fn fill(options: &Options) -> Result<(), CliError> {
     let count = (options.get("count", 0.0) as u32).min(PERIOD);
-    let plan = Plan { timeout: options.get("timeout", 3600.0) as u32 };
+    let plan = Plan { timeout: options.get("timeout", 3600.0) as u32, offloadable: true };
     let mut sender = Sender::new(options.get("batch", 128.0) as usize)?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(MAX_SECONDS);
@@ -295,16 +307,70 @@ fn dump() -> Result<(), CliError> {
     Ok(())
 }
 
+/// The answer to `GET path` on `address` (status line and body), if it came.
+fn http_get(address: &SocketAddr, path: &str) -> Option<String> {
+    let timeout = Duration::from_millis(500);
+    let mut stream = TcpStream::connect_timeout(address, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: cmmd\r\n\r\n").as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+/// Whether cmmd answers: `/readyz` with 200, or (`offloaded` > 0) `/metrics` with at least
+/// that many connections offloaded.
+fn reached(address: &SocketAddr, offloaded: u64) -> bool {
+    if offloaded == 0 {
+        return http_get(address, "/readyz").is_some_and(|a| a.starts_with("HTTP/1.0 200"));
+    }
+    let Some(metrics) = http_get(address, "/metrics") else { return false };
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("cmmd_flows{state=\"offloaded\"} "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .is_some_and(|n| n >= offloaded)
+}
+
+fn ready(options: &Options) -> Result<(), CliError> {
+    let port = options.get("port", 0.0) as u16;
+    let seconds = options.get("seconds", 60.0).min(MAX_SECONDS);
+    let offloaded = options.get("offloaded", 0.0) as u64;
+    let interval = Duration::from_secs_f64(options.get("interval-ms", 1.0).max(0.1) / 1e3);
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut polls = 0u64;
+    let answered = loop {
+        polls += 1;
+        if reached(&address, offloaded) {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        thread::sleep(interval);
+    };
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.as_millis());
+    println!("mode: ready");
+    println!("reached: {}", u8::from(answered));
+    println!("reached_unix_ms: {unix_ms}");
+    println!("polls: {polls}");
+    Ok(())
+}
+
 fn run(args: &[String]) -> Result<(), CliError> {
     let (mode, rest) = args.split_first().ok_or(CliError::Usage)?;
     match mode.as_str() {
         "churn" => churn(&Options::parse(
             rest,
-            &["rate", "seconds", "events", "window", "batch", "timeout"],
+            &["rate", "seconds", "events", "window", "batch", "timeout", "offloadable"],
         )?),
         "fill" => fill(&Options::parse(rest, &["count", "batch", "timeout"])?),
         "dump" if rest.is_empty() => dump(),
         "listen" => listen(&Options::parse(rest, &["seconds", "idle", "buffer"])?),
+        "ready" => ready(&Options::parse(rest, &["port", "seconds", "offloaded", "interval-ms"])?),
         _ => Err(CliError::Usage),
     }
 }

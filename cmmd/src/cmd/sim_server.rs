@@ -7,15 +7,19 @@
 //! a new one replaces the old), or `K` followed by a text command for control
 //! (`cmmd sim ctl`: `show`, `activate all|SRC DST SPORT DPORT`, `fault …`), answered with one
 //! message and closed. The relay is a plain blocking `poll(2)` loop: this process has no other
-//! work.
+//! work. Commands are answered in that loop ([`sim::attach`]: the model runs inside the
+//! sim socket's `send`, as cdx runs inside `fci.ko`'s `sendmsg`), every request queued on the
+//! command channel at each wake-up, so a client that pipelines (the daemon keeps up to a
+//! window of requests in flight) pays one wake-up per batch, not a thread hand-off per
+//! command. Replies leave in the order of the requests.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use cdx_sys::fci::{DatagramSocket, PairSocket};
-use cdx_sys::sim::{self, SimConfig, SimHandle};
+use cdx_sys::fci::{DatagramSocket, FciError, PairSocket};
+use cdx_sys::sim::{self, SimConfig, SimHandle, SimSocket};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
     AddressFamily, Backlog, SockFlag, SockType, UnixAddr, accept4, bind, listen, socket,
@@ -24,6 +28,10 @@ use nix::sys::socket::{
 use crate::edge::control::SimControl;
 
 const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Requests answered per wake-up at most, so that the event channel and new connections are
+/// served between the batches of a client that never stops sending.
+const REQUESTS_PER_TURN: usize = 256;
 
 fn seqpacket() -> io::Result<OwnedFd> {
     Ok(socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)?)
@@ -123,8 +131,7 @@ fn execute(sim: &SimHandle, text: &str) -> Result<String, String> {
 pub fn serve(path: &Path, config: SimConfig, signals: BorrowedFd<'_>) -> io::Result<()> {
     let (abi, unwritten) = (config.abi, config.unwritten);
     let (sim, commands, events) =
-        sim::spawn(config).map_err(|e| io::Error::other(e.to_string()))?;
-    commands.set_nonblocking(true)?;
+        sim::attach(config).map_err(|e| io::Error::other(e.to_string()))?;
     let _ = std::fs::remove_file(path);
     let listener = seqpacket()?;
     bind(listener.as_raw_fd(), &UnixAddr::new(path)?)?;
@@ -132,6 +139,7 @@ pub fn serve(path: &Path, config: SimConfig, signals: BorrowedFd<'_>) -> io::Res
     let mut client_cmd: Option<PairSocket> = None;
     let mut client_evt: Option<PairSocket> = None;
     let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut reply = vec![0u8; MAX_MESSAGE];
     eprintln!(
         "cmmd sim: software cdx ({abi} ABI, unwritten fields: {unwritten:?}) serving on {}",
         path.display()
@@ -139,7 +147,6 @@ pub fn serve(path: &Path, config: SimConfig, signals: BorrowedFd<'_>) -> io::Res
     loop {
         let mut fds = vec![
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-            PollFd::new(commands.as_fd(), PollFlags::POLLIN),
             PollFd::new(events.as_fd(), PollFlags::POLLIN),
             PollFd::new(signals, PollFlags::POLLIN),
         ];
@@ -151,8 +158,7 @@ pub fn serve(path: &Path, config: SimConfig, signals: BorrowedFd<'_>) -> io::Res
             Err(e) => return Err(e.into()),
         }
         let ready = |i: usize| fds.get(i).and_then(PollFd::revents).is_some_and(|r| !r.is_empty());
-        let (new_conn, from_sim, sim_event, signal, from_client) =
-            (ready(0), ready(1), ready(2), ready(3), ready(4));
+        let (new_conn, sim_event, signal, from_client) = (ready(0), ready(1), ready(2), ready(3));
         drop(fds);
         if signal {
             break;
@@ -165,7 +171,10 @@ pub fn serve(path: &Path, config: SimConfig, signals: BorrowedFd<'_>) -> io::Res
                 && n > 0
             {
                 match buf[0] {
-                    b'C' => client_cmd = Some(conn),
+                    b'C' => {
+                        conn.set_nonblocking(true)?;
+                        client_cmd = Some(conn);
+                    }
                     b'E' => {
                         conn.set_nonblocking(true)?;
                         client_evt = Some(conn);
@@ -192,20 +201,11 @@ pub fn serve(path: &Path, config: SimConfig, signals: BorrowedFd<'_>) -> io::Res
                 }
             }
         }
-        if from_client && let Some(c) = &client_cmd {
-            match DatagramSocket::recv(c, &mut buf) {
-                Ok(0) | Err(_) => client_cmd = None,
-                Ok(n) => {
-                    let _ = commands.send(&buf[..n]);
-                }
-            }
-        }
-        if from_sim {
-            while let Ok(Some(n)) = commands.try_recv(&mut buf) {
-                if let Some(c) = &client_cmd {
-                    let _ = c.try_send(&buf[..n]);
-                }
-            }
+        if from_client
+            && let Some(c) = &client_cmd
+            && answer_queued(c, &commands, &mut buf, &mut reply).is_err()
+        {
+            client_cmd = None;
         }
         if sim_event {
             while let Ok(Some(n)) = events.try_recv(&mut buf) {
@@ -219,6 +219,29 @@ pub fn serve(path: &Path, config: SimConfig, signals: BorrowedFd<'_>) -> io::Res
     }
     sim.shutdown();
     let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+/// Answers the requests queued on the client's command channel (up to
+/// [`REQUESTS_PER_TURN`]), each reply sent before the next request is read. A reply the
+/// client has no room for is dropped, as `fci.ko` drops a unicast to a full socket.
+///
+/// # Errors
+/// The client closed its channel, or it failed.
+fn answer_queued(
+    client: &PairSocket,
+    sim: &SimSocket,
+    request: &mut [u8],
+    reply: &mut [u8],
+) -> Result<(), FciError> {
+    for _ in 0..REQUESTS_PER_TURN {
+        let Some(n) = client.try_recv(request)? else { break };
+        // The in-process sim's `send` answers at once and does not fail.
+        let _ = sim.send(request.get(..n).unwrap_or_default());
+        while let Ok(len) = DatagramSocket::recv(sim, reply) {
+            let _ = client.try_send(reply.get(..len).unwrap_or_default());
+        }
+    }
     Ok(())
 }
 
@@ -240,5 +263,43 @@ mod tests {
         assert!(execute(&sim, "fault bogus").is_err());
         assert!(execute(&sim, "frobnicate").is_err());
         sim.shutdown();
+    }
+
+    #[test]
+    fn pipelined_requests_are_all_answered_in_order_and_control_still_answers() {
+        use cdx_sys::fci::Transport;
+        use cdx_sys::fpp::{FCode, ReturnCode};
+        use std::time::Instant;
+
+        let path = std::env::temp_dir().join(format!("cmmd-sim-test-{}.sock", std::process::id()));
+        let (stop, signals) = PairSocket::pair().unwrap();
+        let server_path = path.clone();
+        let server = std::thread::spawn(move || {
+            let config = SimConfig { interfaces: vec!["eth0".into()], ..SimConfig::default() };
+            serve(&server_path, config, signals.as_fd())
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !path.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (commands, _events) = connect(&path).unwrap();
+        let mut transport = Transport::with_window(commands, 64);
+        let (mut sent, mut answered) = (Vec::new(), Vec::new());
+        while answered.len() < 1000 {
+            while sent.len() < 1000
+                && let Ok(seq) = transport.send(FCode::Ipv4Reset, &[])
+            {
+                sent.push(seq);
+            }
+            let reply = transport.recv_until(Instant::now() + Duration::from_secs(2)).unwrap();
+            assert_eq!(reply.rc, ReturnCode::Ok);
+            answered.push(reply.seq);
+        }
+        assert_eq!(answered, sent, "every request answered once, in the order sent");
+        let shown = control(&path, &["show".into()]).unwrap();
+        assert!(shown.contains("0 connections"), "{shown}");
+        stop.send(b"x").unwrap();
+        server.join().unwrap().unwrap();
+        assert!(!path.exists(), "the socket is removed");
     }
 }

@@ -10,8 +10,10 @@
 //! ```
 //!
 //! Nothing here blocks: hardware commands go to the worker thread, password checks to the
-//! auth thread, logs to the log thread; every socket is non-blocking and read with a budget so
-//! one busy source cannot starve the others. Start-up (`start`: sockets, the initial link/address/
+//! auth thread, logs to the log thread, and the initial conntrack dump is received by a thread
+//! of its own that hands each datagram over and wakes the loop (`edge::ct_dump`); every socket
+//! on the loop is non-blocking and read with a budget so one busy source cannot starve the
+//! others. Start-up (`start`: sockets, the initial link/address/
 //! neighbour dump) happens before the loop runs.
 
 pub mod setup;
@@ -193,6 +195,9 @@ impl Daemon {
             RTNL_DUMPS => self.routing.read_dumps(&mut self.engine, now),
             HW_EVENTS => self.read_hw_events(now),
             WAKER => {
+                // The initial dump's thread and the offload worker wake the loop (the
+                // worker's results are read every turn).
+                self.backlog.ct_dumps |= self.ct.read_dump(&mut self.engine, now);
                 if let Some(cli) = self.cli.as_mut() {
                     cli.on_auth_results(self.poll.registry(), now);
                 }

@@ -100,11 +100,17 @@ impl Daemon {
         // Subscribe before anything is dumped, so nothing falls between dump and events.
         let (dialect, permanent_bit) = setup::conntrack_dialect(&loaded)
             .map_err(|error| StartupError::Config(error.to_string()))?;
+        let poll = Poll::new().map_err(kernel("epoll"))?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(kernel("eventfd"))?);
+        let wake_loop = waker.clone();
         let ct = CtIo::open(
             cfg.netlink.event_buffer as usize,
             cfg.netlink.reliable_destroy,
             dialect,
             permanent_bit,
+            Arc::new(move || {
+                let _ = wake_loop.wake();
+            }),
         )
         .map_err(kernel("conntrack netlink socket"))?;
         warn_if_smaller("conntrack event", cfg.netlink.event_buffer as usize, ct.event_buffer);
@@ -136,8 +142,6 @@ impl Daemon {
             (config::Backend::Sim, None) => Backend::sim(crate::edge::backend::sim_config(cfg))?,
         };
         tracing::info!(backend = backend.name, ports = ?cfg.ports.iter().map(|p| p.as_str()).collect::<Vec<_>>(), "hardware backend ready");
-        let poll = Poll::new().map_err(kernel("epoll"))?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(kernel("eventfd"))?);
         let wake_worker = waker.clone();
         let worker = Worker::spawn(
             backend.executor,

@@ -4,8 +4,10 @@
 //! back at once when the budget ran out: mio is edge-triggered). Each datagram is parsed in
 //! place into `conntrack::Conntrack` values (no allocation) and handed to the engine as
 //! [`CtInfo`]. `ENOBUFS` is an overrun the engine answers with a resync dump. Dumps run on
-//! their own socket, so events keep flowing during a resync; kernel updates (keepalive
-//! refreshes, deletes, the permanent bit) go out on a third socket without waiting for answers.
+//! their own socket, so events keep flowing during a resync; the initial dump is received by
+//! a thread of its own ([`DumpReceiver`], on a socket of its own), so that at start the loop
+//! applies one datagram while the kernel builds the next. Kernel updates (keepalive refreshes,
+//! deletes, the permanent bit) go out on a third socket without waiting for answers.
 //!
 //! The kernel's dialect: one [`DialectTracker`] reads both the events and the dumps, so an
 //! ASK kernel's fast-path blocks and QoS connmark are recognised once (or pinned by
@@ -17,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::Arc;
 use std::time::Instant;
 
 use conntrack::{
@@ -24,6 +27,7 @@ use conntrack::{
     KernelVersion, Message, PermanentBit, RecvBatch, RecvError, request,
 };
 
+use super::ct_dump::{DumpChunk, DumpReceiver};
 use crate::core::engine::{CtEventKind, Engine};
 use crate::core::flow::{FlowKey, Tuple};
 use crate::core::policy::{CtInfo, FastPathInfo};
@@ -33,7 +37,7 @@ const EVENT_BUDGET: usize = 64;
 /// Datagrams per `recvmmsg` call, and the room for each (an event is a few hundred bytes).
 const BATCH: usize = 64;
 const SLOT: usize = 4096;
-/// Dump datagrams read per loop turn.
+/// Dump datagrams applied per loop turn.
 const DUMP_BUDGET: usize = 256;
 /// At most this many reads when dropping the events queued before an overrun.
 const DISCARD_CALLS: usize = 1 << 16;
@@ -130,8 +134,12 @@ pub(crate) struct CtCounters {
 pub(crate) struct CtIo {
     /// Subscribed to NEW/UPDATE/DESTROY.
     pub(crate) events: CtSocket,
-    /// Dumps.
+    /// Dumps after the initial one, read on the loop.
     pub(crate) dumps: CtSocket,
+    /// The initial dump, received on a thread of its own, until it ends.
+    initial_dump: Option<DumpReceiver>,
+    /// The initial dump was requested (later dumps go on `dumps`).
+    initial_requested: bool,
     /// Updates and deletes.
     pub(crate) requests: CtSocket,
     /// Effective receive buffer of the event socket.
@@ -155,12 +163,14 @@ pub(crate) struct CtIo {
 
 impl CtIo {
     /// Open and configure the sockets, reading the kernel's messages in `dialect`; a pinned
-    /// `permanent_bit` overrides the dialect's.
+    /// `permanent_bit` overrides the dialect's. The dump thread calls `wake` when it has
+    /// handed over dump datagrams ([`CtIo::read_dump`] applies them).
     pub(crate) fn open(
         event_buffer: usize,
         reliable_destroy: bool,
         dialect: DialectSetting,
         permanent_bit: Option<PermanentBit>,
+        wake: Arc<dyn Fn() + Send + Sync>,
     ) -> io::Result<CtIo> {
         let events = CtSocket::events()?;
         events.set_nonblocking(true)?;
@@ -171,12 +181,17 @@ impl CtIo {
         let dumps = CtSocket::requests()?;
         dumps.set_nonblocking(true)?;
         dumps.set_receive_buffer(4 << 20)?;
+        let initial = CtSocket::requests()?;
+        initial.set_receive_buffer(4 << 20)?;
+        let initial_dump = Some(DumpReceiver::spawn(initial, wake)?);
         let requests = CtSocket::requests()?;
         requests.set_nonblocking(true)?;
         requests.set_receive_buffer(1 << 20)?;
         Ok(CtIo {
             events,
             dumps,
+            initial_dump,
+            initial_requested: false,
             requests,
             event_buffer: effective,
             dumps_in_flight: HashMap::new(),
@@ -301,57 +316,102 @@ impl CtIo {
         datagrams
     }
 
-    /// Start a dump for the engine's `generation`.
+    /// Start a dump for the engine's `generation`: the first on the initial dump's thread,
+    /// the others on the loop's dump socket.
     pub(crate) fn start_dump(&mut self, generation: u16) -> io::Result<()> {
         let seq = self.dumps.next_seq();
         self.tx.clear();
         request::dump(&mut self.tx, None, seq);
-        self.dumps.send(&self.tx)?;
+        match self.initial_dump.as_ref().filter(|_| !self.initial_requested) {
+            Some(thread) => {
+                thread.request(seq, self.tx.clone())?;
+                self.initial_requested = true;
+            }
+            None => self.dumps.send(&self.tx)?,
+        }
         self.dumps_in_flight.insert(seq, generation);
         Ok(())
     }
 
-    /// Read dump replies; returns true if there may be more to read now.
+    /// Apply dump replies: those the initial dump's thread handed over, then those on the
+    /// loop's dump socket; returns true if there may be more to apply now.
     pub(crate) fn read_dump(&mut self, engine: &mut Engine, now: Instant) -> bool {
-        for _ in 0..DUMP_BUDGET {
+        let mut budget = DUMP_BUDGET;
+        while let Some(thread) = self.initial_dump.as_ref() {
+            if budget == 0 {
+                return true;
+            }
+            budget -= 1;
+            match thread.try_next() {
+                Some(DumpChunk::Datagram(datagram)) => {
+                    let ended = self.apply_dump(&datagram, engine, now);
+                    if ended {
+                        // The thread ends with its receiver; later dumps run on the loop.
+                        self.initial_dump = None;
+                    }
+                }
+                Some(DumpChunk::Failed(error)) => {
+                    self.fail_dumps(&error, engine, now);
+                    self.initial_dump = None;
+                }
+                None => break,
+            }
+        }
+        for _ in 0..budget {
             let len = match self.dumps.recv(&mut self.rx) {
                 Ok(len) => len,
                 Err(RecvError::WouldBlock) => return false,
                 Err(e) => {
-                    tracing::warn!(error = %e, "conntrack dump failed");
-                    for (_, generation) in self.dumps_in_flight.drain() {
-                        engine.on_dump_failed(generation, now);
-                    }
+                    self.fail_dumps(&e.to_string(), engine, now);
                     return false;
                 }
             };
-            for message in Datagram::new(&self.rx[..len]) {
-                match message {
-                    Ok(Message::Conntrack(m)) => {
-                        if let Some(ct) = decode(&mut self.dialect, &mut self.counters, &m) {
-                            engine.on_conntrack(CtEventKind::Dump, &ct_info(&ct), now);
-                        }
+            let datagram = std::mem::take(&mut self.rx);
+            self.apply_dump(datagram.get(..len).unwrap_or_default(), engine, now);
+            self.rx = datagram;
+        }
+        true
+    }
+
+    /// Every dump in flight failed (`error`).
+    fn fail_dumps(&mut self, error: &str, engine: &mut Engine, now: Instant) {
+        tracing::warn!(error, "conntrack dump failed");
+        for (_, generation) in self.dumps_in_flight.drain() {
+            engine.on_dump_failed(generation, now);
+        }
+    }
+
+    /// Apply one dump datagram; returns whether it ended a dump (its `NLMSG_DONE` or error).
+    fn apply_dump(&mut self, datagram: &[u8], engine: &mut Engine, now: Instant) -> bool {
+        let mut ended = false;
+        for message in Datagram::new(datagram) {
+            match message {
+                Ok(Message::Conntrack(m)) => {
+                    if let Some(ct) = decode(&mut self.dialect, &mut self.counters, &m) {
+                        engine.on_conntrack(CtEventKind::Dump, &ct_info(&ct), now);
                     }
-                    Ok(Message::Done { seq }) => {
-                        if let Some(generation) = self.dumps_in_flight.remove(&seq) {
-                            engine.on_dump_done(generation, now);
-                        }
+                }
+                Ok(Message::Done { seq }) => {
+                    ended = true;
+                    if let Some(generation) = self.dumps_in_flight.remove(&seq) {
+                        engine.on_dump_done(generation, now);
                     }
-                    Ok(Message::Error { seq, errno }) if errno != 0 => {
-                        tracing::warn!(errno, "conntrack dump refused");
-                        if let Some(generation) = self.dumps_in_flight.remove(&seq) {
-                            engine.on_dump_failed(generation, now);
-                        }
+                }
+                Ok(Message::Error { seq, errno }) if errno != 0 => {
+                    ended = true;
+                    tracing::warn!(errno, "conntrack dump refused");
+                    if let Some(generation) = self.dumps_in_flight.remove(&seq) {
+                        engine.on_dump_failed(generation, now);
                     }
-                    Ok(_) => {}
-                    Err(_) => {
-                        self.counters.malformed += 1;
-                        break;
-                    }
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    self.counters.malformed += 1;
+                    break;
                 }
             }
         }
-        true
+        ended
     }
 
     fn send_request(&mut self) {

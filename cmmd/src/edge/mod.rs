@@ -1,8 +1,9 @@
 //! The I/O edges: each translates one foreign vocabulary into the core's and back.
 //!
-//! - Kernel: `ctnetlink` (conntrack events, dumps and updates ⇄ engine), [`rtnl`]
-//!   (rtnetlink messages ⇄ engine values, and the socket), `routing` (route lookups,
-//!   multicast events and re-dumps on the loop) and [`pppoe`] (the PPPoE session table).
+//! - Kernel: `ctnetlink` (conntrack events, dumps and updates ⇄ engine; `ct_dump` receives
+//!   the initial dump on a thread of its own), [`rtnl`] (rtnetlink messages ⇄ engine values,
+//!   and the socket), `routing` (route lookups, multicast events and re-dumps on the loop)
+//!   and [`pppoe`] (the PPPoE session table).
 //! - Hardware: [`offload`] (engine commands ⇄ FPP over FCI), run by the [`worker`] thread;
 //!   [`backend`] opens cdx or the software cdx.
 //! - Operators: [`control`] (CLI commands ⇄ engine, vendor output formats), [`cli_server`]
@@ -17,6 +18,7 @@
 pub mod backend;
 pub mod cli_server;
 pub mod control;
+pub(crate) mod ct_dump;
 pub(crate) mod ctnetlink;
 pub mod http;
 pub mod metrics;

@@ -35,8 +35,8 @@ use self::encode::{
 };
 use crate::core::flow::Tuple;
 use crate::core::hw::{
-    AbiChoice, AbiDecided, AbiSetting, HwEvent, HwFailure, HwOp, HwReply, HwRequest, HwResult,
-    RouteSpec, WalkedCt, WalkedRoute,
+    AbiChoice, AbiDecided, AbiSetting, CtSpec, HwEvent, HwFailure, HwOp, HwReply, HwRequest,
+    HwResult, RouteSpec, WalkedCt, WalkedRoute,
 };
 use crate::core::net::{IfName, Mac};
 use crate::edge::worker::Executor;
@@ -121,25 +121,23 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
                     transport.call(fcode, payload, timeout).map_err(|e| failure(&e))
                 })
             }
-            HwOp::CtRegister(spec) => {
-                let e = encode_op(self.abi, op)?;
-                let reply = self.call(&e).map_err(|e| failure(&e))?;
-                if reply.rc == ReturnCode::CtEntryAlreadyRegistered {
-                    // Registered before (a restart without reconcile, a lost reply): cdx keeps
-                    // the port and MAC it inserted then, so the connection is registered anew.
-                    let gone = encode_ct(self.abi, Action::Deregister, spec)?;
-                    self.call(&gone).map_err(|e| failure(&e))?;
-                    let reply = self.call(&e).map_err(|e| failure(&e))?;
-                    return classify(op, reply.rc, &reply.payload);
-                }
-                classify(op, reply.rc, &reply.payload)
-            }
             _ => {
                 let e = encode_op(self.abi, op)?;
                 let reply = self.call(&e).map_err(|e| failure(&e))?;
                 classify(op, reply.rc, &reply.payload)
             }
         }
+    }
+
+    /// A conntrack register cdx answered "already registered" (a restart without reconcile,
+    /// a lost reply): cdx keeps the port and MAC it inserted then, so the connection is
+    /// deregistered and registered anew.
+    fn register_anew(&mut self, op: &HwOp, spec: &CtSpec) -> Result<HwReply, HwFailure> {
+        let gone = encode_ct(self.abi, Action::Deregister, spec)?;
+        self.call(&gone).map_err(|e| failure(&e))?;
+        let e = encode_op(self.abi, op)?;
+        let reply = self.call(&e).map_err(|e| failure(&e))?;
+        classify(op, reply.rc, &reply.payload)
     }
 
     /// Whether cdx knows `name`: from a fresh enough probe, or a new one (`Ok(None)`: its
@@ -285,6 +283,9 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
     }
 
     /// Pipeline a run of single-command ops: send as many as the window allows, collect.
+    /// A conntrack register cdx answers "already registered" is registered anew at the end
+    /// of the run ([`FciExecutor::register_anew`]); the run holds nothing after it that
+    /// could see the difference ([`joins_run`]).
     fn run_pipelined(&mut self, batch: &[HwRequest], out: &mut Vec<HwResult>) {
         // Requests in flight, in the order they were sent (cdx answers in that order).
         let mut sent: Vec<(u32, usize)> = Vec::with_capacity(batch.len());
@@ -292,6 +293,8 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
         let mut next = 0;
         // A reply was lost since the last one that arrived.
         let mut lost = false;
+        // Conntrack registers to do again (answered "already registered").
+        let mut anew: Vec<usize> = Vec::new();
         while next < batch.len() || !sent.is_empty() {
             while next < batch.len() && sent.len() < self.transport.window() {
                 let op = &batch[next].op;
@@ -329,6 +332,12 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
                         pos
                     };
                     let (_, i) = sent.remove(pos);
+                    if reply.rc == ReturnCode::CtEntryAlreadyRegistered
+                        && matches!(batch[i].op, HwOp::CtRegister(_))
+                    {
+                        anew.push(i);
+                        continue;
+                    }
                     results[i] = Some(classify(&batch[i].op, reply.rc, &reply.payload));
                 }
                 Err(FciError::RepliesLost) => lost = true,
@@ -351,21 +360,32 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
                 }
             }
         }
+        anew.sort_unstable();
+        for i in anew {
+            if let HwOp::CtRegister(spec) = &batch[i].op {
+                results[i] = Some(self.register_anew(&batch[i].op, spec));
+            }
+        }
         for (req, result) in batch.iter().zip(results) {
             out.push(HwResult { tag: req.tag, outcome: result.unwrap_or(Err(HwFailure::Timeout)) });
         }
     }
 }
 
-/// Ops that depend on the result of an earlier op in the same batch, or that are detections,
-/// walks or resets, run one at a time; everything else is pipelined. A conntrack register
-/// must not overtake the route register it references: cdx executes in arrival order, which
-/// the pipeline keeps (one socket, sent in order).
+/// Detections, walks and resets run one at a time; everything else is pipelined. A
+/// conntrack register must not overtake the route register it references: cdx executes in
+/// arrival order, which the pipeline keeps (one socket, sent in order).
 fn pipelinable(op: &HwOp) -> bool {
-    !matches!(
-        op,
-        HwOp::Detect(_) | HwOp::Reset | HwOp::Walk | HwOp::WalkInterfaces | HwOp::CtRegister(_)
-    )
+    !matches!(op, HwOp::Detect(_) | HwOp::Reset | HwOp::Walk | HwOp::WalkInterfaces)
+}
+
+/// Whether `op` joins a pipelined run that `has_register` (holds a conntrack register).
+/// Such a register may have to be done again at the end of the run (cdx held the
+/// connection from before): only registers, whose outcome does not depend on what another
+/// connection holds, are sent before that; an op that could see it (a deregister, an
+/// update, a query, a route removal) starts a new run.
+fn joins_run(op: &HwOp, has_register: bool) -> bool {
+    pipelinable(op) && (!has_register || matches!(op, HwOp::CtRegister(_) | HwOp::RouteRegister(_)))
 }
 
 impl<S: DatagramSocket + Send + 'static> Executor for FciExecutor<S> {
@@ -373,8 +393,9 @@ impl<S: DatagramSocket + Send + 'static> Executor for FciExecutor<S> {
         self.check_inputs(batch);
         let mut start = 0;
         while start < batch.len() {
-            let mut end = start;
-            while end < batch.len() && pipelinable(&batch[end].op) {
+            let (mut end, mut has_register) = (start, false);
+            while end < batch.len() && joins_run(&batch[end].op, has_register) {
+                has_register |= matches!(batch[end].op, HwOp::CtRegister(_));
                 end += 1;
             }
             if end > start {

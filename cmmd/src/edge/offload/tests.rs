@@ -57,8 +57,8 @@ fn on_sim(
     (sim, exec)
 }
 
-fn run(
-    exec: &mut FciExecutor<cdx_sys::fci::PairSocket>,
+fn run<S: DatagramSocket + Send + 'static>(
+    exec: &mut FciExecutor<S>,
     ops: Vec<HwOp>,
 ) -> Vec<Result<HwReply, HwFailure>> {
     let batch: Vec<HwRequest> =
@@ -160,6 +160,90 @@ fn a_connection_registered_before_is_registered_anew_on_its_new_route() {
     let table = sim.snapshot();
     let hw = table.conntracks[0].hw_orig.as_ref().unwrap();
     assert_eq!(hw.mac, [2, 0, 0, 0, 0, 5], "forwards to the new route's MAC");
+    sim.shutdown();
+}
+
+/// A command socket that counts the requests sent and not yet answered.
+struct Counting {
+    inner: fci::PairSocket,
+    unanswered: std::cell::Cell<usize>,
+    most_unanswered: std::cell::Cell<usize>,
+}
+
+impl std::os::fd::AsFd for Counting {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl DatagramSocket for Counting {
+    fn send(&self, message: &[u8]) -> std::io::Result<()> {
+        self.inner.send(message)?;
+        self.unanswered.set(self.unanswered.get() + 1);
+        self.most_unanswered.set(self.most_unanswered.get().max(self.unanswered.get()));
+        Ok(())
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = DatagramSocket::recv(&self.inner, buf)?;
+        self.unanswered.set(self.unanswered.get().saturating_sub(1));
+        Ok(n)
+    }
+}
+
+#[test]
+fn conntrack_registers_are_pipelined_and_one_held_from_before_is_registered_anew_in_order() {
+    let (sim, commands, _events) = sim::spawn(SimConfig {
+        interfaces: vec!["eth0".into(), "eth1".into()],
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let socket = Counting {
+        inner: commands,
+        unanswered: std::cell::Cell::new(0),
+        most_unanswered: std::cell::Cell::new(0),
+    };
+    let mut exec = FciExecutor::new(Transport::new(socket), Duration::from_secs(2));
+    let sim_tuple =
+        |t: Tuple| sim::SimTuple { src: t.src, dst: t.dst, sport: t.src_port, dport: t.dst_port };
+    let mut ops = vec![
+        HwOp::Detect(AbiSetting::Fixed(Abi::Lsdk)),
+        HwOp::RouteRegister(route(1, "eth1", "eth0", 9)),
+        HwOp::RouteRegister(route(2, "eth1", "eth0", 5)),
+    ];
+    ops.extend(
+        (0..200).map(|port| HwOp::CtRegister(spec(t("10.1.0.2", port, "10.2.0.2", 443), 1, 0))),
+    );
+    let results = run(&mut exec, ops);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(sim.snapshot().conntracks.len(), 200);
+    assert_eq!(
+        exec.transport.socket().most_unanswered.get(),
+        fci::DEFAULT_WINDOW,
+        "registers go out a window at a time"
+    );
+
+    // Port 0 is held (on route 1) from before: cdx answers "already registered", and it is
+    // registered anew on route 2 before the deregister that follows it in the same batch.
+    let (held, other) = (t("10.1.0.2", 0, "10.2.0.2", 443), t("10.1.0.2", 1000, "10.2.0.2", 443));
+    let results = run(
+        &mut exec,
+        vec![
+            HwOp::CtRegister(spec(held, 2, 0)),
+            HwOp::CtRegister(spec(other, 2, 0)),
+            HwOp::CtDeregister(spec(held, 2, 0)),
+            HwOp::RouteDeregister(1),
+        ],
+    );
+    assert_eq!(results[..3], [Ok(HwReply::Done), Ok(HwReply::Done), Ok(HwReply::Done)]);
+    assert_eq!(results[3], Err(HwFailure::Linked), "199 connections still use route 1");
+    let table = sim.snapshot();
+    assert!(
+        table.conntrack(sim_tuple(held)).is_none(),
+        "deregistered after it was registered anew"
+    );
+    let hw = table.conntrack(sim_tuple(other)).unwrap().hw_orig.clone().unwrap();
+    assert_eq!(hw.mac, [2, 0, 0, 0, 0, 5]);
     sim.shutdown();
 }
 
