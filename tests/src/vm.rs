@@ -6,7 +6,7 @@
 //! - **Kernel.** Debian's `linux-image-amd64` (bookworm: 6.1), fetched with `apt-get download`
 //!   and unpacked, not installed, by `tests/vm/prepare-kernel.sh` into a cache directory
 //!   (`target/vm`, or `CMMD_VM_CACHE`; not under `/tmp`, `/run` or `/var/tmp`, which the guest
-//!   hides). The first use in a process runs the script; it downloads only when the cache holds
+//!   hides, unless it is in a workspace there, which is then shared on its own). The first use in a process runs the script; it downloads only when the cache holds
 //!   no kernel, so later runs start at once. Every module of the kernel loads, by `modprobe` or by
 //!   the kernel's own autoloading: `8021q`, `ppp_generic`, `pppoe`, `pppox`, `ppp_async`,
 //!   `nf_conntrack`, `nf_tables`, `nft_masq`, `veth`, `bridge`…
@@ -145,9 +145,21 @@ pub fn kernel() -> io::Result<&'static Kernel> {
         .map_err(|e| io::Error::other(e.clone()))
 }
 
+/// The host directories the guest hides under its own tmpfs.
+const HIDDEN: [&str; 3] = ["/tmp", "/run", "/var/tmp"];
+
+/// The workspace, when the guest would hide it (a clone under `/tmp`): it is then shared with
+/// the guest on its own and mounted at the same path, so the guest finds the test binaries,
+/// the scripts and a cache under `target/vm` where the host has them.
+fn hidden_workspace() -> Option<&'static Path> {
+    let workspace = tests_dir().parent()?;
+    HIDDEN.iter().any(|hidden| workspace.starts_with(hidden)).then_some(workspace)
+}
+
 fn prepare_kernel(cache: &Path) -> Result<Kernel, String> {
-    for hidden in ["/tmp", "/run", "/var/tmp"] {
-        if cache.starts_with(hidden) {
+    let shared = hidden_workspace().is_some_and(|workspace| cache.starts_with(workspace));
+    for hidden in HIDDEN {
+        if cache.starts_with(hidden) && !shared {
             return Err(format!(
                 "{CACHE_ENV}={}: the guest mounts its own {hidden}, so the cache must live elsewhere",
                 cache.display()
@@ -377,6 +389,15 @@ impl VmCommand {
             kernel.modules.display(),
             self.timeout.as_secs().max(1),
         );
+        let mut append = append;
+        let mut workspace_share = None;
+        if let Some(workspace) = hidden_workspace() {
+            let _ = write!(append, " CMMD_VM_WORKSPACE={}", workspace.display());
+            workspace_share = Some(format!(
+                "local,path={},mount_tag=workspace,security_model=none,readonly=on,multidevs=remap",
+                workspace.display()
+            ));
+        }
         let started = Instant::now();
         let mut command = Command::new("qemu-system-x86_64");
         command
@@ -397,6 +418,7 @@ impl VmCommand {
                 "local,path={},mount_tag=scratch,security_model=none,multidevs=remap",
                 share.display()
             ))
+            .args(workspace_share.iter().flat_map(|share| ["-virtfs", share.as_str()]))
             .arg("-serial")
             .arg(format!("file:{}", console.display()))
             .stdin(Stdio::null())

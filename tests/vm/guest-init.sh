@@ -11,6 +11,8 @@
 #                    status
 #   CMMD_VM_MODULES  the unpacked kernel's modules directory (on the host's root)
 #   CMMD_VM_TIMEOUT  seconds the command may run before it is killed
+#   CMMD_VM_WORKSPACE  a workspace the guest's tmpfs would hide (a clone under /tmp), shared
+#                      read-only (9p tag "workspace") and mounted at the same path
 #
 # What the command finds: /proc, /sys, /dev (with pts and shm); tmpfs on /run, /tmp, /var/tmp;
 # /etc, /var and /usr/lib writable as overlays over the host's (writes stay in the guest);
@@ -39,6 +41,14 @@ mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs -o mode=755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+
+# A workspace the tmpfs above hid (a clone under /tmp): shared on its own (9p tag workspace),
+# read-only, at the same path.
+if [ -n "${CMMD_VM_WORKSPACE:-}" ]; then
+    mkdir -p "$CMMD_VM_WORKSPACE"
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro workspace "$CMMD_VM_WORKSPACE" \
+        || fail "mounting the workspace $CMMD_VM_WORKSPACE (9p tag workspace) failed"
+fi
 
 # Writable overlays (upper layers on /run) over the read-only host directories.
 for dir in /etc /var /usr/lib; do
