@@ -236,6 +236,15 @@ pub struct WalkedCt {
     pub qos_mark: u64,
 }
 
+impl WalkedCt {
+    /// What a walk reports of a connection registered as `spec`: its tuples, protocol and
+    /// mark, never its route ids (the fake cdx of the engine's and the control's tests).
+    #[cfg(test)]
+    pub fn of(spec: &CtSpec) -> WalkedCt {
+        WalkedCt { proto: spec.proto, orig: spec.orig, reply: spec.reply, qos_mark: spec.qos_mark }
+    }
+}
+
 /// The ABI commands are encoded in, and how it was decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AbiChoice {

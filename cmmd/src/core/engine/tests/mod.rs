@@ -205,14 +205,8 @@ impl FakeCdx {
             }
             HwOp::Walk => {
                 // A walk writes no route ids: only the tuples, the protocol, the mark.
-                let walked = |c: &CtSpec| WalkedCt {
-                    proto: c.proto,
-                    orig: c.orig,
-                    reply: c.reply,
-                    qos_mark: c.qos_mark,
-                };
                 return Ok(HwReply::Walk {
-                    conntracks: self.cts.values().map(walked).collect(),
+                    conntracks: self.cts.values().map(WalkedCt::of).collect(),
                     routes: self.routes.values().map(|spec| WalkedRoute { spec: *spec }).collect(),
                 });
             }

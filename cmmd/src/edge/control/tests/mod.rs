@@ -149,14 +149,8 @@ impl Hardware {
             HwOp::CtRemaining(_) => return Err(HwFailure::Timeout),
             HwOp::Walk => {
                 // cdx writes no route ids in a walk.
-                let walked = |c: &CtSpec| WalkedCt {
-                    proto: c.proto,
-                    orig: c.orig,
-                    reply: c.reply,
-                    qos_mark: c.qos_mark,
-                };
                 return Ok(HwReply::Walk {
-                    conntracks: self.cts.iter().map(walked).collect(),
+                    conntracks: self.cts.iter().map(WalkedCt::of).collect(),
                     routes: self.routes.iter().map(|spec| WalkedRoute { spec: *spec }).collect(),
                 });
             }
