@@ -10,6 +10,7 @@
 //! `EOPNOTSUPP` from cdx (not cmm's) is noted whatever command got it, and a deregistration
 //! it refuses counts as done: nothing more will be sent.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use hashbrown::HashMap;
@@ -43,11 +44,70 @@ pub(super) enum Pending {
     ItfWalk,
 }
 
+/// What each command in flight is for, by tag. Tags are given out in sequence and the offload
+/// worker answers in order, so the tags in flight form a window from the oldest unanswered
+/// one: a ring indexed by `tag - first` (answered entries inside the window are `None` until
+/// the oldest is answered). A tag outside the window is unknown. Against a hash map, an insert
+/// and a remove touch the ends of one compact array instead of a random bucket of a table
+/// that keeps the size of its largest burst (`docs/performance.md`).
+#[derive(Default)]
+pub(super) struct InFlight {
+    first: u64,
+    ring: VecDeque<Option<Pending>>,
+    live: usize,
+}
+
+impl InFlight {
+    /// Record `tag`, the next tag in sequence.
+    fn insert(&mut self, tag: u64, pending: Pending) {
+        if self.ring.is_empty() {
+            self.first = tag;
+        }
+        debug_assert_eq!(
+            tag,
+            self.first + self.ring.len() as u64,
+            "tags are given out in sequence"
+        );
+        self.ring.push_back(Some(pending));
+        self.live += 1;
+    }
+
+    /// Take what `tag` was for; `None` for a tag not in flight (unknown or already answered).
+    pub(super) fn remove(&mut self, tag: u64) -> Option<Pending> {
+        let at = usize::try_from(tag.checked_sub(self.first)?).ok()?;
+        let pending = self.ring.get_mut(at)?.take()?;
+        self.live -= 1;
+        while let Some(None) = self.ring.front() {
+            self.ring.pop_front();
+            self.first += 1;
+        }
+        Some(pending)
+    }
+
+    /// True when nothing is in flight.
+    pub(super) fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// What the commands in flight are for, oldest first.
+    #[cfg(test)]
+    pub(super) fn values(&self) -> impl Iterator<Item = &Pending> {
+        self.ring.iter().flatten()
+    }
+
+    /// Give back the capacity of a burst once the window is small again.
+    pub(super) fn release_memory(&mut self, keep: usize) {
+        if self.ring.capacity() > 4 * keep && self.ring.len() < self.ring.capacity() / 8 {
+            self.ring.shrink_to(keep.max(2 * self.ring.len()));
+        }
+    }
+}
+
 /// The commands in flight and the results kept for the CLI.
 #[derive(Default)]
 pub(super) struct Commands {
-    /// What each command in flight is for, by tag.
-    pub(super) inflight: HashMap<u64, Pending>,
+    /// What each command in flight is for.
+    pub(super) inflight: InFlight,
     /// The last tag given out.
     pub(super) next_tag: u64,
     /// Results of [`Engine::submit_external`] commands not yet taken.
@@ -65,7 +125,7 @@ impl Engine {
 
     /// The offload worker's result for one command.
     pub fn on_hw_result(&mut self, result: HwResult, now: Instant) {
-        let Some(pending) = self.commands.inflight.remove(&result.tag) else { return };
+        let Some(pending) = self.commands.inflight.remove(result.tag) else { return };
         match &result.outcome {
             Ok(_) => self.stats.hw_ok += 1,
             Err(failure) => {
@@ -184,5 +244,54 @@ impl Engine {
     /// True when no hardware command is outstanding.
     pub fn hw_idle(&self) -> bool {
         self.commands.inflight.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{InFlight, Pending};
+
+    fn tags(w: &InFlight) -> Vec<u64> {
+        (w.first..w.first + w.ring.len() as u64)
+            .filter(|t| w.ring[(t - w.first) as usize].is_some())
+            .collect()
+    }
+
+    #[test]
+    fn the_window_takes_answers_in_any_order_and_forgets_unknown_tags() {
+        let mut w = InFlight::default();
+        for tag in 7..12 {
+            w.insert(tag, Pending::Config);
+        }
+        assert!(w.remove(6).is_none() && w.remove(12).is_none() && w.remove(u64::MAX).is_none());
+        // Answered out of order: the window keeps its oldest unanswered tag.
+        assert!(w.remove(9).is_some());
+        assert!(w.remove(9).is_none(), "a second answer to the same tag is unknown");
+        assert_eq!(tags(&w), [7, 8, 10, 11]);
+        assert!(w.remove(7).is_some() && w.remove(8).is_some());
+        assert_eq!((w.first, w.ring.len()), (10, 2), "answered tags at the front are dropped");
+        assert!(w.remove(11).is_some() && w.remove(10).is_some());
+        assert!(w.is_empty() && w.ring.is_empty());
+        // Empty, it starts again at whatever tag comes next.
+        w.insert(40, Pending::Walk);
+        assert!(matches!(w.remove(40), Some(Pending::Walk)));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn an_unanswered_command_holds_the_window_and_nothing_else() {
+        let mut w = InFlight::default();
+        w.insert(1, Pending::Detect);
+        for tag in 2..5000 {
+            w.insert(tag, Pending::Config);
+            assert!(w.remove(tag).is_some());
+        }
+        assert!(!w.is_empty());
+        assert_eq!(tags(&w), [1]);
+        w.release_memory(16);
+        assert!(matches!(w.remove(1), Some(Pending::Detect)));
+        assert!(w.is_empty() && w.ring.is_empty());
+        w.release_memory(16);
+        assert!(w.ring.capacity() <= 64, "{}", w.ring.capacity());
     }
 }

@@ -199,7 +199,7 @@ impl Engine {
     pub fn new(cfg: EngineConfig, net: NetView, now: Instant) -> Engine {
         let table = FlowTable::with_capacity(cfg.capacity);
         Engine {
-            hw_index: HwIndex::with_capacity(cfg.capacity),
+            hw_index: HwIndex::default(),
             polls: Polls::new(cfg.keepalive.max_refresh_per_second.get(), now),
             cfg,
             epoch: now,
@@ -261,10 +261,8 @@ impl Engine {
         if self.actions.is_empty() && self.actions.capacity() > 4 * KEEP {
             self.actions.shrink_to(KEEP);
         }
-        let inflight = &mut self.commands.inflight;
-        if inflight.capacity() > 4 * KEEP && inflight.len() < inflight.capacity() / 8 {
-            inflight.shrink_to(KEEP.max(2 * inflight.len()));
-        }
+        self.commands.inflight.release_memory(KEEP);
+        self.table.release_memory();
     }
 
     // ------------------------------------------------------------------ queries
@@ -317,7 +315,7 @@ impl Engine {
 
     /// Heap bytes held by the flow table.
     pub fn table_bytes(&self) -> usize {
-        self.table.heap_bytes() + self.hw_index.slots.allocation_size()
+        self.table.heap_bytes() + self.hw_index.heap_bytes()
     }
 
     /// Route cache.

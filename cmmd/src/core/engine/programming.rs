@@ -26,7 +26,6 @@ use std::time::Instant;
 
 use cdx_sys::fpp::mark::{DirectionPorts, originator_is_downstream};
 
-use super::hw_index::hw_key;
 use super::lifecycle::{Facts, ORIG, REPLY, Stage, Then, Transition};
 use super::resolution::DirPath;
 use super::{Engine, Flow, FlowState, KeepaliveMode, LOG_TARGET, Pending};
@@ -63,10 +62,7 @@ fn same_forwarding(a: &RouteIdentity, b: &RouteIdentity) -> bool {
 impl Engine {
     pub(super) fn program(&mut self, id: FlowId, paths: [Option<DirPath>; 2], now: Instant) {
         let Some(flow) = self.table.get(id) else { return };
-        let key = hw_key(&flow.key);
-        if let Some(other) = self.hw_index_find(&key)
-            && other != id
-        {
+        if self.hw_key_held_by_other(id).is_some() {
             // cdx has no zones: the same tuple is already offloaded from another zone.
             self.stats.count(Reason::Zone);
             self.withdraw(id, Reason::Zone, now);

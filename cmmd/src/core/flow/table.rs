@@ -9,7 +9,11 @@
 //! predicting bucket collisions.
 //!
 //! The capacity is a hard bound fixed at construction: [`FlowTable::insert`] refuses a new entry
-//! when the table is full and never evicts one. Ids carry a generation so that a stale id (the
+//! when the table is full and never evicts one. The index grows with the entries (hashbrown
+//! doubles it, rehashing what it holds once per doubling) and [`FlowTable::release_memory`]
+//! gives it back after a burst: an index sized for the capacity up front spreads a few
+//! thousand live keys over 1.3 MiB, and every lookup then missed the cache twice (its control
+//! bytes and its bucket; `docs/performance.md`, 2026-12-03). Ids carry a generation so that a stale id (the
 //! flow was removed and its slot reused) is detected instead of aliasing a different flow.
 
 use std::hash::BuildHasher;
@@ -62,13 +66,13 @@ pub struct FlowTable<T> {
 }
 
 impl<T: Keyed> FlowTable<T> {
-    /// An empty table that will hold at most `capacity` entries. The index is sized once, so
-    /// the table never rehashes while it fills; slots grow on demand.
+    /// An empty table that will hold at most `capacity` entries. Slots and index grow on
+    /// demand.
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             slots: Vec::new(),
             free: Vec::new(),
-            index: HashTable::with_capacity(capacity),
+            index: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             capacity,
             len: 0,
@@ -199,6 +203,18 @@ impl<T: Keyed> FlowTable<T> {
         self.iter().filter(|(_, v)| pred(v)).map(|(id, _)| id).collect()
     }
 
+    /// Give back the index's room once it is at most an eighth full (after a burst), keeping
+    /// twice what it holds: rehashes the live entries once.
+    pub fn release_memory(&mut self) {
+        let room = self.index.capacity();
+        if room > 4096 && self.len < room / 8 {
+            let (slots, hasher) = (&self.slots, &self.hasher);
+            self.index.shrink_to(2 * self.len, |&s| {
+                slots[s as usize].value.as_ref().map_or(0, |v| hasher.hash_one(v.key()))
+            });
+        }
+    }
+
     /// Bytes of heap this table holds (slots, free list and index), for the memory figures.
     pub fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot<T>>()
@@ -292,5 +308,26 @@ mod tests {
             }
             assert_eq!(t.len(), live.len());
         }
+    }
+
+    #[test]
+    fn the_index_grows_with_the_entries_and_shrinks_after_a_burst() {
+        let mut t = FlowTable::with_capacity(100_000);
+        assert_eq!(t.index.capacity(), 0, "nothing up front");
+        let ids: Vec<_> = (0..50_000).map(|n| t.insert(Entry(key(n), n)).unwrap()).collect();
+        let grown = t.index.allocation_size();
+        assert!(t.index.capacity() >= 50_000 && grown >= 50_000 * 5, "{grown}");
+        for id in &ids[100..] {
+            t.remove(*id).unwrap();
+        }
+        assert_eq!(t.index.allocation_size(), grown, "removals alone keep the room");
+        t.release_memory();
+        assert!(t.index.allocation_size() < 2048, "{}", t.index.allocation_size());
+        for (n, id) in ids[..100].iter().enumerate() {
+            assert_eq!(t.find(&key(n as u32)), Some(*id), "entries survive the shrink");
+        }
+        let before = t.index.allocation_size();
+        t.release_memory();
+        assert_eq!(t.index.allocation_size(), before, "nothing to give back the second time");
     }
 }

@@ -138,3 +138,30 @@ fn same_tuple_in_two_zones_is_offloaded_once() {
     w.run();
     assert!(w.engine.flow(&a.key).is_none());
 }
+
+#[test]
+fn a_tuple_held_from_another_zone_keeps_zone_0_out_until_it_leaves() {
+    let mut w = World::new(EngineConfig::default());
+    let mut zoned = forwarded();
+    zoned.key.zone = 5;
+    let plain = forwarded();
+    w.event(CtEventKind::Update, zoned);
+    w.event(CtEventKind::Update, plain);
+    assert_eq!(w.cdx.cts.len(), 1);
+    assert_eq!(count(&w, Reason::Zone), 1, "the zone-0 connection finds the key held");
+    assert!(w.engine.flow(&zoned.key).unwrap().stage.in_hw());
+    assert!(w.engine.flow(&plain.key).is_none(), "refused as zone, left to the kernel");
+    // REMOVED for the tuple finds the holder in zone 5, not the zone-0 connection.
+    w.cdx.age_out_all();
+    w.engine.on_hw_event(
+        HwEvent::Removed { proto: proto::TCP, orig: plain.key.orig, reply: plain.reply },
+        w.now,
+    );
+    w.run();
+    assert!(w.engine.flow(&zoned.key).is_none());
+    assert_eq!(w.engine.stats().hw_removed_unknown, 0);
+    // The key is free: the zone-0 connection's next event offloads it.
+    w.event(CtEventKind::Update, plain);
+    assert!(w.engine.flow(&plain.key).unwrap().stage.in_hw());
+    assert_eq!(w.cdx.cts.len(), 1);
+}
