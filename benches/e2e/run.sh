@@ -123,6 +123,14 @@ thread_ticks() {
         printf '%s=%d ' "$(cat "$t/comm")" $((${12} + ${13}))
     done
 }
+# Per-thread context switches of a process: "name=switches ..." (voluntary + involuntary).
+thread_switches() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        printf '%s=%d ' "$(cat "$t/comm")" \
+            "$(awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n }' "$t/status")"
+    done
+}
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 secs() { awk -v t="$1" -v k="$TICK" 'BEGIN { printf "%.2f", t / k }'; }
@@ -290,7 +298,8 @@ rate_run() {
     for _ in $(seq 40); do
         cur=$(ticks "$PID"); [[ $cur == "$last" ]] && break; last=$cur; sleep 0.5
     done
-    local t1 threads hwm; t1=$(ticks "$PID"); threads=$(thread_ticks "$PID"); hwm=$(hwm_kib "$PID")
+    local t1 threads switches hwm; t1=$(ticks "$PID"); threads=$(thread_ticks "$PID")
+    switches=$(thread_switches "$PID"); hwm=$(hwm_kib "$PID")
     stop_consumer "$name"
     local emitted rps; emitted=$(field events_emitted "$OUT/inject-$tag.out")
     rps=$(field requests_per_second "$OUT/inject-$tag.out")
@@ -305,6 +314,11 @@ rate_run() {
             $1 == "cmmd" || $1 == "cmmd-offload" || $1 == "cdx-sim" {
                 printf "%s_us_per_event=%.2f ", $1, e ? $2 / k * 1e6 / e : 0 }')
         say "rate $tag cmmd_threads: ticks $threads| per received event: $per"
+        # Context switches per 1000 received events, per thread: the cost of the hand-offs
+        # between the loop and the offload thread.
+        per=$(tr ' ' '\n' <<<"$switches" | awk -F= -v e="$received" '
+            NF == 2 && $2 > 0 { printf "%s=%.1f ", $1, e ? $2 * 1000 / e : 0 }')
+        say "rate $tag cmmd_switches_per_1000_events: $per"
     fi
     return 0
 }

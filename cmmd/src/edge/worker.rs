@@ -47,11 +47,11 @@ impl Worker {
         let (tx, rx) = bounded::<Vec<HwRequest>>(DEPTH);
         let (rtx, results) = unbounded::<Vec<HwResult>>();
         let thread = std::thread::Builder::new().name("cmmd-offload".into()).spawn(move || {
-            let mut out = Vec::with_capacity(BATCH);
             for batch in rx {
-                out.clear();
+                // Sized once: grown from empty it was reallocated (and copied) several times.
+                let mut out = Vec::with_capacity(batch.len());
                 executor.execute(&batch, &mut out);
-                if rtx.send(std::mem::take(&mut out)).is_err() {
+                if rtx.send(out).is_err() {
                     return;
                 }
                 wake();

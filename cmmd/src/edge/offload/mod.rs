@@ -22,6 +22,7 @@ mod interfaces;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -287,8 +288,9 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
     /// of the run ([`FciExecutor::register_anew`]); the run holds nothing after it that
     /// could see the difference ([`joins_run`]).
     fn run_pipelined(&mut self, batch: &[HwRequest], out: &mut Vec<HwResult>) {
-        // Requests in flight, in the order they were sent (cdx answers in that order).
-        let mut sent: Vec<(u32, usize)> = Vec::with_capacity(batch.len());
+        // Requests in flight, in the order they were sent (cdx answers in that order, so a
+        // reply is almost always the front's).
+        let mut sent: VecDeque<(u32, usize)> = VecDeque::with_capacity(self.transport.window());
         let mut results: Vec<Option<Result<HwReply, HwFailure>>> = vec![None; batch.len()];
         let mut next = 0;
         // A reply was lost since the last one that arrived.
@@ -305,7 +307,7 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
                 match encoded {
                     Err(refused) => results[next] = Some(Err(refused)),
                     Ok(e) => match self.transport.send(e.fcode, &e.payload) {
-                        Ok(seq) => sent.push((seq, next)),
+                        Ok(seq) => sent.push_back((seq, next)),
                         Err(FciError::WindowFull(_)) => break,
                         Err(err) => results[next] = Some(Err(failure(&err))),
                     },
@@ -331,7 +333,7 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
                     } else {
                         pos
                     };
-                    let (_, i) = sent.remove(pos);
+                    let Some((_, i)) = sent.remove(pos) else { continue };
                     if reply.rc == ReturnCode::CtEntryAlreadyRegistered
                         && matches!(batch[i].op, HwOp::CtRegister(_))
                     {
@@ -345,7 +347,7 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
                     if let Some(seq) = err.seq()
                         && let Some(pos) = sent.iter().position(|(s, _)| *s == seq)
                     {
-                        let (_, i) = sent.remove(pos);
+                        let Some((_, i)) = sent.remove(pos) else { continue };
                         results[i] = Some(Err(failure(&err)));
                         continue;
                     }
