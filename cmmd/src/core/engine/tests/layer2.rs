@@ -269,18 +269,26 @@ fn a_vlan_whose_mac_changes_is_registered_again_where_cdx_keeps_the_mac() {
             w.event(CtEventKind::Update, ct);
             assert_eq!(w.state(&ct), Some((FlowState::Offloaded, Reason::None)));
         }
-        // cdx is slow to let go of a route object out of the VLAN (its first second of
-        // answers is lost): the old VLAN stays registered a while after the session on it
-        // left, and the session waits for the new one.
+        // cdx is slow to let go of the route objects out of the VLAN (for a second, each
+        // deregistration of one times out), not of those out of the session: the old VLAN
+        // stays registered a while after the session on it left, and the session waits for
+        // the new one.
         let before = w.cdx.log.len();
-        w.cdx.fail.push_back(("route_deregister", HwFailure::Timeout));
+        w.cdx.slow_route_release = vec![ifname("eth1.100")];
         let changed = Link { mac: Some(mac(0x72)), ..vlan_link("eth1.100", VLAN, ETH1) };
         w.engine.on_link(changed, w.now);
         w.run();
-        for step in 0..160 {
-            if step < 8 && w.cdx.fail.is_empty() {
-                w.cdx.fail.push_back(("route_deregister", HwFailure::Timeout));
-            }
+        for _ in 0..8 {
+            w.advance(Duration::from_millis(125));
+        }
+        // The window this test is about: the session left, the old VLAN is still held.
+        let session_left = (w.cdx.log.get(before..).unwrap_or_default().iter())
+            .any(|op| matches!(op, HwOp::ItfDeregister(ItfSpec::Pppoe(_))));
+        let held = w.cdx.itfs.get(&ifname("eth1.100")).copied();
+        assert_eq!(session_left, again, "{abi}");
+        assert!(matches!(held, Some(ItfSpec::Vlan(v)) if v.mac == mac(0x71)), "{abi} {held:?}");
+        w.cdx.slow_route_release.clear();
+        for _ in 8..160 {
             w.advance(Duration::from_millis(125));
         }
         let held = w.cdx.itfs.get(&ifname("eth1.100")).copied();

@@ -86,6 +86,9 @@ struct FakeCdx {
     fail: VecDeque<(&'static str, HwFailure)>,
     /// Ops executed whose reply is lost (the worker reports a timeout), by name, in order.
     lost_replies: Vec<&'static str>,
+    /// cdx is slow to let go of the route objects out of these interfaces: each
+    /// deregistration of one times out, and the object stays, until the test clears this.
+    slow_route_release: Vec<IfName>,
     remaining: HashMap<HwKey, u32>,
     log: Vec<HwOp>,
 }
@@ -104,6 +107,7 @@ impl Default for FakeCdx {
             links: HashMap::new(),
             fail: VecDeque::new(),
             lost_replies: Vec::new(),
+            slow_route_release: Vec::new(),
             remaining: HashMap::new(),
             log: Vec::new(),
         }
@@ -142,6 +146,10 @@ impl FakeCdx {
                 self.routes.insert(r.id, *r);
             }
             HwOp::RouteDeregister(id) => {
+                let output = self.routes.get(id).map(|r| r.output);
+                if output.is_some_and(|name| self.slow_route_release.contains(&name)) {
+                    return Err(HwFailure::Timeout);
+                }
                 let linked = self.links.get(id).copied().unwrap_or(0);
                 assert_eq!(linked, 0, "route {id} removed while a connection uses it");
                 if self.routes.remove(id).is_none() {
@@ -311,6 +319,42 @@ impl PolicyRule {
     }
 }
 
+/// How many actions one drive of the fake world ([`World::run`], [`World::run_holding`]) may
+/// execute before the engine counts as runaway: it never goes quiet (a livelock), and the
+/// test fails rather than hangs. The busiest drive of any test takes a few dozen.
+const RUNAWAY_ACTIONS: usize = 10_000;
+
+/// The actions one drive of the fake world has executed: fails the test, with the last few,
+/// once there are more than [`RUNAWAY_ACTIONS`].
+struct Budget {
+    spent: usize,
+    last: VecDeque<Action>,
+}
+
+impl Budget {
+    const SHOWN: usize = 12;
+
+    fn new() -> Budget {
+        Budget { spent: 0, last: VecDeque::with_capacity(Budget::SHOWN) }
+    }
+
+    fn spend(&mut self, action: &Action) {
+        self.spent += 1;
+        if self.last.len() == Budget::SHOWN {
+            self.last.pop_front();
+        }
+        self.last.push_back(action.clone());
+        if self.spent > RUNAWAY_ACTIONS {
+            let last: String = self.last.iter().map(|a| format!("\n  {a:?}")).collect();
+            panic!(
+                "runaway engine: still not quiet after {RUNAWAY_ACTIONS} actions in one drive \
+                 of the fake world; the last {}:{last}",
+                self.last.len()
+            );
+        }
+    }
+}
+
 struct World {
     engine: Engine,
     now: Instant,
@@ -451,7 +495,9 @@ impl World {
 
     /// Execute actions until the engine is quiet.
     fn run(&mut self) {
+        let mut budget = Budget::new();
         while let Some(action) = self.engine.pop_action() {
+            budget.spend(&action);
             match action {
                 Action::Hw(req) => {
                     let mut outcome = self.cdx.apply(&req.op);
@@ -499,10 +545,12 @@ impl World {
     /// hardware commands named `hold` (returned, in order).
     fn run_holding(&mut self, hold: &str) -> Vec<HwRequest> {
         let mut held = Vec::new();
+        let mut budget = Budget::new();
         loop {
             let mut progressed = false;
             while let Some(action) = self.engine.pop_action() {
                 progressed = true;
+                budget.spend(&action);
                 match action {
                     Action::Hw(req) if req.op.name() == hold => held.push(req),
                     Action::Hw(req) => {
