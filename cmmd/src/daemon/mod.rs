@@ -165,8 +165,14 @@ impl Daemon {
     fn run_loop(&mut self) {
         let mut events = Events::with_capacity(256);
         while !self.stop {
-            let timeout = self.next_timeout(Instant::now());
-            if let Err(e) = self.poll.poll(&mut events, timeout)
+            let mut timeout = self.next_timeout(Instant::now());
+            // The worker wakes the loop only when it said it sleeps (`edge::worker`).
+            if timeout != Some(Duration::ZERO) && !self.worker.going_to_sleep() {
+                timeout = Some(Duration::ZERO);
+            }
+            let polled = self.poll.poll(&mut events, timeout);
+            self.worker.awake();
+            if let Err(e) = polled
                 && e.kind() != std::io::ErrorKind::Interrupted
             {
                 // Never fatal: log, back off a little, go on.

@@ -4,10 +4,18 @@
 //! waits: when the channel is full the loop keeps the requests queued and retries on the next
 //! turn (back-pressure instead of unbounded memory). The worker executes each batch in order
 //! with an [`Executor`] (cdx over FCI, or the software cdx), sends the results back through a
-//! second channel and wakes the loop with a `mio::Waker`.
+//! second channel and wakes the loop with a `mio::Waker`, but only when the loop said it is
+//! going to sleep ([`Worker::going_to_sleep`]): a loop that is awake reads the results at the
+//! end of its turn anyway, and waking a thread on another core was the largest single cost
+//! of the hand-off (an inter-processor interrupt per batch; `docs/performance.md`).
+//!
+//! The handshake: the loop sets `sleeping` and then reads `ready`; the worker publishes a
+//! batch (`ready`) and then takes `sleeping`. Both sequentially consistent, so either the
+//! loop sees the batch and does not block, or the worker sees the flag and wakes it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded, unbounded};
@@ -33,19 +41,27 @@ const DEPTH: usize = 16;
 pub struct Worker {
     tx: Option<Sender<Vec<HwRequest>>>,
     results: Receiver<Vec<HwResult>>,
+    /// The loop is (about to be) blocked in its poll: a new batch of results must wake it.
+    sleeping: Arc<AtomicBool>,
+    /// Batches of results sent and not yet taken by the loop.
+    ready: Arc<AtomicUsize>,
     outbox: VecDeque<HwRequest>,
     in_flight: usize,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Worker {
-    /// Start the worker thread; `wake` is called after each batch of results.
+    /// Start the worker thread; `wake` is called after a batch of results when the loop is
+    /// going to sleep.
     pub fn spawn<E: Executor>(
         mut executor: E,
         wake: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Worker> {
         let (tx, rx) = bounded::<Vec<HwRequest>>(DEPTH);
         let (rtx, results) = unbounded::<Vec<HwResult>>();
+        let sleeping = Arc::new(AtomicBool::new(false));
+        let ready = Arc::new(AtomicUsize::new(0));
+        let (worker_sleeping, worker_ready) = (sleeping.clone(), ready.clone());
         let thread = std::thread::Builder::new().name("cmmd-offload".into()).spawn(move || {
             for batch in rx {
                 // Sized once: grown from empty it was reallocated (and copied) several times.
@@ -54,12 +70,17 @@ impl Worker {
                 if rtx.send(out).is_err() {
                     return;
                 }
-                wake();
+                worker_ready.fetch_add(1, Ordering::SeqCst);
+                if worker_sleeping.swap(false, Ordering::SeqCst) {
+                    wake();
+                }
             }
         })?;
         Ok(Worker {
             tx: Some(tx),
             results,
+            sleeping,
+            ready,
             outbox: VecDeque::new(),
             in_flight: 0,
             thread: Some(thread),
@@ -94,12 +115,25 @@ impl Worker {
         loop {
             match self.results.try_recv() {
                 Ok(batch) => {
+                    self.ready.fetch_sub(1, Ordering::SeqCst);
                     self.in_flight = self.in_flight.saturating_sub(batch.len());
                     out.extend(batch);
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
             }
         }
+    }
+
+    /// The loop is about to block in its poll. False when results are waiting: then it must
+    /// not block (the worker may have sent them without a wake-up).
+    pub fn going_to_sleep(&self) -> bool {
+        self.sleeping.store(true, Ordering::SeqCst);
+        self.ready.load(Ordering::SeqCst) == 0
+    }
+
+    /// The loop is back from its poll: results need no wake-up until it goes to sleep again.
+    pub fn awake(&self) {
+        self.sleeping.store(false, Ordering::SeqCst);
     }
 
     /// Give back the queue's peak capacity once it is empty.
@@ -161,12 +195,60 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         while got.len() < 1000 && Instant::now() < deadline {
             w.flush();
+            // Asleep between turns whenever nothing is waiting: each batch that finds the
+            // loop asleep wakes it.
+            if w.going_to_sleep() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            w.awake();
             w.results(&mut got);
-            std::thread::yield_now();
         }
         assert_eq!(got.iter().map(|r| r.tag).collect::<Vec<_>>(), (0..1000).collect::<Vec<_>>());
-        assert!(wakes.load(Ordering::SeqCst) >= 4);
+        assert!(wakes.load(Ordering::SeqCst) >= 1);
         assert_eq!(w.backlog(), 0);
+        w.join();
+    }
+
+    #[test]
+    fn an_awake_loop_is_not_woken_and_a_sleeping_one_always_is() {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let w2 = wakes.clone();
+        let mut w = Worker::spawn(
+            Echo,
+            Arc::new(move || {
+                w2.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let wait = |w: &mut Worker, got: &mut Vec<HwResult>, n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while got.len() < n && Instant::now() < deadline {
+                w.results(got);
+                std::thread::yield_now();
+            }
+            assert_eq!(got.len(), n);
+        };
+        // Awake: results arrive without a wake-up.
+        w.submit(HwRequest { tag: 1, op: HwOp::Reset });
+        w.flush();
+        wait(&mut w, &mut got, 1);
+        assert_eq!(wakes.load(Ordering::SeqCst), 0);
+        // Going to sleep with nothing waiting: the next batch wakes the loop, once.
+        assert!(w.going_to_sleep());
+        w.submit(HwRequest { tag: 2, op: HwOp::Reset });
+        w.flush();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while wakes.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(wakes.load(Ordering::SeqCst), 1);
+        // Results waiting: the loop must not block.
+        assert!(!w.going_to_sleep());
+        w.awake();
+        wait(&mut w, &mut got, 2);
+        assert!(w.going_to_sleep(), "nothing waiting once taken");
+        w.awake();
         w.join();
     }
 }
