@@ -236,7 +236,9 @@ impl Daemon {
     /// Work done every turn, whatever woke the loop.
     fn turn(&mut self, now: Instant) {
         self.worker.results(&mut self.results);
-        for result in std::mem::take(&mut self.results) {
+        // Drained, not taken: the vector keeps its room from turn to turn.
+        let mut results = std::mem::take(&mut self.results);
+        for result in results.drain(..) {
             match &result.outcome {
                 Ok(_) => self.hw_failures_in_row = 0,
                 Err(HwFailure::Timeout | HwFailure::ReplyLost | HwFailure::Io(_)) => {
@@ -246,6 +248,7 @@ impl Daemon {
             }
             self.engine.on_hw_result(result, now);
         }
+        self.results = results;
         self.engine.on_timer(now);
         self.pppoe.poll(&mut self.engine, now);
         self.ct.log_dialect(self.engine.is_ready());

@@ -36,16 +36,35 @@ pub trait Executor: Send + 'static {
 const BATCH: usize = 256;
 /// Batches queued in the channel.
 const DEPTH: usize = 16;
+/// Empty batches kept for reuse, and the room each keeps: under churn a batch holds a few
+/// dozen requests.
+const SPARE: usize = 4;
+const SPARE_ROOM: usize = 64;
+
+/// A batch going to the worker with its requests, and coming back with their results and
+/// its requests cleared. Both buffers go round and round: allocated by one thread and freed
+/// by the other, they cost an allocation, a copy into cold memory and a free through
+/// another thread's arena per batch (8 % of the loop's time in a profile of the churn;
+/// `docs/performance.md`).
+#[derive(Default)]
+struct Batch {
+    requests: Vec<HwRequest>,
+    results: Vec<HwResult>,
+}
 
 /// Handle held by the event loop.
 pub struct Worker {
-    tx: Option<Sender<Vec<HwRequest>>>,
-    results: Receiver<Vec<HwResult>>,
+    tx: Option<Sender<Batch>>,
+    done: Receiver<Batch>,
     /// The loop is (about to be) blocked in its poll: a new batch of results must wake it.
     sleeping: Arc<AtomicBool>,
     /// Batches of results sent and not yet taken by the loop.
     ready: Arc<AtomicUsize>,
-    outbox: VecDeque<HwRequest>,
+    /// Requests not handed over yet, in batches of at most [`BATCH`], oldest first.
+    outbox: VecDeque<Batch>,
+    /// Empty batches to fill (at most [`SPARE`]).
+    spare: Vec<Batch>,
+    queued: usize,
     in_flight: usize,
     thread: Option<JoinHandle<()>>,
 }
@@ -57,17 +76,17 @@ impl Worker {
         mut executor: E,
         wake: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Worker> {
-        let (tx, rx) = bounded::<Vec<HwRequest>>(DEPTH);
-        let (rtx, results) = unbounded::<Vec<HwResult>>();
+        let (tx, rx) = bounded::<Batch>(DEPTH);
+        let (dtx, done) = unbounded::<Batch>();
         let sleeping = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(AtomicUsize::new(0));
         let (worker_sleeping, worker_ready) = (sleeping.clone(), ready.clone());
         let thread = std::thread::Builder::new().name("cmmd-offload".into()).spawn(move || {
-            for batch in rx {
-                // Sized once: grown from empty it was reallocated (and copied) several times.
-                let mut out = Vec::with_capacity(batch.len());
-                executor.execute(&batch, &mut out);
-                if rtx.send(out).is_err() {
+            for mut batch in rx {
+                batch.results.reserve(batch.requests.len());
+                executor.execute(&batch.requests, &mut batch.results);
+                batch.requests.clear();
+                if dtx.send(batch).is_err() {
                     return;
                 }
                 worker_ready.fetch_add(1, Ordering::SeqCst);
@@ -78,10 +97,12 @@ impl Worker {
         })?;
         Ok(Worker {
             tx: Some(tx),
-            results,
+            done,
             sleeping,
             ready,
             outbox: VecDeque::new(),
+            spare: Vec::new(),
+            queued: 0,
             in_flight: 0,
             thread: Some(thread),
         })
@@ -89,21 +110,28 @@ impl Worker {
 
     /// Queue a request (never blocks).
     pub fn submit(&mut self, request: HwRequest) {
-        self.outbox.push_back(request);
+        if self.outbox.back().is_none_or(|b| b.requests.len() >= BATCH) {
+            let batch = self.spare.pop().unwrap_or_default();
+            self.outbox.push_back(batch);
+        }
+        if let Some(batch) = self.outbox.back_mut() {
+            batch.requests.push(request);
+            self.queued += 1;
+        }
     }
 
     /// Hand queued requests to the worker while the channel has room.
     pub fn flush(&mut self) {
         let Some(tx) = self.tx.as_ref() else { return };
-        while !self.outbox.is_empty() {
-            let n = self.outbox.len().min(BATCH);
-            let batch: Vec<HwRequest> = self.outbox.drain(..n).collect();
+        while let Some(batch) = self.outbox.pop_front() {
+            let n = batch.requests.len();
             match tx.try_send(batch) {
-                Ok(()) => self.in_flight += n,
+                Ok(()) => {
+                    self.queued -= n;
+                    self.in_flight += n;
+                }
                 Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
-                    for r in batch.into_iter().rev() {
-                        self.outbox.push_front(r);
-                    }
+                    self.outbox.push_front(batch);
                     return;
                 }
             }
@@ -113,11 +141,17 @@ impl Worker {
     /// Take every result available now.
     pub fn results(&mut self, out: &mut Vec<HwResult>) {
         loop {
-            match self.results.try_recv() {
-                Ok(batch) => {
+            match self.done.try_recv() {
+                Ok(mut batch) => {
                     self.ready.fetch_sub(1, Ordering::SeqCst);
-                    self.in_flight = self.in_flight.saturating_sub(batch.len());
-                    out.extend(batch);
+                    self.in_flight = self.in_flight.saturating_sub(batch.results.len());
+                    out.append(&mut batch.results);
+                    if self.spare.len() < SPARE {
+                        // A burst's full batches are not kept at their size.
+                        batch.requests.shrink_to(SPARE_ROOM);
+                        batch.results.shrink_to(SPARE_ROOM);
+                        self.spare.push(batch);
+                    }
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
             }
@@ -138,14 +172,14 @@ impl Worker {
 
     /// Give back the queue's peak capacity once it is empty.
     pub fn release_memory(&mut self) {
-        if self.outbox.is_empty() && self.outbox.capacity() > 4 * BATCH {
-            self.outbox.shrink_to(BATCH);
+        if self.outbox.is_empty() && self.outbox.capacity() > 4 * DEPTH {
+            self.outbox.shrink_to(DEPTH);
         }
     }
 
     /// Requests queued or executing.
     pub fn backlog(&self) -> usize {
-        self.outbox.len() + self.in_flight
+        self.queued + self.in_flight
     }
 
     /// Stop accepting work and wait for the thread to finish what it was given.

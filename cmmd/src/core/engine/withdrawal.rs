@@ -54,13 +54,13 @@ impl Engine {
     pub(super) fn release_hardware(&mut self, id: FlowId) {
         self.hw_index_remove(id);
         let Some(flow) = self.table.get_mut(id) else { return };
-        let route_ids = flow.hw.into_iter().chain(flow.next_hw);
-        let route_ids: Vec<u16> = route_ids.filter(|&r| r != 0).collect();
+        let [a, b] = flow.hw;
+        let [c, d] = flow.next_hw;
         (flow.hw, flow.next_hw) = ([0; 2], [0; 2]);
         let permanent = flow.facts.has(Facts::PERMANENT) && flow.reason != Reason::Destroyed;
         flow.facts.clear(Facts::PERMANENT);
         let (key, ct_id) = (flow.key, flow.ct_id);
-        for rid in route_ids {
+        for rid in [a, b, c, d].into_iter().filter(|&r| r != 0) {
             self.release_route(rid);
         }
         if permanent {
