@@ -5,7 +5,7 @@
 //! Unix datagram queue holds only `net.unix.max_dgram_qlen` (10 by default) messages, which
 //! would cap pipelining at ten requests.
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -14,8 +14,8 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
-    AddressFamily, MsgFlags, SockFlag, SockType, getsockopt, recv, send, setsockopt, socketpair,
-    sockopt,
+    AddressFamily, MsgFlags, MultiHeaders, SockFlag, SockType, getsockopt, recv, recvmmsg, send,
+    setsockopt, socketpair, sockopt,
 };
 
 use super::{FF_GROUP, FciError, NETLINK_FF};
@@ -51,6 +51,22 @@ pub trait DatagramSocket: AsFd {
         Ok(recv(self.as_fd().as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT)?)
     }
 
+    /// Receives the messages queued, up to one per buffer of `bufs`, without waiting; their
+    /// lengths go to `lens` (cleared first), `0` first for a closed socket-pair peer as with
+    /// [`DatagramSocket::recv`]. This provided method takes one message; sockets on a file
+    /// descriptor take them all in one `recvmmsg` ([`recv_many_fd`]).
+    ///
+    /// # Errors
+    /// As [`DatagramSocket::recv`], for the first message (a later one's error is reported
+    /// by the next call).
+    fn recv_many(&self, bufs: &mut [Box<[u8]>], lens: &mut Vec<usize>) -> io::Result<()> {
+        lens.clear();
+        if let Some(buf) = bufs.first_mut() {
+            lens.push(self.recv(buf)?);
+        }
+        Ok(())
+    }
+
     /// [`DatagramSocket::recv`] with the outcomes an event loop acts on: `Ok(None)` when
     /// nothing is queued, [`FciError::Overrun`] when messages were lost (resynchronise),
     /// [`FciError::Closed`] when the peer is gone.
@@ -69,6 +85,41 @@ pub trait DatagramSocket: AsFd {
             };
         }
     }
+}
+
+/// [`DatagramSocket::recv_many`] on a file descriptor: one `recvmmsg(MSG_DONTWAIT)` takes
+/// every message queued (up to one per buffer), where one `recv` each cost a system call per
+/// reply (`docs/performance.md`, the software cdx in its own process).
+///
+/// # Errors
+/// As [`DatagramSocket::recv`].
+fn recv_many_fd(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [Box<[u8]>],
+    lens: &mut Vec<usize>,
+) -> io::Result<()> {
+    loop {
+        lens.clear();
+        match recv_many_once(fd, bufs, lens) {
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno.into()),
+            Ok(()) => return Ok(()),
+        }
+    }
+}
+
+fn recv_many_once(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [Box<[u8]>],
+    lens: &mut Vec<usize>,
+) -> nix::Result<()> {
+    let mut headers = MultiHeaders::<()>::preallocate(bufs.len(), None);
+    let mut slices: Vec<[IoSliceMut<'_>; 1]> =
+        bufs.iter_mut().map(|buf| [IoSliceMut::new(buf)]).collect();
+    let received =
+        recvmmsg(fd.as_raw_fd(), &mut headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None)?;
+    lens.extend(received.map(|message| message.bytes));
+    Ok(())
 }
 
 fn send_with(fd: BorrowedFd<'_>, message: &[u8], flags: MsgFlags) -> io::Result<()> {
@@ -155,7 +206,11 @@ impl AsRawFd for PairSocket {
     }
 }
 
-impl DatagramSocket for PairSocket {}
+impl DatagramSocket for PairSocket {
+    fn recv_many(&self, bufs: &mut [Box<[u8]>], lens: &mut Vec<usize>) -> io::Result<()> {
+        recv_many_fd(self.as_fd(), bufs, lens)
+    }
+}
 
 /// A `NETLINK_FF` socket of `fci.ko` (exists only in the initial network namespace, and
 /// only while `fci.ko` is loaded: otherwise creation fails with `EPROTONOSUPPORT`).
@@ -219,7 +274,11 @@ impl AsRawFd for NetlinkFf {
     }
 }
 
-impl DatagramSocket for NetlinkFf {}
+impl DatagramSocket for NetlinkFf {
+    fn recv_many(&self, bufs: &mut [Box<[u8]>], lens: &mut Vec<usize>) -> io::Result<()> {
+        recv_many_fd(self.as_fd(), bufs, lens)
+    }
+}
 
 /// Asks for a receive buffer of `bytes` and returns the size the kernel granted. The rule of
 /// every netlink socket of cmmd, written here again because the libraries do not import each
@@ -306,6 +365,13 @@ impl DatagramSocket for FciSocket {
             _ => Ok(recv(self.as_fd().as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT)?),
         }
     }
+
+    fn recv_many(&self, bufs: &mut [Box<[u8]>], lens: &mut Vec<usize>) -> io::Result<()> {
+        match self {
+            FciSocket::Sim(socket) => socket.recv_many(bufs, lens),
+            _ => recv_many_fd(self.as_fd(), bufs, lens),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -321,5 +387,27 @@ mod tests {
         let (socket, _peer) = PairSocket::pair().unwrap();
         let effective = set_receive_buffer(&socket, 1 << 32).unwrap();
         assert!(effective >= 2 * rmem_max.min(1 << 30), "{effective} bytes");
+    }
+
+    #[test]
+    fn one_receive_takes_every_queued_message_up_to_one_per_buffer() {
+        let (a, b) = PairSocket::pair().unwrap();
+        let mut bufs: Vec<Box<[u8]>> = (0..4).map(|_| vec![0u8; 64].into_boxed_slice()).collect();
+        let mut lens = vec![99];
+        let empty = b.recv_many(&mut bufs, &mut lens).unwrap_err();
+        assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
+        for n in 1..=6u8 {
+            a.send(&vec![n; usize::from(n)]).unwrap();
+        }
+        b.recv_many(&mut bufs, &mut lens).unwrap();
+        assert_eq!(lens, [1, 2, 3, 4], "four buffers, four messages, each kept whole");
+        assert_eq!(&bufs[2][..3], &[3, 3, 3]);
+        b.recv_many(&mut bufs, &mut lens).unwrap();
+        assert_eq!(lens, [5, 6]);
+        assert_eq!(&bufs[1][..6], &[6; 6]);
+        drop(a);
+        b.recv_many(&mut bufs, &mut lens).unwrap();
+        assert_eq!(lens.first(), Some(&0), "a closed peer reads as empty messages");
+        assert!(lens.iter().all(|&n| n == 0));
     }
 }

@@ -29,6 +29,8 @@ pub const DEFAULT_WINDOW: usize = 64;
 
 /// Receive buffer: any netlink message the kernel sends fits.
 const RX_BUF: usize = 8192;
+/// Replies taken per receive ([`DatagramSocket::recv_many`]).
+const RX_SLOTS: usize = 16;
 
 /// A reply from cdx.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +74,9 @@ pub struct Transport<S> {
     in_flight: Vec<u32>,
     ready: VecDeque<Result<Reply, FciError>>,
     tx: [u8; MAX_FRAME],
-    rx: Box<[u8]>,
+    /// Receive buffers, one reply each, and the lengths of the last receive.
+    rx: Vec<Box<[u8]>>,
+    rx_lens: Vec<usize>,
     stats: TransportStats,
 }
 
@@ -92,7 +96,8 @@ impl<S: DatagramSocket> Transport<S> {
             in_flight: Vec::with_capacity(window.max(1)),
             ready: VecDeque::new(),
             tx: [0; MAX_FRAME],
-            rx: vec![0; RX_BUF].into_boxed_slice(),
+            rx: (0..RX_SLOTS).map(|_| vec![0; RX_BUF].into_boxed_slice()).collect(),
+            rx_lens: Vec::with_capacity(RX_SLOTS),
             stats: TransportStats::default(),
         }
     }
@@ -155,9 +160,13 @@ impl<S: DatagramSocket> Transport<S> {
             if let Some(done) = self.ready.pop_front() {
                 return done;
             }
-            match self.socket.recv(&mut self.rx) {
-                Ok(0) => return Err(FciError::Closed),
-                Ok(len) => self.absorb(len),
+            match self.socket.recv_many(&mut self.rx, &mut self.rx_lens) {
+                Ok(()) if self.rx_lens.first() == Some(&0) => return Err(FciError::Closed),
+                Ok(()) => {
+                    for slot in 0..self.rx_lens.len() {
+                        self.absorb(slot);
+                    }
+                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => {
                     self.stats.replies_lost += 1;
@@ -256,9 +265,11 @@ impl<S: DatagramSocket> Transport<S> {
         &self.socket
     }
 
-    /// Takes the message just received apart and queues what matches.
-    fn absorb(&mut self, len: usize) {
-        let datagram = self.rx.get(..len).unwrap_or_default();
+    /// Takes the message received into `slot` apart and queues what matches (a zero-length
+    /// message after the first is a closed peer's; the next receive reports it).
+    fn absorb(&mut self, slot: usize) {
+        let len = self.rx_lens.get(slot).copied().unwrap_or(0);
+        let datagram = self.rx.get(slot).and_then(|rx| rx.get(..len)).unwrap_or_default();
         for frame in frames(datagram) {
             let (seq, outcome) = match frame {
                 Ok(Frame::Reply { seq, fcode, rc, payload }) => {

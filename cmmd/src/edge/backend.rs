@@ -46,6 +46,13 @@ pub enum BackendError {
     Sim(String),
 }
 
+/// Requests in flight to a software cdx in another process. cdx answers inside `sendmsg`,
+/// so for it the window only bounds the replies queued; across processes every reply is a
+/// wake-up of the other side, and a wider window keeps both busy (`docs/performance.md`).
+/// 128 replies stay within the default socket buffer of the serving end, which drops a reply
+/// that does not fit, as `fci.ko` does.
+const REMOTE_SIM_WINDOW: usize = 128;
+
 impl Backend {
     /// cdx through `fci.ko` (initial network namespace only).
     pub fn cdx(event_buffer: usize) -> Result<Backend, BackendError> {
@@ -68,7 +75,10 @@ impl Backend {
             .map_err(|e| BackendError::Sim(format!("cannot connect to {}: {e}", path.display())))?;
         Ok(Backend {
             name: "sim (remote)",
-            executor: FciExecutor::new(Transport::new(FciSocket::from(commands)), COMMAND_TIMEOUT),
+            executor: FciExecutor::new(
+                Transport::with_window(FciSocket::from(commands), REMOTE_SIM_WINDOW),
+                COMMAND_TIMEOUT,
+            ),
             events: FciSocket::from(events),
             sim: None,
         })
