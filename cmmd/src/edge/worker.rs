@@ -211,17 +211,19 @@ mod tests {
         }
     }
 
+    /// A worker echoing every request, and the number of times it woke the loop.
+    fn counting_wakes() -> (Worker, Arc<AtomicUsize>) {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let counter = wakes.clone();
+        let wake = Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        (Worker::spawn(Echo, wake).unwrap(), wakes)
+    }
+
     #[test]
     fn results_come_back_in_order_and_wake_the_loop() {
-        let wakes = Arc::new(AtomicUsize::new(0));
-        let w2 = wakes.clone();
-        let mut w = Worker::spawn(
-            Echo,
-            Arc::new(move || {
-                w2.fetch_add(1, Ordering::SeqCst);
-            }),
-        )
-        .unwrap();
+        let (mut w, wakes) = counting_wakes();
         for tag in 0..1000 {
             w.submit(HwRequest { tag, op: HwOp::Reset });
         }
@@ -245,15 +247,7 @@ mod tests {
 
     #[test]
     fn an_awake_loop_is_not_woken_and_a_sleeping_one_always_is() {
-        let wakes = Arc::new(AtomicUsize::new(0));
-        let w2 = wakes.clone();
-        let mut w = Worker::spawn(
-            Echo,
-            Arc::new(move || {
-                w2.fetch_add(1, Ordering::SeqCst);
-            }),
-        )
-        .unwrap();
+        let (mut w, wakes) = counting_wakes();
         let mut got = Vec::new();
         let wait = |w: &mut Worker, got: &mut Vec<HwResult>, n: usize| {
             let deadline = Instant::now() + Duration::from_secs(10);
