@@ -316,6 +316,11 @@ pub struct SimConntrack {
     /// Time left before aging removes it without further activity (what a refreshing
     /// `GET_TIMEOUT` would report).
     pub remaining: Duration,
+    /// cdx's aging timer for the pair is on a wheel. `false` once cdx deleted it: a
+    /// SET_TIMEOUT that shrank the timeout to exactly the time already elapsed makes
+    /// `ct_timer_update` call `cdx_timer_add(timer, 0)`, which deletes (`control_ipv4.c`,
+    /// `cdx_timer.c`). Such a pair never ages; only DEREGISTER or a reset removes it.
+    pub aging: bool,
 }
 
 impl SimConntrack {
@@ -345,6 +350,7 @@ impl SimConntrack {
             hw_orig: hw(orig),
             hw_reply: hw(reply),
             remaining: cdx.clock.duration(u64::from(pair.remaining_now(now32))),
+            aging: pair.timer.due().is_some(),
         }
     }
 }

@@ -191,6 +191,7 @@ fn conntrack_with_registered_routes_is_in_hardware_both_ways() {
             hw_orig: hw("eth0", "eth1", 1),
             hw_reply: hw("eth1", "eth0", 2),
             remaining: Duration::from_secs(432_000),
+            aging: true,
         }
     );
     let table = rig.snapshot();

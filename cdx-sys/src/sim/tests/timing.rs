@@ -71,6 +71,24 @@ fn set_timeout_per_protocol_class() {
     assert_eq!(rig.cdx.timeouts().tcp, 3600);
 }
 
+/// `ct_timer_update` (`control_ipv4.c`): a SET_TIMEOUT that shrinks the timeout to exactly
+/// the time already elapsed gives `cdx_timer_add` a period of 0, which deletes the timer
+/// (`cdx_timer.c`). The pair then never ages; DEREGISTER still removes it.
+#[test]
+fn a_timeout_shrunk_to_exactly_the_elapsed_time_stops_aging_for_good() {
+    let mut rig = Rig::new();
+    let flow = flow4(1, 1000, (0, 0));
+    assert_eq!(rig.ct4(&flow), ReturnCode::Ok);
+    assert!(rig.cdx.tick(rig.at(70 * S)).is_empty(), "ICMP ages after 600 s by default");
+    assert_eq!(rig.set_timeout(70 * S, 0, 70, 0), ReturnCode::Ok);
+    assert!(!rig.snapshot().conntracks[0].aging, "the timer was deleted");
+    assert!(rig.cdx.tick(rig.at(10_000_000 * S)).is_empty(), "and nothing ages it any more");
+    assert_eq!(rig.snapshot().conntracks.len(), 1);
+    let deregister = with(&flow, |c| c.action = Action::Deregister);
+    assert_eq!(rig.ct4_at(10_000_000 * S, &deregister), ReturnCode::Ok);
+    assert!(rig.snapshot().conntracks.is_empty());
+}
+
 /// `ct_aging_handler` and `IPv4_delete_CTpair` (`control_ipv4.c`): REMOVED with the tuples
 /// and protocol, zero mark; flags, route ids and the reserved word unwritten.
 #[test]
