@@ -3,7 +3,7 @@
 # `conntrackd`, on the same ctnetlink load in the same run (issue 7).
 #
 #   sudo benches/e2e/run.sh [--quick] [--out DIR] [--sections "rate idle overrun latency cold"]
-#                                          (PERF=1: also perf-record cmmd's rate runs;
+#                                          (PERF=1: also perf-record cmmd's and the listener's rate runs;
 #                                           PIN=1: injector on CPU 0, cmmd on CPU 1)
 #
 # One network namespace holds the node: two veth ports (p0 10.81.1.1/24, p1 10.81.2.1/24, their
@@ -283,9 +283,9 @@ rate_run() {
     settle_kernel
     start_consumer "$name"
     local t0 threads0; t0=$(ticks "$PID")
-    # PERF=1: a call-graph profile of cmmd under the load (perf report -i DIR/perf-TAG.data).
+    # PERF=1: a call-graph profile of cmmd or the listener under the load (perf report -i DIR/perf-TAG.data).
     local perf_pid=
-    if [[ ${PERF:-0} == 1 && $name == cmmd ]]; then
+    if [[ ${PERF:-0} == 1 && ($name == cmmd || $name == listener) ]]; then
         perf record -q -g -o "$OUT/perf-$tag.data" -p "$PID" 2>/dev/null &
         perf_pid=$!
     fi
@@ -319,6 +319,10 @@ rate_run() {
         per=$(tr ' ' '\n' <<<"$switches" | awk -F= -v e="$received" '
             NF == 2 && $2 > 0 { printf "%s=%.1f ", $1, e ? $2 * 1000 / e : 0 }')
         say "rate $tag cmmd_switches_per_1000_events: $per"
+    elif [[ $name == listener ]]; then
+        say "rate $tag listener_switches_per_1000_events: $(awk -v e="$received" '
+            { for (i = 1; i <= NF; i++) { split($i, kv, "="); n += kv[2] } }
+            END { printf "%.1f", e ? n * 1000 / e : 0 }' <<<"$switches")"
     fi
     return 0
 }
@@ -488,7 +492,14 @@ for size in $COLD_SIZES; do
             t0=$(now_ms)
             launch_cmmd --sim-socket "$OUT/sim.sock"
             PIDS+=("$PID")
+            # PERF=1: both processes while cmmd programs the table.
+            local_perf=
+            if [[ ${PERF:-0} == 1 ]]; then
+                perf record -q -g -o "$OUT/perf-sim-process-$run.data" -p "$PID,$SIM_PID" 2>/dev/null &
+                local_perf=$!
+            fi
             t_all=$(reached_ms "$t0" --offloaded "$have" --interval-ms "$interval")
+            if [[ -n $local_perf ]]; then kill -INT "$local_perf"; wait "$local_perf" || true; fi
             [[ $t_all == none ]] || record "sim_process_$size" "$(awk -v m="$t_all" 'BEGIN { printf "%.3f", m / 1000 }')"
             say "cold $size run=$run consumer=cmmd sim=separate_process all_programmed_ms=$t_all offloaded=$(cmmd_offloaded) rss_kib=$(rss_kib "$PID") peak_rss_kib=$(hwm_kib "$PID") sim_rss_kib=$(rss_kib "$SIM_PID")"
             stop_consumer cmmd
