@@ -9,7 +9,8 @@
 use std::time::Instant;
 
 use cdx_sys::fci::{
-    self, DatagramSocket, FciError, MAX_FRAME, PairSocket, Reply, Transport, TransportStats,
+    self, DatagramSocket, FciError, Frame, MAX_FRAME, MAX_PACK, PackedSocket, PairSocket, Reply,
+    Transport, TransportStats,
 };
 use cdx_sys::fpp::{FCode, ReturnCode};
 use proptest::prelude::*;
@@ -156,4 +157,94 @@ proptest! {
         let got = drain(&mut transport);
         prop_assert_eq!(&got, &expected, "the others, in order");
     }
+
+    /// Requests in packs (the connection to `cmmd sim serve`): the peer finds the very frames
+    /// a one-per-message socket would carry, in order, in as few messages as fit; replies
+    /// packed the same way come back one by one, in order, with their data.
+    #[test]
+    fn packed_requests_and_replies_are_the_same_frames_in_order(
+        payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..=256), 1..200),
+    ) {
+        let (ours, peer) = PairSocket::pair().unwrap();
+        let mut transport = Transport::with_window(PackedSocket::new(ours), payloads.len());
+        let sent: Vec<u32> =
+            payloads.iter().map(|p| transport.send(FCODE, p).unwrap()).collect();
+        // Nothing leaves before the transport reads, unless a pack filled up.
+        let mut buf = vec![0u8; 2 * MAX_PACK];
+        let bytes: usize = payloads
+            .iter()
+            .map(|p| frame(|out| fci::encode_request(1, FCODE, p, out)).len())
+            .sum();
+        if bytes <= MAX_PACK {
+            prop_assert!(peer.recv(&mut buf).is_err());
+        }
+        prop_assert!(matches!(
+            transport.recv_until(Instant::now()),
+            Err(FciError::Timeout)
+        ));
+        // Each message as (its length, the padded length of its first frame).
+        let (mut got, mut messages) = (Vec::new(), Vec::new());
+        while let Ok(n) = peer.recv(&mut buf) {
+            prop_assert!(n <= MAX_PACK);
+            let mut first = None;
+            for message in fci::unpack(&buf[..n]) {
+                first.get_or_insert(message.len().next_multiple_of(4));
+                let Ok(Frame::Request { seq, fcode, payload }) =
+                    fci::frames(message).next().unwrap()
+                else {
+                    return Err(TestCaseError::fail("not a request"));
+                };
+                prop_assert_eq!(fcode, FCODE);
+                let alone = frame(|out| fci::encode_request(seq, FCODE, payload, out));
+                prop_assert_eq!(message, &alone[..]);
+                got.push((seq, payload.to_vec()));
+            }
+            messages.push((n, first.unwrap_or(0)));
+        }
+        let want: Vec<(u32, Vec<u8>)> =
+            sent.iter().copied().zip(payloads.iter().cloned()).collect();
+        prop_assert_eq!(&got, &want);
+        for pair in messages.windows(2) {
+            prop_assert!(pair[0].0 + pair[1].1 > MAX_PACK, "a pack left with room: {:?}", pair);
+        }
+        let mut pack = Vec::new();
+        for (seq, payload) in &got {
+            let data = payload.get(..payload.len().min(200)).unwrap_or_default();
+            let reply = frame(|out| fci::encode_reply(*seq, FCODE, ReturnCode::Ok, data, out));
+            fci::pack_into(&mut pack, &reply);
+        }
+        for chunk in pack_chunks(&pack) {
+            peer.send(chunk).unwrap();
+        }
+        for (seq, payload) in &got {
+            let reply = transport.recv_until(Instant::now() + std::time::Duration::from_secs(5));
+            let reply = reply.unwrap();
+            prop_assert_eq!(reply.seq, *seq);
+            prop_assert_eq!(&reply.payload[..], payload.get(..payload.len().min(200)).unwrap_or_default());
+        }
+        prop_assert_eq!(transport.stats().malformed, 0);
+    }
+
+    /// Any bytes: `unpack` never panics and never gives more bytes than it was given.
+    #[test]
+    fn unpack_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let total: usize = fci::unpack(&bytes).map(<[u8]>::len).sum();
+        prop_assert!(total <= bytes.len());
+    }
+}
+
+/// A pack cut at message boundaries into messages of at most [`MAX_PACK`] bytes.
+fn pack_chunks(pack: &[u8]) -> Vec<&[u8]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut at) = (0, 0);
+    for message in fci::unpack(pack) {
+        let next = at + message.len().div_ceil(4) * 4;
+        if next - start > MAX_PACK {
+            chunks.push(&pack[start..at]);
+            start = at;
+        }
+        at = next;
+    }
+    chunks.push(&pack[start..pack.len()]);
+    chunks
 }

@@ -5,9 +5,11 @@
 //!
 //! The wire protocol is the one `cmmd sim serve` speaks: a client connects to the Unix
 //! `SOCK_SEQPACKET` socket and sends one message, `C` (command channel) or `E` (event
-//! channel); after that, messages are FCI frames relayed unchanged. A newer channel of a kind
-//! replaces the older one (a restarted daemon takes over). Events the daemon has no room for
-//! wait in the relay, as the model's own event socket would keep them.
+//! channel); after that, messages are FCI frames relayed unchanged (a message from the
+//! daemon may hold several requests, `cdx_sys::fci::PackedSocket`: they go to the model one
+//! by one). A newer channel of a kind replaces the older one (a restarted daemon takes
+//! over). Events the daemon has no room for wait in the relay, as the model's own event
+//! socket would keep them.
 //!
 //! The relay runs on its own thread until dropped; the socket path is removed then.
 
@@ -20,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use cdx_sys::fci::{DatagramSocket, PairSocket, wait_readable};
+use cdx_sys::fci::{DatagramSocket, PairSocket, unpack, wait_readable};
 use cdx_sys::sim::{self, SimConfig, SimHandle};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
@@ -147,7 +149,10 @@ impl Relay {
             match DatagramSocket::recv(client, &mut self.buf) {
                 Ok(0) | Err(_) => self.commands = None,
                 Ok(n) => {
-                    let _ = self.sim_commands.send(self.buf.get(..n).unwrap_or_default());
+                    // The daemon sends its requests in packs; the model takes one per message.
+                    for request in unpack(self.buf.get(..n).unwrap_or_default()) {
+                        let _ = self.sim_commands.send(request);
+                    }
                 }
             }
         }

@@ -42,6 +42,7 @@
 //! functions write frames (requests for the daemon, replies and events for [`crate::sim`]).
 //! [`Transport`] runs the request/reply protocol over any [`DatagramSocket`].
 
+mod packed;
 mod socket;
 mod transport;
 
@@ -53,6 +54,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::fpp::{FCode, ReturnCode};
 
+pub use packed::{MAX_PACK, PackedSocket, Unpack, pack_into, unpack};
 pub use socket::{DEFAULT_RCVBUF, DatagramSocket, FciSocket, NetlinkFf, PairSocket, wait_readable};
 pub use transport::{DEFAULT_WINDOW, Reply, Transport, TransportStats};
 

@@ -93,7 +93,7 @@ pub trait DatagramSocket: AsFd {
 ///
 /// # Errors
 /// As [`DatagramSocket::recv`].
-fn recv_many_fd(
+pub(super) fn recv_many_fd(
     fd: BorrowedFd<'_>,
     bufs: &mut [Box<[u8]>],
     lens: &mut Vec<usize>,
@@ -122,7 +122,7 @@ fn recv_many_once(
     Ok(())
 }
 
-fn send_with(fd: BorrowedFd<'_>, message: &[u8], flags: MsgFlags) -> io::Result<()> {
+pub(super) fn send_with(fd: BorrowedFd<'_>, message: &[u8], flags: MsgFlags) -> io::Result<()> {
     loop {
         match send(fd.as_raw_fd(), message, flags) {
             Ok(sent) if sent == message.len() => return Ok(()),
@@ -308,6 +308,14 @@ pub enum FciSocket {
     Pair(PairSocket),
     /// The software cdx answering in the caller's thread ([`crate::sim::attach`]).
     Sim(crate::sim::SimSocket),
+    /// The software cdx in another process, requests sent in packs.
+    Packed(super::PackedSocket),
+}
+
+impl From<super::PackedSocket> for FciSocket {
+    fn from(socket: super::PackedSocket) -> FciSocket {
+        FciSocket::Packed(socket)
+    }
 }
 
 impl From<crate::sim::SimSocket> for FciSocket {
@@ -334,6 +342,7 @@ impl AsFd for FciSocket {
             FciSocket::Netlink(socket) => socket.as_fd(),
             FciSocket::Pair(socket) => socket.as_fd(),
             FciSocket::Sim(socket) => socket.as_fd(),
+            FciSocket::Packed(socket) => socket.as_fd(),
         }
     }
 }
@@ -348,6 +357,7 @@ impl DatagramSocket for FciSocket {
     fn send(&self, message: &[u8]) -> io::Result<()> {
         match self {
             FciSocket::Sim(socket) => socket.send(message),
+            FciSocket::Packed(socket) => socket.send(message),
             _ => send_with(self.as_fd(), message, MsgFlags::MSG_NOSIGNAL),
         }
     }
@@ -355,6 +365,7 @@ impl DatagramSocket for FciSocket {
     fn try_send(&self, message: &[u8]) -> io::Result<()> {
         match self {
             FciSocket::Sim(socket) => socket.try_send(message),
+            FciSocket::Packed(socket) => socket.try_send(message),
             _ => send_with(self.as_fd(), message, MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT),
         }
     }
@@ -362,6 +373,7 @@ impl DatagramSocket for FciSocket {
     fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             FciSocket::Sim(socket) => socket.recv(buf),
+            FciSocket::Packed(socket) => socket.recv(buf),
             _ => Ok(recv(self.as_fd().as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT)?),
         }
     }
@@ -369,6 +381,7 @@ impl DatagramSocket for FciSocket {
     fn recv_many(&self, bufs: &mut [Box<[u8]>], lens: &mut Vec<usize>) -> io::Result<()> {
         match self {
             FciSocket::Sim(socket) => socket.recv_many(bufs, lens),
+            FciSocket::Packed(socket) => socket.recv_many(bufs, lens),
             _ => recv_many_fd(self.as_fd(), bufs, lens),
         }
     }

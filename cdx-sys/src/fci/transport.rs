@@ -27,8 +27,9 @@ use crate::fpp::{Abi, AbiPayload, FCode, ReturnCode};
 /// Requests in flight by default.
 pub const DEFAULT_WINDOW: usize = 64;
 
-/// Receive buffer: any netlink message the kernel sends fits.
-const RX_BUF: usize = 8192;
+/// Receive buffer: any netlink message the kernel sends fits, and any pack of replies from
+/// a software cdx in another process.
+const RX_BUF: usize = super::MAX_PACK;
 /// Replies taken per receive ([`DatagramSocket::recv_many`]).
 const RX_SLOTS: usize = 16;
 

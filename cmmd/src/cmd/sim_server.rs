@@ -11,14 +11,16 @@
 //! sim socket's `send`, as cdx runs inside `fci.ko`'s `sendmsg`), every request queued on the
 //! command channel at each wake-up, so a client that pipelines (the daemon keeps up to a
 //! window of requests in flight) pays one wake-up per batch, not a thread hand-off per
-//! command. Replies leave in the order of the requests.
+//! command. A message on the command channel may hold several requests back to back (the
+//! daemon sends its window as one, [`cdx_sys::fci::PackedSocket`]); replies leave in the
+//! order of the requests, packed the same way, so a window costs one message each way.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use cdx_sys::fci::{DatagramSocket, FciError, PairSocket};
+use cdx_sys::fci::{DatagramSocket, FciError, MAX_PACK, PairSocket, pack_into, unpack};
 use cdx_sys::sim::{self, SimConfig, SimHandle, SimSocket};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
@@ -140,6 +142,7 @@ pub fn serve(path: &Path, config: SimConfig, signals: BorrowedFd<'_>) -> io::Res
     let mut client_evt: Option<PairSocket> = None;
     let mut buf = vec![0u8; MAX_MESSAGE];
     let mut reply = vec![0u8; MAX_MESSAGE];
+    let mut replies = Vec::with_capacity(MAX_PACK + MAX_MESSAGE);
     eprintln!(
         "cmmd sim: software cdx ({abi} ABI, unwritten fields: {unwritten:?}) serving on {}",
         path.display()
@@ -203,7 +206,7 @@ pub fn serve(path: &Path, config: SimConfig, signals: BorrowedFd<'_>) -> io::Res
         }
         if from_client
             && let Some(c) = &client_cmd
-            && answer_queued(c, &commands, &mut buf, &mut reply).is_err()
+            && answer_queued(c, &commands, &mut buf, &mut reply, &mut replies).is_err()
         {
             client_cmd = None;
         }
@@ -223,8 +226,10 @@ pub fn serve(path: &Path, config: SimConfig, signals: BorrowedFd<'_>) -> io::Res
 }
 
 /// Answers the requests queued on the client's command channel (up to
-/// [`REQUESTS_PER_TURN`]), each reply sent before the next request is read. A reply the
-/// client has no room for is dropped, as `fci.ko` drops a unicast to a full socket.
+/// [`REQUESTS_PER_TURN`] messages, each a pack of one or more requests,
+/// [`cdx_sys::fci::unpack`]). The replies leave in packs too, in the order of the requests,
+/// a pack whenever the next reply might not fit and one at the end. A pack the client has no
+/// room for is dropped, as `fci.ko` drops a unicast to a full socket.
 ///
 /// # Errors
 /// The client closed its channel, or it failed.
@@ -233,14 +238,25 @@ fn answer_queued(
     sim: &SimSocket,
     request: &mut [u8],
     reply: &mut [u8],
+    replies: &mut Vec<u8>,
 ) -> Result<(), FciError> {
+    replies.clear();
     for _ in 0..REQUESTS_PER_TURN {
         let Some(n) = client.try_recv(request)? else { break };
-        // The in-process sim's `send` answers at once and does not fail.
-        let _ = sim.send(request.get(..n).unwrap_or_default());
-        while let Ok(len) = DatagramSocket::recv(sim, reply) {
-            let _ = client.try_send(reply.get(..len).unwrap_or_default());
+        for message in unpack(request.get(..n).unwrap_or_default()) {
+            // The in-process sim's `send` answers at once and does not fail.
+            let _ = sim.send(message);
+            while let Ok(len) = DatagramSocket::recv(sim, reply) {
+                if replies.len() + len.next_multiple_of(4) > MAX_PACK {
+                    let _ = client.try_send(replies);
+                    replies.clear();
+                }
+                pack_into(replies, reply.get(..len).unwrap_or_default());
+            }
         }
+    }
+    if !replies.is_empty() {
+        let _ = client.try_send(replies);
     }
     Ok(())
 }
@@ -265,10 +281,29 @@ mod tests {
         sim.shutdown();
     }
 
+    /// 1000 resets through a window: every one answered once, in the order sent.
+    fn pipeline<S: DatagramSocket>(mut transport: cdx_sys::fci::Transport<S>) {
+        use cdx_sys::fpp::{FCode, ReturnCode};
+        use std::time::Instant;
+
+        let (mut sent, mut answered) = (Vec::new(), Vec::new());
+        while answered.len() < 1000 {
+            while sent.len() < 1000
+                && let Ok(seq) = transport.send(FCode::Ipv4Reset, &[])
+            {
+                sent.push(seq);
+            }
+            let reply = transport.recv_until(Instant::now() + Duration::from_secs(2)).unwrap();
+            assert_eq!(reply.rc, ReturnCode::Ok);
+            answered.push(reply.seq);
+        }
+        assert_eq!(answered, sent, "every request answered once, in the order sent");
+        assert_eq!(transport.stats().malformed + transport.stats().unmatched, 0);
+    }
+
     #[test]
     fn pipelined_requests_are_all_answered_in_order_and_control_still_answers() {
         use cdx_sys::fci::Transport;
-        use cdx_sys::fpp::{FCode, ReturnCode};
         use std::time::Instant;
 
         let path = std::env::temp_dir().join(format!("cmmd-sim-test-{}.sock", std::process::id()));
@@ -282,20 +317,11 @@ mod tests {
         while !path.exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
+        // As the daemon connects (requests in packs), and one request per message.
         let (commands, _events) = connect(&path).unwrap();
-        let mut transport = Transport::with_window(commands, 64);
-        let (mut sent, mut answered) = (Vec::new(), Vec::new());
-        while answered.len() < 1000 {
-            while sent.len() < 1000
-                && let Ok(seq) = transport.send(FCode::Ipv4Reset, &[])
-            {
-                sent.push(seq);
-            }
-            let reply = transport.recv_until(Instant::now() + Duration::from_secs(2)).unwrap();
-            assert_eq!(reply.rc, ReturnCode::Ok);
-            answered.push(reply.seq);
-        }
-        assert_eq!(answered, sent, "every request answered once, in the order sent");
+        pipeline(Transport::with_window(cdx_sys::fci::PackedSocket::new(commands), 64));
+        let (commands, _events) = connect(&path).unwrap();
+        pipeline(Transport::with_window(commands, 64));
         let shown = control(&path, &["show".into()]).unwrap();
         assert!(shown.contains("0 connections"), "{shown}");
         stop.send(b"x").unwrap();

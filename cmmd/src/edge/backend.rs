@@ -9,7 +9,7 @@
 use std::io;
 use std::time::Duration;
 
-use cdx_sys::fci::{FciSocket, NetlinkFf, Transport};
+use cdx_sys::fci::{FciSocket, NetlinkFf, PackedSocket, Transport};
 use cdx_sys::sim::{
     self, Fault, FlowMatch, Ipv6Activity, SimConfig, SimHandle, SimHwEntry, SimTuple, UnwrittenFill,
 };
@@ -47,10 +47,11 @@ pub enum BackendError {
 }
 
 /// Requests in flight to a software cdx in another process. cdx answers inside `sendmsg`,
-/// so for it the window only bounds the replies queued; across processes every reply is a
-/// wake-up of the other side, and a wider window keeps both busy (`docs/performance.md`).
-/// 128 replies stay within the default socket buffer of the serving end, which drops a reply
-/// that does not fit, as `fci.ko` does.
+/// so for it the window only bounds the replies queued; across processes the requests of a
+/// window leave in one pack ([`PackedSocket`]) and come back answered in one, so the window
+/// is the number of commands per round trip (`docs/performance.md`). 128 replies stay within
+/// the default socket buffer of the serving end, which drops a pack that does not fit, as
+/// `fci.ko` drops a reply.
 const REMOTE_SIM_WINDOW: usize = 128;
 
 impl Backend {
@@ -76,7 +77,10 @@ impl Backend {
         Ok(Backend {
             name: "sim (remote)",
             executor: FciExecutor::new(
-                Transport::with_window(FciSocket::from(commands), REMOTE_SIM_WINDOW),
+                Transport::with_window(
+                    FciSocket::from(PackedSocket::new(commands)),
+                    REMOTE_SIM_WINDOW,
+                ),
                 COMMAND_TIMEOUT,
             ),
             events: FciSocket::from(events),
