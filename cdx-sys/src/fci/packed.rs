@@ -76,7 +76,8 @@ impl<'a> Iterator for Unpack<'a> {
 /// `send` only queues (it sends the queued pack first when the message would not fit); the
 /// queued pack leaves at the next `recv` or `recv_many`, before anything is read. A send that
 /// fails there fails that receive, and the requests of the pack are lost: their replies never
-/// come, as with any request the peer did not get.
+/// come, as with any request the peer did not get. `try_send` is refused with
+/// [`io::ErrorKind::WouldBlock`] when a full pack finds no room, and the pack stays queued.
 #[derive(Debug)]
 pub struct PackedSocket {
     socket: PairSocket,
@@ -89,14 +90,17 @@ impl PackedSocket {
         PackedSocket { socket, pending: RefCell::new(Vec::with_capacity(MAX_PACK)) }
     }
 
-    /// Sends the queued pack, if any (`flags`: with or without waiting for room).
+    /// Sends the queued pack, if any (`flags`: with or without waiting for room). A pack
+    /// refused for lack of room stays queued; any other outcome empties the queue.
     fn flush(&self, flags: MsgFlags) -> io::Result<()> {
         let mut pending = self.pending.borrow_mut();
         if pending.is_empty() {
             return Ok(());
         }
         let sent = send_with(self.socket.as_fd(), &pending, flags);
-        pending.clear();
+        if !matches!(&sent, Err(error) if error.kind() == io::ErrorKind::WouldBlock) {
+            pending.clear();
+        }
         sent
     }
 
@@ -193,6 +197,33 @@ mod tests {
         assert!(first <= MAX_PACK);
         packed.recv(&mut [0u8; 16]).unwrap_err();
         assert_eq!(server.recv(&mut buf).unwrap(), nlmsg_align(one.len()), "the one left over");
+    }
+
+    #[test]
+    fn a_full_pack_without_room_stays_queued_for_try_send() {
+        let (client, server) = PairSocket::pair().unwrap();
+        client.set_nonblocking(true).unwrap();
+        let packed = PackedSocket::new(client);
+        let one = request(1, 200);
+        let mut refused = None;
+        for sent in 0..100_000 {
+            if let Err(error) = packed.try_send(&one) {
+                refused = Some((sent, error.kind()));
+                break;
+            }
+        }
+        let (sent, kind) = refused.expect("the peer never reads: the socket fills");
+        assert_eq!(kind, io::ErrorKind::WouldBlock);
+        let mut buf = vec![0u8; MAX_PACK];
+        let mut received = 0;
+        while let Ok(n) = server.recv(&mut buf) {
+            received += n / nlmsg_align(one.len());
+        }
+        packed.recv(&mut [0u8; 16]).unwrap_err();
+        while let Ok(n) = server.recv(&mut buf) {
+            received += n / nlmsg_align(one.len());
+        }
+        assert_eq!(received, sent, "every request queued before the refusal arrives, once");
     }
 
     #[test]
