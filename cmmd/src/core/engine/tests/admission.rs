@@ -131,10 +131,7 @@ fn same_tuple_in_two_zones_is_offloaded_once() {
     assert_eq!(count(&w, Reason::Zone), 1);
     // REMOVED for the tuple finds the zone-0 flow.
     w.cdx.age_out_all();
-    w.engine.on_hw_event(
-        HwEvent::Removed { proto: proto::TCP, orig: a.key.orig, reply: a.reply },
-        w.now,
-    );
+    w.cdx_removed(&a);
     w.run();
     assert!(w.engine.flow(&a.key).is_none());
 }
@@ -153,10 +150,7 @@ fn a_tuple_held_from_another_zone_keeps_zone_0_out_until_it_leaves() {
     assert!(w.engine.flow(&plain.key).is_none(), "refused as zone, left to the kernel");
     // REMOVED for the tuple finds the holder in zone 5, not the zone-0 connection.
     w.cdx.age_out_all();
-    w.engine.on_hw_event(
-        HwEvent::Removed { proto: proto::TCP, orig: plain.key.orig, reply: plain.reply },
-        w.now,
-    );
+    w.cdx_removed(&plain);
     w.run();
     assert!(w.engine.flow(&zoned.key).is_none());
     assert_eq!(w.engine.stats().hw_removed_unknown, 0);

@@ -148,10 +148,7 @@ fn ipv6_answers_of_nxp_cdx_are_not_taken_for_idleness() {
     assert!(w.refreshed.iter().all(|(_, t)| *t <= 40), "never more than the kernel's timeout");
     // cdx's aging timer finds it idle and removes it.
     w.cdx.age_out((proto::UDP, ct.key.orig));
-    w.engine.on_hw_event(
-        HwEvent::Removed { proto: proto::UDP, orig: ct.key.orig, reply: ct.reply },
-        w.now,
-    );
+    w.cdx_removed(&ct);
     w.run();
     assert_eq!(w.deleted, vec![ct.key], "the kernel entry goes with it");
     w.assert_no_leaks();

@@ -590,6 +590,12 @@ impl World {
         self.run();
     }
 
+    /// cdx reports `ct`'s pair REMOVED (aging, or a flush), by its tuples and protocol.
+    fn cdx_removed(&mut self, ct: &CtInfo) {
+        let removed = HwEvent::Removed { proto: ct.key.proto, orig: ct.key.orig, reply: ct.reply };
+        self.engine.on_hw_event(removed, self.now);
+    }
+
     fn event(&mut self, kind: CtEventKind, ct: CtInfo) {
         match kind {
             CtEventKind::Destroy => {

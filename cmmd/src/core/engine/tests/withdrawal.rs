@@ -62,18 +62,12 @@ fn hardware_aging_deletes_the_kernel_entry() {
     let ct = forwarded();
     w.event(CtEventKind::Update, ct);
     w.cdx.age_out_all(); // cdx aged it out
-    w.engine.on_hw_event(
-        HwEvent::Removed { proto: proto::TCP, orig: ct.key.orig, reply: ct.reply },
-        w.now,
-    );
+    w.cdx_removed(&ct);
     w.run();
     assert_eq!(w.deleted, vec![ct.key]);
     w.assert_no_leaks();
     // A duplicate or unknown REMOVED is counted and ignored.
-    w.engine.on_hw_event(
-        HwEvent::Removed { proto: proto::TCP, orig: ct.key.orig, reply: ct.reply },
-        w.now,
-    );
+    w.cdx_removed(&ct);
     assert_eq!(w.engine.stats().hw_removed_unknown, 1);
 }
 
@@ -85,10 +79,7 @@ fn hardware_aging_can_leave_the_kernel_entry() {
     let ct = forwarded();
     w.event(CtEventKind::Update, ct);
     w.cdx.age_out_all();
-    w.engine.on_hw_event(
-        HwEvent::Removed { proto: proto::TCP, orig: ct.key.orig, reply: ct.reply },
-        w.now,
-    );
+    w.cdx_removed(&ct);
     w.run();
     assert!(w.deleted.is_empty());
     assert!(w.kernel.contains_key(&ct.key));
