@@ -113,6 +113,8 @@ record() { echo "$2" >>"$FIGURES/$1"; }
 field() { awk -v k="$1:" '$1 == k { print $2; exit }' "$2"; }
 # utime + stime of a process (all its threads), clock ticks.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# utime and stime of a process, clock ticks: "user sys".
+ticks_split() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
 # Per-thread CPU ticks of a process: "name=ticks ..." (utime and stime follow the state field).
 thread_ticks() {
     local t rest
@@ -282,11 +284,11 @@ rate_run() {
     local name=$1 rate=$2 tag=$3 offloadable=${4:-1}
     settle_kernel
     start_consumer "$name"
-    local t0 threads0; t0=$(ticks "$PID")
+    local t0 split0; t0=$(ticks "$PID"); split0=$(ticks_split "$PID")
     # PERF=1: a call-graph profile of cmmd or the listener under the load (perf report -i DIR/perf-TAG.data).
     local perf_pid=
     if [[ ${PERF:-0} == 1 && ($name == cmmd || $name == listener) ]]; then
-        perf record -q -g -o "$OUT/perf-$tag.data" -p "$PID" 2>/dev/null &
+        perf record -q -g ${PERF_EVENT:+-e "$PERF_EVENT"} -o "$OUT/perf-$tag.data" -p "$PID" 2>/dev/null &
         perf_pid=$!
     fi
     nsx "$INJECT" churn --rate "$rate" --events "$MAX_EVENTS" --seconds "$RATE_SECONDS" \
@@ -298,7 +300,8 @@ rate_run() {
     for _ in $(seq 40); do
         cur=$(ticks "$PID"); [[ $cur == "$last" ]] && break; last=$cur; sleep 0.5
     done
-    local t1 threads switches hwm; t1=$(ticks "$PID"); threads=$(thread_ticks "$PID")
+    local t1 split1 threads switches hwm; t1=$(ticks "$PID"); split1=$(ticks_split "$PID")
+    threads=$(thread_ticks "$PID")
     switches=$(thread_switches "$PID"); hwm=$(hwm_kib "$PID")
     stop_consumer "$name"
     local emitted rps; emitted=$(field events_emitted "$OUT/inject-$tag.out")
@@ -307,11 +310,16 @@ rate_run() {
     local cpu=$((t1 - t0))
     local us; us=$(awk -v c="$cpu" -v k="$TICK" -v e="$emitted" 'BEGIN { printf "%.2f", e ? c / k * 1e6 / e : 0 }')
     US=$us
-    say "rate $tag consumer=$name offloadable=$offloadable target_rate=$rate achieved_rate=$rps emitted=$emitted received=$received lost=$((emitted - received)) overruns=$overruns cpu_s=$(secs $cpu) cpu_us_per_event=$us peak_rss_kib=$hwm kernel_refused_creates=$(field creates_refused "$OUT/inject-$tag.out")"
+    # The same CPU split into user space and the kernel (the consumer's system calls).
+    local split; split=$(awk -v a="$split0" -v b="$split1" -v k="$TICK" -v e="$emitted" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        printf "user_us_per_event=%.2f sys_us_per_event=%.2f", e ? (y[1] - x[1]) / k * 1e6 / e : 0,
+            e ? (y[2] - x[2]) / k * 1e6 / e : 0 }')
+    say "rate $tag consumer=$name offloadable=$offloadable target_rate=$rate achieved_rate=$rps emitted=$emitted received=$received lost=$((emitted - received)) overruns=$overruns cpu_s=$(secs $cpu) cpu_us_per_event=$us $split peak_rss_kib=$hwm kernel_refused_creates=$(field creates_refused "$OUT/inject-$tag.out")"
     if [[ $name == cmmd ]]; then
         # Per thread, since start: the loop (cmmd), the offload worker, the software cdx.
         local per; per=$(tr ' ' '\n' <<<"$threads" | awk -F= -v k="$TICK" -v e="$received" '
-            $1 == "cmmd" || $1 == "cmmd-offload" || $1 == "cdx-sim" {
+            ($1 ~ /^cmmd/ && $2 > 0) || $1 == "cdx-sim" {
                 printf "%s_us_per_event=%.2f ", $1, e ? $2 / k * 1e6 / e : 0 }')
         say "rate $tag cmmd_threads: ticks $threads| per received event: $per"
         # Context switches per 1000 received events, per thread: the cost of the hand-offs
