@@ -337,11 +337,27 @@ impl CtIo {
     /// loop's dump socket; returns true if there may be more to apply now.
     pub(crate) fn read_dump(&mut self, engine: &mut Engine, now: Instant) -> bool {
         let mut budget = DUMP_BUDGET;
+        if self.read_initial_dump(engine, now, &mut budget) {
+            return true;
+        }
+        self.read_dump_socket(engine, now, budget)
+    }
+
+    /// Apply what the initial dump's thread handed over (it wakes the loop for each batch;
+    /// the dump socket has its own readiness, so a wake-up does not read it); returns true
+    /// if there may be more to apply now.
+    pub(crate) fn read_thread_dump(&mut self, engine: &mut Engine, now: Instant) -> bool {
+        let mut budget = DUMP_BUDGET;
+        self.read_initial_dump(engine, now, &mut budget)
+    }
+
+    /// The initial dump thread's datagrams, within `budget`; true when the budget ran out.
+    fn read_initial_dump(&mut self, engine: &mut Engine, now: Instant, budget: &mut usize) -> bool {
         while let Some(thread) = self.initial_dump.as_ref() {
-            if budget == 0 {
+            if *budget == 0 {
                 return true;
             }
-            budget -= 1;
+            *budget -= 1;
             match thread.try_next() {
                 Some(DumpChunk::Datagram(datagram)) => {
                     let ended = self.apply_dump(&datagram, engine, now);
@@ -357,6 +373,11 @@ impl CtIo {
                 None => break,
             }
         }
+        false
+    }
+
+    /// Datagrams on the loop's dump socket, within `budget`; true when the budget ran out.
+    fn read_dump_socket(&mut self, engine: &mut Engine, now: Instant, budget: usize) -> bool {
         for _ in 0..budget {
             let len = match self.dumps.recv(&mut self.rx) {
                 Ok(len) => len,
