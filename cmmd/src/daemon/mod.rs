@@ -152,6 +152,7 @@ impl Daemon {
         }
         let deadlines = [
             self.engine.next_deadline(),
+            self.worker.next_deadline(),
             self.routing.next_deadline(),
             self.pppoe.next_deadline(),
             self.cli.as_ref().and_then(CliServer::next_deadline),
@@ -203,7 +204,7 @@ impl Daemon {
             WAKER => {
                 // The initial dump's thread and the offload worker wake the loop (the
                 // worker's results are read every turn).
-                self.backlog.ct_dumps |= self.ct.read_dump(&mut self.engine, now);
+                self.backlog.ct_dumps |= self.ct.read_thread_dump(&mut self.engine, now);
                 if let Some(cli) = self.cli.as_mut() {
                     cli.on_auth_results(self.poll.registry(), now);
                 }
@@ -256,7 +257,7 @@ impl Daemon {
         self.execute_actions(now);
         self.run_cli(now);
         self.execute_actions(now);
-        self.worker.flush();
+        self.worker.flush(now);
         self.engine.release_memory();
         self.worker.release_memory();
         if let Some(cli) = self.cli.as_mut() {
@@ -272,7 +273,7 @@ impl Daemon {
             match action {
                 Action::Hw(request) => {
                     tracing::trace!(target: "cmmd::offload", tag = request.tag, op = ?request.op, "hardware command");
-                    self.worker.submit(request);
+                    self.worker.submit(request, now);
                 }
                 Action::RouteLookup(lookup) => self.routing.lookup(lookup, now),
                 Action::Dump { generation } => {
@@ -538,7 +539,7 @@ impl Daemon {
         loop {
             let now = Instant::now();
             self.execute_actions(now);
-            self.worker.flush();
+            self.worker.flush_all();
             self.worker.results(&mut self.results);
             for result in std::mem::take(&mut self.results) {
                 self.engine.on_hw_result(result, now);
