@@ -29,6 +29,8 @@ use mio::unix::SourceFd;
 use mio::{Events, Poll, Token};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{Expiration, TimerFd, TimerSetTimeFlags};
 
 use crate::core::engine::{Action, Engine};
 use crate::core::hw::{HwEvent, HwFailure, HwResult, HwTimeouts};
@@ -56,6 +58,7 @@ const WAKER: Token = Token(7);
 const SIGNALS: Token = Token(8);
 const CLI_LISTENER: Token = Token(9);
 const HTTP_LISTENER: Token = Token(10);
+const PRECISE_TIMER: Token = Token(11);
 const CLI_BASE: usize = 1_000;
 const CLI_SPAN: usize = 4_096;
 const HTTP_BASE: usize = 10_000;
@@ -102,6 +105,8 @@ struct Daemon {
     cli: Option<CliServer>,
     http: Option<HttpServer>,
     signals: SignalFd,
+    /// Wakes the loop for deadlines closer than the poll's resolution (a millisecond).
+    precise_timer: TimerFd,
     telemetry: Option<Telemetry>,
     sim: Option<SimHandle>,
     loaded: config::Loaded,
@@ -145,6 +150,11 @@ pub fn run(loaded: config::Loaded, options: RunOptions) -> Result<Option<Telemet
     Ok(daemon.telemetry.take())
 }
 
+/// A wait the poll cannot keep (it counts in whole milliseconds and rounds up), or `None`.
+fn sub_millisecond(timeout: Duration) -> Option<Duration> {
+    (!timeout.is_zero() && timeout < Duration::from_millis(1)).then_some(timeout)
+}
+
 impl Daemon {
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
         if self.backlog.any() || self.engine.pending_actions() > 0 {
@@ -170,6 +180,12 @@ impl Daemon {
             // The worker wakes the loop only when it said it sleeps (`edge::worker`).
             if timeout != Some(Duration::ZERO) && !self.worker.going_to_sleep() {
                 timeout = Some(Duration::ZERO);
+            }
+            if let Some(wait) = timeout.and_then(sub_millisecond) {
+                // The poll's timeout would round up to 1 ms; the timer wakes it on time. If
+                // it cannot be set, the poll's millisecond is the bound.
+                let at = Expiration::OneShot(TimeSpec::from_duration(wait));
+                let _ = self.precise_timer.set(at, TimerSetTimeFlags::empty());
             }
             let polled = self.poll.poll(&mut events, timeout);
             self.worker.awake();
@@ -210,6 +226,10 @@ impl Daemon {
                 }
             }
             SIGNALS => self.read_signals(now),
+            PRECISE_TIMER => {
+                // Only the wake-up matters; the read rearms its readiness.
+                let _ = self.precise_timer.wait();
+            }
             t if self.cli.as_ref().is_some_and(|c| c.owns(t)) => {
                 if let Some(cli) = self.cli.as_mut() {
                     cli.ready(self.poll.registry(), t, now);
@@ -566,5 +586,20 @@ impl Daemon {
         if let Some(sim) = &self.sim {
             sim.shutdown();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_waits_shorter_than_the_polls_millisecond_need_the_timer() {
+        let us = Duration::from_micros;
+        assert_eq!(sub_millisecond(us(200)), Some(us(200)));
+        assert_eq!(sub_millisecond(us(999)), Some(us(999)));
+        assert_eq!(sub_millisecond(Duration::ZERO), None, "a zero timeout does not block");
+        assert_eq!(sub_millisecond(us(1000)), None);
+        assert_eq!(sub_millisecond(Duration::from_secs(1)), None);
     }
 }

@@ -11,11 +11,12 @@ use std::time::Instant;
 use mio::unix::SourceFd;
 use mio::{Interest, Poll, Waker};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 
 use super::{
     Backlog, CLI_BASE, CLI_LISTENER, CLI_SPAN, CT_DUMPS, CT_EVENTS, CT_REQUESTS, Daemon, HTTP_BASE,
-    HTTP_LISTENER, HTTP_SPAN, HW_EVENTS, RTNL_DUMPS, RTNL_EVENTS, RTNL_LOOKUPS, RunOptions,
-    SIGNALS, WAKER, setup,
+    HTTP_LISTENER, HTTP_SPAN, HW_EVENTS, PRECISE_TIMER, RTNL_DUMPS, RTNL_EVENTS, RTNL_LOOKUPS,
+    RunOptions, SIGNALS, WAKER, setup,
 };
 use crate::core::engine::{Engine, EngineConfig};
 use crate::core::net::{IfName, NetView};
@@ -185,6 +186,20 @@ impl Daemon {
                 Interest::READABLE,
             )
             .map_err(kernel("epoll"))?;
+        let precise_timer = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )
+        .map_err(|e| kernel("timerfd")(e.into()))?;
+        registry
+            .register(
+                &mut SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(
+                    &precise_timer,
+                ))),
+                PRECISE_TIMER,
+                Interest::READABLE,
+            )
+            .map_err(kernel("epoll"))?;
         let cli = match cfg.cli.listen {
             Some(addr) => {
                 let wake_auth = waker.clone();
@@ -237,6 +252,7 @@ impl Daemon {
             cli,
             http,
             signals,
+            precise_timer,
             telemetry: options.telemetry,
             sim: backend.sim,
             loaded,
