@@ -2,11 +2,12 @@
 //!
 //! The event loop hands it batches of [`HwRequest`]s through a bounded channel and never
 //! waits: when the channel is full the loop keeps the requests queued and retries on the next
-//! turn (back-pressure instead of unbounded memory). A batch goes once it holds [`COALESCE`]
-//! requests or its oldest has waited [`COALESCE_WAIT`] ([`Worker::next_deadline`] tells the
-//! loop when): under churn the loop wakes for a few conntrack events at a time, and handing
-//! each turn's two or three commands over on their own made the two threads trade the CPU
-//! (two context switches) every few events. The worker executes each batch in order
+//! turn (back-pressure instead of unbounded memory). While hand-overs are frequent (the last
+//! one less than [`COALESCE_WAIT`] ago), a batch waits until it holds [`COALESCE`] requests
+//! or its oldest has waited [`COALESCE_WAIT`] ([`Worker::next_deadline`] tells the loop
+//! when): under churn the loop wakes for a few conntrack events at a time, and handing each
+//! turn's two or three commands over on their own made the two threads trade the CPU (two
+//! context switches) every few events. On a quiet system a request goes at once. The worker executes each batch in order
 //! with an [`Executor`] (cdx over FCI, or the software cdx), sends the results back through a
 //! second channel and wakes the loop with a `mio::Waker`, but only when the loop said it is
 //! going to sleep ([`Worker::going_to_sleep`]): a loop that is awake reads the results at the
@@ -47,8 +48,9 @@ const SPARE: usize = 4;
 const SPARE_ROOM: usize = 64;
 /// Requests that make a batch worth a hand-over at once.
 pub const COALESCE: usize = 32;
-/// How long a request may wait for others to share its hand-over: a fifth of the
-/// programming-latency goal (1 ms).
+/// How long a request may wait for others to share its hand-over (a fifth of the
+/// programming-latency goal, 1 ms), and how recent the last hand-over must be for it to
+/// wait at all.
 pub const COALESCE_WAIT: Duration = Duration::from_micros(200);
 
 /// A batch going to the worker with its requests, and coming back with their results and
@@ -77,6 +79,8 @@ pub struct Worker {
     queued: usize,
     /// When the oldest request not handed over yet was queued.
     held_since: Option<Instant>,
+    /// When requests were last handed over by [`flush`](Self::flush).
+    handed_over: Option<Instant>,
     in_flight: usize,
     thread: Option<JoinHandle<()>>,
 }
@@ -116,6 +120,7 @@ impl Worker {
             spare: Vec::new(),
             queued: 0,
             held_since: None,
+            handed_over: None,
             in_flight: 0,
             thread: Some(thread),
         })
@@ -134,32 +139,38 @@ impl Worker {
         }
     }
 
-    /// Hand queued requests to the worker if there are [`COALESCE`] of them or the oldest
-    /// has waited [`COALESCE_WAIT`], while the channel has room.
+    /// Hand queued requests to the worker if hand-overs are rare (none in the last
+    /// [`COALESCE_WAIT`]), or there are [`COALESCE`] of them, or the oldest has waited
+    /// [`COALESCE_WAIT`]; while the channel has room.
     pub fn flush(&mut self, now: Instant) {
+        let quiet = self.handed_over.is_none_or(|last| now >= last + COALESCE_WAIT);
         let due = self.held_since.is_some_and(|since| now >= since + COALESCE_WAIT);
-        if self.queued >= COALESCE || due {
-            self.flush_all();
+        if self.queued > 0 && (quiet || due || self.queued >= COALESCE) && self.flush_all() > 0 {
+            self.handed_over = Some(now);
         }
     }
 
-    /// Hand every queued request to the worker while the channel has room.
-    pub fn flush_all(&mut self) {
-        let Some(tx) = self.tx.as_ref() else { return };
+    /// Hand every queued request to the worker while the channel has room; returns how many
+    /// went.
+    pub fn flush_all(&mut self) -> usize {
+        let Some(tx) = self.tx.as_ref() else { return 0 };
+        let mut sent = 0;
         while let Some(batch) = self.outbox.pop_front() {
             let n = batch.requests.len();
             match tx.try_send(batch) {
                 Ok(()) => {
                     self.queued -= n;
                     self.in_flight += n;
+                    sent += n;
                 }
                 Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
                     self.outbox.push_front(batch);
-                    return;
+                    return sent;
                 }
             }
         }
         self.held_since = None;
+        sent
     }
 
     /// When [`flush`](Self::flush) must run next to hand over requests held for company;
@@ -313,34 +324,46 @@ mod tests {
     }
 
     #[test]
-    fn requests_wait_for_company_until_enough_of_them_or_long_enough() {
+    fn requests_wait_for_company_only_while_hand_overs_are_frequent() {
         let (mut w, _) = counting_wakes();
         let t0 = Instant::now();
-        assert_eq!(w.next_deadline(), None, "nothing held");
-        for tag in 0..(COALESCE - 1) as u64 {
-            w.submit(HwRequest { tag, op: HwOp::Reset }, t0);
-        }
-        // Too few, too young: held, and the loop is told when they go.
-        w.flush(t0 + COALESCE_WAIT / 2);
-        assert_eq!(w.queued, COALESCE - 1);
-        assert_eq!(w.next_deadline(), Some(t0 + COALESCE_WAIT));
-        // Old enough: they go, however few.
-        w.flush(t0 + COALESCE_WAIT);
+        let reset = |tag| HwRequest { tag, op: HwOp::Reset };
+        // Quiet: the first request goes at once.
+        w.submit(reset(0), t0);
+        w.flush(t0);
         assert_eq!((w.queued, w.next_deadline()), (0, None));
-        // Enough of them: they go at once.
-        let t1 = t0 + COALESCE_WAIT * 2;
-        for tag in 0..COALESCE as u64 {
-            w.submit(HwRequest { tag: 100 + tag, op: HwOp::Reset }, t1);
+        // Busy (a hand-over just now): too few, too young, held; the loop is told until when.
+        let t1 = t0 + COALESCE_WAIT / 4;
+        for tag in 1..COALESCE as u64 {
+            w.submit(reset(tag), t1);
         }
         w.flush(t1);
+        assert_eq!(w.queued, COALESCE - 1);
+        assert_eq!(w.next_deadline(), Some(t1 + COALESCE_WAIT));
+        w.flush(t1 + COALESCE_WAIT / 2);
+        assert_eq!(w.queued, COALESCE - 1, "still busy, still young");
+        // Old enough: they go, however few.
+        let t2 = t1 + COALESCE_WAIT;
+        w.flush(t2);
         assert_eq!((w.queued, w.next_deadline()), (0, None));
+        // Busy again, and enough of them: they go at once.
+        for tag in 0..COALESCE as u64 {
+            w.submit(reset(100 + tag), t2);
+        }
+        w.flush(t2);
+        assert_eq!((w.queued, w.next_deadline()), (0, None));
+        // Quiet again (the last hand-over long ago): one goes at once.
+        let t3 = t2 + COALESCE_WAIT * 2;
+        w.submit(reset(1000), t3);
+        w.flush(t3);
+        assert_eq!(w.queued, 0);
         let mut got = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while got.len() < 2 * COALESCE - 1 && Instant::now() < deadline {
+        while got.len() < 2 * COALESCE + 1 && Instant::now() < deadline {
             w.results(&mut got);
             std::thread::yield_now();
         }
-        assert_eq!(got.len(), 2 * COALESCE - 1);
+        assert_eq!(got.len(), 2 * COALESCE + 1);
         w.join();
     }
 }
