@@ -5,6 +5,7 @@
 //! dump and events); the initial link, address, neighbour and PPPoE view is read before the
 //! engine exists; every failure is a [`StartupError`] that says what to do (exit code 1).
 
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -193,9 +194,7 @@ impl Daemon {
         .map_err(|e| kernel("timerfd")(e.into()))?;
         registry
             .register(
-                &mut SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(
-                    &precise_timer,
-                ))),
+                &mut SourceFd(&precise_timer.as_fd().as_raw_fd()),
                 PRECISE_TIMER,
                 Interest::READABLE,
             )

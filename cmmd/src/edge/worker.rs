@@ -7,12 +7,14 @@
 //! or its oldest has waited [`COALESCE_WAIT`] ([`Worker::next_deadline`] tells the loop
 //! when): under churn the loop wakes for a few conntrack events at a time, and handing each
 //! turn's two or three commands over on their own made the two threads trade the CPU (two
-//! context switches) every few events. On a quiet system a request goes at once. The worker executes each batch in order
-//! with an [`Executor`] (cdx over FCI, or the software cdx), sends the results back through a
-//! second channel and wakes the loop with a `mio::Waker`, but only when the loop said it is
-//! going to sleep ([`Worker::going_to_sleep`]): a loop that is awake reads the results at the
-//! end of its turn anyway, and waking a thread on another core was the largest single cost
-//! of the hand-off (an inter-processor interrupt per batch; `docs/performance.md`).
+//! context switches) every few events. On a quiet system a request goes at once.
+//!
+//! The worker executes each batch in order with an [`Executor`] (cdx over FCI, or the
+//! software cdx), sends the results back through a second channel and wakes the loop with a
+//! `mio::Waker`, but only when the loop said it is going to sleep
+//! ([`Worker::going_to_sleep`]): a loop that is awake reads the results at the end of its
+//! turn anyway, and waking a thread on another core was the largest single cost of the
+//! hand-off (an inter-processor interrupt per batch; `docs/performance.md`).
 //!
 //! The handshake: the loop sets `sleeping` and then reads `ready`; the worker publishes a
 //! batch (`ready`) and then takes `sleeping`. Both sequentially consistent, so either the
