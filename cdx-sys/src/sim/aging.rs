@@ -7,6 +7,8 @@
 //! (`IPv6_HandleIP_Get_Timeout`, `control_ipv6.c`) reads `last_ct_timer` as it is, so an
 //! active IPv6 flow looks idle until its aging timer next runs.
 
+use std::cmp::Reverse;
+
 use crate::fpp::{CtChange, CtCmd, Family, Payload, ReturnCode, TimeoutCmd};
 
 use super::clock::jiffies32;
@@ -104,43 +106,40 @@ impl<F: Family> CtTable<F> {
         now: u64,
         deliver: &mut dyn FnMut(CtChange<F>) -> bool,
     ) {
-        if self.earliest_due.is_none_or(|earliest| earliest > now) {
-            return;
-        }
         let now32 = jiffies32(now);
-        let mut earliest: Option<u64> = None;
-        for slot in 0..self.slots.len() {
+        while let Some(&Reverse((due, slot))) = self.timers.peek() {
+            if due > now {
+                break;
+            }
+            self.timers.pop();
             let Some(pair) = self.slots.get_mut(slot).and_then(Option::as_mut) else { continue };
-            if pair.timer.is_due(now) {
-                pair.timer.fire();
-                let mut period = pair.time_remaining(now32);
-                if period == 0 {
-                    if deliver(pair.removed()) {
-                        self.remove(env, slot);
-                        continue;
-                    }
-                    period = 1;
+            if pair.timer.due() != Some(due) {
+                continue; // stale: the timer moved (its new due has an entry) or stopped
+            }
+            pair.timer.fire();
+            let mut period = pair.time_remaining(now32);
+            if period == 0 {
+                if deliver(pair.removed()) {
+                    self.remove(env, slot);
+                    continue;
                 }
-                pair.timer.rearm(period, now);
+                period = 1;
             }
-            if let Some(due) = pair.timer.due() {
-                earliest = Some(earliest.map_or(due, |e| e.min(due)));
-            }
+            pair.timer.rearm(period, now);
+            let timer = pair.timer;
+            self.note_timer(slot, &timer);
         }
-        self.earliest_due = earliest;
     }
 
     /// After SET_TIMEOUT: `ct_timer_update` for every pair.
     pub(super) fn retime(&mut self, env: &Env, now: u64) {
-        let mut earliest = self.earliest_due;
-        for pair in self.slots.iter_mut().flatten() {
+        for slot in 0..self.slots.len() {
+            let Some(pair) = self.slots.get_mut(slot).and_then(Option::as_mut) else { continue };
             let timeout = env.timeout_ticks(pair.protocol, pair.bidirectional());
             pair.timer.update(timeout, now);
-            if let Some(due) = pair.timer.due() {
-                earliest = Some(earliest.map_or(due, |e| e.min(due)));
-            }
+            let timer = pair.timer;
+            self.note_timer(slot, &timer);
         }
-        self.earliest_due = earliest;
     }
 
     /// FF_CONTROL enable: `last_ct_timer` of every entry becomes now; the next refresh from

@@ -115,11 +115,6 @@ impl Timer {
         self.add(if (distance as i32) < 0 { 1 } else { distance }, now);
     }
 
-    /// Whether the timer thread runs the handler at `now`.
-    pub(super) fn is_due(&self, now: u64) -> bool {
-        self.running && self.due <= now
-    }
-
     /// The timer thread takes the timer off its wheel to run the handler.
     pub(super) fn fire(&mut self) {
         self.running = false;

@@ -9,6 +9,9 @@
 //! standard map's, was 3 % of cmmd's CPU with the software cdx in process;
 //! `docs/performance.md`).
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use hashbrown::HashMap;
 
 use crate::fpp::mark::{cdx_direction_marks, cdx_walk_mark};
@@ -175,8 +178,12 @@ pub(super) struct CtTable<F: Family> {
     index: HashMap<Key<F::Addr>, (usize, Dir)>,
     /// The walk cursor, shared by every client as in cdx: next slot to look at.
     pub(super) cursor: usize,
-    /// No timer is due before this (a lower bound that spares most aging scans).
-    pub(super) earliest_due: Option<u64>,
+    /// The aging timers by due tick: `(due, slot)`. cdx runs only the timers that expire,
+    /// from its wheels (`cdx_timer.c`); so does the model. Entries are hints: one whose slot
+    /// no longer holds a timer due then is skipped (the timer moved and has an entry of its
+    /// own, or its pair left). A scan of every slot at each due tick held the control mutex,
+    /// and so stalled commands, for milliseconds at 50000 pairs.
+    pub(super) timers: BinaryHeap<Reverse<(u64, usize)>>,
 }
 
 impl<F: Family> Default for CtTable<F> {
@@ -186,7 +193,7 @@ impl<F: Family> Default for CtTable<F> {
             free: Vec::new(),
             index: HashMap::new(),
             cursor: 0,
-            earliest_due: None,
+            timers: BinaryHeap::new(),
         }
     }
 }
@@ -262,7 +269,6 @@ impl<F: Family> CtTable<F> {
         }
         let timeout = env.timeout_ticks(pair.protocol, pair.bidirectional());
         pair.timer.update(timeout, now);
-        self.note_timer(&pair.timer);
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -270,6 +276,7 @@ impl<F: Family> CtTable<F> {
                 self.slots.len() - 1
             }
         };
+        self.note_timer(slot, &pair.timer);
         // Added in this order, so a reply tuple equal to the original shadows it, as the
         // later entry is found first in cdx's hash chain.
         self.index.insert((cmd.orig, cmd.protocol), (slot, Dir::Orig));
@@ -332,7 +339,7 @@ impl<F: Family> CtTable<F> {
         let timeout = env.timeout_ticks(pair.protocol, pair.bidirectional());
         pair.timer.update(timeout, now);
         let timer = pair.timer;
-        self.note_timer(&timer);
+        self.note_timer(slot, &timer);
         ReturnCode::Ok
     }
 
@@ -389,9 +396,19 @@ impl<F: Family> CtTable<F> {
         *self = CtTable::default();
     }
 
-    pub(super) fn note_timer(&mut self, timer: &Timer) {
-        if let Some(due) = timer.due() {
-            self.earliest_due = Some(self.earliest_due.map_or(due, |e| e.min(due)));
+    /// The timer of the pair in `slot` was (re)armed: file it under its due tick. Once the
+    /// stale entries outnumber the pairs, the index is rebuilt from the slots.
+    pub(super) fn note_timer(&mut self, slot: usize, timer: &Timer) {
+        let Some(due) = timer.due() else { return };
+        self.timers.push(Reverse((due, slot)));
+        let pairs = self.slots.len() - self.free.len();
+        if self.timers.len() > 2 * pairs + 1024 {
+            self.timers = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, pair)| Some(Reverse((pair.as_ref()?.timer.due()?, slot))))
+                .collect();
         }
     }
 }

@@ -178,3 +178,36 @@ fn undelivered_events_keep_the_pair_and_are_retried() {
     assert_eq!(rig.cdx.tick(rig.at(180 * S + Duration::from_millis(1))).len(), 1);
     assert_eq!(rig.cdx.conntrack_count(), 0);
 }
+
+/// The timer thread runs the timers that expire (`cdx_timer.c`'s wheels), not a scan of the
+/// table: a slot freed and taken by a new pair is not aged by its predecessor's expiry, and
+/// registrations and removals under churn do not grow the timer index without bound.
+#[test]
+fn aging_follows_each_pair_s_own_timer_through_slot_reuse_and_churn() {
+    let mut rig = Rig::new();
+    let udp = flow4(17, 1, (0, 0));
+    let tcp = flow4(6, 2, (0, 0));
+    let deregister = |cmd: &Ct4Cmd| with(cmd, |c| c.action = Action::Deregister);
+    assert_eq!(rig.ct4(&udp), ReturnCode::Ok, "due at 180 s");
+    assert_eq!(rig.ct4(&deregister(&udp)), ReturnCode::Ok);
+    assert_eq!(rig.ct4_at(10 * S, &tcp), ReturnCode::Ok, "the same slot, due at 432010 s");
+    let due = rig_due(&rig);
+    assert!(rig.cdx.tick(rig.at(180 * S)).is_empty(), "the UDP pair's expiry is not the TCP's");
+    assert_eq!((rig.cdx.conntrack_count(), rig_due(&rig)), (1, due), "its timer did not run");
+    for sport in 3..20_000 {
+        let flow = flow4(17, sport, (0, 0));
+        assert_eq!(rig.ct4(&flow), ReturnCode::Ok);
+        assert_eq!(rig.ct4(&deregister(&flow)), ReturnCode::Ok);
+    }
+    assert!(rig.cdx.ct4.timers.len() <= 2 + 1024, "{} entries", rig.cdx.ct4.timers.len());
+    let kept = flow4(17, 20_000, (0, 0));
+    assert_eq!(rig.ct4_at(100 * S, &kept), ReturnCode::Ok);
+    assert_eq!(rig.aged(280 * S), vec![SimTuple::from(kept.orig)]);
+    assert_eq!(rig.cdx.tick(rig.at(432_010 * S)).len(), 1, "the TCP pair at its own time");
+    assert_eq!(rig.cdx.conntrack_count(), 0);
+}
+
+/// When the timer of the only IPv4 pair is due (model ticks).
+fn rig_due(rig: &Rig) -> Option<u64> {
+    rig.cdx.ct4.pairs().next().and_then(|pair| pair.timer.due())
+}
