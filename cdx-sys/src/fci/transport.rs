@@ -157,6 +157,24 @@ impl<S: DatagramSocket> Transport<S> {
     /// [`Transport::forget`] to give one up); [`FciError::Netlink`] when `fci.ko` refused a
     /// request (its `seq` is in the error); [`FciError::Io`] / [`FciError::Closed`].
     pub fn recv_until(&mut self, deadline: Instant) -> Result<Reply, FciError> {
+        self.next_reply(Some(deadline), Duration::ZERO)
+    }
+
+    /// [`Transport::recv_until`] `timeout` from now, reading the clock only if it has to
+    /// wait: cdx (and the software cdx in process) has usually answered by the time the
+    /// reply is asked for.
+    ///
+    /// # Errors
+    /// As [`Transport::recv_until`].
+    pub fn recv_within(&mut self, timeout: Duration) -> Result<Reply, FciError> {
+        self.next_reply(None, timeout)
+    }
+
+    fn next_reply(
+        &mut self,
+        mut deadline: Option<Instant>,
+        timeout: Duration,
+    ) -> Result<Reply, FciError> {
         loop {
             if let Some(done) = self.ready.pop_front() {
                 return done;
@@ -175,6 +193,7 @@ impl<S: DatagramSocket> Transport<S> {
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     let now = Instant::now();
+                    let deadline = *deadline.get_or_insert(now + timeout);
                     if now >= deadline {
                         return Err(FciError::Timeout);
                     }

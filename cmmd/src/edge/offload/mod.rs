@@ -317,8 +317,7 @@ impl<S: DatagramSocket + Send + 'static> FciExecutor<S> {
             if sent.is_empty() {
                 continue;
             }
-            let deadline = Instant::now() + self.timeout;
-            match self.transport.recv_until(deadline) {
+            match self.transport.recv_within(self.timeout) {
                 Ok(reply) => {
                     let Some(pos) = sent.iter().position(|(s, _)| *s == reply.seq) else {
                         continue;
