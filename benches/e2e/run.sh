@@ -74,6 +74,9 @@ else
     RATES="25000 100000 0"; MAX_EVENTS=2000000; RATE_SECONDS=8; RUNS=10; LISTENER_RUNS=3
     IDLE_RUNS=3; LATENCY_SECONDS=20; COLD_SIZES="131072 1000000"; COLD_RUNS=3
 fi
+# For A/B comparisons of one row: E2E_RATES="0" E2E_CONSUMERS="listener cmmd" E2E_RUNS=1 ...
+RATES=${E2E_RATES:-$RATES}; RUNS=${E2E_RUNS:-$RUNS}; MAX_EVENTS=${E2E_MAX_EVENTS:-$MAX_EVENTS}
+CONSUMERS=${E2E_CONSUMERS:-"listener cmmd conntrack-E conntrackd"}
 
 mkdir -p "$OUT"
 # PIN=1: the load generator on CPU 0, cmmd on CPU 1 (the kernel creates the injector's
@@ -337,7 +340,7 @@ rate_run() {
 
 if section rate; then
     for rate in $RATES; do
-        for consumer in listener cmmd conntrack-E conntrackd; do
+        for consumer in $CONSUMERS; do
             rate_run "$consumer" "$rate" "$consumer-$rate"
             if [[ $rate == 0 && $consumer == listener ]]; then record cpu_listener "$US"; fi
             if [[ $rate == 0 && $consumer == cmmd ]]; then record cpu_cmmd "$US"; fi
