@@ -1,5 +1,6 @@
 //! cdx-sys: FPP encode/decode cost, and the software cdx's command rate through its socket
-//! pair, one request at a time and pipelined.
+//! pair, one request at a time and pipelined, and in the caller's thread (`sim::attach`,
+//! what cmmd's offload thread does with `--backend sim`: no scheduler in the measure).
 //!
 //! Run: `cargo bench -p cmmd-benches --bench fpp`. The sim target is ≥ 200 000 commands/s
 //! (each command is a request frame, the sim's decode + model + reply frame, and the reply
@@ -9,7 +10,7 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use cdx_sys::fci::{self, PairSocket, Transport};
+use cdx_sys::fci::{self, FciSocket, PairSocket, Transport};
 use cdx_sys::fpp::{
     Abi, AbiPayload, Action, Ct4Cmd, Ct6Cmd, CtExtension, FCode, IfName, Payload, ReturnCode,
     RouteCmd, Tuple,
@@ -158,5 +159,43 @@ fn sim_rate(c: &mut Criterion) {
     handle.shutdown();
 }
 
-criterion_group!(benches, codec, model, sim_rate);
+/// The same pipelined commands through the software cdx answering in the caller's thread:
+/// framing, the model, the reply queued and read back, per command.
+fn sim_in_process(c: &mut Criterion) {
+    let config =
+        SimConfig { interfaces: vec!["eth0".into(), "eth1".into()], ..SimConfig::default() };
+    let Ok((handle, commands, _events)) = sim::attach(config) else {
+        panic!("cannot attach the sim");
+    };
+    let mut transport = Transport::with_window(FciSocket::from(commands), 64);
+    let timeout = Duration::from_secs(5);
+    for id in [1, 2] {
+        let rc = transport.call_payload(FCode::IpRoute, &route(id), timeout).map(|r| r.rc);
+        assert!(matches!(rc, Ok(ReturnCode::Ok)));
+    }
+    let commands: Vec<Vec<u8>> = (0..32u16)
+        .flat_map(|i| {
+            [tcp4(i).to_vec_for(Abi::Lsdk), tcp4(i).basic(Action::Deregister).to_vec_for(Abi::Lsdk)]
+        })
+        .collect();
+    let mut group = c.benchmark_group("sim in process");
+    let batch = 64;
+    group.throughput(Throughput::Elements(batch as u64));
+    group.bench_function("pipelined, window 64", |b| {
+        b.iter(|| {
+            for command in &commands {
+                let sent = transport.send(FCode::Ipv4Conntrack, command);
+                assert!(sent.is_ok(), "{sent:?}");
+            }
+            for _ in 0..batch {
+                let reply = transport.recv_within(timeout);
+                assert!(matches!(reply, Ok(ref r) if r.rc.is_ok()), "{reply:?}");
+            }
+        })
+    });
+    group.finish();
+    handle.shutdown();
+}
+
+criterion_group!(benches, codec, model, sim_rate, sim_in_process);
 criterion_main!(benches);
