@@ -181,8 +181,8 @@ pub(super) struct CtTable<F: Family> {
     /// The aging timers by due tick: `(due, slot)`. cdx runs only the timers that expire,
     /// from its wheels (`cdx_timer.c`); so does the model. Entries are hints: one whose slot
     /// no longer holds a timer due then is skipped (the timer moved and has an entry of its
-    /// own, or its pair left). A scan of every slot at each due tick held the control mutex,
-    /// and so stalled commands, for milliseconds at 50000 pairs.
+    /// own, or its pair left). The scan of every slot whenever one was due held the control
+    /// mutex, which commands wait for, for a time that grew with the table.
     pub(super) timers: BinaryHeap<Reverse<(u64, usize)>>,
 }
 
@@ -269,6 +269,7 @@ impl<F: Family> CtTable<F> {
         }
         let timeout = env.timeout_ticks(pair.protocol, pair.bidirectional());
         pair.timer.update(timeout, now);
+        let timer = pair.timer;
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -276,7 +277,6 @@ impl<F: Family> CtTable<F> {
                 self.slots.len() - 1
             }
         };
-        self.note_timer(slot, &pair.timer);
         // Added in this order, so a reply tuple equal to the original shadows it, as the
         // later entry is found first in cdx's hash chain.
         self.index.insert((cmd.orig, cmd.protocol), (slot, Dir::Orig));
@@ -284,6 +284,8 @@ impl<F: Family> CtTable<F> {
         if let Some(entry) = self.slots.get_mut(slot) {
             *entry = Some(pair);
         }
+        // Once the pair is in its slot: a rebuild of the index reads the slots.
+        self.note_timer(slot, &timer);
         ReturnCode::Ok
     }
 

@@ -196,7 +196,19 @@ fn aging_follows_each_pair_s_own_timer_through_slot_reuse_and_churn() {
     assert_eq!((rig.cdx.conntrack_count(), rig_due(&rig)), (1, due), "its timer did not run");
     for sport in 3..20_000 {
         let flow = flow4(17, sport, (0, 0));
+        let before = rig.cdx.ct4.timers.len();
         assert_eq!(rig.ct4(&flow), ReturnCode::Ok);
+        if rig.cdx.ct4.timers.len() < before {
+            // The index was rebuilt in this registration: it holds every running timer,
+            // the new pair's too.
+            let table = &rig.cdx.ct4;
+            let filed: Vec<(u64, usize)> = table.timers.iter().map(|entry| entry.0).collect();
+            for (slot, pair) in table.slots.iter().enumerate() {
+                if let Some(due) = pair.as_ref().and_then(|pair| pair.timer.due()) {
+                    assert!(filed.contains(&(due, slot)), "slot {slot} due {due} not filed");
+                }
+            }
+        }
         assert_eq!(rig.ct4(&deregister(&flow)), ReturnCode::Ok);
     }
     assert!(rig.cdx.ct4.timers.len() <= 2 + 1024, "{} entries", rig.cdx.ct4.timers.len());
