@@ -77,9 +77,7 @@ fn codec(c: &mut Criterion) {
 
 /// The model alone: REGISTER then DEREGISTER of one flow with both routes in hardware.
 fn model(c: &mut Criterion) {
-    let config =
-        SimConfig { interfaces: vec!["eth0".into(), "eth1".into()], ..SimConfig::default() };
-    let Ok(mut cdx) = Cdx::new(&config) else { panic!("cannot build the model") };
+    let Ok(mut cdx) = Cdx::new(&sim_config()) else { panic!("cannot build the model") };
     let now = Instant::now();
     for id in [1, 2] {
         cdx.handle(FCode::IpRoute, &route(id).to_vec(), now);
@@ -98,31 +96,45 @@ fn model(c: &mut Criterion) {
     group.finish();
 }
 
-fn start_sim() -> (SimHandle, Transport<PairSocket>) {
-    let config =
-        SimConfig { interfaces: vec!["eth0".into(), "eth1".into()], ..SimConfig::default() };
-    let Ok((handle, commands, _events)) = sim::spawn(config) else {
-        panic!("cannot spawn the sim");
-    };
-    let mut transport = Transport::with_window(commands, 64);
+/// The software cdx of these benches: two FMan ports.
+fn sim_config() -> SimConfig {
+    SimConfig { interfaces: vec!["eth0".into(), "eth1".into()], ..SimConfig::default() }
+}
+
+/// A transport with window 64 over `socket`, the two routes the flows use registered.
+fn with_routes<S: fci::DatagramSocket>(socket: S) -> Transport<S> {
+    let mut transport = Transport::with_window(socket, 64);
     for id in [1, 2] {
         let rc = transport
             .call_payload(FCode::IpRoute, &route(id), Duration::from_secs(5))
             .map(|r| r.rc);
         assert!(matches!(rc, Ok(ReturnCode::Ok)));
     }
-    (handle, transport)
+    transport
+}
+
+/// REGISTER and DEREGISTER of 32 flows, alternating: the table stays small and every reply
+/// is OK.
+fn churn_commands() -> Vec<Vec<u8>> {
+    (0..32u16)
+        .flat_map(|i| {
+            [tcp4(i).to_vec_for(Abi::Lsdk), tcp4(i).basic(Action::Deregister).to_vec_for(Abi::Lsdk)]
+        })
+        .collect()
+}
+
+fn start_sim() -> (SimHandle, Transport<PairSocket>) {
+    let Ok((handle, commands, _events)) = sim::spawn(sim_config()) else {
+        panic!("cannot spawn the sim");
+    };
+    (handle, with_routes(commands))
 }
 
 /// Commands through the socket pair: alternating REGISTER/DEREGISTER of 32 flows so the
 /// table stays small and every reply is OK.
 fn sim_rate(c: &mut Criterion) {
     let (handle, mut transport) = start_sim();
-    let commands: Vec<Vec<u8>> = (0..32u16)
-        .flat_map(|i| {
-            [tcp4(i).to_vec_for(Abi::Lsdk), tcp4(i).basic(Action::Deregister).to_vec_for(Abi::Lsdk)]
-        })
-        .collect();
+    let commands = churn_commands();
     let timeout = Duration::from_secs(5);
     let mut group = c.benchmark_group("sim over socket pair");
     group.measurement_time(Duration::from_secs(4)).sample_size(20);
@@ -162,22 +174,12 @@ fn sim_rate(c: &mut Criterion) {
 /// The same pipelined commands through the software cdx answering in the caller's thread:
 /// framing, the model, the reply queued and read back, per command.
 fn sim_in_process(c: &mut Criterion) {
-    let config =
-        SimConfig { interfaces: vec!["eth0".into(), "eth1".into()], ..SimConfig::default() };
-    let Ok((handle, commands, _events)) = sim::attach(config) else {
+    let Ok((handle, commands, _events)) = sim::attach(sim_config()) else {
         panic!("cannot attach the sim");
     };
-    let mut transport = Transport::with_window(FciSocket::from(commands), 64);
+    let mut transport = with_routes(FciSocket::from(commands));
     let timeout = Duration::from_secs(5);
-    for id in [1, 2] {
-        let rc = transport.call_payload(FCode::IpRoute, &route(id), timeout).map(|r| r.rc);
-        assert!(matches!(rc, Ok(ReturnCode::Ok)));
-    }
-    let commands: Vec<Vec<u8>> = (0..32u16)
-        .flat_map(|i| {
-            [tcp4(i).to_vec_for(Abi::Lsdk), tcp4(i).basic(Action::Deregister).to_vec_for(Abi::Lsdk)]
-        })
-        .collect();
+    let commands = churn_commands();
     let mut group = c.benchmark_group("sim in process");
     let batch = 64;
     group.throughput(Throughput::Elements(batch as u64));
