@@ -183,7 +183,10 @@ impl Daemon {
             }
             if let Some(wait) = timeout.and_then(sub_millisecond) {
                 // The poll's timeout would round up to 1 ms; the timer wakes it on time. If
-                // it cannot be set, the poll's millisecond is the bound.
+                // it cannot be set, the poll's millisecond is the bound. Set before every
+                // such poll on purpose: skipping it when the deadline stands made the loop
+                // find its socket empty, sleep and wake five to fifteen times as often under
+                // churn, which cost more than the call (`docs/performance.md`).
                 let at = Expiration::OneShot(TimeSpec::from_duration(wait));
                 let _ = self.precise_timer.set(at, TimerSetTimeFlags::empty());
             }
