@@ -111,6 +111,9 @@ pub const NETLINK_RELIABLE_DESTROY: bool = false;
 pub const NETLINK_ENABLE_EVENTS_SYSCTL: bool = true;
 /// Period of the verifying dump-and-sweep.
 pub const NETLINK_SWEEP_INTERVAL: Option<Duration> = Some(Duration::from_secs(60));
+/// Under sustained churn, the event socket is read at most once per millisecond
+/// (`cmmd::daemon::batching`).
+pub const NETLINK_BATCH_INTERVAL: Option<Duration> = Some(Duration::from_millis(1));
 /// Minimum time between resyncs.
 pub const NETLINK_RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// The kernel's conntrack dialect: recognised from the messages.
@@ -275,6 +278,7 @@ impl Default for NetlinkConfig {
             enable_events_sysctl: NETLINK_ENABLE_EVENTS_SYSCTL,
             sweep_interval: NETLINK_SWEEP_INTERVAL,
             resync_min_interval: NETLINK_RESYNC_MIN_INTERVAL,
+            batch_interval: NETLINK_BATCH_INTERVAL,
             conntrack_dialect: NETLINK_CONNTRACK_DIALECT.to_owned(),
             route_mark_mask: NETLINK_ROUTE_MARK_MASK,
         }

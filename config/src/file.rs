@@ -83,6 +83,7 @@ raw_table!(
         enable_events_sysctl,
         sweep_interval,
         resync_min_interval,
+        batch_interval,
         conntrack_dialect,
         route_mark_mask
     ]

@@ -504,6 +504,11 @@ pub(crate) static KEYS: &[KeySpec] = &[
         Duration::ZERO,
         HOUR
     )),
+    key!("netlink.batch_interval", NeedsRestart, netlink.batch_interval, |i| duration_or_off(
+        i,
+        Duration::from_millis(1),
+        Duration::from_millis(100)
+    )),
     key!("netlink.conntrack_dialect", NeedsRestart, netlink.conntrack_dialect, word),
     key!(
         "netlink.route_mark_mask",

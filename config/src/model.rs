@@ -341,6 +341,10 @@ pub struct NetlinkConfig {
     pub sweep_interval: Option<Duration>,
     /// Minimum time between two resyncs after overruns.
     pub resync_min_interval: Duration,
+    /// Under sustained churn, how long the loop leaves the event socket aside after draining
+    /// it, so that the next read takes what arrived meanwhile at once; `None` reads at every
+    /// arrival.
+    pub batch_interval: Option<Duration>,
     /// The kernel's conntrack dialect: `"auto"` (recognised from the messages), `"stock"`,
     /// `"ask-5.4"`, `"ask-6.12"` or explicit attribute numbers. Its grammar is the `conntrack`
     /// crate's; the daemon checks it at start ([`crate::Loaded::check_text`]).

@@ -60,7 +60,7 @@ fn no_source_gives_the_defaults() {
     assert_eq!(loaded.config, Config::default());
     assert_eq!(loaded.config_file, None);
     assert!(loaded.provenance.values().all(|source| *source == Source::Default));
-    assert_eq!(loaded.provenance.len(), 56, "54 scalar keys, offload.exclude and cli.users");
+    assert_eq!(loaded.provenance.len(), 57, "55 scalar keys, offload.exclude and cli.users");
     let config = &loaded.config;
     assert_eq!(config.max_connections.get(), 131_072);
     assert_eq!(config.backend, Backend::Cdx);
@@ -71,6 +71,7 @@ fn no_source_gives_the_defaults() {
     assert_eq!(config.netlink.event_buffer, 33_554_432);
     assert_eq!(config.netlink.rtnl_buffer, 4_194_304);
     assert_eq!(config.netlink.sweep_interval, Some(Duration::from_secs(60)));
+    assert_eq!(config.netlink.batch_interval, Some(Duration::from_millis(1)));
     assert_eq!(config.timeouts.tcp.get(), 432_000);
     assert_eq!(
         loaded.warnings,
@@ -431,6 +432,10 @@ fn bad_values_name_file_line_key_value_and_rule() {
             "cmmd.toml:3: key \"keepalive.margin\" value \"2d\": expected \"0s\" (off) or a duration such as \"30s\" or \"5m\" in 1s..=24h",
         ),
         (
+            "[netlink]\nbatch_interval = \"500us\"\n",
+            "cmmd.toml:2: key \"netlink.batch_interval\" value \"500us\": expected \"0s\" (off) or a duration such as \"30s\" or \"5m\" in 1ms..=100ms",
+        ),
+        (
             "[keepalive]\npermanent_bit = 32\n",
             "cmmd.toml:2: key \"keepalive.permanent_bit\" value 32: expected \"auto\" or an integer in 0..=30",
         ),
@@ -540,7 +545,7 @@ fn file_values_are_typed() {
     let text = format!(
         "ports = [\"eth0\", \"eth2\"]\n[offload]\nprotocols = [\"udp\"]\nudp = \"confirmed\"\nfwmark_from_ctmark = true\n\
          fwmark_mask = 0xff00\nzones = [0, 7]\nexclude = []\n[keepalive]\nmode = \"permanent\"\ninterval = \"250ms\"\n\
-         [netlink]\nevent_buffer = 8192\nrtnl_buffer = \"16MiB\"\nsweep_interval = \"0s\"\n[cli]\nidle_timeout = 120\nenable_password_hash = \"{HASH}\"\n\
+         [netlink]\nevent_buffer = 8192\nrtnl_buffer = \"16MiB\"\nsweep_interval = \"0s\"\nbatch_interval = \"5ms\"\n[cli]\nidle_timeout = 120\nenable_password_hash = \"{HASH}\"\n\
          [[cli.users]]\nname = \"admin\"\npassword_hash = \"{HASH}\"\n"
     );
     let (_dir, loaded) = load_toml(&text);
@@ -556,6 +561,7 @@ fn file_values_are_typed() {
     assert_eq!(config.keepalive.interval, Duration::from_millis(250));
     assert_eq!((config.netlink.event_buffer, config.netlink.sweep_interval), (8192, None));
     assert_eq!(config.netlink.rtnl_buffer, 16 << 20);
+    assert_eq!(config.netlink.batch_interval, Some(Duration::from_millis(5)));
     assert_eq!(config.cli.idle_timeout, Duration::from_secs(120));
     assert_eq!(config.cli.enable_password_hash.as_deref(), Some(HASH));
     assert_eq!(config.cli.users.first().map(|user| user.name.as_str()), Some("admin"));

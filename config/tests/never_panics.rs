@@ -33,6 +33,7 @@ const KEYS: &[&str] = &[
     "event_buffer",
     "rtnl_buffer",
     "sweep_interval",
+    "batch_interval",
     "[cli]",
     "listen",
     "users",

@@ -233,3 +233,72 @@ fn churn_with_real_traffic_keeps_memory_flat_loses_no_event_and_leaks_nothing() 
         "the injector kept its rate: {achieved:.0}/s of {rate}/s"
     );
 }
+
+/// Connections of the burst test: created and deleted as fast as the kernel takes them,
+/// within the software cdx's default capacity (32768).
+const BURST: u64 = 20_000;
+
+#[test]
+fn a_burst_above_the_busy_rate_is_read_in_batches_and_every_event_counts() {
+    require_root();
+    let _quiet = cmmd_tests::vm::no_vm_meanwhile();
+    let topo = Topology::new().unwrap();
+    pin_neighbours(&topo).unwrap();
+    topo.router.nft(UNTRACKED_LOOPBACK).unwrap();
+    let witness = EventWitness::start(&topo.router).unwrap();
+    let (_dir, config) = config_file("[netlink]\nsweep_interval = \"0s\"\n").unwrap();
+    let daemon =
+        start_daemon(Path::new(CMMD), &topo, &["--log", "info", "--config", &config]).unwrap();
+    let (client, server): (IpAddr, IpAddr) = (CLIENT_V4.into(), SERVER_V4.into());
+    let inject = |create: bool| {
+        topo.router
+            .run_in(|| {
+                let mut injector = Injector::new(64)?;
+                for n in 0..BURST {
+                    let (sport, dport) = tuple_of(n);
+                    if create {
+                        injector.create(&established_tcp(client, server, sport, dport, 600))?;
+                    } else {
+                        injector.delete(&conntrack::Tuple::new(client, server, 6, sport, dport))?;
+                    }
+                }
+                injector.finish()
+            })
+            .unwrap()
+            .unwrap()
+    };
+    let settled = |what: &str, check: &dyn Fn() -> bool| {
+        let done =
+            wait_for(Duration::from_secs(60), Duration::from_millis(200), || check().then_some(()));
+        assert!(done.is_some(), "{what}: {:#?}", daemon.counters());
+    };
+
+    let created = inject(true);
+    assert_eq!((created.created, created.create_refused), (BURST, 0), "{created:?}");
+    // Every connection of the burst offloaded, but those a default rule excludes (the
+    // source ports cover the CLI's).
+    settled("every connection of the burst offloaded", &|| {
+        let excluded = daemon.counter("excluded_by_rule");
+        daemon.counter("offloaded") + excluded == BURST
+            && excluded < 16
+            && daemon.sim().is_ok_and(|hw| hw.connections.len() as u64 + excluded == BURST)
+    });
+    let deleted = inject(false);
+    assert_eq!((deleted.deleted, deleted.delete_refused), (BURST, 0), "{deleted:?}");
+    settled("table and hardware empty after the burst", &|| {
+        daemon.counter("table_entries") == 0
+            && daemon.sim().is_ok_and(|hw| hw.connections.is_empty())
+    });
+
+    // Every event read, though the socket was left aside for most of the burst.
+    let kernel = witness.counts();
+    assert_eq!(kernel.overruns, 0, "the witness kept up");
+    assert_eq!((kernel.new, kernel.destroy), (BURST, BURST), "{kernel:?}");
+    assert_eq!(daemon_events(&daemon), Some((BURST, BURST)), "{:#?}", daemon.counters());
+    assert_eq!(daemon.counter("overruns"), 0);
+    let pauses = daemon.counter("event_read_pauses");
+    assert!(pauses > 0, "the burst was read in batches: {:#?}", daemon.counters());
+    let mut report = Report::new("burst");
+    report.add("connections", BURST).add("event_read_pauses", pauses);
+    report.print();
+}

@@ -16,6 +16,7 @@
 //! others. Start-up (`start`: sockets, the initial link/address/
 //! neighbour dump) happens before the loop runs.
 
+mod batching;
 pub mod setup;
 mod start;
 
@@ -32,6 +33,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{Expiration, TimerFd, TimerSetTimeFlags};
 
+use self::batching::EventBatching;
 use crate::core::engine::{Action, Engine};
 use crate::core::hw::{HwEvent, HwFailure, HwResult, HwTimeouts};
 use crate::core::policy::Policy;
@@ -107,6 +109,10 @@ struct Daemon {
     signals: SignalFd,
     /// Wakes the loop for deadlines closer than the poll's resolution (a millisecond).
     precise_timer: TimerFd,
+    /// When the conntrack event socket is left out of a poll under churn.
+    batching: EventBatching,
+    /// The event socket is out of the poll (a pause, or its return failed).
+    ct_aside: bool,
     telemetry: Option<Telemetry>,
     sim: Option<SimHandle>,
     loaded: config::Loaded,
@@ -176,9 +182,16 @@ impl Daemon {
     fn run_loop(&mut self) {
         let mut events = Events::with_capacity(256);
         while !self.stop {
-            let mut timeout = self.next_timeout(Instant::now());
-            // The worker wakes the loop only when it said it sleeps (`edge::worker`).
-            if timeout != Some(Duration::ZERO) && !self.worker.going_to_sleep() {
+            let now = Instant::now();
+            let pause = self.pause(now);
+            let mut timeout = self.next_timeout(now);
+            if let Some(pause) = pause.filter(|_| timeout != Some(Duration::ZERO)) {
+                // A pause under churn (`batching`): the worker's results wait for its end.
+                timeout = Some(timeout.map_or(pause, |t| t.min(pause)));
+                self.set_ct_aside(true);
+                self.batching.paused();
+            } else if timeout != Some(Duration::ZERO) && !self.worker.going_to_sleep() {
+                // The worker wakes the loop only when it said it sleeps (`edge::worker`).
                 timeout = Some(Duration::ZERO);
             }
             if let Some(wait) = timeout.and_then(sub_millisecond) {
@@ -192,6 +205,11 @@ impl Daemon {
             }
             let polled = self.poll.poll(&mut events, timeout);
             self.worker.awake();
+            if self.ct_aside {
+                // Back in the poll; what arrived meanwhile is read this turn.
+                self.set_ct_aside(false);
+                self.backlog.ct_events = true;
+            }
             if let Err(e) = polled
                 && e.kind() != std::io::ErrorKind::Interrupted
             {
@@ -206,6 +224,33 @@ impl Daemon {
             }
             self.read_backlog(backlog, now);
             self.turn(now);
+        }
+    }
+
+    /// The pause before this turn's poll (`batching`), with the queued hardware commands
+    /// handed to the worker first so that none waits for company across it.
+    fn pause(&mut self, now: Instant) -> Option<Duration> {
+        let read = self.ct.counters.event_datagrams;
+        let pause = self.batching.pause(read, now).filter(|_| !self.backlog.ct_events)?;
+        self.worker.flush_all();
+        Some(pause)
+    }
+
+    /// Take the conntrack event socket out of the poll (`aside`) or put it back. A failure
+    /// is logged; a socket that could not be put back is read every turn until it is.
+    fn set_ct_aside(&mut self, aside: bool) {
+        if aside == self.ct_aside {
+            return;
+        }
+        let registry = self.poll.registry();
+        let done = if aside {
+            registry.deregister(&mut self.ct.events)
+        } else {
+            registry.register(&mut self.ct.events, CT_EVENTS, mio::Interest::READABLE)
+        };
+        match done {
+            Ok(()) => self.ct_aside = aside,
+            Err(e) => tracing::warn!(error = %e, aside, "conntrack event socket: epoll_ctl failed"),
         }
     }
 
@@ -418,6 +463,8 @@ impl Daemon {
             cli_login_failures: cli.login_failures,
             cli_refused: cli.refused,
             event_buffer_bytes: self.ct.event_buffer as u64,
+            event_rate: self.batching.rate(),
+            event_read_pauses: self.batching.pauses(),
             log_lines_dropped: self.telemetry.as_ref().map_or(0, Telemetry::dropped_lines),
             hw_backlog: self.worker.backlog() as u64,
             netlink_malformed: self.ct.counters.malformed

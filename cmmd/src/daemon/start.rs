@@ -9,6 +9,8 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::batching::EventBatching;
+
 use mio::unix::SourceFd;
 use mio::{Interest, Poll, Waker};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -240,6 +242,7 @@ impl Daemon {
         let mut engine = Engine::new(EngineConfig::new(cfg, setup::kernel_timeouts()), net, now);
         engine.start(now);
         let config_text = loaded.render_effective();
+        let batching = EventBatching::new(cfg.netlink.batch_interval, ct.event_buffer, now);
         Ok(Daemon {
             poll,
             engine,
@@ -252,6 +255,8 @@ impl Daemon {
             http,
             signals,
             precise_timer,
+            batching,
+            ct_aside: false,
             telemetry: options.telemetry,
             sim: backend.sim,
             loaded,

@@ -117,6 +117,8 @@ pub(crate) struct CtCounters {
     pub request_errors: u64,
     /// Updates and deletes sent.
     pub(crate) requests: u64,
+    /// Datagrams read from the event socket (one event each).
+    pub event_datagrams: u64,
     /// Datagrams truncated by a too-small buffer.
     pub truncated: u64,
     /// Events discarded unread after an overrun: queued before the resync dump, they are older
@@ -226,6 +228,7 @@ impl CtIo {
                     return false;
                 }
             };
+            self.counters.event_datagrams += received as u64;
             for i in 0..received {
                 if self.batch.truncated(i) {
                     // Part of a datagram was lost: as good as an overrun.

@@ -19,6 +19,10 @@ pub struct Extra {
     pub cli_refused: u64,
     /// Effective receive buffer of the conntrack event socket, bytes.
     pub event_buffer_bytes: u64,
+    /// Conntrack events per second over the last 10 ms the loop measured.
+    pub event_rate: u64,
+    /// Polls that left the event socket aside under churn (`netlink.batch_interval`).
+    pub event_read_pauses: u64,
     /// Log lines dropped because stdout did not drain.
     pub log_lines_dropped: u64,
     /// Hardware requests queued for the offload worker.
@@ -359,6 +363,20 @@ pub fn render(engine: &Engine, extra: &Extra) -> String {
         "Effective receive buffer of the conntrack event socket.",
     );
     sample(&mut out, "cmmd_event_buffer_bytes", "", extra.event_buffer_bytes);
+    family(
+        &mut out,
+        "cmmd_conntrack_events_per_second",
+        "gauge",
+        "Conntrack events read per second, over the last 10 ms measured.",
+    );
+    sample(&mut out, "cmmd_conntrack_events_per_second", "", extra.event_rate);
+    family(
+        &mut out,
+        "cmmd_event_read_pauses_total",
+        "counter",
+        "Polls that left the conntrack event socket aside under churn (netlink.batch_interval).",
+    );
+    sample(&mut out, "cmmd_event_read_pauses_total", "", extra.event_read_pauses);
     family(
         &mut out,
         "cmmd_log_lines_dropped_total",

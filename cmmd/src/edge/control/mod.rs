@@ -232,6 +232,8 @@ fn show_counters(ctx: &Ctx<'_>, out: &mut Session) {
     out.reply_line(&format!("cli_login_failures: {}", x.cli_login_failures));
     out.reply_line(&format!("cli_refused: {}", x.cli_refused));
     out.reply_line(&format!("event_buffer_bytes: {}", x.event_buffer_bytes));
+    out.reply_line(&format!("events_per_second: {}", x.event_rate));
+    out.reply_line(&format!("event_read_pauses: {}", x.event_read_pauses));
     out.reply_line(&format!("hw_backlog: {}", x.hw_backlog));
     out.reply_line(&format!("netlink_malformed: {}", x.netlink_malformed));
     out.reply_line(&format!("events_discarded: {}", x.events_discarded));
