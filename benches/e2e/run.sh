@@ -239,10 +239,11 @@ start_consumer() {
 # Stop the consumer; sets RECEIVED and OVERRUNS (events it got, overruns it saw).
 stop_consumer() {
     local name=$1
-    RECEIVED=0 OVERRUNS=0
+    RECEIVED=0 OVERRUNS=0 PAUSES=0
     case $name in
         cmmd)
             local m; m=$(metrics)
+            PAUSES=$(awk '$1 == "cmmd_event_read_pauses_total" { print $2 }' <<<"$m")
             RECEIVED=$(awk '$1 ~ /^cmmd_events_total\{type="(new|update|destroy)"\}$/ { s += $2 } END { print s + 0 }' <<<"$m")
             OVERRUNS=$(awk '$1 == "cmmd_overruns_total" { print $2 }' <<<"$m")
             kill -TERM "$PID" ;;
@@ -309,7 +310,7 @@ rate_run() {
     stop_consumer "$name"
     local emitted rps; emitted=$(field events_emitted "$OUT/inject-$tag.out")
     rps=$(field requests_per_second "$OUT/inject-$tag.out")
-    local received=$RECEIVED overruns=$OVERRUNS
+    local received=$RECEIVED overruns=$OVERRUNS pauses=${PAUSES:-0}
     local cpu=$((t1 - t0))
     local us; us=$(awk -v c="$cpu" -v k="$TICK" -v e="$emitted" 'BEGIN { printf "%.2f", e ? c / k * 1e6 / e : 0 }')
     US=$us
@@ -330,6 +331,8 @@ rate_run() {
         per=$(tr ' ' '\n' <<<"$switches" | awk -F= -v e="$received" '
             NF == 2 && $2 > 0 { printf "%s=%.1f ", $1, e ? $2 * 1000 / e : 0 }')
         say "rate $tag cmmd_switches_per_1000_events: $per"
+        # Polls that left the event socket aside under churn (netlink.batch_interval).
+        say "rate $tag cmmd_event_read_pauses=$pauses"
     elif [[ $name == listener ]]; then
         say "rate $tag listener_switches_per_1000_events: $(awk -v e="$received" '
             { for (i = 1; i <= NF; i++) { split($i, kv, "="); n += kv[2] } }
@@ -429,7 +432,7 @@ lat=$(paste "$OUT/latency-before.txt" "$OUT/latency-after.txt" | awk '
             if (p99 == "" && n[i] >= 0.99 * total) p99 = le[i]
         }
         printf "programmed=%d p50_le_s=%s p99_le_s=%s", total, p50, (p99 == "+Inf" ? ">1" : p99) }')
-say "latency cmmd new_flows_per_s=10000 $lat overruns=$(metric cmmd_overruns_total)"
+say "latency cmmd new_flows_per_s=10000 $lat overruns=$(metric cmmd_overruns_total) event_read_pauses=$(metric cmmd_event_read_pauses_total)"
 stop_consumer cmmd
 fi
 
