@@ -13,8 +13,9 @@
 //! auth thread, logs to the log thread, and the initial conntrack dump is received by a thread
 //! of its own that hands each datagram over and wakes the loop (`edge::ct_dump`); every socket
 //! on the loop is non-blocking and read with a budget so one busy source cannot starve the
-//! others. Start-up (`start`: sockets, the initial link/address/
-//! neighbour dump) happens before the loop runs.
+//! others. Under churn the conntrack event socket sits out a poll after each drain, so that
+//! each turn reads many events for its fixed cost (`batching`). Start-up (`start`: sockets,
+//! the initial link/address/neighbour dump) happens before the loop runs.
 
 mod batching;
 pub mod setup;

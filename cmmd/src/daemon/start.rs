@@ -9,13 +9,12 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::batching::EventBatching;
-
 use mio::unix::SourceFd;
 use mio::{Interest, Poll, Waker};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 
+use super::batching::EventBatching;
 use super::{
     Backlog, CLI_BASE, CLI_LISTENER, CLI_SPAN, CT_DUMPS, CT_EVENTS, CT_REQUESTS, Daemon, HTTP_BASE,
     HTTP_LISTENER, HTTP_SPAN, HW_EVENTS, PRECISE_TIMER, RTNL_DUMPS, RTNL_EVENTS, RTNL_LOOKUPS,
