@@ -229,10 +229,12 @@ impl Daemon {
     }
 
     /// The pause before this turn's poll (`batching`), with the queued hardware commands
-    /// handed to the worker first so that none waits for company across it.
+    /// handed to the worker first so that none waits for company across it. None while a
+    /// source has data left or the engine has actions queued: the poll will not wait then.
     fn pause(&mut self, now: Instant) -> Option<Duration> {
         let read = self.ct.counters.event_datagrams;
-        let pause = self.batching.pause(read, now).filter(|_| !self.backlog.ct_events)?;
+        let busy = self.backlog.any() || self.engine.pending_actions() > 0;
+        let pause = self.batching.pause(read, now).filter(|_| !busy)?;
         self.worker.flush_all();
         Some(pause)
     }
